@@ -1,1 +1,27 @@
+//! The OCFS2 on-disk format, as the Linux kernel and ocfs2-tools write it,
+//! plus the multiple mount protection (MMP) fields of the seed patch.
+//!
+//! This crate knows bytes and nothing of the command line.
 
+pub mod blockcheck;
+pub mod error;
+pub mod features;
+pub mod fs;
+pub mod io;
+pub mod ondisk;
+pub mod resolve;
+pub mod slotmap;
+
+pub use error::{Error, Result};
+pub use fs::{DirEntry, Extent, Inode, Volume};
+pub use io::{BlockIo, FileDevice, MemDevice, OpenMode};
+
+use std::path::PathBuf;
+
+/// Resolve a device argument (`PATH`, `LABEL=`, `UUID=`) and open the volume.
+pub fn open_volume(spec: &str, mode: OpenMode) -> Result<(PathBuf, Volume)> {
+    let path = resolve::resolve(spec)?;
+    let dev = FileDevice::open(&path, mode)?;
+    let vol = Volume::open(Box::new(dev))?;
+    Ok((path, vol))
+}

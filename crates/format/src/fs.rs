@@ -1,0 +1,695 @@
+//! An opened OCFS2 volume: the superblock probe, inodes, extent trees,
+//! directories, system files, chain allocators and the slot map.
+//!
+//! Every number read from disk is checked before it is used as an offset,
+//! a length or a block number: damage gives an [`Error`], never a panic.
+
+use crate::blockcheck::{self, CheckAt, CheckResult};
+use crate::error::{Error, Result};
+use crate::features::{incompat, FeatureSet};
+use crate::io::BlockIo;
+use crate::ondisk::*;
+use crate::slotmap::{Format, SlotMap};
+use std::collections::HashSet;
+use zerocopy::{FromBytes, IntoBytes};
+
+/// Deepest extent tree we follow; the kernel never builds one deeper than a
+/// handful of levels, so anything past this is damage (or a loop).
+const MAX_TREE_DEPTH: u16 = 16;
+
+/// An inode block.
+#[derive(Clone)]
+pub struct Inode {
+    pub blkno: u64,
+    pub buf: Vec<u8>,
+}
+
+impl Inode {
+    pub fn di(&self) -> &Dinode {
+        Dinode::ref_from_prefix(&self.buf).expect("inode buffers are at least one block").0
+    }
+    pub fn di_mut(&mut self) -> &mut Dinode {
+        Dinode::mut_from_prefix(&mut self.buf).expect("inode buffers are at least one block").0
+    }
+    /// The `id2` union bytes (to the end of the block).
+    pub fn id2(&self) -> &[u8] {
+        &self.buf[DINODE_ID2..]
+    }
+    pub fn mode(&self) -> u16 {
+        self.di().i_mode.get()
+    }
+    pub fn is_dir(&self) -> bool {
+        self.mode() & 0o170000 == 0o040000
+    }
+    pub fn flags(&self) -> u32 {
+        self.di().i_flags.get()
+    }
+    pub fn dyn_features(&self) -> u16 {
+        self.di().i_dyn_features.get()
+    }
+    pub fn is_inline(&self) -> bool {
+        self.dyn_features() & dyn_features::INLINE_DATA != 0
+    }
+    pub fn size(&self) -> u64 {
+        self.di().i_size.get()
+    }
+    /// Whether `id2` holds an extent list (as opposed to a chain list, local
+    /// alloc, truncate log, inline data, a fast symlink or the superblock).
+    pub fn has_extent_list(&self) -> bool {
+        let f = self.flags();
+        let fast_symlink = self.mode() & 0o170000 == 0o120000 && self.di().i_clusters.get() == 0;
+        f & (inode_flags::SUPER_BLOCK | inode_flags::LOCAL_ALLOC | inode_flags::CHAIN | inode_flags::DEALLOC) == 0
+            && !self.is_inline()
+            && !fast_symlink
+    }
+
+    /// The extent list in `id2`, bounds-checked against the block.
+    pub fn extent_list(&self) -> Result<(ExtentList, Vec<ExtentRec>)> {
+        parse_extent_list(self.blkno, self.id2(), "inode")
+    }
+
+    /// The chain list in `id2` of a chain allocator inode.
+    pub fn chain_list(&self) -> Result<(ChainList, Vec<ChainRec>)> {
+        let id2 = self.id2();
+        let (cl, rest) = ChainList::read_from_prefix(id2)
+            .map_err(|_| Error::corrupt(self.blkno, "chain list header truncated"))?;
+        let room = rest.len() / size_of_val_chain();
+        let count = usize::from(cl.cl_count.get());
+        let used = usize::from(cl.cl_next_free_rec.get());
+        if count > room {
+            return Err(Error::corrupt(
+                self.blkno,
+                format!("chain list cl_count {count} exceeds the {room} records that fit in the block"),
+            ));
+        }
+        if used > count {
+            return Err(Error::corrupt(
+                self.blkno,
+                format!("chain list cl_next_free_rec {used} exceeds cl_count {count}"),
+            ));
+        }
+        let recs = (0..used)
+            .map(|i| ChainRec::read_from_bytes(&rest[i * 16..i * 16 + 16]).expect("16 bytes"))
+            .collect();
+        Ok((cl, recs))
+    }
+
+    /// Inline data bytes (`id_data[..i_size]`), bounds-checked.
+    pub fn inline_data(&self) -> Result<&[u8]> {
+        let id2 = self.id2();
+        let (hdr, data) = InlineData::ref_from_prefix(id2)
+            .map_err(|_| Error::corrupt(self.blkno, "inline data header truncated"))?;
+        let count = usize::from(hdr.id_count.get());
+        if count > data.len() {
+            return Err(Error::corrupt(
+                self.blkno,
+                format!("inline data id_count {count} exceeds the {} bytes in the block", data.len()),
+            ));
+        }
+        let size = self.size();
+        if size > count as u64 {
+            return Err(Error::corrupt(self.blkno, format!("inline i_size {size} exceeds id_count {count}")));
+        }
+        Ok(&data[..size as usize])
+    }
+}
+
+const fn size_of_val_chain() -> usize {
+    core::mem::size_of::<ChainRec>()
+}
+
+/// Parse an extent list header and its used records from `bytes`.
+pub fn parse_extent_list(blkno: u64, bytes: &[u8], what: &str) -> Result<(ExtentList, Vec<ExtentRec>)> {
+    let (el, rest) =
+        ExtentList::read_from_prefix(bytes).map_err(|_| Error::corrupt(blkno, format!("{what} extent list truncated")))?;
+    let room = rest.len() / 16;
+    let count = usize::from(el.l_count.get());
+    let used = usize::from(el.l_next_free_rec.get());
+    if count > room {
+        return Err(Error::corrupt(
+            blkno,
+            format!("{what} extent list l_count {count} exceeds the {room} records that fit"),
+        ));
+    }
+    if used > count {
+        return Err(Error::corrupt(blkno, format!("{what} extent list l_next_free_rec {used} exceeds l_count {count}")));
+    }
+    let recs = (0..used)
+        .map(|i| ExtentRec::read_from_bytes(&rest[i * 16..i * 16 + 16]).expect("16 bytes"))
+        .collect();
+    Ok((el, recs))
+}
+
+/// A leaf extent: `clusters` clusters from logical cluster `cpos`, stored
+/// from block `blkno`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    pub cpos: u32,
+    pub clusters: u32,
+    pub blkno: u64,
+    pub flags: u8,
+}
+
+/// A directory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub inode: u64,
+    pub name: Vec<u8>,
+    pub file_type: u8,
+    pub rec_len: u16,
+    /// Block holding the entry (the inode itself for inline directories).
+    pub blkno: u64,
+}
+
+impl DirEntry {
+    pub fn name_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.name).into_owned()
+    }
+}
+
+/// A group descriptor of a chain allocator, as found on its chain.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub chain: usize,
+    pub blkno: u64,
+    pub desc: GroupDesc,
+}
+
+/// An opened volume.
+pub struct Volume {
+    dev: Box<dyn BlockIo>,
+    block_size: u32,
+    /// The superblock's block number (2, or a backup's).
+    super_blkno: u64,
+    super_buf: Vec<u8>,
+    /// Whether the superblock's block check was corrected on read.
+    pub super_corrected: bool,
+}
+
+impl Volume {
+    /// Find the superblock the way libocfs2 does: block 2 at each block size
+    /// from 512 to 4096 bytes.
+    pub fn open(dev: Box<dyn BlockIo>) -> Result<Volume> {
+        for bits in 9..=12u32 {
+            let bs = 1u32 << bits;
+            match Self::open_at(dev.as_ref(), SUPER_BLOCK_BLKNO, bs) {
+                Ok((buf, corrected)) => {
+                    return Ok(Volume { dev, block_size: bs, super_blkno: SUPER_BLOCK_BLKNO, super_buf: buf, super_corrected: corrected })
+                }
+                Err(Error::NoSuperblock) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::NoSuperblock)
+    }
+
+    /// Open from the superblock at `blkno` (a backup), with a known block size.
+    pub fn open_backup(dev: Box<dyn BlockIo>, blkno: u64, block_size: u32) -> Result<Volume> {
+        let (buf, corrected) = Self::open_at(dev.as_ref(), blkno, block_size)?;
+        Ok(Volume { dev, block_size, super_blkno: blkno, super_buf: buf, super_corrected: corrected })
+    }
+
+    fn open_at(dev: &dyn BlockIo, blkno: u64, bs: u32) -> Result<(Vec<u8>, bool)> {
+        let offset = blkno.checked_mul(u64::from(bs)).ok_or(Error::NoSuperblock)?;
+        if offset + u64::from(bs) > dev.size() {
+            return Err(Error::NoSuperblock);
+        }
+        let mut buf = vec![0u8; bs as usize];
+        dev.read_at(offset, &mut buf)?;
+        if !buf.starts_with(SUPER_BLOCK_SIGNATURE) {
+            return Err(Error::NoSuperblock);
+        }
+        let sb = SuperBlock::read_from_prefix(&buf[DINODE_ID2..]).expect("superblock fits in 512 bytes").0;
+        let bits = sb.s_blocksize_bits.get();
+        if bits != bs.trailing_zeros() {
+            // A stale signature from an earlier format with another block size.
+            return Err(Error::NoSuperblock);
+        }
+        let mut corrected = false;
+        if sb.s_feature_incompat.get() & incompat::META_ECC != 0 {
+            match blockcheck::validate(&mut buf, CheckAt::Inode) {
+                CheckResult::Ok => {}
+                CheckResult::Corrected(_) => corrected = true,
+                CheckResult::Bad { stored_crc, computed_crc } => {
+                    return Err(Error::BadCheck { blkno, stored: stored_crc, computed: computed_crc })
+                }
+            }
+        }
+        let csb = sb.s_clustersize_bits.get();
+        if !(12..=20).contains(&csb) {
+            return Err(Error::corrupt(blkno, format!("superblock s_clustersize_bits {csb} is outside 12..=20")));
+        }
+        if sb.s_max_slots.get() == 0 || sb.s_max_slots.get() > MAX_SLOTS {
+            return Err(Error::corrupt(
+                blkno,
+                format!("superblock s_max_slots {} is outside 1..={MAX_SLOTS}", sb.s_max_slots.get()),
+            ));
+        }
+        Ok((buf, corrected))
+    }
+
+    pub fn device(&self) -> &dyn BlockIo {
+        self.dev.as_ref()
+    }
+    pub fn block_size(&self) -> u32 {
+        self.block_size
+    }
+    pub fn cluster_size(&self) -> u32 {
+        1 << self.sb().s_clustersize_bits.get()
+    }
+    /// Blocks on the device.
+    pub fn device_blocks(&self) -> u64 {
+        self.dev.size() / u64::from(self.block_size)
+    }
+    pub fn super_blkno(&self) -> u64 {
+        self.super_blkno
+    }
+    /// The superblock inode (block 2).
+    pub fn super_inode(&self) -> Inode {
+        Inode { blkno: self.super_blkno, buf: self.super_buf.clone() }
+    }
+    pub fn sb(&self) -> &SuperBlock {
+        SuperBlock::ref_from_prefix(&self.super_buf[DINODE_ID2..]).expect("superblock fits").0
+    }
+    pub fn features(&self) -> FeatureSet {
+        let sb = self.sb();
+        FeatureSet {
+            compat: sb.s_feature_compat.get(),
+            incompat: sb.s_feature_incompat.get(),
+            ro_compat: sb.s_feature_ro_compat.get(),
+        }
+    }
+    pub fn meta_ecc(&self) -> bool {
+        self.features().has_incompat(incompat::META_ECC)
+    }
+    pub fn max_slots(&self) -> u16 {
+        self.sb().s_max_slots.get()
+    }
+    /// Clusters in the volume, as the superblock inode's `i_clusters` says.
+    pub fn clusters(&self) -> u32 {
+        self.super_inode().di().i_clusters.get()
+    }
+    pub fn label(&self) -> Vec<u8> {
+        let l = &self.sb().s_label;
+        let n = l.iter().position(|&b| b == 0).unwrap_or(l.len());
+        l[..n].to_vec()
+    }
+    /// UUID as 32 uppercase hex digits, as `debugfs.ocfs2` prints it.
+    pub fn uuid_hex(&self) -> String {
+        self.sb().s_uuid.iter().map(|b| format!("{b:02X}")).collect()
+    }
+    pub fn slot_map_format(&self) -> Format {
+        if self.features().has_incompat(incompat::EXTENDED_SLOT_MAP) {
+            Format::Extended
+        } else {
+            Format::Old
+        }
+    }
+
+    /// Block numbers of the backup superblocks this volume has room for
+    /// (only meaningful when `backup-super` is on).
+    pub fn backup_super_blknos(&self) -> Vec<u64> {
+        let blocks = self.device_blocks();
+        (0..MAX_BACKUP_SUPERBLOCKS)
+            .map(|i| backup_super_blkno(self.block_size, i))
+            .take_while(|&b| b < blocks)
+            .collect()
+    }
+
+    fn block_offset(&self, blkno: u64) -> Result<u64> {
+        let blocks = self.device_blocks();
+        if blkno >= blocks {
+            return Err(Error::PastEnd { blkno, blocks, block_size: self.block_size });
+        }
+        Ok(blkno * u64::from(self.block_size))
+    }
+
+    /// Read one block, unchecked.
+    pub fn read_block(&self, blkno: u64) -> Result<Vec<u8>> {
+        let off = self.block_offset(blkno)?;
+        let mut buf = vec![0u8; self.block_size as usize];
+        self.dev.read_at(off, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Write one block as is (no block check update).
+    pub fn write_block(&self, blkno: u64, buf: &[u8]) -> Result<()> {
+        let off = self.block_offset(blkno)?;
+        if buf.len() != self.block_size as usize {
+            return Err(Error::Invalid(format!("write of {} bytes to block {blkno}: not one block", buf.len())));
+        }
+        self.dev.write_at(off, buf)
+    }
+
+    /// Read a metadata block and, under `metaecc`, validate (and correct one
+    /// bit of) its block check.
+    pub fn read_meta(&self, blkno: u64, at: CheckAt) -> Result<Vec<u8>> {
+        let mut buf = self.read_block(blkno)?;
+        if self.meta_ecc() {
+            if let CheckResult::Bad { stored_crc, computed_crc } = blockcheck::validate(&mut buf, at) {
+                return Err(Error::BadCheck { blkno, stored: stored_crc, computed: computed_crc });
+            }
+        }
+        Ok(buf)
+    }
+
+    /// Read an inode; checks its signature and, under metaecc, its block check.
+    pub fn read_inode(&self, blkno: u64) -> Result<Inode> {
+        let buf = self.read_block(blkno)?;
+        if !buf.starts_with(INODE_SIGNATURE) && !(blkno == self.super_blkno && buf.starts_with(SUPER_BLOCK_SIGNATURE)) {
+            return Err(Error::corrupt(blkno, format!("not an inode: signature {:?}", sig_str(&buf[..8]))));
+        }
+        let buf = self.read_meta_checked(blkno, buf, CheckAt::Inode)?;
+        Ok(Inode { blkno, buf })
+    }
+
+    fn read_meta_checked(&self, blkno: u64, mut buf: Vec<u8>, at: CheckAt) -> Result<Vec<u8>> {
+        if self.meta_ecc() {
+            if let CheckResult::Bad { stored_crc, computed_crc } = blockcheck::validate(&mut buf, at) {
+                return Err(Error::BadCheck { blkno, stored: stored_crc, computed: computed_crc });
+            }
+        }
+        Ok(buf)
+    }
+
+    /// The leaf extents of an inode's extent tree, in tree order.
+    pub fn extents(&self, inode: &Inode) -> Result<Vec<Extent>> {
+        if !inode.has_extent_list() {
+            return Ok(Vec::new());
+        }
+        let (el, recs) = inode.extent_list()?;
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        self.walk_list(inode.blkno, el.l_tree_depth.get(), &recs, &mut out, &mut seen)?;
+        Ok(out)
+    }
+
+    fn walk_list(
+        &self,
+        owner: u64,
+        depth: u16,
+        recs: &[ExtentRec],
+        out: &mut Vec<Extent>,
+        seen: &mut HashSet<u64>,
+    ) -> Result<()> {
+        if depth > MAX_TREE_DEPTH {
+            return Err(Error::corrupt(owner, format!("extent tree depth {depth} exceeds {MAX_TREE_DEPTH}")));
+        }
+        for rec in recs {
+            if depth == 0 {
+                if rec.leaf_clusters() == 0 {
+                    continue;
+                }
+                out.push(Extent {
+                    cpos: rec.e_cpos.get(),
+                    clusters: u32::from(rec.leaf_clusters()),
+                    blkno: rec.e_blkno.get(),
+                    flags: rec.flags(),
+                });
+                continue;
+            }
+            let eb_blkno = rec.e_blkno.get();
+            if eb_blkno == 0 {
+                continue;
+            }
+            if !seen.insert(eb_blkno) {
+                return Err(Error::corrupt(owner, format!("extent tree loops back to block {eb_blkno}")));
+            }
+            let eb = self.read_extent_block(eb_blkno)?;
+            let hdr = ExtentBlock::ref_from_prefix(&eb).expect("block >= 64 bytes").0;
+            let child_depth = hdr.h_list.l_tree_depth.get();
+            if child_depth + 1 != depth {
+                return Err(Error::corrupt(
+                    eb_blkno,
+                    format!("extent block depth {child_depth} under a list of depth {depth}"),
+                ));
+            }
+            let (_, child) = parse_extent_list(eb_blkno, &eb[0x30..], "extent block")?;
+            self.walk_list(eb_blkno, child_depth, &child, out, seen)?;
+        }
+        Ok(())
+    }
+
+    /// Read an extent block, checking its signature and block check.
+    pub fn read_extent_block(&self, blkno: u64) -> Result<Vec<u8>> {
+        let buf = self.read_block(blkno)?;
+        if !buf.starts_with(EXTENT_BLOCK_SIGNATURE) {
+            return Err(Error::corrupt(blkno, format!("not an extent block: signature {:?}", sig_str(&buf[..8]))));
+        }
+        self.read_meta_checked(blkno, buf, CheckAt::ExtentBlock)
+    }
+
+    /// Physical block holding logical block `lblk` of the file, if mapped.
+    pub fn map_block(&self, extents: &[Extent], lblk: u64) -> Option<u64> {
+        let bpc = u64::from(self.cluster_size() / self.block_size);
+        let cpos = lblk / bpc;
+        extents.iter().find_map(|e| {
+            let start = u64::from(e.cpos);
+            (cpos >= start && cpos < start + u64::from(e.clusters))
+                .then(|| e.blkno + (lblk - start * bpc))
+        })
+    }
+
+    /// The file's bytes, up to `limit` bytes (holes read as zeros).
+    pub fn read_file(&self, inode: &Inode, limit: u64) -> Result<Vec<u8>> {
+        if inode.is_inline() {
+            let d = inode.inline_data()?;
+            return Ok(d[..d.len().min(limit as usize)].to_vec());
+        }
+        let size = inode.size().min(limit);
+        let size_usize = usize::try_from(size).map_err(|_| Error::Invalid("file too large".into()))?;
+        let extents = self.extents(inode)?;
+        let bs = u64::from(self.block_size);
+        let mut out = vec![0u8; size_usize];
+        let nblocks = size.div_ceil(bs);
+        for lblk in 0..nblocks {
+            if let Some(p) = self.map_block(&extents, lblk) {
+                let data = self.read_block(p)?;
+                let start = (lblk * bs) as usize;
+                let end = (start + bs as usize).min(size_usize);
+                out[start..end].copy_from_slice(&data[..end - start]);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether directory blocks end in a trailer (volumes with metaecc).
+    pub fn dir_trailers(&self) -> bool {
+        self.meta_ecc()
+    }
+
+    /// Entries of a directory (live ones, `inode != 0`).
+    pub fn dir_entries(&self, dir: &Inode) -> Result<Vec<DirEntry>> {
+        if !dir.is_dir() {
+            return Err(Error::Invalid(format!("inode {} is not a directory", dir.blkno)));
+        }
+        let mut out = Vec::new();
+        if dir.is_inline() {
+            let data = dir.inline_data()?;
+            parse_dir_block(dir.blkno, data, &mut out)?;
+            return Ok(out);
+        }
+        let extents = self.extents(dir)?;
+        let bs = u64::from(self.block_size);
+        let nblocks = dir.size().div_ceil(bs);
+        let limit = if self.dir_trailers() { bs as usize - 0x40 } else { bs as usize };
+        for lblk in 0..nblocks {
+            let Some(p) = self.map_block(&extents, lblk) else {
+                return Err(Error::corrupt(dir.blkno, format!("directory block {lblk} is a hole")));
+            };
+            let buf = self.read_block(p)?;
+            let buf = if self.dir_trailers() { self.read_meta_checked(p, buf, CheckAt::DirTrailer)? } else { buf };
+            parse_dir_block(p, &buf[..limit], &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Look a name up in a directory.
+    pub fn lookup(&self, dir: &Inode, name: &[u8]) -> Result<Option<u64>> {
+        Ok(self.dir_entries(dir)?.into_iter().find(|e| e.name == name).map(|e| e.inode))
+    }
+
+    pub fn root_blkno(&self) -> u64 {
+        self.sb().s_root_blkno.get()
+    }
+    pub fn system_dir_blkno(&self) -> u64 {
+        self.sb().s_system_dir_blkno.get()
+    }
+
+    /// Block number of a system file, by its name in the system directory
+    /// (`slot_map`, `global_bitmap`, `journal:0000`, ...).
+    pub fn system_inode(&self, name: &str) -> Result<u64> {
+        let sysdir = self.read_inode(self.system_dir_blkno())?;
+        self.lookup(&sysdir, name.as_bytes())?
+            .ok_or_else(|| Error::NotFound(format!("system file {name}")))
+    }
+
+    /// Resolve a path: `/a/b` from the root directory, `//name` from the
+    /// system directory, or `<N>` for inode block N.
+    pub fn resolve_path(&self, path: &str) -> Result<u64> {
+        if let Some(n) = path.strip_prefix('<').and_then(|p| p.strip_suffix('>')) {
+            return n.parse().map_err(|_| Error::Invalid(format!("bad inode number {path}")));
+        }
+        let (mut cur, rest) = if let Some(rest) = path.strip_prefix("//") {
+            (self.system_dir_blkno(), rest)
+        } else if let Some(rest) = path.strip_prefix('/') {
+            (self.root_blkno(), rest)
+        } else {
+            return Err(Error::Invalid(format!("{path}: paths start with / (root) or // (system directory)")));
+        };
+        for comp in rest.split('/').filter(|c| !c.is_empty()) {
+            let dir = self.read_inode(cur)?;
+            cur = self.lookup(&dir, comp.as_bytes())?.ok_or_else(|| Error::NotFound(path.to_string()))?;
+        }
+        Ok(cur)
+    }
+
+    /// The groups of a chain allocator, chain by chain.
+    pub fn chain_groups(&self, alloc: &Inode) -> Result<Vec<Group>> {
+        let (_, recs) = alloc.chain_list()?;
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for (chain, rec) in recs.iter().enumerate() {
+            let mut blkno = rec.c_blkno.get();
+            while blkno != 0 {
+                if !seen.insert(blkno) {
+                    return Err(Error::corrupt(alloc.blkno, format!("chain {chain} loops back to group {blkno}")));
+                }
+                let buf = self.read_block(blkno)?;
+                if !buf.starts_with(GROUP_DESC_SIGNATURE) {
+                    return Err(Error::corrupt(blkno, format!("not a group descriptor: signature {:?}", sig_str(&buf[..8]))));
+                }
+                let buf = self.read_meta_checked(blkno, buf, CheckAt::GroupDesc)?;
+                let desc = GroupDesc::read_from_prefix(&buf).expect("block >= 64 bytes").0;
+                out.push(Group { chain, blkno, desc });
+                blkno = desc.bg_next_group.get();
+            }
+        }
+        Ok(out)
+    }
+
+    /// The slot map inode and the physical byte offset of each of its first
+    /// `len` bytes' blocks: `(file offset, device offset, length)` runs.
+    pub fn slot_map_layout(&self) -> Result<(Inode, Vec<(u64, u64, usize)>)> {
+        let blkno = self.system_inode("slot_map")?;
+        let inode = self.read_inode(blkno)?;
+        let fmt = self.slot_map_format();
+        let need = usize::from(self.max_slots()) * fmt.entry_size();
+        if inode.size() < need as u64 {
+            return Err(Error::corrupt(
+                blkno,
+                format!("slot map holds {} bytes, {need} needed for {} slots", inode.size(), self.max_slots()),
+            ));
+        }
+        if inode.is_inline() {
+            let id_off = DINODE_ID2 + core::mem::size_of::<InlineData>();
+            let dev_off = blkno * u64::from(self.block_size) + id_off as u64;
+            return Ok((inode, vec![(0, dev_off, need)]));
+        }
+        let extents = self.extents(&inode)?;
+        let bs = self.block_size as usize;
+        let mut runs = Vec::new();
+        let mut done = 0usize;
+        while done < need {
+            let lblk = (done / bs) as u64;
+            let p = self
+                .map_block(&extents, lblk)
+                .ok_or_else(|| Error::corrupt(blkno, format!("slot map block {lblk} is a hole")))?;
+            let dev_off = self.block_offset(p)?;
+            let n = (need - done).min(bs);
+            runs.push((done as u64, dev_off, n));
+            done += n;
+        }
+        Ok((inode, runs))
+    }
+
+    /// Read the slot map bypassing every cache.
+    pub fn read_slot_map(&self) -> Result<SlotMap> {
+        let (_, runs) = self.slot_map_layout()?;
+        self.read_slot_map_runs(&runs)
+    }
+
+    /// Read the slot map from a layout found earlier (a re-read in a wait loop).
+    pub fn read_slot_map_runs(&self, runs: &[(u64, u64, usize)]) -> Result<SlotMap> {
+        let mut bytes = Vec::new();
+        for &(_, dev_off, n) in runs {
+            let mut b = vec![0u8; n];
+            self.dev.read_direct(dev_off, &mut b)?;
+            bytes.extend_from_slice(&b);
+        }
+        SlotMap::decode(&bytes, self.slot_map_format(), self.max_slots())
+            .ok_or_else(|| Error::Invalid("slot map shorter than its slots".into()))
+    }
+
+    /// Write one slot's entry durably, bypassing the cache.
+    pub fn write_slot(&self, runs: &[(u64, u64, usize)], slot: u16, raw: u32, node: u32) -> Result<()> {
+        if slot >= self.max_slots() {
+            return Err(Error::Invalid(format!("slot {slot} out of range (0..{})", self.max_slots())));
+        }
+        let fmt = self.slot_map_format();
+        let entry = SlotMap::encode_entry(fmt, raw, node);
+        let off = u64::from(slot) * fmt.entry_size() as u64;
+        for &(foff, dev_off, n) in runs {
+            if off >= foff && off + entry.len() as u64 <= foff + n as u64 {
+                return self.dev.write_direct(dev_off + (off - foff), &entry);
+            }
+        }
+        Err(Error::Invalid(format!("slot {slot} entry straddles slot map blocks")))
+    }
+
+    /// Write the superblock buffer back (after a change to its fields),
+    /// updating the block check under metaecc.
+    pub fn write_super(&mut self, sb: &SuperBlock) -> Result<()> {
+        self.super_buf[DINODE_ID2..DINODE_ID2 + core::mem::size_of::<SuperBlock>()].copy_from_slice(sb.as_bytes());
+        if self.meta_ecc() {
+            blockcheck::update(&mut self.super_buf, CheckAt::Inode);
+        }
+        let buf = self.super_buf.clone();
+        self.write_block(self.super_blkno, &buf)?;
+        self.dev.flush()
+    }
+}
+
+/// Parse directory entries from `data` (one block, or the inline area).
+pub fn parse_dir_block(blkno: u64, data: &[u8], out: &mut Vec<DirEntry>) -> Result<()> {
+    let mut off = 0usize;
+    while off < data.len() {
+        let Ok((hdr, _)) = DirEntryHeader::read_from_prefix(&data[off..]) else {
+            return Err(Error::corrupt(blkno, format!("directory entry at byte {off} truncated")));
+        };
+        let rec_len = usize::from(hdr.rec_len.get());
+        let name_len = usize::from(hdr.name_len);
+        if rec_len < dir_rec_len(1) || rec_len % 4 != 0 || off + rec_len > data.len() {
+            return Err(Error::corrupt(
+                blkno,
+                format!("directory entry at byte {off}: bad rec_len {rec_len} (space left {})", data.len() - off),
+            ));
+        }
+        if dir_rec_len(name_len) > rec_len {
+            return Err(Error::corrupt(
+                blkno,
+                format!("directory entry at byte {off}: name_len {name_len} does not fit rec_len {rec_len}"),
+            ));
+        }
+        if hdr.inode.get() != 0 {
+            out.push(DirEntry {
+                inode: hdr.inode.get(),
+                name: data[off + DIR_MEMBER_LEN..off + DIR_MEMBER_LEN + name_len].to_vec(),
+                file_type: hdr.file_type,
+                rec_len: hdr.rec_len.get(),
+                blkno,
+            });
+        }
+        off += rec_len;
+    }
+    Ok(())
+}
+
+fn sig_str(b: &[u8]) -> String {
+    b.iter().take_while(|&&c| c != 0).map(|&c| if c.is_ascii_graphic() { c as char } else { '?' }).collect()
+}
+
+/// Name of a per-slot system file, e.g. `journal:0003`.
+pub fn slot_file_name(base: &str, slot: u16) -> String {
+    format!("{base}:{slot:04}")
+}

@@ -1,0 +1,288 @@
+//! Device layer: image files and block devices, an in-memory device for
+//! tests and fuzzing, and cache-bypassing (`O_DIRECT`) access for the slot map.
+
+use crate::error::{Error, Result};
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Alignment used for `O_DIRECT` buffers and offsets: the largest logical
+/// sector size Linux uses (4 KiB) is a multiple of every smaller one.
+pub const DIRECT_ALIGN: usize = 4096;
+
+/// A device that can be read and written at byte offsets.
+pub trait BlockIo: Send + Sync {
+    /// Size in bytes.
+    fn size(&self) -> u64;
+    /// Logical sector size in bytes (512 for image files).
+    fn sector_size(&self) -> u32 {
+        512
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
+    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<()>;
+    /// Read bypassing every cache (`O_DIRECT`). The default is a plain read,
+    /// correct for devices that have no cache (memory).
+    fn read_direct(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.read_at(offset, buf)
+    }
+    /// Write durably, bypassing the page cache where the device allows it.
+    fn write_direct(&self, offset: u64, buf: &[u8]) -> Result<()> {
+        self.write_at(offset, buf)?;
+        self.flush()
+    }
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+    /// A warning to show the user when cache-bypassing I/O is not possible.
+    fn direct_warning(&self) -> Option<String> {
+        None
+    }
+}
+
+/// How to open a device.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenMode {
+    pub write: bool,
+    /// `O_EXCL` on a block device: fails while the kernel has it mounted
+    /// (or another exclusive opener holds it).
+    pub exclusive: bool,
+}
+
+/// An image file or a block device.
+pub struct FileDevice {
+    path: PathBuf,
+    file: File,
+    /// Same file opened with `O_DIRECT`, when the file system allows it.
+    direct: Option<File>,
+    direct_error: Option<String>,
+    size: u64,
+    sector_size: u32,
+    is_block: bool,
+}
+
+nix::ioctl_read!(blkgetsize64, 0x12, 114, u64);
+nix::ioctl_read_bad!(blksszget, 0x1268, libc_int);
+#[allow(non_camel_case_types)]
+type libc_int = std::ffi::c_int;
+
+impl FileDevice {
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|source| Error::Open { path: path.into(), source })?;
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            return Err(Error::IsDirectory { path: path.into() });
+        }
+        let is_block = ft.is_block_device();
+        if !is_block && !ft.is_file() {
+            return Err(Error::NotADevice { path: path.into() });
+        }
+        let mut flags = 0;
+        if mode.exclusive && is_block {
+            flags |= nix::libc::O_EXCL;
+        }
+        let open = |extra: i32| {
+            OpenOptions::new()
+                .read(true)
+                .write(mode.write)
+                .custom_flags(flags | extra)
+                .open(path)
+        };
+        let file = open(0).map_err(|source| Error::Open { path: path.into(), source })?;
+        let (direct, direct_error) = match open(nix::libc::O_DIRECT) {
+            Ok(f) => (Some(f), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let (size, sector_size) = if is_block {
+            use std::os::fd::AsRawFd;
+            let mut size = 0u64;
+            // SAFETY: BLKGETSIZE64 writes one u64 into `size`; the fd is open.
+            unsafe { blkgetsize64(file.as_raw_fd(), &mut size) }
+                .map_err(|e| Error::Io { what: format!("{}: BLKGETSIZE64", path.display()), source: e.into() })?;
+            let mut ssz: libc_int = 0;
+            // SAFETY: BLKSSZGET writes one int into `ssz`; the fd is open.
+            unsafe { blksszget(file.as_raw_fd(), &mut ssz) }
+                .map_err(|e| Error::Io { what: format!("{}: BLKSSZGET", path.display()), source: e.into() })?;
+            (size, u32::try_from(ssz).unwrap_or(512).max(512))
+        } else {
+            (meta.len(), 512)
+        };
+        Ok(FileDevice { path: path.into(), file, direct, direct_error, size, sector_size, is_block })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn is_block_device(&self) -> bool {
+        self.is_block
+    }
+
+    fn check_range(&self, offset: u64, len: usize) -> io::Result<()> {
+        match offset.checked_add(len as u64) {
+            Some(end) if end <= self.size => Ok(()),
+            _ => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "past the end of the device")),
+        }
+    }
+}
+
+/// A heap buffer aligned for `O_DIRECT`.
+struct AlignedBuf {
+    ptr: *mut u8,
+    layout: Layout,
+}
+
+impl AlignedBuf {
+    fn new(len: usize) -> Self {
+        let layout = Layout::from_size_align(len.max(DIRECT_ALIGN), DIRECT_ALIGN).expect("valid layout");
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { alloc_zeroed(layout) };
+        if ptr.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        AlignedBuf { ptr, layout }
+    }
+    fn as_mut(&mut self) -> &mut [u8] {
+        // SAFETY: ptr points to layout.size() initialised (zeroed) bytes we own.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.layout.size()) }
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { dealloc(self.ptr, self.layout) }
+    }
+}
+
+/// The aligned window `[start, start+len)` that covers `[offset, offset+n)`.
+fn aligned_window(offset: u64, n: usize) -> (u64, usize) {
+    let a = DIRECT_ALIGN as u64;
+    let start = offset / a * a;
+    let end = (offset + n as u64).div_ceil(a) * a;
+    (start, (end - start) as usize)
+}
+
+impl BlockIo for FileDevice {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn sector_size(&self) -> u32 {
+        self.sector_size
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.check_range(offset, buf.len())
+            .and_then(|()| self.file.read_exact_at(buf, offset))
+            .map_err(|source| Error::Read { offset, len: buf.len(), source })
+    }
+    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<()> {
+        self.check_range(offset, buf.len())
+            .and_then(|()| self.file.write_all_at(buf, offset))
+            .map_err(|source| Error::Write { offset, len: buf.len(), source })
+    }
+    fn flush(&self) -> Result<()> {
+        self.file.sync_all().map_err(|source| Error::Io { what: format!("{}: fsync", self.path.display()), source })
+    }
+    fn read_direct(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let Some(direct) = &self.direct else {
+            return self.read_at(offset, buf);
+        };
+        let (start, len) = aligned_window(offset, buf.len());
+        let len = len.min((self.size - start.min(self.size)) as usize);
+        let mut ab = AlignedBuf::new(len);
+        let win = &mut ab.as_mut()[..len];
+        self.check_range(offset, buf.len())
+            .and_then(|()| direct.read_exact_at(win, start))
+            .map_err(|source| Error::Read { offset, len: buf.len(), source })?;
+        let skip = (offset - start) as usize;
+        buf.copy_from_slice(&win[skip..skip + buf.len()]);
+        Ok(())
+    }
+    fn write_direct(&self, offset: u64, buf: &[u8]) -> Result<()> {
+        let Some(direct) = &self.direct else {
+            self.write_at(offset, buf)?;
+            return self.flush();
+        };
+        let (start, len) = aligned_window(offset, buf.len());
+        if start + len as u64 > self.size {
+            // The window would run past the end: write through the cache.
+            self.write_at(offset, buf)?;
+            return self.flush();
+        }
+        let mut ab = AlignedBuf::new(len);
+        let win = &mut ab.as_mut()[..len];
+        // Read-modify-write of the aligned window, all uncached.
+        direct
+            .read_exact_at(win, start)
+            .map_err(|source| Error::Read { offset: start, len, source })?;
+        let skip = (offset - start) as usize;
+        win[skip..skip + buf.len()].copy_from_slice(buf);
+        direct
+            .write_all_at(win, start)
+            .map_err(|source| Error::Write { offset: start, len, source })?;
+        direct.sync_data().map_err(|source| Error::Io { what: format!("{}: fdatasync", self.path.display()), source })
+    }
+    fn direct_warning(&self) -> Option<String> {
+        self.direct_error.as_ref().map(|e| {
+            format!(
+                "{}: O_DIRECT refused ({e}); slot map reads go through the page cache and may miss another host's writes",
+                self.path.display()
+            )
+        })
+    }
+}
+
+/// A device in memory, for tests and fuzzing.
+pub struct MemDevice {
+    data: Mutex<Vec<u8>>,
+}
+
+impl MemDevice {
+    pub fn new(data: Vec<u8>) -> Self {
+        MemDevice { data: Mutex::new(data) }
+    }
+    pub fn into_inner(self) -> Vec<u8> {
+        self.data.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.data.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl BlockIo for MemDevice {
+    fn size(&self) -> u64 {
+        self.lock().len() as u64
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let data = self.lock();
+        let start = usize::try_from(offset).ok();
+        match start.and_then(|s| Some((s, s.checked_add(buf.len())?))) {
+            Some((s, e)) if e <= data.len() => {
+                buf.copy_from_slice(&data[s..e]);
+                Ok(())
+            }
+            _ => Err(Error::Read {
+                offset,
+                len: buf.len(),
+                source: io::Error::new(io::ErrorKind::UnexpectedEof, "past the end of the device"),
+            }),
+        }
+    }
+    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<()> {
+        let mut data = self.lock();
+        let start = usize::try_from(offset).ok();
+        match start.and_then(|s| Some((s, s.checked_add(buf.len())?))) {
+            Some((s, e)) if e <= data.len() => {
+                data[s..e].copy_from_slice(buf);
+                Ok(())
+            }
+            _ => Err(Error::Write {
+                offset,
+                len: buf.len(),
+                source: io::Error::new(io::ErrorKind::UnexpectedEof, "past the end of the device"),
+            }),
+        }
+    }
+}
