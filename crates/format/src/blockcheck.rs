@@ -141,7 +141,10 @@ pub fn validate(block: &mut [u8], at: CheckAt) -> CheckResult {
                 block.copy_from_slice(&tmp);
                 CheckResult::Corrected(pos)
             }
-            _ => CheckResult::Bad { stored_crc, computed_crc: crc },
+            _ => CheckResult::Bad {
+                stored_crc,
+                computed_crc: crc,
+            },
         }
     };
     block[off..off + 8].copy_from_slice(&saved);
@@ -184,7 +187,10 @@ mod tests {
             *b = (i * 7 + 3) as u8;
         }
         update(&mut block, CheckAt::Inode);
-        assert_eq!(validate(&mut block.clone(), CheckAt::Inode), CheckResult::Ok);
+        assert_eq!(
+            validate(&mut block.clone(), CheckAt::Inode),
+            CheckResult::Ok
+        );
         for bit in (0..512 * 8).step_by(13) {
             let byte = bit / 8;
             if (0x80..0x88).contains(&byte) {
@@ -192,7 +198,10 @@ mod tests {
             }
             let mut bad = block.clone();
             bad[byte] ^= 1 << (bit % 8);
-            assert_eq!(validate(&mut bad, CheckAt::Inode), CheckResult::Corrected(byte));
+            assert_eq!(
+                validate(&mut bad, CheckAt::Inode),
+                CheckResult::Corrected(byte)
+            );
             assert_eq!(bad, block);
         }
     }
@@ -203,6 +212,9 @@ mod tests {
         update(&mut block, CheckAt::GroupDesc);
         block[3] ^= 1;
         block[700] ^= 0x10;
-        assert!(matches!(validate(&mut block, CheckAt::GroupDesc), CheckResult::Bad { .. }));
+        assert!(matches!(
+            validate(&mut block, CheckAt::GroupDesc),
+            CheckResult::Bad { .. }
+        ));
     }
 }

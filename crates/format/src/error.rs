@@ -14,19 +14,37 @@ pub enum Error {
     #[error("{path}: not a block device or regular file")]
     NotADevice { path: PathBuf },
     #[error("read error at byte {offset} ({len} bytes): {source}")]
-    Read { offset: u64, len: usize, source: io::Error },
+    Read {
+        offset: u64,
+        len: usize,
+        source: io::Error,
+    },
     #[error("write error at byte {offset} ({len} bytes): {source}")]
-    Write { offset: u64, len: usize, source: io::Error },
+    Write {
+        offset: u64,
+        len: usize,
+        source: io::Error,
+    },
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
-    #[error("block {blkno} lies past the end of the device ({blocks} blocks of {block_size} bytes)")]
-    PastEnd { blkno: u64, blocks: u64, block_size: u32 },
+    #[error(
+        "block {blkno} lies past the end of the device ({blocks} blocks of {block_size} bytes)"
+    )]
+    PastEnd {
+        blkno: u64,
+        blocks: u64,
+        block_size: u32,
+    },
     #[error("no OCFS2 superblock: block 2 holds no \"OCFSV2\" signature at any block size from 512 to 4096 bytes")]
     NoSuperblock,
     #[error("block {blkno}: {msg}")]
     Corrupt { blkno: u64, msg: String },
     #[error("block {blkno}: metaecc block check failed (stored crc {stored:#010x}, computed {computed:#010x}) and one-bit correction did not help")]
-    BadCheck { blkno: u64, stored: u32, computed: u32 },
+    BadCheck {
+        blkno: u64,
+        stored: u32,
+        computed: u32,
+    },
     #[error("{0}: not found")]
     NotFound(String),
     #[error("{0}")]
@@ -37,7 +55,10 @@ pub enum Error {
 
 impl Error {
     pub fn corrupt(blkno: u64, msg: impl Into<String>) -> Self {
-        Error::Corrupt { blkno, msg: msg.into() }
+        Error::Corrupt {
+            blkno,
+            msg: msg.into(),
+        }
     }
 }
 

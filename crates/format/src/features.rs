@@ -62,7 +62,11 @@ pub const FEATURES: &[Feature] = &[
     f("aborted-resize", Kind::Incompat, incompat::RESIZE_INPROG),
     f("local", Kind::Incompat, incompat::LOCAL_MOUNT),
     f("sparse", Kind::Incompat, incompat::SPARSE_ALLOC),
-    f("extended-slotmap", Kind::Incompat, incompat::EXTENDED_SLOT_MAP),
+    f(
+        "extended-slotmap",
+        Kind::Incompat,
+        incompat::EXTENDED_SLOT_MAP,
+    ),
     f("aborted-tunefs", Kind::Incompat, incompat::TUNEFS_INPROG),
     f("userspace-stack", Kind::Incompat, incompat::USERSPACE_STACK),
     f("backup-super", Kind::Compat, compat::BACKUP_SB),

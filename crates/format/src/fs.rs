@@ -26,10 +26,14 @@ pub struct Inode {
 
 impl Inode {
     pub fn di(&self) -> &Dinode {
-        Dinode::ref_from_prefix(&self.buf).expect("inode buffers are at least one block").0
+        Dinode::ref_from_prefix(&self.buf)
+            .expect("inode buffers are at least one block")
+            .0
     }
     pub fn di_mut(&mut self) -> &mut Dinode {
-        Dinode::mut_from_prefix(&mut self.buf).expect("inode buffers are at least one block").0
+        Dinode::mut_from_prefix(&mut self.buf)
+            .expect("inode buffers are at least one block")
+            .0
     }
     /// The `id2` union bytes (to the end of the block).
     pub fn id2(&self) -> &[u8] {
@@ -58,7 +62,11 @@ impl Inode {
     pub fn has_extent_list(&self) -> bool {
         let f = self.flags();
         let fast_symlink = self.mode() & 0o170000 == 0o120000 && self.di().i_clusters.get() == 0;
-        f & (inode_flags::SUPER_BLOCK | inode_flags::LOCAL_ALLOC | inode_flags::CHAIN | inode_flags::DEALLOC) == 0
+        f & (inode_flags::SUPER_BLOCK
+            | inode_flags::LOCAL_ALLOC
+            | inode_flags::CHAIN
+            | inode_flags::DEALLOC)
+            == 0
             && !self.is_inline()
             && !fast_symlink
     }
@@ -79,7 +87,9 @@ impl Inode {
         if count > room {
             return Err(Error::corrupt(
                 self.blkno,
-                format!("chain list cl_count {count} exceeds the {room} records that fit in the block"),
+                format!(
+                    "chain list cl_count {count} exceeds the {room} records that fit in the block"
+                ),
             ));
         }
         if used > count {
@@ -103,12 +113,18 @@ impl Inode {
         if count > data.len() {
             return Err(Error::corrupt(
                 self.blkno,
-                format!("inline data id_count {count} exceeds the {} bytes in the block", data.len()),
+                format!(
+                    "inline data id_count {count} exceeds the {} bytes in the block",
+                    data.len()
+                ),
             ));
         }
         let size = self.size();
         if size > count as u64 {
-            return Err(Error::corrupt(self.blkno, format!("inline i_size {size} exceeds id_count {count}")));
+            return Err(Error::corrupt(
+                self.blkno,
+                format!("inline i_size {size} exceeds id_count {count}"),
+            ));
         }
         Ok(&data[..size as usize])
     }
@@ -119,9 +135,13 @@ const fn size_of_val_chain() -> usize {
 }
 
 /// Parse an extent list header and its used records from `bytes`.
-pub fn parse_extent_list(blkno: u64, bytes: &[u8], what: &str) -> Result<(ExtentList, Vec<ExtentRec>)> {
-    let (el, rest) =
-        ExtentList::read_from_prefix(bytes).map_err(|_| Error::corrupt(blkno, format!("{what} extent list truncated")))?;
+pub fn parse_extent_list(
+    blkno: u64,
+    bytes: &[u8],
+    what: &str,
+) -> Result<(ExtentList, Vec<ExtentRec>)> {
+    let (el, rest) = ExtentList::read_from_prefix(bytes)
+        .map_err(|_| Error::corrupt(blkno, format!("{what} extent list truncated")))?;
     let room = rest.len() / 16;
     let count = usize::from(el.l_count.get());
     let used = usize::from(el.l_next_free_rec.get());
@@ -132,7 +152,10 @@ pub fn parse_extent_list(blkno: u64, bytes: &[u8], what: &str) -> Result<(Extent
         ));
     }
     if used > count {
-        return Err(Error::corrupt(blkno, format!("{what} extent list l_next_free_rec {used} exceeds l_count {count}")));
+        return Err(Error::corrupt(
+            blkno,
+            format!("{what} extent list l_next_free_rec {used} exceeds l_count {count}"),
+        ));
     }
     let recs = (0..used)
         .map(|i| ExtentRec::read_from_bytes(&rest[i * 16..i * 16 + 16]).expect("16 bytes"))
@@ -194,7 +217,13 @@ impl Volume {
             let bs = 1u32 << bits;
             match Self::open_at(dev.as_ref(), SUPER_BLOCK_BLKNO, bs) {
                 Ok((buf, corrected)) => {
-                    return Ok(Volume { dev, block_size: bs, super_blkno: SUPER_BLOCK_BLKNO, super_buf: buf, super_corrected: corrected })
+                    return Ok(Volume {
+                        dev,
+                        block_size: bs,
+                        super_blkno: SUPER_BLOCK_BLKNO,
+                        super_buf: buf,
+                        super_corrected: corrected,
+                    })
                 }
                 Err(Error::NoSuperblock) => continue,
                 Err(e) => return Err(e),
@@ -206,11 +235,19 @@ impl Volume {
     /// Open from the superblock at `blkno` (a backup), with a known block size.
     pub fn open_backup(dev: Box<dyn BlockIo>, blkno: u64, block_size: u32) -> Result<Volume> {
         let (buf, corrected) = Self::open_at(dev.as_ref(), blkno, block_size)?;
-        Ok(Volume { dev, block_size, super_blkno: blkno, super_buf: buf, super_corrected: corrected })
+        Ok(Volume {
+            dev,
+            block_size,
+            super_blkno: blkno,
+            super_buf: buf,
+            super_corrected: corrected,
+        })
     }
 
     fn open_at(dev: &dyn BlockIo, blkno: u64, bs: u32) -> Result<(Vec<u8>, bool)> {
-        let offset = blkno.checked_mul(u64::from(bs)).ok_or(Error::NoSuperblock)?;
+        let offset = blkno
+            .checked_mul(u64::from(bs))
+            .ok_or(Error::NoSuperblock)?;
         if offset + u64::from(bs) > dev.size() {
             return Err(Error::NoSuperblock);
         }
@@ -219,7 +256,9 @@ impl Volume {
         if !buf.starts_with(SUPER_BLOCK_SIGNATURE) {
             return Err(Error::NoSuperblock);
         }
-        let sb = SuperBlock::read_from_prefix(&buf[DINODE_ID2..]).expect("superblock fits in 512 bytes").0;
+        let sb = SuperBlock::read_from_prefix(&buf[DINODE_ID2..])
+            .expect("superblock fits in 512 bytes")
+            .0;
         let bits = sb.s_blocksize_bits.get();
         if bits != bs.trailing_zeros() {
             // A stale signature from an earlier format with another block size.
@@ -230,19 +269,32 @@ impl Volume {
             match blockcheck::validate(&mut buf, CheckAt::Inode) {
                 CheckResult::Ok => {}
                 CheckResult::Corrected(_) => corrected = true,
-                CheckResult::Bad { stored_crc, computed_crc } => {
-                    return Err(Error::BadCheck { blkno, stored: stored_crc, computed: computed_crc })
+                CheckResult::Bad {
+                    stored_crc,
+                    computed_crc,
+                } => {
+                    return Err(Error::BadCheck {
+                        blkno,
+                        stored: stored_crc,
+                        computed: computed_crc,
+                    })
                 }
             }
         }
         let csb = sb.s_clustersize_bits.get();
         if !(12..=20).contains(&csb) {
-            return Err(Error::corrupt(blkno, format!("superblock s_clustersize_bits {csb} is outside 12..=20")));
+            return Err(Error::corrupt(
+                blkno,
+                format!("superblock s_clustersize_bits {csb} is outside 12..=20"),
+            ));
         }
         if sb.s_max_slots.get() == 0 || sb.s_max_slots.get() > MAX_SLOTS {
             return Err(Error::corrupt(
                 blkno,
-                format!("superblock s_max_slots {} is outside 1..={MAX_SLOTS}", sb.s_max_slots.get()),
+                format!(
+                    "superblock s_max_slots {} is outside 1..={MAX_SLOTS}",
+                    sb.s_max_slots.get()
+                ),
             ));
         }
         Ok((buf, corrected))
@@ -266,10 +318,15 @@ impl Volume {
     }
     /// The superblock inode (block 2).
     pub fn super_inode(&self) -> Inode {
-        Inode { blkno: self.super_blkno, buf: self.super_buf.clone() }
+        Inode {
+            blkno: self.super_blkno,
+            buf: self.super_buf.clone(),
+        }
     }
     pub fn sb(&self) -> &SuperBlock {
-        SuperBlock::ref_from_prefix(&self.super_buf[DINODE_ID2..]).expect("superblock fits").0
+        SuperBlock::ref_from_prefix(&self.super_buf[DINODE_ID2..])
+            .expect("superblock fits")
+            .0
     }
     pub fn features(&self) -> FeatureSet {
         let sb = self.sb();
@@ -296,7 +353,11 @@ impl Volume {
     }
     /// UUID as 32 uppercase hex digits, as `debugfs.ocfs2` prints it.
     pub fn uuid_hex(&self) -> String {
-        self.sb().s_uuid.iter().map(|b| format!("{b:02X}")).collect()
+        self.sb()
+            .s_uuid
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect()
     }
     pub fn slot_map_format(&self) -> Format {
         if self.features().has_incompat(incompat::EXTENDED_SLOT_MAP) {
@@ -319,7 +380,11 @@ impl Volume {
     fn block_offset(&self, blkno: u64) -> Result<u64> {
         let blocks = self.device_blocks();
         if blkno >= blocks {
-            return Err(Error::PastEnd { blkno, blocks, block_size: self.block_size });
+            return Err(Error::PastEnd {
+                blkno,
+                blocks,
+                block_size: self.block_size,
+            });
         }
         Ok(blkno * u64::from(self.block_size))
     }
@@ -336,7 +401,10 @@ impl Volume {
     pub fn write_block(&self, blkno: u64, buf: &[u8]) -> Result<()> {
         let off = self.block_offset(blkno)?;
         if buf.len() != self.block_size as usize {
-            return Err(Error::Invalid(format!("write of {} bytes to block {blkno}: not one block", buf.len())));
+            return Err(Error::Invalid(format!(
+                "write of {} bytes to block {blkno}: not one block",
+                buf.len()
+            )));
         }
         self.dev.write_at(off, buf)
     }
@@ -346,8 +414,16 @@ impl Volume {
     pub fn read_meta(&self, blkno: u64, at: CheckAt) -> Result<Vec<u8>> {
         let mut buf = self.read_block(blkno)?;
         if self.meta_ecc() {
-            if let CheckResult::Bad { stored_crc, computed_crc } = blockcheck::validate(&mut buf, at) {
-                return Err(Error::BadCheck { blkno, stored: stored_crc, computed: computed_crc });
+            if let CheckResult::Bad {
+                stored_crc,
+                computed_crc,
+            } = blockcheck::validate(&mut buf, at)
+            {
+                return Err(Error::BadCheck {
+                    blkno,
+                    stored: stored_crc,
+                    computed: computed_crc,
+                });
             }
         }
         Ok(buf)
@@ -356,8 +432,13 @@ impl Volume {
     /// Read an inode; checks its signature and, under metaecc, its block check.
     pub fn read_inode(&self, blkno: u64) -> Result<Inode> {
         let buf = self.read_block(blkno)?;
-        if !buf.starts_with(INODE_SIGNATURE) && !(blkno == self.super_blkno && buf.starts_with(SUPER_BLOCK_SIGNATURE)) {
-            return Err(Error::corrupt(blkno, format!("not an inode: signature {:?}", sig_str(&buf[..8]))));
+        if !buf.starts_with(INODE_SIGNATURE)
+            && !(blkno == self.super_blkno && buf.starts_with(SUPER_BLOCK_SIGNATURE))
+        {
+            return Err(Error::corrupt(
+                blkno,
+                format!("not an inode: signature {:?}", sig_str(&buf[..8])),
+            ));
         }
         let buf = self.read_meta_checked(blkno, buf, CheckAt::Inode)?;
         Ok(Inode { blkno, buf })
@@ -365,8 +446,16 @@ impl Volume {
 
     fn read_meta_checked(&self, blkno: u64, mut buf: Vec<u8>, at: CheckAt) -> Result<Vec<u8>> {
         if self.meta_ecc() {
-            if let CheckResult::Bad { stored_crc, computed_crc } = blockcheck::validate(&mut buf, at) {
-                return Err(Error::BadCheck { blkno, stored: stored_crc, computed: computed_crc });
+            if let CheckResult::Bad {
+                stored_crc,
+                computed_crc,
+            } = blockcheck::validate(&mut buf, at)
+            {
+                return Err(Error::BadCheck {
+                    blkno,
+                    stored: stored_crc,
+                    computed: computed_crc,
+                });
             }
         }
         Ok(buf)
@@ -380,7 +469,13 @@ impl Volume {
         let (el, recs) = inode.extent_list()?;
         let mut out = Vec::new();
         let mut seen = HashSet::new();
-        self.walk_list(inode.blkno, el.l_tree_depth.get(), &recs, &mut out, &mut seen)?;
+        self.walk_list(
+            inode.blkno,
+            el.l_tree_depth.get(),
+            &recs,
+            &mut out,
+            &mut seen,
+        )?;
         Ok(out)
     }
 
@@ -393,7 +488,10 @@ impl Volume {
         seen: &mut HashSet<u64>,
     ) -> Result<()> {
         if depth > MAX_TREE_DEPTH {
-            return Err(Error::corrupt(owner, format!("extent tree depth {depth} exceeds {MAX_TREE_DEPTH}")));
+            return Err(Error::corrupt(
+                owner,
+                format!("extent tree depth {depth} exceeds {MAX_TREE_DEPTH}"),
+            ));
         }
         for rec in recs {
             if depth == 0 {
@@ -413,10 +511,15 @@ impl Volume {
                 continue;
             }
             if !seen.insert(eb_blkno) {
-                return Err(Error::corrupt(owner, format!("extent tree loops back to block {eb_blkno}")));
+                return Err(Error::corrupt(
+                    owner,
+                    format!("extent tree loops back to block {eb_blkno}"),
+                ));
             }
             let eb = self.read_extent_block(eb_blkno)?;
-            let hdr = ExtentBlock::ref_from_prefix(&eb).expect("block >= 64 bytes").0;
+            let hdr = ExtentBlock::ref_from_prefix(&eb)
+                .expect("block >= 64 bytes")
+                .0;
             let child_depth = hdr.h_list.l_tree_depth.get();
             if child_depth + 1 != depth {
                 return Err(Error::corrupt(
@@ -434,7 +537,10 @@ impl Volume {
     pub fn read_extent_block(&self, blkno: u64) -> Result<Vec<u8>> {
         let buf = self.read_block(blkno)?;
         if !buf.starts_with(EXTENT_BLOCK_SIGNATURE) {
-            return Err(Error::corrupt(blkno, format!("not an extent block: signature {:?}", sig_str(&buf[..8]))));
+            return Err(Error::corrupt(
+                blkno,
+                format!("not an extent block: signature {:?}", sig_str(&buf[..8])),
+            ));
         }
         self.read_meta_checked(blkno, buf, CheckAt::ExtentBlock)
     }
@@ -457,7 +563,8 @@ impl Volume {
             return Ok(d[..d.len().min(limit as usize)].to_vec());
         }
         let size = inode.size().min(limit);
-        let size_usize = usize::try_from(size).map_err(|_| Error::Invalid("file too large".into()))?;
+        let size_usize =
+            usize::try_from(size).map_err(|_| Error::Invalid("file too large".into()))?;
         let extents = self.extents(inode)?;
         let bs = u64::from(self.block_size);
         let mut out = vec![0u8; size_usize];
@@ -481,7 +588,10 @@ impl Volume {
     /// Entries of a directory (live ones, `inode != 0`).
     pub fn dir_entries(&self, dir: &Inode) -> Result<Vec<DirEntry>> {
         if !dir.is_dir() {
-            return Err(Error::Invalid(format!("inode {} is not a directory", dir.blkno)));
+            return Err(Error::Invalid(format!(
+                "inode {} is not a directory",
+                dir.blkno
+            )));
         }
         let mut out = Vec::new();
         if dir.is_inline() {
@@ -492,13 +602,24 @@ impl Volume {
         let extents = self.extents(dir)?;
         let bs = u64::from(self.block_size);
         let nblocks = dir.size().div_ceil(bs);
-        let limit = if self.dir_trailers() { bs as usize - 0x40 } else { bs as usize };
+        let limit = if self.dir_trailers() {
+            bs as usize - 0x40
+        } else {
+            bs as usize
+        };
         for lblk in 0..nblocks {
             let Some(p) = self.map_block(&extents, lblk) else {
-                return Err(Error::corrupt(dir.blkno, format!("directory block {lblk} is a hole")));
+                return Err(Error::corrupt(
+                    dir.blkno,
+                    format!("directory block {lblk} is a hole"),
+                ));
             };
             let buf = self.read_block(p)?;
-            let buf = if self.dir_trailers() { self.read_meta_checked(p, buf, CheckAt::DirTrailer)? } else { buf };
+            let buf = if self.dir_trailers() {
+                self.read_meta_checked(p, buf, CheckAt::DirTrailer)?
+            } else {
+                buf
+            };
             parse_dir_block(p, &buf[..limit], &mut out)?;
         }
         Ok(out)
@@ -506,7 +627,11 @@ impl Volume {
 
     /// Look a name up in a directory.
     pub fn lookup(&self, dir: &Inode, name: &[u8]) -> Result<Option<u64>> {
-        Ok(self.dir_entries(dir)?.into_iter().find(|e| e.name == name).map(|e| e.inode))
+        Ok(self
+            .dir_entries(dir)?
+            .into_iter()
+            .find(|e| e.name == name)
+            .map(|e| e.inode))
     }
 
     pub fn root_blkno(&self) -> u64 {
@@ -528,18 +653,24 @@ impl Volume {
     /// system directory, or `<N>` for inode block N.
     pub fn resolve_path(&self, path: &str) -> Result<u64> {
         if let Some(n) = path.strip_prefix('<').and_then(|p| p.strip_suffix('>')) {
-            return n.parse().map_err(|_| Error::Invalid(format!("bad inode number {path}")));
+            return n
+                .parse()
+                .map_err(|_| Error::Invalid(format!("bad inode number {path}")));
         }
         let (mut cur, rest) = if let Some(rest) = path.strip_prefix("//") {
             (self.system_dir_blkno(), rest)
         } else if let Some(rest) = path.strip_prefix('/') {
             (self.root_blkno(), rest)
         } else {
-            return Err(Error::Invalid(format!("{path}: paths start with / (root) or // (system directory)")));
+            return Err(Error::Invalid(format!(
+                "{path}: paths start with / (root) or // (system directory)"
+            )));
         };
         for comp in rest.split('/').filter(|c| !c.is_empty()) {
             let dir = self.read_inode(cur)?;
-            cur = self.lookup(&dir, comp.as_bytes())?.ok_or_else(|| Error::NotFound(path.to_string()))?;
+            cur = self
+                .lookup(&dir, comp.as_bytes())?
+                .ok_or_else(|| Error::NotFound(path.to_string()))?;
         }
         Ok(cur)
     }
@@ -553,14 +684,22 @@ impl Volume {
             let mut blkno = rec.c_blkno.get();
             while blkno != 0 {
                 if !seen.insert(blkno) {
-                    return Err(Error::corrupt(alloc.blkno, format!("chain {chain} loops back to group {blkno}")));
+                    return Err(Error::corrupt(
+                        alloc.blkno,
+                        format!("chain {chain} loops back to group {blkno}"),
+                    ));
                 }
                 let buf = self.read_block(blkno)?;
                 if !buf.starts_with(GROUP_DESC_SIGNATURE) {
-                    return Err(Error::corrupt(blkno, format!("not a group descriptor: signature {:?}", sig_str(&buf[..8]))));
+                    return Err(Error::corrupt(
+                        blkno,
+                        format!("not a group descriptor: signature {:?}", sig_str(&buf[..8])),
+                    ));
                 }
                 let buf = self.read_meta_checked(blkno, buf, CheckAt::GroupDesc)?;
-                let desc = GroupDesc::read_from_prefix(&buf).expect("block >= 64 bytes").0;
+                let desc = GroupDesc::read_from_prefix(&buf)
+                    .expect("block >= 64 bytes")
+                    .0;
                 out.push(Group { chain, blkno, desc });
                 blkno = desc.bg_next_group.get();
             }
@@ -578,7 +717,11 @@ impl Volume {
         if inode.size() < need as u64 {
             return Err(Error::corrupt(
                 blkno,
-                format!("slot map holds {} bytes, {need} needed for {} slots", inode.size(), self.max_slots()),
+                format!(
+                    "slot map holds {} bytes, {need} needed for {} slots",
+                    inode.size(),
+                    self.max_slots()
+                ),
             ));
         }
         if inode.is_inline() {
@@ -622,9 +765,18 @@ impl Volume {
     }
 
     /// Write one slot's entry durably, bypassing the cache.
-    pub fn write_slot(&self, runs: &[(u64, u64, usize)], slot: u16, raw: u32, node: u32) -> Result<()> {
+    pub fn write_slot(
+        &self,
+        runs: &[(u64, u64, usize)],
+        slot: u16,
+        raw: u32,
+        node: u32,
+    ) -> Result<()> {
         if slot >= self.max_slots() {
-            return Err(Error::Invalid(format!("slot {slot} out of range (0..{})", self.max_slots())));
+            return Err(Error::Invalid(format!(
+                "slot {slot} out of range (0..{})",
+                self.max_slots()
+            )));
         }
         let fmt = self.slot_map_format();
         let entry = SlotMap::encode_entry(fmt, raw, node);
@@ -634,13 +786,16 @@ impl Volume {
                 return self.dev.write_direct(dev_off + (off - foff), &entry);
             }
         }
-        Err(Error::Invalid(format!("slot {slot} entry straddles slot map blocks")))
+        Err(Error::Invalid(format!(
+            "slot {slot} entry straddles slot map blocks"
+        )))
     }
 
     /// Write the superblock buffer back (after a change to its fields),
     /// updating the block check under metaecc.
     pub fn write_super(&mut self, sb: &SuperBlock) -> Result<()> {
-        self.super_buf[DINODE_ID2..DINODE_ID2 + core::mem::size_of::<SuperBlock>()].copy_from_slice(sb.as_bytes());
+        self.super_buf[DINODE_ID2..DINODE_ID2 + core::mem::size_of::<SuperBlock>()]
+            .copy_from_slice(sb.as_bytes());
         if self.meta_ecc() {
             blockcheck::update(&mut self.super_buf, CheckAt::Inode);
         }
@@ -655,14 +810,20 @@ pub fn parse_dir_block(blkno: u64, data: &[u8], out: &mut Vec<DirEntry>) -> Resu
     let mut off = 0usize;
     while off < data.len() {
         let Ok((hdr, _)) = DirEntryHeader::read_from_prefix(&data[off..]) else {
-            return Err(Error::corrupt(blkno, format!("directory entry at byte {off} truncated")));
+            return Err(Error::corrupt(
+                blkno,
+                format!("directory entry at byte {off} truncated"),
+            ));
         };
         let rec_len = usize::from(hdr.rec_len.get());
         let name_len = usize::from(hdr.name_len);
         if rec_len < dir_rec_len(1) || rec_len % 4 != 0 || off + rec_len > data.len() {
             return Err(Error::corrupt(
                 blkno,
-                format!("directory entry at byte {off}: bad rec_len {rec_len} (space left {})", data.len() - off),
+                format!(
+                    "directory entry at byte {off}: bad rec_len {rec_len} (space left {})",
+                    data.len() - off
+                ),
             ));
         }
         if dir_rec_len(name_len) > rec_len {
@@ -686,7 +847,10 @@ pub fn parse_dir_block(blkno: u64, data: &[u8], out: &mut Vec<DirEntry>) -> Resu
 }
 
 fn sig_str(b: &[u8]) -> String {
-    b.iter().take_while(|&&c| c != 0).map(|&c| if c.is_ascii_graphic() { c as char } else { '?' }).collect()
+    b.iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| if c.is_ascii_graphic() { c as char } else { '?' })
+        .collect()
 }
 
 /// Name of a per-slot system file, e.g. `journal:0003`.

@@ -70,7 +70,10 @@ type libc_int = std::ffi::c_int;
 
 impl FileDevice {
     pub fn open(path: &Path, mode: OpenMode) -> Result<Self> {
-        let meta = std::fs::metadata(path).map_err(|source| Error::Open { path: path.into(), source })?;
+        let meta = std::fs::metadata(path).map_err(|source| Error::Open {
+            path: path.into(),
+            source,
+        })?;
         let ft = meta.file_type();
         if ft.is_dir() {
             return Err(Error::IsDirectory { path: path.into() });
@@ -90,7 +93,10 @@ impl FileDevice {
                 .custom_flags(flags | extra)
                 .open(path)
         };
-        let file = open(0).map_err(|source| Error::Open { path: path.into(), source })?;
+        let file = open(0).map_err(|source| Error::Open {
+            path: path.into(),
+            source,
+        })?;
         let (direct, direct_error) = match open(nix::libc::O_DIRECT) {
             Ok(f) => (Some(f), None),
             Err(e) => (None, Some(e.to_string())),
@@ -99,17 +105,29 @@ impl FileDevice {
             use std::os::fd::AsRawFd;
             let mut size = 0u64;
             // SAFETY: BLKGETSIZE64 writes one u64 into `size`; the fd is open.
-            unsafe { blkgetsize64(file.as_raw_fd(), &mut size) }
-                .map_err(|e| Error::Io { what: format!("{}: BLKGETSIZE64", path.display()), source: e.into() })?;
+            unsafe { blkgetsize64(file.as_raw_fd(), &mut size) }.map_err(|e| Error::Io {
+                what: format!("{}: BLKGETSIZE64", path.display()),
+                source: e.into(),
+            })?;
             let mut ssz: libc_int = 0;
             // SAFETY: BLKSSZGET writes one int into `ssz`; the fd is open.
-            unsafe { blksszget(file.as_raw_fd(), &mut ssz) }
-                .map_err(|e| Error::Io { what: format!("{}: BLKSSZGET", path.display()), source: e.into() })?;
+            unsafe { blksszget(file.as_raw_fd(), &mut ssz) }.map_err(|e| Error::Io {
+                what: format!("{}: BLKSSZGET", path.display()),
+                source: e.into(),
+            })?;
             (size, u32::try_from(ssz).unwrap_or(512).max(512))
         } else {
             (meta.len(), 512)
         };
-        Ok(FileDevice { path: path.into(), file, direct, direct_error, size, sector_size, is_block })
+        Ok(FileDevice {
+            path: path.into(),
+            file,
+            direct,
+            direct_error,
+            size,
+            sector_size,
+            is_block,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -123,7 +141,10 @@ impl FileDevice {
     fn check_range(&self, offset: u64, len: usize) -> io::Result<()> {
         match offset.checked_add(len as u64) {
             Some(end) if end <= self.size => Ok(()),
-            _ => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "past the end of the device")),
+            _ => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "past the end of the device",
+            )),
         }
     }
 }
@@ -136,7 +157,8 @@ struct AlignedBuf {
 
 impl AlignedBuf {
     fn new(len: usize) -> Self {
-        let layout = Layout::from_size_align(len.max(DIRECT_ALIGN), DIRECT_ALIGN).expect("valid layout");
+        let layout =
+            Layout::from_size_align(len.max(DIRECT_ALIGN), DIRECT_ALIGN).expect("valid layout");
         // SAFETY: the layout has a non-zero size.
         let ptr = unsafe { alloc_zeroed(layout) };
         if ptr.is_null() {
@@ -175,15 +197,26 @@ impl BlockIo for FileDevice {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.check_range(offset, buf.len())
             .and_then(|()| self.file.read_exact_at(buf, offset))
-            .map_err(|source| Error::Read { offset, len: buf.len(), source })
+            .map_err(|source| Error::Read {
+                offset,
+                len: buf.len(),
+                source,
+            })
     }
     fn write_at(&self, offset: u64, buf: &[u8]) -> Result<()> {
         self.check_range(offset, buf.len())
             .and_then(|()| self.file.write_all_at(buf, offset))
-            .map_err(|source| Error::Write { offset, len: buf.len(), source })
+            .map_err(|source| Error::Write {
+                offset,
+                len: buf.len(),
+                source,
+            })
     }
     fn flush(&self) -> Result<()> {
-        self.file.sync_all().map_err(|source| Error::Io { what: format!("{}: fsync", self.path.display()), source })
+        self.file.sync_all().map_err(|source| Error::Io {
+            what: format!("{}: fsync", self.path.display()),
+            source,
+        })
     }
     fn read_direct(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         let Some(direct) = &self.direct else {
@@ -195,7 +228,11 @@ impl BlockIo for FileDevice {
         let win = &mut ab.as_mut()[..len];
         self.check_range(offset, buf.len())
             .and_then(|()| direct.read_exact_at(win, start))
-            .map_err(|source| Error::Read { offset, len: buf.len(), source })?;
+            .map_err(|source| Error::Read {
+                offset,
+                len: buf.len(),
+                source,
+            })?;
         let skip = (offset - start) as usize;
         buf.copy_from_slice(&win[skip..skip + buf.len()]);
         Ok(())
@@ -216,13 +253,24 @@ impl BlockIo for FileDevice {
         // Read-modify-write of the aligned window, all uncached.
         direct
             .read_exact_at(win, start)
-            .map_err(|source| Error::Read { offset: start, len, source })?;
+            .map_err(|source| Error::Read {
+                offset: start,
+                len,
+                source,
+            })?;
         let skip = (offset - start) as usize;
         win[skip..skip + buf.len()].copy_from_slice(buf);
         direct
             .write_all_at(win, start)
-            .map_err(|source| Error::Write { offset: start, len, source })?;
-        direct.sync_data().map_err(|source| Error::Io { what: format!("{}: fdatasync", self.path.display()), source })
+            .map_err(|source| Error::Write {
+                offset: start,
+                len,
+                source,
+            })?;
+        direct.sync_data().map_err(|source| Error::Io {
+            what: format!("{}: fdatasync", self.path.display()),
+            source,
+        })
     }
     fn direct_warning(&self) -> Option<String> {
         self.direct_error.as_ref().map(|e| {
@@ -241,7 +289,9 @@ pub struct MemDevice {
 
 impl MemDevice {
     pub fn new(data: Vec<u8>) -> Self {
-        MemDevice { data: Mutex::new(data) }
+        MemDevice {
+            data: Mutex::new(data),
+        }
     }
     pub fn into_inner(self) -> Vec<u8> {
         self.data.into_inner().unwrap_or_else(|p| p.into_inner())

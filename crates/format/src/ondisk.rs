@@ -514,7 +514,8 @@ const _: () = {
 
 /// Byte offset of the superblock's `s_mmp_update_interval` inside the
 /// superblock dinode block (0xC0 + 0xBA = 0x17A).
-pub const MMP_INTERVAL_OFFSET_IN_BLOCK: usize = DINODE_ID2 + offset_of!(SuperBlock, s_mmp_update_interval);
+pub const MMP_INTERVAL_OFFSET_IN_BLOCK: usize =
+    DINODE_ID2 + offset_of!(SuperBlock, s_mmp_update_interval);
 
 /// Extent records that fit in an inode's `id2.i_list`.
 pub const fn extent_recs_per_inode(blocksize: usize) -> usize {

@@ -28,7 +28,10 @@ impl DeviceSpec {
 
 /// Normalise a UUID for comparison: hex digits only, upper case.
 fn norm_uuid(s: &str) -> String {
-    s.chars().filter(char::is_ascii_hexdigit).map(|c| c.to_ascii_uppercase()).collect()
+    s.chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
 /// Candidate block devices: every entry of /proc/partitions.
@@ -59,7 +62,9 @@ pub fn resolve(spec: &str) -> Result<PathBuf> {
     };
     let mut found = Vec::new();
     for path in candidates() {
-        let Ok(dev) = FileDevice::open(&path, OpenMode::default()) else { continue };
+        let Ok(dev) = FileDevice::open(&path, OpenMode::default()) else {
+            continue;
+        };
         if let Ok(vol) = Volume::open(Box::new(dev)) {
             if matcher(&vol) {
                 found.push(path);
@@ -67,11 +72,17 @@ pub fn resolve(spec: &str) -> Result<PathBuf> {
         }
     }
     match found.len() {
-        0 => Err(Error::NotFound(format!("{spec}: no block device holds an OCFS2 volume with this"))),
+        0 => Err(Error::NotFound(format!(
+            "{spec}: no block device holds an OCFS2 volume with this"
+        ))),
         1 => Ok(found.remove(0)),
         _ => Err(Error::Invalid(format!(
             "{spec}: several devices match ({}); name one by path",
-            found.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            found
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }
@@ -83,7 +94,13 @@ mod tests {
     fn parse_specs() {
         assert_eq!(DeviceSpec::parse("LABEL=x"), DeviceSpec::Label("x".into()));
         assert_eq!(DeviceSpec::parse("UUID=ab"), DeviceSpec::Uuid("ab".into()));
-        assert_eq!(DeviceSpec::parse("/dev/sda"), DeviceSpec::Path("/dev/sda".into()));
-        assert_eq!(norm_uuid("92638021-bca1-4602-a2fa-0bd3cdf048ff"), "92638021BCA14602A2FA0BD3CDF048FF");
+        assert_eq!(
+            DeviceSpec::parse("/dev/sda"),
+            DeviceSpec::Path("/dev/sda".into())
+        );
+        assert_eq!(
+            norm_uuid("92638021-bca1-4602-a2fa-0bd3cdf048ff"),
+            "92638021BCA14602A2FA0BD3CDF048FF"
+        );
     }
 }

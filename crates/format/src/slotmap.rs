@@ -99,10 +99,14 @@ impl MmpState {
         match self {
             MmpState::Empty => "free".into(),
             MmpState::Sequence(1) => "MMP sequence 1 (or a stock kernel's in-use flag)".into(),
-            MmpState::Sequence(s) => format!("MMP sequence {s:#010x} (a non-clustered mount; live if it moves)"),
+            MmpState::Sequence(s) => {
+                format!("MMP sequence {s:#010x} (a non-clustered mount; live if it moves)")
+            }
             MmpState::Fsck => "fsck is running (SEQ_FSCK)".into(),
             MmpState::Cluster => "held by a clustered mount (VALID_CLUSTER)".into(),
-            MmpState::Nocluster => "held by a non-clustered mount without MMP (VALID_NOCLUSTER)".into(),
+            MmpState::Nocluster => {
+                "held by a non-clustered mount without MMP (VALID_NOCLUSTER)".into()
+            }
             MmpState::Clean => "last MMP mount unmounted cleanly (SEQ_CLEAN)".into(),
             MmpState::Unknown(v) => format!("unknown value {v:#010x}: not safe"),
         }
@@ -175,13 +179,21 @@ impl SlotMap {
                 match format {
                     Format::Old => {
                         let v = u16::from_le_bytes([bytes[i_us * 2], bytes[i_us * 2 + 1]]);
-                        Slot { index: i, raw: u32::from(v), node: u32::from(v) }
+                        Slot {
+                            index: i,
+                            raw: u32::from(v),
+                            node: u32::from(v),
+                        }
                     }
                     Format::Extended => {
                         let e = &bytes[i_us * 8..i_us * 8 + 8];
                         let raw = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
                         let node = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
-                        Slot { index: i, raw, node }
+                        Slot {
+                            index: i,
+                            raw,
+                            node,
+                        }
                     }
                 }
             })
@@ -210,13 +222,22 @@ mod tests {
     fn decode_every_protocol_value() {
         assert_eq!(MmpState::decode(0), MmpState::Empty);
         assert_eq!(MmpState::decode(1), MmpState::Sequence(1));
-        assert_eq!(MmpState::decode(0xE24D_4D4F), MmpState::Sequence(0xE24D_4D4F));
+        assert_eq!(
+            MmpState::decode(0xE24D_4D4F),
+            MmpState::Sequence(0xE24D_4D4F)
+        );
         assert_eq!(MmpState::decode(0xE24D_4D50), MmpState::Fsck);
         assert_eq!(MmpState::decode(0xE24D_4D55), MmpState::Cluster);
         assert_eq!(MmpState::decode(0xE24D_4D5A), MmpState::Nocluster);
         assert_eq!(MmpState::decode(0xFF4D_4D50), MmpState::Clean);
-        assert_eq!(MmpState::decode(0xE24D_4D51), MmpState::Unknown(0xE24D_4D51));
-        assert_eq!(MmpState::decode(0xF000_0000), MmpState::Unknown(0xF000_0000));
+        assert_eq!(
+            MmpState::decode(0xE24D_4D51),
+            MmpState::Unknown(0xE24D_4D51)
+        );
+        assert_eq!(
+            MmpState::decode(0xF000_0000),
+            MmpState::Unknown(0xF000_0000)
+        );
     }
 
     #[test]
@@ -225,7 +246,14 @@ mod tests {
         ext[0..4].copy_from_slice(&0xE24D_4D55u32.to_le_bytes());
         ext[4..8].copy_from_slice(&3u32.to_le_bytes());
         let m = SlotMap::decode(&ext, Format::Extended, 4).unwrap();
-        assert_eq!(m.slots[0], Slot { index: 0, raw: 0xE24D_4D55, node: 3 });
+        assert_eq!(
+            m.slots[0],
+            Slot {
+                index: 0,
+                raw: 0xE24D_4D55,
+                node: 3
+            }
+        );
         assert!(m.slots[0].legacy_in_use(Format::Extended));
         let old = [1u8, 0, 0xFF, 0xFF];
         let m = SlotMap::decode(&old, Format::Old, 2).unwrap();

@@ -1,1 +1,105 @@
+//! Shared command-line plumbing of the ocfs2-mmp tools: exit codes, the
+//! one-line error format, time formatting and terminal detection.
 
+use std::io::IsTerminal;
+
+/// Exit codes shared by the tools. `fsck.ocfs2-mmp` uses the fsck(8) bits;
+/// `debugfs-mmp -R "mmp status"` uses e2mmpstatus' 0/1/2.
+pub mod exit {
+    /// Success; for `mmp status`: safe to mount.
+    pub const OK: u8 = 0;
+    /// `mmp status`: in use, fsck running, or an unknown marker.
+    pub const MMP_IN_USE: u8 = 1;
+    /// `mmp status`: could not tell.
+    pub const MMP_UNKNOWN: u8 = 2;
+    /// A request failed on a readable volume (bad path, damaged structure).
+    pub const REQUEST_FAILED: u8 = 4;
+    /// Operational error: the device cannot be opened or holds no OCFS2 volume.
+    pub const OPERATIONAL: u8 = 8;
+    /// Usage error.
+    pub const USAGE: u8 = 16;
+}
+
+/// Print `prog: message` on stderr, with the whole cause chain on one line.
+pub fn print_error(prog: &str, err: &anyhow::Error) {
+    let mut line = err.to_string();
+    for cause in err.chain().skip(1) {
+        let c = cause.to_string();
+        if !line.contains(&c) {
+            line.push_str(": ");
+            line.push_str(&c);
+        }
+    }
+    eprintln!("{prog}: {line}");
+}
+
+/// Whether stderr is a terminal (for countdowns and progress).
+pub fn stderr_is_tty() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+
+/// Seconds since the epoch as C's `ctime()` prints them in UTC
+/// (`Wed Nov 25 11:48:43 2026`), without the newline.
+pub fn ctime_utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{} {} {:2} {:02}:{:02}:{:02} {}",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1) as usize],
+        d,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        y
+    )
+}
+
+/// Seconds since the epoch as `debugfs.ocfs2 ls -l` prints them, in UTC
+/// (`25-Nov-2026 11:48`).
+pub fn ls_time_utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{d:02}-{}-{y} {:02}:{:02}",
+        MONTHS[(m - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// Bytes as a JSON-friendly string: UTF-8 as is, otherwise lossy.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn ctime_matches_c() {
+        assert_eq!(ctime_utc(0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(ctime_utc(0x6b06_cb1b), "Wed Nov 25 11:48:43 2026");
+    }
+}

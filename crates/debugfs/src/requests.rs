@@ -1,0 +1,843 @@
+//! The requests of `debugfs-mmp`: parsing and execution.
+
+use crate::{Outcome, PROG};
+use anyhow::{bail, Context, Result};
+use ocfs2_format::features::incompat;
+use ocfs2_format::ondisk::{self, inode_flags, Dinode};
+use ocfs2_format::slotmap::{Format, MmpState, SlotMap};
+use ocfs2_format::{Inode, Volume};
+use ocfs2_mmp::{CheckOptions, Observer, SystemClock};
+use ocfs2_toolkit::{ctime_utc, exit, ls_time_utc, text};
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use tabled::settings::Style;
+use tabled::{Table, Tabled};
+
+/// A parsed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Stats,
+    Slotmap,
+    MmpStatus { info_only: bool },
+    Ls { long: bool, path: String },
+    Stat { path: String },
+    Help,
+}
+
+impl Request {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Stats => "stats",
+            Request::Slotmap => "slotmap",
+            Request::MmpStatus { .. } => "mmp status",
+            Request::Ls { .. } => "ls",
+            Request::Stat { .. } => "stat",
+            Request::Help => "help",
+        }
+    }
+}
+
+const HELP: &str = "\
+stats                 the superblock, as debugfs.ocfs2 -R stats shows it
+slotmap               the slot map: slot, raw value, MMP state, node
+mmp status [-i]       MMP check as the kernel runs it (waits); -i: no wait
+ls [-l] PATH          list a directory (/ is the root, // the system directory)
+stat PATH             an inode's fields and extent list
+help                  this list
+";
+
+/// Parse one request line.
+pub fn parse(line: &str) -> Result<Request, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let bad = |msg: &str| Err(format!("request \"{line}\": {msg}"));
+    match words.as_slice() {
+        ["stats"] => Ok(Request::Stats),
+        ["slotmap"] => Ok(Request::Slotmap),
+        ["mmp", "status"] => Ok(Request::MmpStatus { info_only: false }),
+        ["mmp", "status", "-i"] => Ok(Request::MmpStatus { info_only: true }),
+        ["mmp", ..] => bad("usage: mmp status [-i]"),
+        ["ls"] => Ok(Request::Ls {
+            long: false,
+            path: "/".into(),
+        }),
+        ["ls", "-l"] => Ok(Request::Ls {
+            long: true,
+            path: "/".into(),
+        }),
+        ["ls", "-l", p] => Ok(Request::Ls {
+            long: true,
+            path: (*p).into(),
+        }),
+        ["ls", p] => Ok(Request::Ls {
+            long: false,
+            path: (*p).into(),
+        }),
+        ["ls", ..] => bad("usage: ls [-l] PATH"),
+        ["stat", p] => Ok(Request::Stat { path: (*p).into() }),
+        ["stat", ..] => bad("usage: stat PATH"),
+        ["help"] | ["?"] => Ok(Request::Help),
+        [] => bad("empty request"),
+        [other, ..] => bad(&format!("unknown request '{other}' (try: help)")),
+    }
+}
+
+pub fn execute(vol: &Volume, device: &str, req: &Request, json: bool) -> Result<Outcome> {
+    match req {
+        Request::Stats => stats(vol),
+        Request::Slotmap => slotmap(vol),
+        Request::MmpStatus { info_only } => mmp_status(vol, device, *info_only, json),
+        Request::Ls { long, path } => ls(vol, path, *long),
+        Request::Stat { path } => stat(vol, path),
+        Request::Help => Ok(Outcome {
+            text: HELP.into(),
+            json: json!({ "help": HELP }),
+            exit: exit::OK,
+        }),
+    }
+}
+
+fn ok(text: String, json: Value) -> Result<Outcome> {
+    Ok(Outcome {
+        text,
+        json,
+        exit: exit::OK,
+    })
+}
+
+// ---------------------------------------------------------------- stats
+
+fn flag_names(word: u32, kind: ocfs2_format::features::Kind) -> String {
+    let set = ocfs2_format::features::FeatureSet {
+        compat: if kind == ocfs2_format::features::Kind::Compat {
+            word
+        } else {
+            0
+        },
+        incompat: if kind == ocfs2_format::features::Kind::Incompat {
+            word
+        } else {
+            0
+        },
+        ro_compat: if kind == ocfs2_format::features::Kind::RoCompat {
+            word
+        } else {
+            0
+        },
+    };
+    let n = set.names();
+    [n.compat, n.incompat, n.ro_compat].concat().join(" ")
+}
+
+fn cstr(b: &[u8]) -> String {
+    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    text(&b[..n])
+}
+
+fn stats(vol: &Volume) -> Result<Outcome> {
+    use ocfs2_format::features::Kind;
+    let sb = vol.sb();
+    let f = vol.features();
+    let clusterinfo = f.incompat & (incompat::USERSPACE_STACK | incompat::CLUSTERINFO) != 0;
+    let mut t = String::new();
+    let w = &mut t;
+    let _ = writeln!(
+        w,
+        "\tRevision: {}.{}",
+        sb.s_major_rev_level.get(),
+        sb.s_minor_rev_level.get()
+    );
+    let _ = writeln!(
+        w,
+        "\tMount Count: {}   Max Mount Count: {}",
+        sb.s_mnt_count.get(),
+        sb.s_max_mnt_count.get()
+    );
+    let _ = writeln!(
+        w,
+        "\tState: {}   Errors: {}",
+        sb.s_state.get(),
+        sb.s_errors.get()
+    );
+    let _ = writeln!(
+        w,
+        "\tCheck Interval: {}   Last Check: {}",
+        sb.s_checkinterval.get(),
+        ctime_utc(sb.s_lastcheck.get() as i64)
+    );
+    let _ = writeln!(w, "\tCreator OS: {}", sb.s_creator_os.get());
+    let _ = writeln!(
+        w,
+        "\tFeature Compat: {} {}",
+        f.compat,
+        flag_names(f.compat, Kind::Compat)
+    );
+    let _ = writeln!(
+        w,
+        "\tFeature Incompat: {} {}",
+        f.incompat,
+        flag_names(f.incompat, Kind::Incompat)
+    );
+    let tunefs = sb.s_tunefs_flag.get();
+    let tf: Vec<&str> = [(1u16, "remove-slot"), (2, "dir-trailer")]
+        .iter()
+        .filter(|(m, _)| tunefs & m != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    let _ = writeln!(w, "\tTunefs Incomplete: {} {}", tunefs, tf.join(" "));
+    let _ = writeln!(
+        w,
+        "\tFeature RO compat: {} {}",
+        f.ro_compat,
+        flag_names(f.ro_compat, Kind::RoCompat)
+    );
+    let _ = writeln!(
+        w,
+        "\tRoot Blknum: {}   System Dir Blknum: {}",
+        vol.root_blkno(),
+        vol.system_dir_blkno()
+    );
+    let _ = writeln!(
+        w,
+        "\tFirst Cluster Group Blknum: {}",
+        sb.s_first_cluster_group.get()
+    );
+    let _ = writeln!(
+        w,
+        "\tBlock Size Bits: {}   Cluster Size Bits: {}",
+        sb.s_blocksize_bits.get(),
+        sb.s_clustersize_bits.get()
+    );
+    let _ = writeln!(w, "\tMax Node Slots: {}", sb.s_max_slots.get());
+    let _ = writeln!(
+        w,
+        "\tExtended Attributes Inline Size: {}",
+        sb.s_xattr_inline_size.get()
+    );
+    let _ = writeln!(w, "\tLabel: {}", text(&vol.label()));
+    let _ = writeln!(w, "\tUUID: {}", vol.uuid_hex());
+    let h = sb.s_uuid_hash.get();
+    let _ = writeln!(w, "\tHash: {h} ({h:#x})");
+    let d: Vec<u32> = sb.s_dx_seed.iter().map(|x| x.get()).collect();
+    let _ = writeln!(
+        w,
+        "\tDX Seeds: {} {} {} ({:#010x} {:#010x} {:#010x})",
+        d[0], d[1], d[2], d[0], d[1], d[2]
+    );
+    let stack = cstr(&sb.s_cluster_info.ci_stack);
+    let cluster = cstr(&sb.s_cluster_info.ci_cluster);
+    if clusterinfo {
+        let _ = writeln!(w, "\tCluster stack: {stack}");
+        let _ = writeln!(w, "\tCluster name: {cluster}");
+    } else {
+        let _ = writeln!(w, "\tCluster stack: classic o2cb");
+    }
+    let cf = sb.s_cluster_info.ci_stackflags;
+    let _ = writeln!(
+        w,
+        "\tCluster flags: {} {}",
+        cf,
+        if cf & 1 != 0 { "Globalheartbeat" } else { "" }
+    );
+    // Lines of our own, after the debugfs.ocfs2 ones.
+    let mmp_on = f.has_incompat(incompat::MMP);
+    let _ = writeln!(
+        w,
+        "\tBlock Size: {}   Cluster Size: {}",
+        vol.block_size(),
+        vol.cluster_size()
+    );
+    let _ = writeln!(w, "\tClusters: {}", vol.clusters());
+    let _ = writeln!(
+        w,
+        "\tMMP: {}   MMP Update Interval: {}",
+        if mmp_on { "enabled" } else { "disabled" },
+        sb.s_mmp_update_interval.get()
+    );
+    let names = f.names();
+    let json = json!({
+        "label": text(&vol.label()),
+        "uuid": vol.uuid_hex(),
+        "revision": format!("{}.{}", sb.s_major_rev_level.get(), sb.s_minor_rev_level.get()),
+        "block_size": vol.block_size(),
+        "cluster_size": vol.cluster_size(),
+        "block_size_bits": sb.s_blocksize_bits.get(),
+        "cluster_size_bits": sb.s_clustersize_bits.get(),
+        "max_slots": sb.s_max_slots.get(),
+        "clusters": vol.clusters(),
+        "root_blkno": vol.root_blkno(),
+        "system_dir_blkno": vol.system_dir_blkno(),
+        "first_cluster_group": sb.s_first_cluster_group.get(),
+        "features": names,
+        "feature_words": { "compat": f.compat, "incompat": f.incompat, "ro_compat": f.ro_compat },
+        "tunefs_flag": tunefs,
+        "mount_count": sb.s_mnt_count.get(),
+        "max_mount_count": sb.s_max_mnt_count.get(),
+        "state": sb.s_state.get(),
+        "errors": sb.s_errors.get(),
+        "xattr_inline_size": sb.s_xattr_inline_size.get(),
+        "uuid_hash": h,
+        "dx_seeds": d,
+        "cluster_stack": if clusterinfo { Value::from(stack) } else { Value::Null },
+        "cluster_name": if clusterinfo { Value::from(cluster) } else { Value::Null },
+        "cluster_flags": cf,
+        "mmp": mmp_on,
+        "mmp_update_interval": sb.s_mmp_update_interval.get(),
+        "backup_superblocks": if f.compat & ocfs2_format::features::compat::BACKUP_SB != 0 {
+            vol.backup_super_blknos()
+        } else {
+            Vec::new()
+        },
+    });
+    ok(t, json)
+}
+
+// ---------------------------------------------------------------- slotmap
+
+#[derive(Tabled)]
+struct SlotRow {
+    #[tabled(rename = "Slot")]
+    slot: u16,
+    #[tabled(rename = "Raw")]
+    raw: String,
+    #[tabled(rename = "State")]
+    state: String,
+    #[tabled(rename = "Node")]
+    node: String,
+    #[tabled(rename = "Meaning")]
+    meaning: String,
+}
+
+/// State name and node of a slot, by format.
+fn slot_view(format: Format, raw: u32, node: u32) -> (&'static str, Option<u32>, String) {
+    match format {
+        Format::Old => {
+            if raw as u16 == ocfs2_format::slotmap::OLD_EMPTY {
+                ("empty", None, "free".into())
+            } else {
+                ("in-use", Some(node), format!("held by node {node}"))
+            }
+        }
+        Format::Extended => {
+            let st = MmpState::decode(raw);
+            let node = if st == MmpState::Empty {
+                None
+            } else {
+                Some(node)
+            };
+            (st.name(), node, st.describe())
+        }
+    }
+}
+
+fn slots_json(map: &SlotMap) -> Value {
+    Value::Array(
+        map.slots
+            .iter()
+            .map(|s| {
+                let (state, node, meaning) = slot_view(map.format, s.raw, s.node);
+                json!({ "slot": s.index, "raw": s.raw, "state": state, "node": node,
+                        "node_field": s.node, "meaning": meaning })
+            })
+            .collect(),
+    )
+}
+
+fn slot_table(map: &SlotMap) -> String {
+    let rows: Vec<SlotRow> = map
+        .slots
+        .iter()
+        .map(|s| {
+            let (state, node, meaning) = slot_view(map.format, s.raw, s.node);
+            let raw = match map.format {
+                Format::Old => format!("{:#06x}", s.raw),
+                Format::Extended => format!("{:#010x}", s.raw),
+            };
+            SlotRow {
+                slot: s.index,
+                raw,
+                state: state.into(),
+                node: node.map_or("-".into(), |n| n.to_string()),
+                meaning,
+            }
+        })
+        .collect();
+    let mut t = Table::new(rows);
+    t.with(Style::blank());
+    format!("{t}\n")
+}
+
+fn slotmap(vol: &Volume) -> Result<Outcome> {
+    let map = vol.read_slot_map().context("reading the slot map")?;
+    let text = format!(
+        "Slot map: {} format, {} slots\n{}",
+        map.format.name(),
+        map.slots.len(),
+        slot_table(&map)
+    );
+    ok(
+        text,
+        json!({ "format": map.format.name(), "slots": slots_json(&map) }),
+    )
+}
+
+// ---------------------------------------------------------------- mmp status
+
+/// Says on stderr why and how long the check waits; counts down on a TTY.
+struct StderrObserver {
+    tty: bool,
+}
+
+impl Observer for StderrObserver {
+    fn waiting(&mut self, secs: u32, why: &str) {
+        eprintln!("{PROG}: {why}; waiting {secs} s");
+    }
+    fn tick(&mut self, left: u32) {
+        if self.tty {
+            let mut e = std::io::stderr().lock();
+            let _ = write!(e, "\r{PROG}: {left:>4} s left ");
+            if left == 0 {
+                let _ = writeln!(e);
+            }
+            let _ = e.flush();
+        }
+    }
+}
+
+fn mmp_status(vol: &Volume, device: &str, info_only: bool, json_mode: bool) -> Result<Outcome> {
+    let f = vol.features();
+    let feature_on = f.has_incompat(incompat::MMP);
+    let interval = vol.sb().s_mmp_update_interval.get();
+    let format = vol.slot_map_format();
+    let (_, runs) = vol.slot_map_layout().context("locating the slot map")?;
+    let mut clock = SystemClock;
+    let mut obs = StderrObserver {
+        tty: ocfs2_toolkit::stderr_is_tty() && !json_mode,
+    };
+    let report = ocfs2_mmp::check(
+        interval,
+        CheckOptions {
+            wait: !info_only,
+            feature_on: feature_on && format == Format::Extended,
+        },
+        || vol.read_slot_map_runs(&runs),
+        &mut clock,
+        &mut obs,
+    )
+    .context("reading the slot map")?;
+    let last = report.last.clone().unwrap_or(SlotMap {
+        format,
+        slots: Vec::new(),
+    });
+    let rule = ocfs2_mmp::same_kind_rule(&last);
+    let mut verdict_text = report.verdict.describe();
+    if feature_on && format == Format::Old {
+        verdict_text = "MMP is on but the slot map is in the old format: the kernel refuses to mount with MMP \
+                        (tunefs.ocfs2 --fs-features=extended-slotmap converts it)"
+            .into();
+    }
+    let code = report.verdict.exit_code();
+    let local_feature = f.has_incompat(incompat::LOCAL_MOUNT);
+    let mut t = String::new();
+    let w = &mut t;
+    let _ = writeln!(w, "Device: {device}");
+    let _ = writeln!(
+        w,
+        "MMP feature: {}",
+        if feature_on { "enabled" } else { "disabled" }
+    );
+    let _ = writeln!(
+        w,
+        "Mount type: {}",
+        if local_feature {
+            "local (volume made with -M local)"
+        } else {
+            "cluster-capable"
+        }
+    );
+    let _ = writeln!(w, "Update interval: {} s", report.update_interval);
+    let _ = writeln!(w, "Check interval: {} s", report.check_interval);
+    let _ = writeln!(
+        w,
+        "Wait time: {} s (min(2 x check + 1, check + 60))",
+        report.wait_time
+    );
+    let _ = writeln!(w, "Waited: {} s", report.waited);
+    let _ = writeln!(
+        w,
+        "Slot map: {} format, {} slots",
+        last.format.name(),
+        last.slots.len()
+    );
+    t.push_str(&slot_table(&last));
+    let w = &mut t;
+    let _ = writeln!(
+        w,
+        "Last mount: {}",
+        match rule.last_mount {
+            ocfs2_mmp::MountKind::None => "none recorded (clean)",
+            ocfs2_mmp::MountKind::Clustered => "clustered",
+            ocfs2_mmp::MountKind::NonClustered => "non-clustered",
+        }
+    );
+    let _ = writeln!(w, "Next mount: {}", rule.explanation);
+    let _ = writeln!(w, "Verdict: {verdict_text}");
+    let json = json!({
+        "device": device,
+        "mmp": feature_on,
+        "local": local_feature,
+        "update_interval": report.update_interval,
+        "check_interval": report.check_interval,
+        "wait_time": report.wait_time,
+        "waited": report.waited,
+        "format": last.format.name(),
+        "slots": slots_json(&last),
+        "first_slots": report.first.as_ref().map(slots_json),
+        "verdict": report.verdict,
+        "verdict_text": verdict_text,
+        "safe": report.verdict.is_safe(),
+        "exit_code": code,
+        "same_kind_rule": rule,
+    });
+    Ok(Outcome {
+        text: t,
+        json,
+        exit: code,
+    })
+}
+
+// ---------------------------------------------------------------- ls / stat
+
+fn perms(mode: u16) -> String {
+    let kind = match mode & 0o170000 {
+        0o040000 => 'd',
+        0o120000 => 'l',
+        0o020000 => 'c',
+        0o060000 => 'b',
+        0o010000 => 'p',
+        0o140000 => 's',
+        _ => '-',
+    };
+    let mut s = String::from(kind);
+    for shift in [6u16, 3, 0] {
+        let b = (mode >> shift) & 7;
+        s.push(if b & 4 != 0 { 'r' } else { '-' });
+        s.push(if b & 2 != 0 { 'w' } else { '-' });
+        s.push(if b & 1 != 0 { 'x' } else { '-' });
+    }
+    s
+}
+
+fn ls(vol: &Volume, path: &str, long: bool) -> Result<Outcome> {
+    let blkno = vol
+        .resolve_path(path)
+        .with_context(|| format!("resolving {path}"))?;
+    let dir = vol.read_inode(blkno)?;
+    if !dir.is_dir() {
+        bail!("{path} (inode {blkno}) is not a directory");
+    }
+    let entries = vol.dir_entries(&dir)?;
+    let mut t = String::new();
+    let mut items = Vec::new();
+    for e in &entries {
+        let name = e.name_lossy();
+        if long {
+            let child = vol
+                .read_inode(e.inode)
+                .with_context(|| format!("reading inode {} of entry {name}", e.inode))?;
+            let di = child.di();
+            let _ = writeln!(
+                t,
+                "\t{:<15} {:>10} {:>3} {:>5} {:>5} {:>15} {} {}",
+                e.inode,
+                perms(di.i_mode.get()),
+                di.i_links_count.get(),
+                di.i_uid.get(),
+                di.i_gid.get(),
+                di.i_size.get(),
+                ls_time_utc(di.i_mtime.get() as i64),
+                name
+            );
+            items.push(json!({ "inode": e.inode, "name": name, "file_type": e.file_type, "rec_len": e.rec_len,
+                "mode": di.i_mode.get(), "links": di.links(), "uid": di.i_uid.get(), "gid": di.i_gid.get(),
+                "size": di.i_size.get(), "mtime": di.i_mtime.get() }));
+        } else {
+            let _ = writeln!(
+                t,
+                "\t{:<15} {:<4} {:<4} {:<2} {}",
+                e.inode,
+                e.rec_len,
+                e.name.len(),
+                e.file_type,
+                name
+            );
+            items.push(json!({ "inode": e.inode, "name": name, "file_type": e.file_type, "rec_len": e.rec_len }));
+        }
+    }
+    ok(t, json!({ "path": path, "inode": blkno, "entries": items }))
+}
+
+fn flag_list<T: Copy + Into<u32>>(v: T, names: &[(T, &str)]) -> Vec<String> {
+    names
+        .iter()
+        .filter(|(m, _)| v.into() & (*m).into() != 0)
+        .map(|(_, n)| (*n).to_string())
+        .collect()
+}
+
+fn stat(vol: &Volume, path: &str) -> Result<Outcome> {
+    let blkno = vol
+        .resolve_path(path)
+        .with_context(|| format!("resolving {path}"))?;
+    let inode = vol.read_inode(blkno)?;
+    let di: &Dinode = inode.di();
+    let flags = flag_list(di.i_flags.get(), inode_flags::NAMES);
+    let dynf = flag_list(di.i_dyn_features.get(), ondisk::dyn_features::NAMES);
+    let mode = di.i_mode.get();
+    let kind = match mode & 0o170000 {
+        0o100000 => "Regular",
+        0o040000 => "Directory",
+        0o120000 => "Symbolic Link",
+        0o020000 => "Char Device",
+        0o060000 => "Block Device",
+        0o010000 => "FIFO",
+        0o140000 => "Socket",
+        _ => "Unknown",
+    };
+    let slot = di.i_suballoc_slot.get();
+    let slot_s = if slot == 0xFFFF {
+        "Global".to_string()
+    } else {
+        slot.to_string()
+    };
+    let mut t = String::new();
+    let w = &mut t;
+    let _ = writeln!(
+        w,
+        "\tInode: {blkno}   Mode: {:04o}   Generation: {} ({:#010x})",
+        mode & 0o7777,
+        di.i_generation.get(),
+        di.i_generation.get()
+    );
+    let _ = writeln!(
+        w,
+        "\tFS Generation: {} ({:#010x})",
+        di.i_fs_generation.get(),
+        di.i_fs_generation.get()
+    );
+    let _ = writeln!(
+        w,
+        "\tCRC32: {:08x}   ECC: {:04x}",
+        di.i_check.bc_crc32e.get(),
+        di.i_check.bc_ecc.get()
+    );
+    let _ = writeln!(
+        w,
+        "\tType: {kind}   Attr: {:#x}   Flags: {}",
+        di.i_attr.get(),
+        flags.join(" ")
+    );
+    let _ = writeln!(
+        w,
+        "\tDynamic Features: ({:#x}) {}",
+        di.i_dyn_features.get(),
+        dynf.join(" ")
+    );
+    let _ = writeln!(
+        w,
+        "\tUser: {}   Group: {}   Size: {}",
+        di.i_uid.get(),
+        di.i_gid.get(),
+        di.i_size.get()
+    );
+    let _ = writeln!(
+        w,
+        "\tLinks: {}   Clusters: {}",
+        di.links(),
+        di.i_clusters.get()
+    );
+    for (name, secs, nsec) in [
+        ("ctime", di.i_ctime.get(), di.i_ctime_nsec.get()),
+        ("atime", di.i_atime.get(), di.i_atime_nsec.get()),
+        ("mtime", di.i_mtime.get(), di.i_mtime_nsec.get()),
+    ] {
+        let _ = writeln!(
+            w,
+            "\t{name}: {secs:#x} {nsec:#x} -- {}",
+            ctime_utc(secs as i64)
+        );
+    }
+    let _ = writeln!(
+        w,
+        "\tdtime: {:#x} -- {}",
+        di.i_dtime.get(),
+        ctime_utc(di.i_dtime.get() as i64)
+    );
+    let _ = writeln!(
+        w,
+        "\tLast Extblk: {}   Orphan Slot: {}",
+        di.i_last_eb_blk.get(),
+        di.i_orphaned_slot.get()
+    );
+    let _ = writeln!(
+        w,
+        "\tSub Alloc Slot: {slot_s}   Sub Alloc Bit: {}",
+        di.i_suballoc_bit.get()
+    );
+    let mut j = json!({
+        "inode": blkno, "mode": mode, "type": kind, "generation": di.i_generation.get(),
+        "fs_generation": di.i_fs_generation.get(), "flags": flags, "dyn_features": dynf,
+        "uid": di.i_uid.get(), "gid": di.i_gid.get(), "size": di.i_size.get(), "links": di.links(),
+        "clusters": di.i_clusters.get(), "ctime": di.i_ctime.get(), "atime": di.i_atime.get(),
+        "mtime": di.i_mtime.get(), "dtime": di.i_dtime.get(), "last_eb_blk": di.i_last_eb_blk.get(),
+        "suballoc_slot": slot, "suballoc_bit": di.i_suballoc_bit.get(),
+        "crc32": di.i_check.bc_crc32e.get(), "ecc": di.i_check.bc_ecc.get(),
+    });
+    describe_id2(vol, &inode, &mut t, &mut j)?;
+    ok(t, j)
+}
+
+/// The type-specific part of an inode: extent list, chain list, inline data,
+/// local alloc, truncate log, superblock or journal fields.
+fn describe_id2(vol: &Volume, inode: &Inode, t: &mut String, j: &mut Value) -> Result<()> {
+    let di = inode.di();
+    let f = di.i_flags.get();
+    if f & inode_flags::BITMAP != 0 || f & inode_flags::CHAIN != 0 {
+        let _ = writeln!(
+            t,
+            "\tBitmap Total: {}   Used: {}   Free: {}",
+            di.bitmap_total(),
+            di.bitmap_used(),
+            di.bitmap_total().saturating_sub(di.bitmap_used())
+        );
+        j["bitmap_total"] = di.bitmap_total().into();
+        j["bitmap_used"] = di.bitmap_used().into();
+    }
+    if f & inode_flags::JOURNAL != 0 {
+        let _ = writeln!(
+            t,
+            "\tJournal Flags: {:#x}   Recovery Generation: {}",
+            di.journal_flags(),
+            di.journal_recovery_generation()
+        );
+        j["journal_flags"] = di.journal_flags().into();
+        j["journal_dirty"] = (di.journal_flags() & ondisk::JOURNAL_DIRTY_FL != 0).into();
+    }
+    if f & inode_flags::SUPER_BLOCK != 0 {
+        return Ok(());
+    }
+    if f & inode_flags::CHAIN != 0 {
+        let (cl, recs) = inode.chain_list()?;
+        let _ = writeln!(
+            t,
+            "\tClusters per Group: {}   Bits per Cluster: {}",
+            cl.cl_cpg.get(),
+            cl.cl_bpc.get()
+        );
+        let _ = writeln!(
+            t,
+            "\tCount: {}   Next Free Rec: {}",
+            cl.cl_count.get(),
+            cl.cl_next_free_rec.get()
+        );
+        let _ = writeln!(t, "\t##   Total        Used         Free         Block#");
+        let mut chains = Vec::new();
+        for (i, r) in recs.iter().enumerate() {
+            let used = r.c_total.get().saturating_sub(r.c_free.get());
+            let _ = writeln!(
+                t,
+                "\t{:<4} {:<12} {:<12} {:<12} {}",
+                i,
+                r.c_total.get(),
+                used,
+                r.c_free.get(),
+                r.c_blkno.get()
+            );
+            chains.push(json!({ "total": r.c_total.get(), "free": r.c_free.get(), "blkno": r.c_blkno.get() }));
+        }
+        j["chains"] = Value::Array(chains);
+        return Ok(());
+    }
+    if f & inode_flags::LOCAL_ALLOC != 0 {
+        let la = ocfs2_format::ondisk::LocalAlloc::read_from_bytes_prefix(inode.id2());
+        if let Some(la) = la {
+            let _ = writeln!(
+                t,
+                "\tLocal Bitmap Offset: {}   Size: {}",
+                la.la_bm_off.get(),
+                la.la_size.get()
+            );
+            j["local_alloc"] = json!({ "bm_off": la.la_bm_off.get(), "size": la.la_size.get() });
+        }
+        return Ok(());
+    }
+    if f & inode_flags::DEALLOC != 0 {
+        if let Some(tl) = ocfs2_format::ondisk::TruncateLog::read_from_bytes_prefix(inode.id2()) {
+            let _ = writeln!(
+                t,
+                "\tTotal Records: {}   Used: {}",
+                tl.tl_count.get(),
+                tl.tl_used.get()
+            );
+            j["truncate_log"] = json!({ "count": tl.tl_count.get(), "used": tl.tl_used.get() });
+        }
+        return Ok(());
+    }
+    if inode.is_inline() {
+        let d = inode.inline_data()?;
+        let _ = writeln!(
+            t,
+            "\tInline Data Max: {}   Used: {}",
+            ondisk::max_inline_data(vol.block_size() as usize),
+            d.len()
+        );
+        j["inline_size"] = d.len().into();
+        return Ok(());
+    }
+    if !inode.has_extent_list() {
+        return Ok(());
+    }
+    let (el, recs) = inode.extent_list()?;
+    let depth = el.l_tree_depth.get();
+    let _ = writeln!(
+        t,
+        "\tTree Depth: {}   Count: {}   Next Free Rec: {}",
+        depth,
+        el.l_count.get(),
+        el.l_next_free_rec.get()
+    );
+    let _ = writeln!(t, "\t## Offset        Clusters       Block#          Flags");
+    let mut list = Vec::new();
+    for (i, r) in recs.iter().enumerate() {
+        let flags = if depth == 0 { r.flags() } else { 0 };
+        let _ = writeln!(
+            t,
+            "\t{:<2} {:<13} {:<14} {:<15} {:#x}",
+            i,
+            r.e_cpos.get(),
+            r.clusters(depth),
+            r.e_blkno.get(),
+            flags
+        );
+        list.push(json!({ "cpos": r.e_cpos.get(), "clusters": r.clusters(depth), "blkno": r.e_blkno.get(), "flags": flags }));
+    }
+    j["tree_depth"] = depth.into();
+    j["extents"] = Value::Array(list);
+    if depth > 0 {
+        let leaves = vol.extents(inode)?;
+        j["leaf_extents"] = Value::Array(
+            leaves.iter().map(|e| json!({ "cpos": e.cpos, "clusters": e.clusters, "blkno": e.blkno, "flags": e.flags })).collect(),
+        );
+    }
+    Ok(())
+}
+
+/// Read a struct from the front of a byte slice (helper trait).
+trait PrefixRead: Sized {
+    fn read_from_bytes_prefix(b: &[u8]) -> Option<Self>;
+}
+impl<T: zerocopy::FromBytes> PrefixRead for T {
+    fn read_from_bytes_prefix(b: &[u8]) -> Option<Self> {
+        T::read_from_prefix(b).ok().map(|(v, _)| v)
+    }
+}
