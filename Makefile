@@ -1,0 +1,71 @@
+# ocfs2-mmp-tools
+#   make demo      build, make a sparse OCFS2 image and show it with debugfs-mmp
+#   make test      install what the tests need (Debian ocfs2-tools, e2fsprogs), run every test
+#   make install   PREFIX=/usr/local DESTDIR= : binaries under their dotted names, man pages
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CARGO    ?= cargo
+BINDIR    = $(DESTDIR)$(PREFIX)/sbin
+MANDIR    = $(DESTDIR)$(PREFIX)/share/man/man8
+DEMO_IMG ?= target/demo/demo.img
+
+# cargo target name -> installed name
+TOOLS = debugfs-mmp:debugfs-mmp
+
+.PHONY: all build release deps test check demo install uninstall clean fmt
+
+all: build
+
+build:
+	$(CARGO) build --workspace
+
+release:
+	$(CARGO) build --workspace --release
+
+# Tools the tests use as oracles. Installed only when missing.
+deps:
+	@missing=""; \
+	command -v mkfs.ocfs2 >/dev/null 2>&1 || missing="$$missing ocfs2-tools"; \
+	command -v mkfs.ext4  >/dev/null 2>&1 || missing="$$missing e2fsprogs"; \
+	command -v setpriv    >/dev/null 2>&1 || missing="$$missing util-linux"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null \
+	    || { echo "make deps: could not install$$missing" >&2; exit 1; }; \
+	fi; \
+	mkfs.ocfs2 --version >/dev/null 2>&1 || { echo "make deps: mkfs.ocfs2 still missing" >&2; exit 1; }
+
+check:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test: deps
+	$(CARGO) test --workspace
+
+demo: deps release
+	@mkdir -p $(dir $(DEMO_IMG))
+	@rm -f $(DEMO_IMG)
+	truncate -s 1G $(DEMO_IMG)
+	mkfs.ocfs2 -q -F -M local -N 2 -L demo $(DEMO_IMG)
+	target/release/debugfs-mmp -R stats -R slotmap -R "mmp status -i" -R "ls -l //" $(DEMO_IMG) || test $$? -le 2
+
+install: release
+	install -d $(BINDIR) $(MANDIR)
+	@for t in $(TOOLS); do \
+	  src=$${t%%:*}; dst=$${t##*:}; \
+	  echo "install target/release/$$src -> $(BINDIR)/$$dst"; \
+	  install -m 0755 target/release/$$src $(BINDIR)/$$dst || exit 1; \
+	done
+	install -m 0644 man/*.8 $(MANDIR)/
+
+uninstall:
+	@for t in $(TOOLS); do rm -f $(BINDIR)/$${t##*:}; done
+	@for m in man/*.8; do rm -f $(MANDIR)/$$(basename $$m); done
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
