@@ -15,6 +15,8 @@ pub mod slotmap;
 pub use error::{Error, Result};
 pub use fs::{DirEntry, Extent, Inode, Volume};
 pub use io::{BlockIo, FileDevice, MemDevice, OpenMode};
+/// Re-exported so that users of the raw structs share our zerocopy version.
+pub use zerocopy;
 
 use std::path::PathBuf;
 
