@@ -9,6 +9,7 @@ pub mod features;
 pub mod fs;
 pub mod io;
 pub mod ondisk;
+pub mod probe;
 pub mod resolve;
 pub mod slotmap;
 
