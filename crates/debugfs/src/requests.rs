@@ -721,7 +721,40 @@ fn describe_id2(vol: &Volume, inode: &Inode, t: &mut String, j: &mut Value) -> R
             di.journal_recovery_generation()
         );
         j["journal_flags"] = di.journal_flags().into();
-        j["journal_dirty"] = (di.journal_flags() & ondisk::JOURNAL_DIRTY_FL != 0).into();
+        // OCFS2 decides recovery by the inode's dirty flag, not by jbd2's
+        // s_start (mkfs.ocfs2 leaves s_start = 1 on a clean journal).
+        let dirty = di.journal_flags() & ondisk::JOURNAL_DIRTY_FL != 0;
+        j["journal_dirty"] = dirty.into();
+        let extents = vol.extents(inode)?;
+        if let Some(first) = vol.map_block(&extents, 0) {
+            let blk = vol.read_block(first)?;
+            let jsb = ocfs2_format::journal::JournalSuperblock::read_from_bytes_prefix(&blk);
+            if let Some(jsb) = jsb.filter(ocfs2_format::journal::JournalSuperblock::is_valid) {
+                let _ = writeln!(
+                    t,
+                    "\tJournal Superblock: Block {first}   Type: {}   Block Size: {}   Max Len: {}   First: {}",
+                    jsb.h_blocktype.get(), jsb.s_blocksize.get(), jsb.s_maxlen.get(), jsb.s_first.get()
+                );
+                let _ = writeln!(
+                    t,
+                    "\tJournal Sequence: {}   Start: {}   Needs Recovery: {}",
+                    jsb.s_sequence.get(),
+                    jsb.s_start.get(),
+                    if dirty { "yes" } else { "no" }
+                );
+                j["jbd2"] = json!({ "blkno": first, "blocktype": jsb.h_blocktype.get(), "blocksize": jsb.s_blocksize.get(),
+                    "maxlen": jsb.s_maxlen.get(), "first": jsb.s_first.get(), "sequence": jsb.s_sequence.get(),
+                    "start": jsb.s_start.get(), "needs_recovery": dirty,
+                    "feature_compat": jsb.s_feature_compat.get(), "feature_incompat": jsb.s_feature_incompat.get(),
+                    "feature_ro_compat": jsb.s_feature_ro_compat.get() });
+            } else {
+                let _ = writeln!(
+                    t,
+                    "\tJournal Superblock: Block {first}   (no jbd2 signature)"
+                );
+                j["jbd2"] = Value::Null;
+            }
+        }
     }
     if f & inode_flags::SUPER_BLOCK != 0 {
         return Ok(());

@@ -8,6 +8,7 @@ pub mod error;
 pub mod features;
 pub mod fs;
 pub mod io;
+pub mod journal;
 pub mod ondisk;
 pub mod probe;
 pub mod resolve;
