@@ -5,15 +5,22 @@
 
 use ocfs2_format::blockcheck::{self, CheckAt};
 use ocfs2_format::ondisk::{ExtentBlock, ExtentList, ExtentRec, DINODE_ID2};
+use ocfs2_format::zerocopy::{FromBytes, IntoBytes};
 use ocfs2_format::{FileDevice, OpenMode, Volume};
 use std::process::Command;
-use ocfs2_format::zerocopy::{FromBytes, IntoBytes};
 
 const DEBUGFS: &str = env!("CARGO_BIN_EXE_debugfs-mmp");
 
 fn need(tool: &str) {
-    let ok = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
-    assert!(ok, "{tool} is missing: run `make deps` (apt-get install -y ocfs2-tools)");
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{tool} is missing: run `make deps` (apt-get install -y ocfs2-tools)"
+    );
 }
 
 fn deepen(features: &str) {
@@ -21,14 +28,34 @@ fn deepen(features: &str) {
     need("debugfs.ocfs2");
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("v.img");
-    std::fs::File::create(&img).unwrap().set_len(512 << 20).unwrap();
-    let mut args = vec!["-q", "-F", "-M", "local", "-N", "2", "-b", "1024", "-C", "4096"];
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(512 << 20)
+        .unwrap();
+    let mut args = vec![
+        "-q", "-F", "-M", "local", "-N", "2", "-b", "1024", "-C", "4096",
+    ];
     if !features.is_empty() {
         args.push(features);
     }
-    assert!(Command::new("mkfs.ocfs2").args(&args).arg(&img).status().unwrap().success());
+    assert!(Command::new("mkfs.ocfs2")
+        .args(&args)
+        .arg(&img)
+        .status()
+        .unwrap()
+        .success());
 
-    let vol = Volume::open(Box::new(FileDevice::open(&img, OpenMode { write: true, exclusive: false }).unwrap())).unwrap();
+    let vol = Volume::open(Box::new(
+        FileDevice::open(
+            &img,
+            OpenMode {
+                write: true,
+                exclusive: false,
+            },
+        )
+        .unwrap(),
+    ))
+    .unwrap();
     let bs = vol.block_size() as usize;
     let sm_blkno = vol.system_inode("slot_map").unwrap();
     let mut inode = vol.read_inode(sm_blkno).unwrap();
@@ -48,7 +75,9 @@ fn deepen(features: &str) {
         hdr.h_fs_generation.set(inode.di().i_fs_generation.get());
         hdr.h_suballoc_slot.set(0);
         hdr.h_list.l_tree_depth.set(0);
-        hdr.h_list.l_count.set(ocfs2_format::ondisk::extent_recs_per_eb(bs) as u16);
+        hdr.h_list
+            .l_count
+            .set(ocfs2_format::ondisk::extent_recs_per_eb(bs) as u16);
         hdr.h_list.l_next_free_rec.set(1);
         rest[..16].copy_from_slice(leaf.as_bytes());
     }
@@ -74,21 +103,46 @@ fn deepen(features: &str) {
     }
     vol.write_block(sm_blkno, &inode.buf).unwrap();
 
-    let vol = Volume::open(Box::new(FileDevice::open(&img, OpenMode::default()).unwrap())).unwrap();
+    let vol = Volume::open(Box::new(
+        FileDevice::open(&img, OpenMode::default()).unwrap(),
+    ))
+    .unwrap();
     let inode = vol.read_inode(sm_blkno).unwrap();
-    assert_eq!(vol.extents(&inode).unwrap(), before, "depth-1 walk gives the original leaf");
+    assert_eq!(
+        vol.extents(&inode).unwrap(),
+        before,
+        "depth-1 walk gives the original leaf"
+    );
     assert!(vol.read_slot_map().is_ok());
 
-    let out = Command::new(DEBUGFS).args(["--json", "-R", "stat //slot_map"]).arg(&img).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(DEBUGFS)
+        .args(["--json", "-R", "stat //slot_map"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["tree_depth"], 1);
     assert_eq!(j["leaf_extents"][0]["blkno"], leaf.e_blkno.get());
     // The oracle agrees on the rewritten tree.
-    let theirs = Command::new("debugfs.ocfs2").args(["-R", "stat //slot_map"]).arg(&img).output().unwrap();
+    let theirs = Command::new("debugfs.ocfs2")
+        .args(["-R", "stat //slot_map"])
+        .arg(&img)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&theirs.stdout);
-    assert!(text.contains("Tree Depth: 1"), "debugfs.ocfs2 sees depth 1: {text}");
-    assert!(text.contains(&eb_blkno.to_string()), "debugfs.ocfs2 names the extent block: {text}");
+    assert!(
+        text.contains("Tree Depth: 1"),
+        "debugfs.ocfs2 sees depth 1: {text}"
+    );
+    assert!(
+        text.contains(&eb_blkno.to_string()),
+        "debugfs.ocfs2 names the extent block: {text}"
+    );
 
     // A loop: the extent block pointing at itself is an error, not a hang.
     let mut bad = eb.clone();
@@ -103,7 +157,17 @@ fn deepen(features: &str) {
     if vol.meta_ecc() {
         blockcheck::update(&mut bad, CheckAt::ExtentBlock);
     }
-    let w = Volume::open(Box::new(FileDevice::open(&img, OpenMode { write: true, exclusive: false }).unwrap())).unwrap();
+    let w = Volume::open(Box::new(
+        FileDevice::open(
+            &img,
+            OpenMode {
+                write: true,
+                exclusive: false,
+            },
+        )
+        .unwrap(),
+    ))
+    .unwrap();
     w.write_block(eb_blkno, &bad).unwrap();
     let err = vol.extents(&inode).unwrap_err().to_string();
     assert!(err.contains(&format!("block {eb_blkno}")), "{err}");

@@ -10,8 +10,15 @@ use std::process::Command;
 const DEBUGFS: &str = env!("CARGO_BIN_EXE_debugfs-mmp");
 
 fn need(tool: &str) {
-    let ok = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
-    assert!(ok, "{tool} is missing: run `make deps` (apt-get install -y ocfs2-tools)");
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{tool} is missing: run `make deps` (apt-get install -y ocfs2-tools)"
+    );
 }
 
 struct Loop(String);
@@ -34,11 +41,17 @@ fn attach(img: &Path, sector: u32) -> Option<Loop> {
         );
         return None;
     }
-    Some(Loop(String::from_utf8_lossy(&out.stdout).trim().to_string()))
+    Some(Loop(
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    ))
 }
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(DEBUGFS).args(args).env("TZ", "UTC").output().expect("run debugfs-mmp");
+    let out = Command::new(DEBUGFS)
+        .args(args)
+        .env("TZ", "UTC")
+        .output()
+        .expect("run debugfs-mmp");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -56,22 +69,46 @@ fn case(block: u32, sector: u32) {
     need("mkfs.ocfs2");
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("v.img");
-    std::fs::File::create(&img).unwrap().set_len(256 << 20).unwrap();
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
     let label = format!("looptest{block}s{sector}");
     let st = Command::new("mkfs.ocfs2")
-        .args(["-q", "-F", "-M", "local", "-N", "2", "-b", &block.to_string(), "-L", &label])
+        .args([
+            "-q",
+            "-F",
+            "-M",
+            "local",
+            "-N",
+            "2",
+            "-b",
+            &block.to_string(),
+            "-L",
+            &label,
+        ])
         .arg(&img)
         .status()
         .unwrap();
     assert!(st.success(), "mkfs.ocfs2 failed");
-    let Some(lp) = attach(&img, sector) else { return };
+    let Some(lp) = attach(&img, sector) else {
+        return;
+    };
     let from_file = json(&["--json", "-R", "stats", img.to_str().unwrap()]);
     let from_dev = json(&["--json", "-R", "stats", &lp.0]);
-    assert_eq!(from_file, from_dev, "stats differ between the image and its loop device");
+    assert_eq!(
+        from_file, from_dev,
+        "stats differ between the image and its loop device"
+    );
     let uuid = from_dev["uuid"].as_str().unwrap().to_string();
     let by_label = json(&["--json", "-R", "stats", &format!("LABEL={label}")]);
     assert_eq!(by_label["uuid"], from_dev["uuid"]);
-    let by_uuid = json(&["--json", "-R", "stats", &format!("UUID={}", uuid.to_lowercase())]);
+    let by_uuid = json(&[
+        "--json",
+        "-R",
+        "stats",
+        &format!("UUID={}", uuid.to_lowercase()),
+    ]);
     assert_eq!(by_uuid["label"], serde_json::json!(label));
     // Slot map through O_DIRECT on the block device.
     let sm = json(&["--json", "-R", "slotmap", &lp.0]);
@@ -79,7 +116,10 @@ fn case(block: u32, sector: u32) {
     assert_eq!(sm["slots"].as_array().unwrap().len(), 2);
     let (code, _, err) = run(&["-R", "mmp status -i", &lp.0]);
     assert_eq!(code, 2, "MMP is off: could not tell; stderr: {err}");
-    assert!(!err.contains("O_DIRECT refused"), "a block device must take O_DIRECT: {err}");
+    assert!(
+        !err.contains("O_DIRECT refused"),
+        "a block device must take O_DIRECT: {err}"
+    );
 }
 
 #[test]
@@ -100,5 +140,8 @@ fn label_that_matches_nothing() {
     assert_eq!(code, 8);
     assert!(out.is_empty());
     assert_eq!(err.lines().count(), 1, "one line: {err}");
-    assert!(err.starts_with("debugfs-mmp: LABEL=no-such-label-anywhere"), "{err}");
+    assert!(
+        err.starts_with("debugfs-mmp: LABEL=no-such-label-anywhere"),
+        "{err}"
+    );
 }

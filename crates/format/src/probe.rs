@@ -14,21 +14,81 @@ struct Sig {
 }
 
 const SIGS: &[Sig] = &[
-    Sig { name: "xfs", offset: 0, magic: b"XFSB" },
-    Sig { name: "ext2/ext3/ext4", offset: 1024 + 0x38, magic: &[0x53, 0xEF] },
-    Sig { name: "btrfs", offset: 0x1_0040, magic: b"_BHRfS_M" },
-    Sig { name: "LUKS", offset: 0, magic: b"LUKS\xba\xbe" },
-    Sig { name: "swap", offset: 4096 - 10, magic: b"SWAPSPACE2" },
-    Sig { name: "swap", offset: 4096 - 10, magic: b"SWAP-SPACE" },
-    Sig { name: "vfat", offset: 0x52, magic: b"FAT32   " },
-    Sig { name: "vfat", offset: 0x36, magic: b"FAT16   " },
-    Sig { name: "vfat", offset: 0x36, magic: b"FAT12   " },
-    Sig { name: "ntfs", offset: 3, magic: b"NTFS    " },
-    Sig { name: "LVM2 member", offset: 0x218, magic: b"LVM2 001" },
-    Sig { name: "iso9660", offset: 0x8001, magic: b"CD001" },
-    Sig { name: "squashfs", offset: 0, magic: b"hsqs" },
-    Sig { name: "f2fs", offset: 0x400, magic: &[0x10, 0x20, 0xF5, 0xF2] },
-    Sig { name: "bcachefs", offset: 0x1018, magic: &[0xc6, 0x85, 0x73, 0xf6, 0x4e, 0x1a, 0x45, 0xca] },
+    Sig {
+        name: "xfs",
+        offset: 0,
+        magic: b"XFSB",
+    },
+    Sig {
+        name: "ext2/ext3/ext4",
+        offset: 1024 + 0x38,
+        magic: &[0x53, 0xEF],
+    },
+    Sig {
+        name: "btrfs",
+        offset: 0x1_0040,
+        magic: b"_BHRfS_M",
+    },
+    Sig {
+        name: "LUKS",
+        offset: 0,
+        magic: b"LUKS\xba\xbe",
+    },
+    Sig {
+        name: "swap",
+        offset: 4096 - 10,
+        magic: b"SWAPSPACE2",
+    },
+    Sig {
+        name: "swap",
+        offset: 4096 - 10,
+        magic: b"SWAP-SPACE",
+    },
+    Sig {
+        name: "vfat",
+        offset: 0x52,
+        magic: b"FAT32   ",
+    },
+    Sig {
+        name: "vfat",
+        offset: 0x36,
+        magic: b"FAT16   ",
+    },
+    Sig {
+        name: "vfat",
+        offset: 0x36,
+        magic: b"FAT12   ",
+    },
+    Sig {
+        name: "ntfs",
+        offset: 3,
+        magic: b"NTFS    ",
+    },
+    Sig {
+        name: "LVM2 member",
+        offset: 0x218,
+        magic: b"LVM2 001",
+    },
+    Sig {
+        name: "iso9660",
+        offset: 0x8001,
+        magic: b"CD001",
+    },
+    Sig {
+        name: "squashfs",
+        offset: 0,
+        magic: b"hsqs",
+    },
+    Sig {
+        name: "f2fs",
+        offset: 0x400,
+        magic: &[0x10, 0x20, 0xF5, 0xF2],
+    },
+    Sig {
+        name: "bcachefs",
+        offset: 0x1018,
+        magic: &[0xc6, 0x85, 0x73, 0xf6, 0x4e, 0x1a, 0x45, 0xca],
+    },
 ];
 
 /// The OCFS2 superblock signature at block 2 for each block size.
@@ -78,7 +138,10 @@ pub fn mounted_at(path: &Path) -> Option<String> {
     let mut devs: Vec<(u32, u32)> = Vec::new();
     if meta.file_type().is_block_device() {
         let rdev = meta.rdev();
-        devs.push((nix::sys::stat::major(rdev) as u32, nix::sys::stat::minor(rdev) as u32));
+        devs.push((
+            nix::sys::stat::major(rdev) as u32,
+            nix::sys::stat::minor(rdev) as u32,
+        ));
     } else if let Ok(canon) = std::fs::canonicalize(path) {
         // Loop devices backed by this file.
         if let Ok(rd) = std::fs::read_dir("/sys/block") {
@@ -139,7 +202,10 @@ mod tests {
         assert_eq!(existing_signature(&MemDevice::new(d.clone())), None);
         d[1024 + 0x38] = 0x53;
         d[1024 + 0x39] = 0xEF;
-        assert_eq!(existing_signature(&MemDevice::new(d.clone())), Some("ext2/ext3/ext4"));
+        assert_eq!(
+            existing_signature(&MemDevice::new(d.clone())),
+            Some("ext2/ext3/ext4")
+        );
         let mut d = vec![0u8; 1 << 20];
         d[2 * 1024..2 * 1024 + 6].copy_from_slice(b"OCFSV2");
         assert_eq!(existing_signature(&MemDevice::new(d)), Some("ocfs2"));
