@@ -23,12 +23,15 @@ build:
 release:
 	$(CARGO) build --workspace --release
 
-# Tools the tests use as oracles. Installed only when missing.
+# Tools the tests use as oracles. Installed only when missing. kmod: without
+# /sbin/modprobe, clustered mkfs.ocfs2 forks on a failed exec and exits 1.
 deps:
 	@missing=""; \
 	command -v mkfs.ocfs2 >/dev/null 2>&1 || missing="$$missing ocfs2-tools"; \
 	command -v mkfs.ext4  >/dev/null 2>&1 || missing="$$missing e2fsprogs"; \
 	command -v setpriv    >/dev/null 2>&1 || missing="$$missing util-linux"; \
+	command -v losetup    >/dev/null 2>&1 || missing="$$missing mount"; \
+	PATH="$$PATH:/sbin:/usr/sbin" command -v modprobe >/dev/null 2>&1 || missing="$$missing kmod"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
