@@ -198,6 +198,10 @@ pub struct Group {
     pub desc: GroupDesc,
 }
 
+/// Where the slot map's bytes live: `(file offset, device offset, length)`
+/// runs, one per file system block.
+pub type SlotMapRuns = Vec<(u64, u64, usize)>;
+
 /// An opened volume.
 pub struct Volume {
     dev: Box<dyn BlockIo>,
@@ -432,8 +436,8 @@ impl Volume {
     /// Read an inode; checks its signature and, under metaecc, its block check.
     pub fn read_inode(&self, blkno: u64) -> Result<Inode> {
         let buf = self.read_block(blkno)?;
-        if !buf.starts_with(INODE_SIGNATURE)
-            && !(blkno == self.super_blkno && buf.starts_with(SUPER_BLOCK_SIGNATURE))
+        let is_super = blkno == self.super_blkno && buf.starts_with(SUPER_BLOCK_SIGNATURE);
+        if !buf.starts_with(INODE_SIGNATURE) && !is_super
         {
             return Err(Error::corrupt(
                 blkno,
@@ -521,7 +525,8 @@ impl Volume {
                 .expect("block >= 64 bytes")
                 .0;
             let child_depth = hdr.h_list.l_tree_depth.get();
-            if child_depth + 1 != depth {
+            // Widened: a damaged child depth of 0xFFFF must not overflow.
+            if u32::from(child_depth) + 1 != u32::from(depth) {
                 return Err(Error::corrupt(
                     eb_blkno,
                     format!("extent block depth {child_depth} under a list of depth {depth}"),
@@ -552,7 +557,9 @@ impl Volume {
         extents.iter().find_map(|e| {
             let start = u64::from(e.cpos);
             (cpos >= start && cpos < start + u64::from(e.clusters))
-                .then(|| e.blkno + (lblk - start * bpc))
+                // Saturating: a damaged e_blkno near u64::MAX maps past the
+                // end of the device (an error on read), not to an overflow.
+                .then(|| e.blkno.saturating_add(lblk - start * bpc))
         })
     }
 
@@ -709,7 +716,7 @@ impl Volume {
 
     /// The slot map inode and the physical byte offset of each of its first
     /// `len` bytes' blocks: `(file offset, device offset, length)` runs.
-    pub fn slot_map_layout(&self) -> Result<(Inode, Vec<(u64, u64, usize)>)> {
+    pub fn slot_map_layout(&self) -> Result<(Inode, SlotMapRuns)> {
         let blkno = self.system_inode("slot_map")?;
         let inode = self.read_inode(blkno)?;
         let fmt = self.slot_map_format();
@@ -725,6 +732,9 @@ impl Volume {
             ));
         }
         if inode.is_inline() {
+            // Bounds i_size (>= need, checked above) by id_count and id_count
+            // by the block: the slot map runs stay inside the inode block.
+            inode.inline_data()?;
             let id_off = DINODE_ID2 + core::mem::size_of::<InlineData>();
             let dev_off = blkno * u64::from(self.block_size) + id_off as u64;
             return Ok((inode, vec![(0, dev_off, need)]));
