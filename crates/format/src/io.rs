@@ -223,18 +223,32 @@ impl BlockIo for FileDevice {
             return self.read_at(offset, buf);
         };
         let (start, len) = aligned_window(offset, buf.len());
-        let len = len.min((self.size - start.min(self.size)) as usize);
         let mut ab = AlignedBuf::new(len);
         let win = &mut ab.as_mut()[..len];
-        self.check_range(offset, buf.len())
-            .and_then(|()| direct.read_exact_at(win, start))
-            .map_err(|source| Error::Read {
-                offset,
-                len: buf.len(),
-                source,
-            })?;
         let skip = (offset - start) as usize;
-        buf.copy_from_slice(&win[skip..skip + buf.len()]);
+        let need = skip + buf.len();
+        // O_DIRECT lengths must stay aligned: read the whole window and
+        // accept a short read at the end of an image file.
+        let mut got = 0;
+        let res = self.check_range(offset, buf.len()).and_then(|()| {
+            while got < need {
+                match direct.read_at(&mut win[got..], start + got as u64) {
+                    Ok(0) => {
+                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short read"))
+                    }
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        });
+        res.map_err(|source| Error::Read {
+            offset,
+            len: buf.len(),
+            source,
+        })?;
+        buf.copy_from_slice(&win[skip..need]);
         Ok(())
     }
     fn write_direct(&self, offset: u64, buf: &[u8]) -> Result<()> {
@@ -334,5 +348,76 @@ impl BlockIo for MemDevice {
                 source: io::Error::new(io::ErrorKind::UnexpectedEof, "past the end of the device"),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_file(len: usize) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("io-test-{}-{len}", std::process::id()));
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+
+    #[test]
+    fn direct_reads_and_writes_unaligned_ranges() {
+        let p = temp_file(3 * DIRECT_ALIGN + 100);
+        let dev = FileDevice::open(
+            &p,
+            OpenMode {
+                write: true,
+                exclusive: false,
+            },
+        )
+        .unwrap();
+        let mut b = vec![0u8; 20];
+        dev.read_direct(4090, &mut b).unwrap();
+        let want: Vec<u8> = (4090..4110).map(|i| (i % 251) as u8).collect();
+        assert_eq!(b, want);
+        dev.write_direct(4094, &[0xAA; 8]).unwrap();
+        let mut c = vec![0u8; 8];
+        dev.read_at(4094, &mut c).unwrap();
+        assert_eq!(c, vec![0xAA; 8]);
+        // The tail window runs past the end: falls back to a cached write.
+        dev.write_direct(3 * DIRECT_ALIGN as u64 + 90, &[1, 2])
+            .unwrap();
+        dev.read_direct(3 * DIRECT_ALIGN as u64 + 90, &mut c[..2])
+            .unwrap();
+        assert_eq!(&c[..2], &[1, 2]);
+        assert!(dev
+            .read_direct(3 * DIRECT_ALIGN as u64 + 99, &mut c[..2])
+            .is_err());
+        std::fs::remove_file(p).unwrap();
+    }
+
+    #[test]
+    fn fallback_when_o_direct_is_refused() {
+        let p = temp_file(DIRECT_ALIGN);
+        let mut dev = FileDevice::open(
+            &p,
+            OpenMode {
+                write: true,
+                exclusive: false,
+            },
+        )
+        .unwrap();
+        // As if the file system had refused O_DIRECT (EINVAL on open).
+        dev.direct = None;
+        dev.direct_error = Some("Invalid argument (os error 22)".into());
+        let mut b = [0u8; 4];
+        dev.read_direct(10, &mut b).unwrap();
+        assert_eq!(b, [10, 11, 12, 13]);
+        dev.write_direct(10, &[9, 9]).unwrap();
+        dev.read_direct(10, &mut b).unwrap();
+        assert_eq!(b, [9, 9, 12, 13]);
+        let w = dev.direct_warning().unwrap();
+        assert!(
+            w.contains("O_DIRECT refused") && w.contains(&p.display().to_string()),
+            "{w}"
+        );
+        std::fs::remove_file(p).unwrap();
     }
 }
