@@ -437,8 +437,7 @@ impl Volume {
     pub fn read_inode(&self, blkno: u64) -> Result<Inode> {
         let buf = self.read_block(blkno)?;
         let is_super = blkno == self.super_blkno && buf.starts_with(SUPER_BLOCK_SIGNATURE);
-        if !buf.starts_with(INODE_SIGNATURE) && !is_super
-        {
+        if !buf.starts_with(INODE_SIGNATURE) && !is_super {
             return Err(Error::corrupt(
                 blkno,
                 format!("not an inode: signature {:?}", sig_str(&buf[..8])),
