@@ -37,6 +37,13 @@ pub enum Error {
     },
     #[error("no OCFS2 superblock: block 2 holds no \"OCFSV2\" signature at any block size from 512 to 4096 bytes")]
     NoSuperblock,
+    #[error("truncated volume: the superblock describes {volume_bytes} bytes ({clusters} clusters of {cluster_size}) but the device holds {device_bytes}")]
+    Truncated {
+        volume_bytes: u64,
+        clusters: u32,
+        cluster_size: u32,
+        device_bytes: u64,
+    },
     #[error("block {blkno}: {msg}")]
     Corrupt { blkno: u64, msg: String },
     #[error("block {blkno}: metaecc block check failed (stored crc {stored:#010x}, computed {computed:#010x}) and one-bit correction did not help")]

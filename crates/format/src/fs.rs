@@ -301,6 +301,21 @@ impl Volume {
                 ),
             ));
         }
+        // The volume must fit the device: a cut image is damage, not a volume.
+        let clusters = Dinode::read_from_prefix(&buf)
+            .expect("block >= 0xC0 bytes")
+            .0
+            .i_clusters
+            .get();
+        let volume_bytes = u64::from(clusters) << csb;
+        if volume_bytes > dev.size() {
+            return Err(Error::Truncated {
+                volume_bytes,
+                clusters,
+                cluster_size: 1 << csb,
+                device_bytes: dev.size(),
+            });
+        }
         Ok((buf, corrected))
     }
 
