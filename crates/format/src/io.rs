@@ -36,10 +36,29 @@ pub trait BlockIo: Send + Sync {
     fn flush(&self) -> Result<()> {
         Ok(())
     }
+    /// Make `[offset, offset + len)` read as zeros. The default writes zeros;
+    /// devices may do better (skip holes of a sparse file, BLKZEROOUT).
+    fn zero_range(&self, offset: u64, len: u64) -> Result<()> {
+        write_zeros(self, offset, len)
+    }
     /// A warning to show the user when cache-bypassing I/O is not possible.
     fn direct_warning(&self) -> Option<String> {
         None
     }
+}
+
+const ZERO_CHUNK: usize = 1 << 20;
+
+/// Write zeros over a range, a MiB at a time.
+pub fn write_zeros<D: BlockIo + ?Sized>(dev: &D, offset: u64, len: u64) -> Result<()> {
+    let zeros = vec![0u8; ZERO_CHUNK.min(len as usize)];
+    let mut done = 0u64;
+    while done < len {
+        let n = (len - done).min(ZERO_CHUNK as u64) as usize;
+        dev.write_at(offset + done, &zeros[..n])?;
+        done += n as u64;
+    }
+    Ok(())
 }
 
 /// How to open a device.
@@ -61,10 +80,12 @@ pub struct FileDevice {
     size: u64,
     sector_size: u32,
     is_block: bool,
+    written: std::sync::atomic::AtomicU64,
 }
 
 nix::ioctl_read!(blkgetsize64, 0x12, 114, u64);
 nix::ioctl_read_bad!(blksszget, 0x1268, libc_int);
+nix::ioctl_write_ptr_bad!(blkzeroout, nix::request_code_none!(0x12, 127), [u64; 2]);
 #[allow(non_camel_case_types)]
 type libc_int = std::ffi::c_int;
 
@@ -127,6 +148,7 @@ impl FileDevice {
             size,
             sector_size,
             is_block,
+            written: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -136,6 +158,39 @@ impl FileDevice {
 
     pub fn is_block_device(&self) -> bool {
         self.is_block
+    }
+
+    /// Bytes written through this handle so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.written.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The data segments of a regular file that intersect a range (holes
+    /// read as zeros already). `None` when the file system cannot tell.
+    fn data_segments(&self, offset: u64, len: u64) -> Option<Vec<(u64, u64)>> {
+        use nix::unistd::{lseek, Whence};
+        use std::os::fd::AsRawFd;
+        let fd = self.file.as_raw_fd();
+        let end = offset + len;
+        let mut out = Vec::new();
+        let mut pos = offset;
+        while pos < end {
+            let data = match lseek(fd, pos as i64, Whence::SeekData) {
+                Ok(d) => d as u64,
+                Err(nix::errno::Errno::ENXIO) => break,
+                Err(_) => return None,
+            };
+            if data >= end {
+                break;
+            }
+            let hole = match lseek(fd, data as i64, Whence::SeekHole) {
+                Ok(h) => h as u64,
+                Err(_) => return None,
+            };
+            out.push((data, hole.min(end) - data));
+            pos = hole;
+        }
+        Some(out)
     }
 
     fn check_range(&self, offset: u64, len: usize) -> io::Result<()> {
@@ -210,7 +265,41 @@ impl BlockIo for FileDevice {
                 offset,
                 len: buf.len(),
                 source,
-            })
+            })?;
+        self.written
+            .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+    fn zero_range(&self, offset: u64, len: u64) -> Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        self.check_range(offset, len as usize)
+            .map_err(|source| Error::Write {
+                offset,
+                len: len as usize,
+                source,
+            })?;
+        if self.is_block {
+            use std::os::fd::AsRawFd;
+            let range = [offset, len];
+            // SAFETY: BLKZEROOUT reads two u64 (start, length) from `range`.
+            if unsafe { blkzeroout(self.file.as_raw_fd(), &range) }.is_ok() {
+                self.written
+                    .fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+                return Ok(());
+            }
+            return write_zeros(self, offset, len);
+        }
+        match self.data_segments(offset, len) {
+            Some(segs) => {
+                for (o, l) in segs {
+                    write_zeros(self, o, l)?;
+                }
+                Ok(())
+            }
+            None => write_zeros(self, offset, len),
+        }
     }
     fn flush(&self) -> Result<()> {
         self.file.sync_all().map_err(|source| Error::Io {

@@ -38,6 +38,11 @@ pub fn stderr_is_tty() -> bool {
     std::io::stderr().is_terminal()
 }
 
+/// Whether stdout is a terminal (for progress counters).
+pub fn stdout_is_tty() -> bool {
+    std::io::stdout().is_terminal()
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
