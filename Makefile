@@ -11,7 +11,7 @@ MANDIR    = $(DESTDIR)$(PREFIX)/share/man/man8
 DEMO_IMG ?= target/demo/demo.img
 
 # cargo target name -> installed name
-TOOLS = debugfs-mmp:debugfs-mmp
+TOOLS = debugfs-mmp:debugfs-mmp mkfs-ocfs2-mmp:mkfs.ocfs2-mmp
 
 .PHONY: all build release deps test check demo install uninstall clean fmt
 
@@ -32,10 +32,14 @@ deps:
 	command -v setpriv    >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	command -v losetup    >/dev/null 2>&1 || missing="$$missing mount"; \
 	PATH="$$PATH:/sbin:/usr/sbin" command -v modprobe >/dev/null 2>&1 || missing="$$missing kmod"; \
+	command -v qemu-system-x86_64 >/dev/null 2>&1 || missing="$$missing qemu-system-x86"; \
+	dpkg -s busybox-static >/dev/null 2>&1 || missing="$$missing busybox-static"; \
+	command -v cpio >/dev/null 2>&1 || missing="$$missing cpio"; \
+	command -v xz   >/dev/null 2>&1 || missing="$$missing xz-utils"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
 	    || { echo "make deps: could not install$$missing" >&2; exit 1; }; \
 	fi; \
 	mkfs.ocfs2 --version >/dev/null 2>&1 || { echo "make deps: mkfs.ocfs2 still missing" >&2; exit 1; }
