@@ -1,5 +1,6 @@
 # ocfs2-mmp-tools
-#   make demo      build, make a sparse OCFS2 image and show it with debugfs-mmp
+#   make demo      build, make a sparse OCFS2 image with MMP (mkfs.ocfs2-mmp) and show it (debugfs-mmp)
+#   make bench     mkfs.ocfs2-mmp against mkfs.ocfs2 on 1 TiB: time, memory, bytes written
 #   make test      install what the tests need (Debian ocfs2-tools, e2fsprogs), run every test
 #   make install   PREFIX=/usr/local DESTDIR= : binaries under their dotted names, man pages
 
@@ -13,7 +14,7 @@ DEMO_IMG ?= target/demo/demo.img
 # cargo target name -> installed name
 TOOLS = debugfs-mmp:debugfs-mmp mkfs-ocfs2-mmp:mkfs.ocfs2-mmp
 
-.PHONY: all build release deps test check demo install uninstall clean fmt
+.PHONY: all build release deps test check demo bench install uninstall clean fmt
 
 all: build
 
@@ -55,8 +56,13 @@ demo: deps release
 	@mkdir -p $(dir $(DEMO_IMG))
 	@rm -f $(DEMO_IMG)
 	truncate -s 1G $(DEMO_IMG)
-	mkfs.ocfs2 -q -F -M local -N 2 -L demo $(DEMO_IMG)
-	target/release/debugfs-mmp -R stats -R slotmap -R "mmp status -i" -R "ls -l //" $(DEMO_IMG) || test $$? -le 2
+	target/release/mkfs-ocfs2-mmp -M local -N 2 -L demo --fs-features=mmp --mmp-update-interval=5 $(DEMO_IMG)
+	target/release/debugfs-mmp -R stats -R slotmap -R "mmp status" -R "ls -l //" $(DEMO_IMG)
+
+# Speed and memory against Debian's tools (not a test: figures, not verdicts).
+bench: deps release
+	@command -v strace >/dev/null 2>&1 || apt-get install -y -qq strace >/dev/null
+	bench/mkfs.sh target/release/mkfs-ocfs2-mmp
 
 install: release
 	install -d $(BINDIR) $(MANDIR)

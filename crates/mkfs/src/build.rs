@@ -383,8 +383,18 @@ impl Layout {
         let bs = self.bs() as usize;
         let discontig = self.plan.features.has_incompat(incompat::DISCONTIG_BG);
         let parent = self.recs[rec].blkno;
+        let groups_before = self.recs[rec].clusters / cpg;
         let ci = self.recs[rec].chain.as_mut().expect("chain allocator");
-        let chain = ci.recs.len() as u16;
+        // Pick the chain the way ocfs2_chain_add_group does: the next free
+        // record, then, once all cl_count records are used, round robin by
+        // the number of groups so far; the new group becomes the chain's head.
+        let count = chain_recs_per_inode(bs);
+        let chain = if ci.recs.len() < count {
+            ci.recs.len()
+        } else {
+            groups_before as usize % count
+        };
+        let old_head = ci.recs.get(chain).map_or(0, |r| r.2);
         let mut gd = vec![0u8; bs];
         {
             let (g, bm) = GroupDesc::mut_from_prefix(&mut gd).expect("block");
@@ -396,14 +406,21 @@ impl Layout {
             });
             g.bg_bits.set(bits as u16);
             g.bg_free_bits_count.set((bits - 1) as u16);
-            g.bg_chain.set(chain);
+            g.bg_chain.set(chain as u16);
             g.bg_generation.set(self.id.generation);
-            g.bg_next_group.set(0);
+            g.bg_next_group.set(old_head);
             g.bg_parent_dinode.set(parent);
             g.bg_blkno.set(blkno);
             set_bit(bm, 0);
         }
-        ci.recs.push((bits - 1, bits, blkno));
+        match ci.recs.get_mut(chain) {
+            Some(r) => {
+                r.0 += bits - 1;
+                r.1 += bits;
+                r.2 = blkno;
+            }
+            None => ci.recs.push((bits - 1, bits, blkno)),
+        }
         ci.used += 1;
         ci.total += bits;
         let r = &mut self.recs[rec];
@@ -1023,15 +1040,45 @@ impl Layout {
         b
     }
 
-    /// The global bitmap inode and its group descriptors.
-    fn global_bitmap(&self) -> (Vec<u8>, Vec<(u64, Vec<u8>)>) {
+    /// The descriptor block of global cluster group `i`.
+    fn cluster_group_desc(&self, i: usize, parent: u64) -> Vec<u8> {
+        let bs = self.plan.block_size as usize;
+        let g = &self.groups[i];
+        let mut d = vec![0u8; bs];
+        {
+            let (h, bm) = GroupDesc::mut_from_prefix(&mut d).expect("block");
+            h.bg_signature.copy_from_slice(b"GROUP01\0");
+            h.bg_size.set((bs - 64) as u16);
+            h.bg_bits.set(g.bits as u16);
+            h.bg_free_bits_count.set(g.free as u16);
+            h.bg_chain.set((i % self.recs_per_inode) as u16);
+            h.bg_generation.set(self.id.generation);
+            h.bg_next_group.set(
+                self.groups
+                    .get(i + self.recs_per_inode)
+                    .map_or(0, |n| n.blkno),
+            );
+            h.bg_parent_dinode.set(parent);
+            h.bg_blkno.set(g.blkno);
+            match &g.bitmap {
+                Some(b) => bm[..b.len()].copy_from_slice(b),
+                None => set_bit(bm, 0),
+            }
+        }
+        if self.plan.meta_ecc() {
+            blockcheck::update(&mut d, CheckAt::GroupDesc);
+        }
+        d
+    }
+
+    /// The global bitmap inode: chain records summed over the groups.
+    fn global_bitmap_inode(&self) -> Vec<u8> {
         let p = &self.plan;
         let bs = p.block_size as usize;
         let gb = &self.recs[self.rec("global_bitmap")];
         let chains = self.groups.len().min(self.recs_per_inode);
         let mut recs = vec![(0u32, 0u32, 0u64); chains];
         let mut used = 0u32;
-        let mut descs = Vec::with_capacity(self.groups.len());
         for (i, g) in self.groups.iter().enumerate() {
             let c = i % self.recs_per_inode;
             if i < chains {
@@ -1040,31 +1087,6 @@ impl Layout {
             recs[c].0 += g.free;
             recs[c].1 += g.bits;
             used += g.bits - g.free;
-            let mut d = vec![0u8; bs];
-            {
-                let (h, bm) = GroupDesc::mut_from_prefix(&mut d).expect("block");
-                h.bg_signature.copy_from_slice(b"GROUP01\0");
-                h.bg_size.set((bs - 64) as u16);
-                h.bg_bits.set(g.bits as u16);
-                h.bg_free_bits_count.set(g.free as u16);
-                h.bg_chain.set(c as u16);
-                h.bg_generation.set(self.id.generation);
-                h.bg_next_group.set(
-                    self.groups
-                        .get(i + self.recs_per_inode)
-                        .map_or(0, |n| n.blkno),
-                );
-                h.bg_parent_dinode.set(gb.blkno);
-                h.bg_blkno.set(g.blkno);
-                match &g.bitmap {
-                    Some(b) => bm[..b.len()].copy_from_slice(b),
-                    None => set_bit(bm, 0),
-                }
-            }
-            if p.meta_ecc() {
-                blockcheck::update(&mut d, CheckAt::GroupDesc);
-            }
-            descs.push((g.blkno, d));
         }
         let mut r = gb.clone();
         r.size = p.volume_bytes;
@@ -1076,7 +1098,7 @@ impl Layout {
             used,
             total: p.clusters,
         });
-        (self.inode_block(&r), descs)
+        self.inode_block(&r)
     }
 
     /// Bytes of metadata and zero ranges this layout writes (for -n and the summary).
@@ -1110,14 +1132,16 @@ impl Layout {
             dev.zero_range(off, len)?;
             progress.journal(slot + 1, p.slots);
         }
-        let (gb_inode, descs) = self.global_bitmap();
-        for (blkno, d) in &descs {
-            // The rest of each descriptor's cluster is zero.
+        // Cluster group descriptors, one at a time: each is the first block
+        // of a cluster whose rest reads as zeros.
+        let gb_blkno = self.recs[self.rec("global_bitmap")].blkno;
+        for i in 0..self.groups.len() {
+            let blkno = self.groups[i].blkno;
             dev.zero_range(
                 blkno * bs,
                 u64::from(p.cluster_size).min(p.volume_bytes - blkno * bs),
             )?;
-            dev.write_at(blkno * bs, d)?;
+            dev.write_at(blkno * bs, &self.cluster_group_desc(i, gb_blkno))?;
         }
         for (&blkno, data) in &self.blocks {
             let mut d = data.clone();
@@ -1131,7 +1155,7 @@ impl Layout {
         }
         for r in &self.recs {
             if r.name == "global_bitmap" {
-                dev.write_at(r.blkno * bs, &gb_inode)?;
+                dev.write_at(r.blkno * bs, &self.global_bitmap_inode())?;
             } else {
                 dev.write_at(r.blkno * bs, &self.inode_block(r))?;
             }

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# make bench: mkfs.ocfs2 (Debian 1.8.7) against mkfs.ocfs2-mmp on a 1 TiB
+# sparse image with -N 4. Reports wall time and peak RSS (GNU time), bytes
+# handed to write(2)/pwrite(2) (strace, in a separate run so that strace's
+# overhead does not touch the timings), and bytes allocated in the image (du).
+# Runs each tool RUNS times (default 3) and keeps the best time.
+set -euo pipefail
+OURS=${1:?usage: bench/mkfs.sh PATH_TO_mkfs-ocfs2-mmp [DIR]}
+DIR=${2:-$(dirname "$0")/../target/bench}
+RUNS=${RUNS:-3}
+SIZE=${SIZE:-1T}
+mkdir -p "$DIR"
+for t in mkfs.ocfs2 strace /usr/bin/time; do
+	command -v "$t" >/dev/null || { echo "bench: $t missing (make deps; apt-get install strace time)" >&2; exit 1; }
+done
+IMG=$DIR/bench.img
+trap 'rm -f "$IMG"' EXIT
+
+fresh() { rm -f "$IMG"; truncate -s "$SIZE" "$IMG"; }
+measure() { # name cmd... -> "seconds kib"
+	local best_s="" best_k=""
+	for _ in $(seq "$RUNS"); do
+		fresh
+		local out
+		/usr/bin/time -o "$DIR/time.out" -f "%e %M" "$@" </dev/null >/dev/null 2>&1 || { echo "bench: $1 failed" >&2; exit 1; }
+		out=$(tail -1 "$DIR/time.out")
+		local s=${out% *} k=${out#* }
+		if [ -z "$best_s" ] || awk "BEGIN{exit !($s < $best_s)}"; then best_s=$s; fi
+		if [ -z "$best_k" ] || [ "$k" -gt "$best_k" ]; then best_k=$k; fi
+	done
+	echo "$best_s $best_k"
+}
+written() { # cmd... -> bytes passed to write/pwrite
+	fresh
+	strace -f -qq -e trace=write,pwrite64,pwritev,writev -e signal=none -o "$DIR/strace.log" "$@" </dev/null >/dev/null 2>&1
+	awk -F'= ' '/(write|pwrite64|pwritev|writev)\(/ && $NF ~ /^[0-9]+/ { split($NF, a, " "); s += a[1] } END { printf "%d\n", s }' "$DIR/strace.log"
+}
+allocated() { du -B1 "$IMG" | cut -f1; }
+
+read -r t_s t_k < <(measure mkfs.ocfs2 -q -F -x -N 4 "$IMG")
+t_w=$(written mkfs.ocfs2 -q -F -x -N 4 "$IMG"); t_a=$(allocated)
+read -r o_s o_k < <(measure "$OURS" -q -N 4 "$IMG")
+o_w=$(written "$OURS" -q -N 4 "$IMG"); o_a=$(allocated)
+
+printf '%-28s %16s %16s %10s\n' "mkfs, $SIZE sparse, -N 4" "mkfs.ocfs2 1.8.7" "mkfs.ocfs2-mmp" "ratio"
+ratio() { awk "BEGIN{ if ($1 == 0) print \"-\"; else printf \"%.3f\", $2 / $1 }"; }
+printf '%-28s %16s %16s %10s\n' "wall time (s, best of $RUNS)" "$t_s" "$o_s" "$(ratio "$t_s" "$o_s")"
+printf '%-28s %16s %16s %10s\n' "peak RSS (KiB)" "$t_k" "$o_k" "$(ratio "$t_k" "$o_k")"
+printf '%-28s %16s %16s %10s\n' "bytes written (write calls)" "$t_w" "$o_w" "$(ratio "$t_w" "$o_w")"
+printf '%-28s %16s %16s %10s\n' "bytes allocated (du)" "$t_a" "$o_a" "$(ratio "$t_a" "$o_a")"
+echo "goals: time ratio <= 0.5, bytes written ratio <= 1, ours peak RSS < 65536 KiB"
