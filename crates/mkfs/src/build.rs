@@ -1115,14 +1115,16 @@ impl Layout {
         let mib = 1u64 << 20;
         dev.zero_range(0, mib.min(p.volume_bytes))?;
         dev.zero_range(p.volume_bytes.saturating_sub(mib), mib.min(p.volume_bytes))?;
-        if !p.backup_super {
-            for i in 0..MAX_BACKUP_SUPERBLOCKS {
-                let b = backup_super_blkno(p.block_size, i);
-                if b < p.volume_blocks {
-                    dev.zero_range(b * bs, bs)?;
-                }
+        // Stale backup superblocks of an earlier volume (same byte offsets
+        // at every block size) go first too: until our primary is written
+        // last, nothing on the device looks like a volume.
+        for i in 0..MAX_BACKUP_SUPERBLOCKS {
+            let off = BACKUP_SB_START << (2 * i);
+            if off + u64::from(MAX_BLOCKSIZE) <= p.volume_bytes {
+                dev.zero_range(off, u64::from(MAX_BLOCKSIZE))?;
             }
         }
+        dev.flush()?;
         progress.step("Writing system files");
         for &(off, len) in &self.zero {
             dev.zero_range(off, len)?;
