@@ -60,8 +60,13 @@ pub struct Cli {
     #[arg(long = "enable-mmp")]
     pub enable_mmp: bool,
     /// Seconds between MMP updates by the kernel (1..=300, default 5; 0 means the default)
-    #[arg(long = "mmp-update-interval", value_name = "SECONDS", value_parser = parse_interval)]
-    pub mmp_update_interval: Option<u16>,
+    // Parsed in `options`, so that a bad value (-1 included) is one line naming the device.
+    #[arg(
+        long = "mmp-update-interval",
+        value_name = "SECONDS",
+        allow_hyphen_values = true
+    )]
+    pub mmp_update_interval: Option<String>,
     /// Volume UUID (32 hex digits, dashes allowed)
     #[arg(short = 'U', long = "uuid", value_name = "UUID")]
     pub uuid: Option<String>,
@@ -246,14 +251,17 @@ pub fn options(cli: &Cli) -> Result<Options, String> {
         return Err("mmp is both turned on and off".into());
     }
     let mmp_on = o.features_on.has_incompat(incompat::MMP);
-    if cli.mmp_update_interval.is_some() && !mmp_on {
+    let interval = cli
+        .mmp_update_interval
+        .as_deref()
+        .map(parse_interval)
+        .transpose()?;
+    if interval.is_some() && !mmp_on {
         return Err(
             "--mmp-update-interval needs MMP: add --fs-features=mmp or --enable-mmp".into(),
         );
     }
-    o.mmp_interval = cli
-        .mmp_update_interval
-        .unwrap_or(ocfs2_mmp::DEFAULT_UPDATE_INTERVAL);
+    o.mmp_interval = interval.unwrap_or(ocfs2_mmp::DEFAULT_UPDATE_INTERVAL);
     if let Some(u) = &cli.uuid {
         o.uuid = Some(parse_uuid(u)?);
     }
@@ -385,7 +393,7 @@ pub fn main() -> ExitCode {
     let opts = match options(&cli) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("{PROG}: {e}");
+            eprintln!("{PROG}: {}: {e}", cli.device);
             return ExitCode::from(exit::USAGE);
         }
     };
