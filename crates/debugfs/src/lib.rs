@@ -35,6 +35,10 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
+    /// Open the device for writing (needed by "mmp heartbeat" and "mmp set")
+    #[arg(short = 'w', long = "write")]
+    pub write: bool,
+
     /// The volume: a path, LABEL=label or UUID=uuid
     #[arg(value_name = "DEVICE")]
     pub device: String,
@@ -114,7 +118,19 @@ pub fn run(cli: &Cli) -> u8 {
     let status_only = parsed
         .iter()
         .all(|r| matches!(r, requests::Request::MmpStatus { .. }));
-    let vol = match open(&cli.device) {
+    if let Some(r) = parsed.iter().find(|r| r.writes()) {
+        if !cli.write {
+            eprintln!(
+                "{PROG}: request \"{}\" writes to the device: add -w",
+                r.name()
+            );
+            return exit::USAGE;
+        }
+    }
+    if cli.write {
+        ocfs2_toolkit::signals::install();
+    }
+    let vol = match open(&cli.device, cli.write) {
         Ok(v) => v,
         Err(e) => {
             ocfs2_toolkit::print_error(PROG, &e);
@@ -164,9 +180,15 @@ pub fn run(cli: &Cli) -> u8 {
     worst
 }
 
-fn open(device: &str) -> anyhow::Result<Volume> {
+fn open(device: &str, write: bool) -> anyhow::Result<Volume> {
     use ocfs2_format::Error as E;
-    match ocfs2_format::open_volume(device, OpenMode::default()) {
+    match ocfs2_format::open_volume(
+        device,
+        OpenMode {
+            write,
+            exclusive: false,
+        },
+    ) {
         Ok((_, vol)) => Ok(vol),
         // These already name the path.
         Err(

@@ -19,9 +19,26 @@ use tabled::{Table, Tabled};
 pub enum Request {
     Stats,
     Slotmap,
-    MmpStatus { info_only: bool },
-    Ls { long: bool, path: String },
-    Stat { path: String },
+    MmpStatus {
+        info_only: bool,
+    },
+    Ls {
+        long: bool,
+        path: String,
+    },
+    Stat {
+        path: String,
+    },
+    /// Hold the volume like a live non-clustered MMP mount.
+    MmpHeartbeat {
+        run_for: Option<u64>,
+    },
+    /// Raw fault injection into one slot.
+    MmpSet {
+        slot: u16,
+        value: u32,
+        node: Option<u32>,
+    },
     Help,
 }
 
@@ -33,8 +50,15 @@ impl Request {
             Request::MmpStatus { .. } => "mmp status",
             Request::Ls { .. } => "ls",
             Request::Stat { .. } => "stat",
+            Request::MmpHeartbeat { .. } => "mmp heartbeat",
+            Request::MmpSet { .. } => "mmp set",
             Request::Help => "help",
         }
+    }
+
+    /// Requests that write to the device (need -w).
+    pub fn writes(&self) -> bool {
+        matches!(self, Request::MmpHeartbeat { .. } | Request::MmpSet { .. })
     }
 }
 
@@ -44,6 +68,13 @@ slotmap               the slot map: slot, raw value, MMP state, node
 mmp status [-i]       MMP check as the kernel runs it (waits); -i: no wait
 ls [-l] PATH          list a directory (/ is the root, // the system directory)
 stat PATH             an inode's fields and extent list
+mmp heartbeat [--for SECONDS]
+                      (-w) hold the volume like a live non-clustered MMP mount:
+                      a new sequence, then +1 every update interval, until the
+                      time is up or a signal comes; then 0 (clean)
+mmp set SLOT VALUE [NODE]
+                      (-w) write VALUE into slot SLOT's es_valid, raw: a number
+                      (0x.. for hex) or empty, clean, fsck, cluster, nocluster
 help                  this list
 ";
 
@@ -56,7 +87,32 @@ pub fn parse(line: &str) -> Result<Request, String> {
         ["slotmap"] => Ok(Request::Slotmap),
         ["mmp", "status"] => Ok(Request::MmpStatus { info_only: false }),
         ["mmp", "status", "-i"] => Ok(Request::MmpStatus { info_only: true }),
-        ["mmp", ..] => bad("usage: mmp status [-i]"),
+        ["mmp", "heartbeat"] => Ok(Request::MmpHeartbeat { run_for: None }),
+        ["mmp", "heartbeat", "--for", n] => match n.parse() {
+            Ok(secs) => Ok(Request::MmpHeartbeat {
+                run_for: Some(secs),
+            }),
+            Err(_) => bad("--for takes a number of seconds"),
+        },
+        ["mmp", "set", slot, val, rest @ ..] if rest.len() <= 1 => {
+            let Ok(slot) = slot.parse::<u16>() else {
+                return bad("SLOT is a number");
+            };
+            let Some(value) = ocfs2_format::slotmap::parse_value(val) else {
+                return bad("VALUE is a 32-bit number (0x.. for hex) or empty, clean, fsck, cluster, nocluster");
+            };
+            let node = match rest.first() {
+                Some(n) => match n.parse() {
+                    Ok(n) => Some(n),
+                    Err(_) => return bad("NODE is a number"),
+                },
+                None => None,
+            };
+            Ok(Request::MmpSet { slot, value, node })
+        }
+        ["mmp", ..] => bad(
+            "usage: mmp status [-i] | mmp heartbeat [--for SECONDS] | mmp set SLOT VALUE [NODE]",
+        ),
         ["ls"] => Ok(Request::Ls {
             long: false,
             path: "/".into(),
@@ -89,6 +145,8 @@ pub fn execute(vol: &Volume, device: &str, req: &Request, json: bool) -> Result<
         Request::MmpStatus { info_only } => mmp_status(vol, device, *info_only, json),
         Request::Ls { long, path } => ls(vol, path, *long),
         Request::Stat { path } => stat(vol, path),
+        Request::MmpHeartbeat { run_for } => mmp_heartbeat(vol, *run_for, json),
+        Request::MmpSet { slot, value, node } => mmp_set(vol, *slot, *value, *node),
         Request::Help => Ok(Outcome {
             text: HELP.into(),
             json: json!({ "help": HELP }),
@@ -504,6 +562,86 @@ fn mmp_status(vol: &Volume, device: &str, info_only: bool, json_mode: bool) -> R
         json,
         exit: code,
     })
+}
+
+// ---------------------------------------------------------------- mmp writes
+
+struct BeatSay {
+    json: bool,
+}
+impl Observer for BeatSay {
+    fn waiting(&mut self, secs: u32, why: &str) {
+        eprintln!("{PROG}: {why}; waiting {secs} s");
+    }
+}
+impl ocfs2_mmp::engine::BeatObserver for BeatSay {
+    fn beat(&mut self, seq: u32) {
+        if !self.json {
+            eprintln!("{PROG}: heartbeat: slot 0 = {seq:#010x}");
+        }
+    }
+}
+
+fn mmp_heartbeat(vol: &Volume, run_for: Option<u64>, json: bool) -> Result<Outcome> {
+    if !vol.features().has_incompat(incompat::MMP) {
+        bail!("the MMP feature is not enabled on this volume");
+    }
+    let interval = vol.sb().s_mmp_update_interval.get();
+    if interval == 0 {
+        bail!("s_mmp_update_interval is 0 (the kernel would busy-loop): set 1..=300 with tunefs.ocfs2-mmp --mmp-update-interval");
+    }
+    let io = ocfs2_mmp::engine::VolumeSlots::new(vol).context("locating the slot map")?;
+    let end = ocfs2_mmp::engine::heartbeat(
+        &io,
+        interval,
+        run_for.map(std::time::Duration::from_secs),
+        &mut SystemClock,
+        &mut BeatSay { json },
+        &ocfs2_toolkit::signals::pending,
+    )?;
+    let how = match end.signal {
+        Some(s) => format!("stopped by signal {s}"),
+        None => "time is up".into(),
+    };
+    let text = format!(
+        "Heartbeat: {} updates, last sequence {:#010x}; {how}; slot 0 left at 0 (clean)\n",
+        end.updates, end.last_seq
+    );
+    let json = json!({ "updates": end.updates, "last_seq": end.last_seq, "signal": end.signal });
+    ok(text, json)
+}
+
+fn mmp_set(vol: &Volume, slot: u16, value: u32, node: Option<u32>) -> Result<Outcome> {
+    if vol.slot_map_format() != Format::Extended {
+        bail!("the slot map is in the old format: es_valid exists only in the extended one");
+    }
+    let (_, runs) = vol.slot_map_layout().context("locating the slot map")?;
+    let before = vol.read_slot_map_runs(&runs)?;
+    let Some(old) = before.slots.get(usize::from(slot)) else {
+        bail!(
+            "slot {slot} does not exist (the volume has {} slots)",
+            before.slots.len()
+        );
+    };
+    let node = node.unwrap_or(old.node);
+    vol.write_slot(&runs, slot, value, node)?;
+    let after = vol.read_slot_map_runs(&runs)?;
+    let now = after.slots[usize::from(slot)];
+    if now.raw != value {
+        bail!(
+            "slot {slot} reads {:#010x} after writing {value:#010x}",
+            now.raw
+        );
+    }
+    let text = format!(
+        "Slot {slot}: {:#010x} -> {value:#010x} ({}), node {node}\n",
+        old.raw,
+        MmpState::decode(value).describe()
+    );
+    ok(
+        text,
+        json!({ "slot": slot, "old": old.raw, "new": value, "node": node, "state": MmpState::decode(value).name() }),
+    )
 }
 
 // ---------------------------------------------------------------- ls / stat

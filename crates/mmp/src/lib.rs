@@ -4,6 +4,8 @@
 //! that decided them. No printing, no command line: callers observe the
 //! check through [`Observer`] and sleep through [`Clock`].
 
+pub mod engine;
+
 use ocfs2_format::slotmap::{value, MmpState, SlotMap};
 use serde::Serialize;
 use std::time::Duration;

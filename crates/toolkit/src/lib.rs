@@ -1,6 +1,8 @@
 //! Shared command-line plumbing of the ocfs2-mmp tools: exit codes, the
 //! one-line error format, time formatting and terminal detection.
 
+pub mod signals;
+
 use std::io::IsTerminal;
 
 /// Exit codes shared by the tools. `fsck.ocfs2-mmp` uses the fsck(8) bits;

@@ -1,0 +1,572 @@
+//! The writing half of the protocol: a guard that holds a volume for a tool
+//! (marker in slot 0, a wait to prove nobody races, a safe value put back at
+//! the end), and a heartbeat that behaves like the kernel's `kmmpd`.
+//!
+//! Every write goes through [`SlotIo`], whose implementation for a volume
+//! bypasses the page cache; before every write the slot is re-read to prove
+//! it still holds what this process last wrote, so another node's value is
+//! never overwritten.
+
+use crate::{check, wait_time, CheckOptions, Clock, Observer, Verdict};
+use ocfs2_format::fs::SlotMapRuns;
+use ocfs2_format::slotmap::{value, SlotMap};
+use ocfs2_format::Volume;
+use std::time::{Duration, Instant};
+
+/// Slot-map access, uncached.
+pub trait SlotIo {
+    fn read(&self) -> ocfs2_format::Result<SlotMap>;
+    fn write(&self, slot: u16, raw: u32, node: u32) -> ocfs2_format::Result<()>;
+}
+
+/// The slot map of an opened volume, through `O_DIRECT`.
+pub struct VolumeSlots<'a> {
+    vol: &'a Volume,
+    runs: SlotMapRuns,
+}
+
+impl<'a> VolumeSlots<'a> {
+    pub fn new(vol: &'a Volume) -> ocfs2_format::Result<Self> {
+        let (_, runs) = vol.slot_map_layout()?;
+        Ok(VolumeSlots { vol, runs })
+    }
+}
+
+impl SlotIo for VolumeSlots<'_> {
+    fn read(&self) -> ocfs2_format::Result<SlotMap> {
+        self.vol.read_slot_map_runs(&self.runs)
+    }
+    fn write(&self, slot: u16, raw: u32, node: u32) -> ocfs2_format::Result<()> {
+        self.vol.write_slot(&self.runs, slot, raw, node)
+    }
+}
+
+/// Asks whether the process was told to stop (SIGINT, SIGTERM, SIGHUP).
+pub trait Interrupt {
+    /// The signal number, once one has arrived.
+    fn pending(&self) -> Option<i32>;
+}
+
+impl<F: Fn() -> Option<i32>> Interrupt for F {
+    fn pending(&self) -> Option<i32> {
+        self()
+    }
+}
+
+/// Never interrupted.
+pub struct NoInterrupt;
+impl Interrupt for NoInterrupt {
+    fn pending(&self) -> Option<i32> {
+        None
+    }
+}
+
+/// Why the engine stopped or refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the volume is in use: {}", .0.describe())]
+    InUse(Verdict),
+    #[error("slot {slot} changed to {found:#010x} while this tool waited (expected {expected:#010x}): another node is racing for the volume")]
+    Raced {
+        slot: u16,
+        expected: u32,
+        found: u32,
+    },
+    #[error("slot {slot} holds {found:#010x}, not {expected:#010x} that this tool wrote: another node wrote it; not overwriting")]
+    ForeignWrite {
+        slot: u16,
+        expected: u32,
+        found: u32,
+    },
+    #[error("interrupted by signal {0}")]
+    Interrupted(i32),
+    #[error(transparent)]
+    Io(#[from] ocfs2_format::Error),
+}
+
+/// Sleep `secs` seconds in small steps, giving up when interrupted.
+fn sleep_checked(
+    secs: u32,
+    clock: &mut dyn Clock,
+    obs: &mut dyn Observer,
+    intr: &dyn Interrupt,
+) -> Result<(), EngineError> {
+    for left in (0..secs).rev() {
+        clock.sleep(Duration::from_secs(1));
+        if let Some(sig) = intr.pending() {
+            return Err(EngineError::Interrupted(sig));
+        }
+        obs.tick(left);
+    }
+    Ok(())
+}
+
+/// The slot the tools use: the kernel's local and `nocluster` mounts always
+/// take slot 0, so a marker there is what a mount meets first.
+pub const TOOL_SLOT: u16 = 0;
+
+/// A volume held for a tool: `marker` (normally `SEQ_FSCK`) sits in slot 0,
+/// so every mount fails while the guard lives. Dropping the guard, or
+/// [`Guard::release`], puts back `0` (what a clean unmount leaves), but only
+/// if slot 0 still holds the marker.
+pub struct Guard<'a> {
+    io: &'a dyn SlotIo,
+    marker: u32,
+    node: u32,
+    released: bool,
+    /// Seconds waited in total while acquiring.
+    pub waited: u32,
+}
+
+impl<'a> Guard<'a> {
+    /// The kernel's check (with its wait), then the marker, then one more
+    /// wait to prove that no other node raced for the volume.
+    pub fn acquire(
+        io: &'a dyn SlotIo,
+        update_interval: u16,
+        marker: u32,
+        clock: &mut dyn Clock,
+        obs: &mut dyn Observer,
+        intr: &dyn Interrupt,
+    ) -> Result<Guard<'a>, EngineError> {
+        let report = check(
+            update_interval,
+            CheckOptions {
+                wait: true,
+                feature_on: true,
+            },
+            || io.read(),
+            clock,
+            obs,
+        )?;
+        if let Some(sig) = intr.pending() {
+            return Err(EngineError::Interrupted(sig));
+        }
+        if !report.verdict.is_safe() {
+            return Err(EngineError::InUse(report.verdict));
+        }
+        let before = io.read()?;
+        let last = report.last.as_ref().unwrap_or(&before);
+        if let Some((b, a)) = last
+            .slots
+            .iter()
+            .zip(&before.slots)
+            .find(|(b, a)| b.raw != a.raw)
+        {
+            return Err(EngineError::Raced {
+                slot: b.index,
+                expected: b.raw,
+                found: a.raw,
+            });
+        }
+        let node = before.slots.first().map_or(0, |s| s.node);
+        io.write(TOOL_SLOT, marker, node)?;
+        let mut guard = Guard {
+            io,
+            marker,
+            node,
+            released: false,
+            waited: report.waited,
+        };
+        let wt = wait_time(update_interval);
+        obs.waiting(wt, &format!("wrote {marker:#010x} into slot {TOOL_SLOT}: watching for {wt} s that no other node races for the volume"));
+        sleep_checked(wt, clock, obs, intr)?;
+        guard.waited += wt;
+        let after = io.read()?;
+        let found = after.slots.first().map_or(0, |s| s.raw);
+        if found != marker {
+            // Someone overwrote our marker: it is theirs now; leave it.
+            guard.released = true;
+            return Err(EngineError::Raced {
+                slot: TOOL_SLOT,
+                expected: marker,
+                found,
+            });
+        }
+        if let Some((b, a)) = before
+            .slots
+            .iter()
+            .zip(&after.slots)
+            .skip(1)
+            .find(|(b, a)| b.raw != a.raw)
+        {
+            return Err(EngineError::Raced {
+                slot: b.index,
+                expected: b.raw,
+                found: a.raw,
+            });
+        }
+        Ok(guard)
+    }
+
+    /// The marker this guard holds.
+    pub fn marker(&self) -> u32 {
+        self.marker
+    }
+
+    /// Re-read slot 0 and confirm it still holds the marker.
+    pub fn verify(&self) -> Result<(), EngineError> {
+        let now = self.io.read()?;
+        let found = now.slots.first().map_or(0, |s| s.raw);
+        if found != self.marker {
+            return Err(EngineError::ForeignWrite {
+                slot: TOOL_SLOT,
+                expected: self.marker,
+                found,
+            });
+        }
+        Ok(())
+    }
+
+    /// Put back `0` in slot 0 if it still holds the marker.
+    pub fn release(mut self) -> Result<(), EngineError> {
+        self.released = true;
+        self.verify()?;
+        self.io.write(TOOL_SLOT, value::EMPTY, self.node)?;
+        Ok(())
+    }
+
+    /// Give up the guard without touching the slot map (the marker stays),
+    /// for callers that must leave it, e.g. after an unexplained failure.
+    pub fn leak(mut self) {
+        self.released = true;
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if !self.released {
+            if let Ok(now) = self.io.read() {
+                if now.slots.first().is_some_and(|s| s.raw == self.marker) {
+                    let _ = self.io.write(TOOL_SLOT, value::EMPTY, self.node);
+                }
+            }
+        }
+    }
+}
+
+/// How a heartbeat ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatEnd {
+    /// Updates written after the first sequence.
+    pub updates: u64,
+    pub last_seq: u32,
+    /// The signal that stopped it, if any.
+    pub signal: Option<i32>,
+}
+
+/// Something that observes heartbeat updates.
+pub trait BeatObserver: Observer {
+    fn beat(&mut self, _seq: u32) {}
+}
+
+/// A new random sequence in `1..=SEQ_MAX` (`mmp_new_seq`).
+pub fn new_seq() -> u32 {
+    loop {
+        let s: u32 = rand::random();
+        if (1..=value::SEQ_MAX).contains(&s) {
+            return s;
+        }
+    }
+}
+
+/// Hold the volume like a live non-clustered MMP mount: the kernel's check,
+/// a new random sequence, the wait, then sequence + 1 every
+/// `update_interval` seconds, re-reading before each write to detect a
+/// foreign one. Stops after `run_for` or on a signal, and then writes `0`
+/// (what a clean unmount leaves) if the slot is still ours.
+pub fn heartbeat(
+    io: &dyn SlotIo,
+    update_interval: u16,
+    run_for: Option<Duration>,
+    clock: &mut dyn Clock,
+    obs: &mut dyn BeatObserver,
+    intr: &dyn Interrupt,
+) -> Result<HeartbeatEnd, EngineError> {
+    let report = check(
+        update_interval,
+        CheckOptions {
+            wait: true,
+            feature_on: true,
+        },
+        || io.read(),
+        clock,
+        obs,
+    )?;
+    if !report.verdict.is_safe() {
+        return Err(EngineError::InUse(report.verdict));
+    }
+    let node = io.read()?.slots.first().map_or(0, |s| s.node);
+    let mut seq = new_seq();
+    io.write(TOOL_SLOT, seq, node)?;
+    obs.beat(seq);
+    let wt = wait_time(update_interval);
+    obs.waiting(wt, &format!("wrote sequence {seq:#010x} into slot {TOOL_SLOT}: watching for {wt} s that no other node races"));
+    let end_of = |seq: u32, updates: u64, signal| HeartbeatEnd {
+        updates,
+        last_seq: seq,
+        signal,
+    };
+    let stop_clean = |seq: u32| -> Result<(), EngineError> {
+        let now = io.read()?.slots.first().map_or(0, |s| s.raw);
+        if now != seq {
+            return Err(EngineError::ForeignWrite {
+                slot: TOOL_SLOT,
+                expected: seq,
+                found: now,
+            });
+        }
+        io.write(TOOL_SLOT, value::EMPTY, node)?;
+        Ok(())
+    };
+    if let Err(e) = sleep_checked(wt, clock, obs, intr) {
+        if let EngineError::Interrupted(sig) = e {
+            stop_clean(seq)?;
+            return Ok(end_of(seq, 0, Some(sig)));
+        }
+        return Err(e);
+    }
+    let found = io.read()?.slots.first().map_or(0, |s| s.raw);
+    if found != seq {
+        return Err(EngineError::Raced {
+            slot: TOOL_SLOT,
+            expected: seq,
+            found,
+        });
+    }
+    let start = Instant::now();
+    let step = Duration::from_millis(100);
+    let interval = Duration::from_secs(u64::from(update_interval.max(1)));
+    let mut updates = 0u64;
+    loop {
+        // Sleep one interval in small steps, watching for signals and the end.
+        let mut slept = Duration::ZERO;
+        while slept < interval {
+            if let Some(sig) = intr.pending() {
+                stop_clean(seq)?;
+                return Ok(end_of(seq, updates, Some(sig)));
+            }
+            if run_for.is_some_and(|d| start.elapsed() >= d) {
+                stop_clean(seq)?;
+                return Ok(end_of(seq, updates, None));
+            }
+            clock.sleep(step);
+            slept += step;
+        }
+        let now = io.read()?.slots.first().map_or(0, |s| s.raw);
+        if now != seq {
+            return Err(EngineError::ForeignWrite {
+                slot: TOOL_SLOT,
+                expected: seq,
+                found: now,
+            });
+        }
+        seq = if seq >= value::SEQ_MAX { 1 } else { seq + 1 };
+        io.write(TOOL_SLOT, seq, node)?;
+        updates += 1;
+        obs.beat(seq);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ocfs2_format::slotmap::{Format, Slot};
+    use std::cell::RefCell;
+
+    /// An in-memory slot map; `on_sleep` lets a test act as another node.
+    struct Fake {
+        slots: RefCell<Vec<u32>>,
+    }
+    impl SlotIo for Fake {
+        fn read(&self) -> ocfs2_format::Result<SlotMap> {
+            Ok(SlotMap {
+                format: Format::Extended,
+                slots: self
+                    .slots
+                    .borrow()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| Slot {
+                        index: i as u16,
+                        raw: v,
+                        node: 0,
+                    })
+                    .collect(),
+            })
+        }
+        fn write(&self, slot: u16, raw: u32, _node: u32) -> ocfs2_format::Result<()> {
+            self.slots.borrow_mut()[usize::from(slot)] = raw;
+            Ok(())
+        }
+    }
+
+    struct Tick<'a> {
+        fake: &'a Fake,
+        n: u32,
+        at: u32,
+        write: Option<(usize, u32)>,
+    }
+    impl Clock for Tick<'_> {
+        fn sleep(&mut self, _d: Duration) {
+            self.n += 1;
+            if self.n == self.at {
+                if let Some((s, v)) = self.write {
+                    self.fake.slots.borrow_mut()[s] = v;
+                }
+            }
+        }
+    }
+
+    struct Quiet;
+    impl Observer for Quiet {}
+    impl BeatObserver for Quiet {}
+
+    #[test]
+    fn guard_marks_and_restores() {
+        let fake = Fake {
+            slots: RefCell::new(vec![0, 0, 0]),
+        };
+        let mut clock = Tick {
+            fake: &fake,
+            n: 0,
+            at: 0,
+            write: None,
+        };
+        let g = Guard::acquire(
+            &fake,
+            5,
+            value::SEQ_FSCK,
+            &mut clock,
+            &mut Quiet,
+            &NoInterrupt,
+        )
+        .unwrap();
+        assert_eq!(g.waited, 11, "always waits after writing its marker");
+        assert_eq!(fake.slots.borrow()[0], value::SEQ_FSCK);
+        g.release().unwrap();
+        assert_eq!(fake.slots.borrow()[0], 0);
+    }
+
+    #[test]
+    fn guard_restores_on_drop() {
+        let fake = Fake {
+            slots: RefCell::new(vec![0, 0]),
+        };
+        let mut clock = Tick {
+            fake: &fake,
+            n: 0,
+            at: 0,
+            write: None,
+        };
+        {
+            let _g = Guard::acquire(
+                &fake,
+                5,
+                value::SEQ_FSCK,
+                &mut clock,
+                &mut Quiet,
+                &NoInterrupt,
+            )
+            .unwrap();
+            assert_eq!(fake.slots.borrow()[0], value::SEQ_FSCK);
+        }
+        assert_eq!(fake.slots.borrow()[0], 0);
+    }
+
+    #[test]
+    fn guard_refuses_fsck_and_races() {
+        let fake = Fake {
+            slots: RefCell::new(vec![value::SEQ_FSCK, 0]),
+        };
+        let mut clock = Tick {
+            fake: &fake,
+            n: 0,
+            at: 0,
+            write: None,
+        };
+        assert!(matches!(
+            Guard::acquire(
+                &fake,
+                5,
+                value::SEQ_FSCK,
+                &mut clock,
+                &mut Quiet,
+                &NoInterrupt
+            ),
+            Err(EngineError::InUse(Verdict::FsckRunning { slot: 0 }))
+        ));
+        // Another node writes slot 0 during our wait: we must not restore over it.
+        let fake = Fake {
+            slots: RefCell::new(vec![0, 0]),
+        };
+        let mut clock = Tick {
+            fake: &fake,
+            n: 0,
+            at: 3,
+            write: Some((0, 1234)),
+        };
+        let r = Guard::acquire(
+            &fake,
+            5,
+            value::SEQ_FSCK,
+            &mut clock,
+            &mut Quiet,
+            &NoInterrupt,
+        );
+        assert!(matches!(
+            r,
+            Err(EngineError::Raced {
+                slot: 0,
+                found: 1234,
+                ..
+            })
+        ));
+        assert_eq!(fake.slots.borrow()[0], 1234, "the other node's value stays");
+    }
+
+    #[test]
+    fn heartbeat_moves_and_stops_clean() {
+        let fake = Fake {
+            slots: RefCell::new(vec![0]),
+        };
+        let mut clock = Tick {
+            fake: &fake,
+            n: 0,
+            at: 0,
+            write: None,
+        };
+        // run_for = 0: it stops at the first chance after the wait.
+        let end = heartbeat(
+            &fake,
+            1,
+            Some(Duration::ZERO),
+            &mut clock,
+            &mut Quiet,
+            &NoInterrupt,
+        )
+        .unwrap();
+        assert_eq!(end.updates, 0);
+        assert_eq!(fake.slots.borrow()[0], 0, "a clean stop leaves 0");
+    }
+
+    #[test]
+    fn heartbeat_detects_a_foreign_write() {
+        let fake = Fake {
+            slots: RefCell::new(vec![0]),
+        };
+        // After the 11 one-second ticks of the wait, the 5th 100 ms step writes.
+        let mut clock = Tick {
+            fake: &fake,
+            n: 0,
+            at: 16,
+            write: Some((0, 0x77)),
+        };
+        let r = heartbeat(&fake, 1, None, &mut clock, &mut Quiet, &NoInterrupt);
+        assert!(
+            matches!(r, Err(EngineError::ForeignWrite { found: 0x77, .. })),
+            "{r:?}"
+        );
+        assert_eq!(fake.slots.borrow()[0], 0x77);
+    }
+}
