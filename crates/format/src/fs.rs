@@ -827,6 +827,61 @@ impl Volume {
         self.write_block(self.super_blkno, &buf)?;
         self.dev.flush()
     }
+
+    /// Backup superblocks present on the device: block numbers that hold an
+    /// `OCFSV2` superblock of this volume (same UUID), when `backup-super` is on.
+    pub fn present_backups(&self) -> Result<Vec<u64>> {
+        if self.features().compat & crate::features::compat::BACKUP_SB == 0 {
+            return Ok(Vec::new());
+        }
+        let uuid = self.sb().s_uuid;
+        let mut out = Vec::new();
+        for b in self.backup_super_blknos() {
+            let buf = self.read_block(b)?;
+            if buf.starts_with(SUPER_BLOCK_SIGNATURE) {
+                let sb = SuperBlock::read_from_prefix(&buf[DINODE_ID2..])
+                    .expect("fits")
+                    .0;
+                if sb.s_uuid == uuid {
+                    out.push(b);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Write a changed superblock everywhere: every present backup first
+    /// (each a copy of the primary with its own `i_blkno`), the primary last,
+    /// so that a crash leaves the primary as before or as after. Block checks
+    /// are recomputed under metaecc. The in-memory copy stays as it was read:
+    /// open the volume again to see the change.
+    pub fn write_super_everywhere(&self, sb: &SuperBlock) -> Result<Vec<u64>> {
+        let backups = self.present_backups()?;
+        let mut buf = self.super_buf.clone();
+        buf[DINODE_ID2..DINODE_ID2 + core::mem::size_of::<SuperBlock>()]
+            .copy_from_slice(sb.as_bytes());
+        // The new feature words decide whether block checks apply.
+        let ecc = sb.s_feature_incompat.get() & incompat::META_ECC != 0;
+        for &b in &backups {
+            let mut copy = buf.clone();
+            Dinode::mut_from_prefix(&mut copy)
+                .expect("block")
+                .0
+                .i_blkno
+                .set(b);
+            if ecc {
+                blockcheck::update(&mut copy, CheckAt::Inode);
+            }
+            self.write_block(b, &copy)?;
+        }
+        self.dev.flush()?;
+        if ecc {
+            blockcheck::update(&mut buf, CheckAt::Inode);
+        }
+        self.write_block(self.super_blkno, &buf)?;
+        self.dev.flush()?;
+        Ok(backups)
+    }
 }
 
 /// Parse directory entries from `data` (one block, or the inline area).

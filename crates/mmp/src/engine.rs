@@ -113,6 +113,8 @@ pub struct Guard<'a> {
     io: &'a dyn SlotIo,
     marker: u32,
     node: u32,
+    /// Slot 0's value before the marker went in.
+    original: u32,
     released: bool,
     /// Seconds waited in total while acquiring.
     pub waited: u32,
@@ -160,8 +162,10 @@ impl<'a> Guard<'a> {
             });
         }
         let node = before.slots.first().map_or(0, |s| s.node);
+        let original = before.slots.first().map_or(0, |s| s.raw);
         io.write(TOOL_SLOT, marker, node)?;
         let mut guard = Guard {
+            original,
             io,
             marker,
             node,
@@ -218,11 +222,22 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
+    /// Slot 0's value before the guard wrote its marker (0, `SEQ_CLEAN`,
+    /// or the sequence of a mount that died).
+    pub fn original(&self) -> u32 {
+        self.original
+    }
+
     /// Put back `0` in slot 0 if it still holds the marker.
-    pub fn release(mut self) -> Result<(), EngineError> {
+    pub fn release(self) -> Result<(), EngineError> {
+        self.release_to(value::EMPTY)
+    }
+
+    /// Put `raw` into slot 0 if it still holds the marker.
+    pub fn release_to(mut self, raw: u32) -> Result<(), EngineError> {
         self.released = true;
         self.verify()?;
-        self.io.write(TOOL_SLOT, value::EMPTY, self.node)?;
+        self.io.write(TOOL_SLOT, raw, self.node)?;
         Ok(())
     }
 

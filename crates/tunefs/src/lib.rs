@@ -1,0 +1,628 @@
+//! `tunefs.ocfs2-mmp`: turn MMP on and off, tune its interval, clear a stale
+//! marker, and query a volume, safely: every change runs the MMP check and
+//! holds the volume (SEQ_FSCK in slot 0) while it writes.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Parser;
+use ocfs2_format::features::{self, incompat, FeatureSet};
+use ocfs2_format::slotmap::{value, Format, MmpState};
+use ocfs2_format::{OpenMode, Volume};
+use ocfs2_mmp::engine::{EngineError, Guard, SlotIo, VolumeSlots};
+use ocfs2_mmp::{Observer, SystemClock};
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+pub const PROG: &str = "tunefs.ocfs2-mmp";
+
+/// Exit codes.
+pub mod exit {
+    /// Done (or nothing to do).
+    pub const OK: u8 = 0;
+    /// Refused: the volume is in use (mounted here, MMP says in use, fsck
+    /// running), or the change is not possible; nothing was written.
+    pub const REFUSED: u8 = 1;
+    /// Usage error.
+    pub const USAGE: u8 = 2;
+    /// Failed while writing (I/O error, damaged volume); the message says
+    /// what was done.
+    pub const FAILED: u8 = 8;
+    /// The user declined at the prompt.
+    pub const CANCELLED: u8 = 32;
+}
+
+/// Change the MMP settings of an OCFS2 volume, or query it.
+#[derive(Debug, Parser)]
+#[command(name = PROG, version, about, long_about = None)]
+pub struct Cli {
+    /// Turn multiple mount protection on (converts nothing: the volume must use the extended slot map)
+    #[arg(long = "enable-mmp", conflicts_with = "disable_mmp")]
+    pub enable_mmp: bool,
+    /// Turn multiple mount protection off, leaving only values older kernels read correctly
+    #[arg(long = "disable-mmp")]
+    pub disable_mmp: bool,
+    /// Features to change: mmp or nommp (other features: use tunefs.ocfs2)
+    #[arg(long = "fs-features", value_name = "LIST")]
+    pub fs_features: Option<String>,
+    /// Seconds between the kernel's MMP updates (1..=300; 0 means the default, 5)
+    #[arg(
+        long = "mmp-update-interval",
+        value_name = "SECONDS",
+        allow_hyphen_values = true
+    )]
+    pub mmp_update_interval: Option<String>,
+    /// Reset a stale SEQ_FSCK, a dead sequence or an unknown value, after watching one wait window
+    #[arg(long = "clear-mmp")]
+    pub clear_mmp: bool,
+    /// With --clear-mmp: skip the watch (say so), for when the operator knows no node is up
+    #[arg(long = "force")]
+    pub force: bool,
+    /// Query: %B block size, %T cluster size, %N slots, %R root, %Y system dir, %P first cluster group, %V label, %U UUID, %M %H %O feature names, %I MMP interval, %A MMP on/off, %S slot map
+    #[arg(short = 'Q', long = "query", value_name = "FORMAT")]
+    pub query: Option<String>,
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
+    /// Show what would change; write nothing
+    #[arg(short = 'n', long = "dry-run")]
+    pub dry_run: bool,
+    /// Quiet: only errors
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// The volume: a path, LABEL=label or UUID=uuid
+    #[arg(value_name = "DEVICE")]
+    pub device: String,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Request {
+    pub mmp: Option<bool>,
+    pub interval: Option<u16>,
+    pub clear: bool,
+    pub force: bool,
+}
+
+fn parse_interval(s: &str) -> Result<u16, String> {
+    let n: i64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("MMP update interval '{s}' is not a number: use 1..=300 seconds"))?;
+    match n {
+        0 => Ok(ocfs2_mmp::DEFAULT_UPDATE_INTERVAL),
+        1..=300 => Ok(n as u16),
+        _ => Err(format!(
+            "MMP update interval {n} is out of range: use 1..=300 seconds (0 means the default, 5)"
+        )),
+    }
+}
+
+/// Validate the command line.
+pub fn request(cli: &Cli) -> Result<Request, String> {
+    let mut r = Request {
+        clear: cli.clear_mmp,
+        force: cli.force,
+        ..Default::default()
+    };
+    if cli.enable_mmp {
+        r.mmp = Some(true);
+    }
+    if cli.disable_mmp {
+        r.mmp = Some(false);
+    }
+    if let Some(list) = &cli.fs_features {
+        for raw in list.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+            let want = match raw {
+                "mmp" => true,
+                "nommp" => false,
+                other => {
+                    let name = other.strip_prefix("no").unwrap_or(other);
+                    return Err(if features::by_name(name).is_some() {
+                        format!("feature '{other}': this tool changes only mmp; use tunefs.ocfs2 --fs-features={other}")
+                    } else {
+                        format!("unknown feature '{other}'")
+                    });
+                }
+            };
+            if r.mmp.is_some_and(|m| m != want) {
+                return Err("mmp is both turned on and off".into());
+            }
+            r.mmp = Some(want);
+        }
+    }
+    if let Some(s) = &cli.mmp_update_interval {
+        r.interval = Some(parse_interval(s)?);
+        if r.mmp == Some(false) {
+            return Err("--mmp-update-interval with --disable-mmp makes no sense".into());
+        }
+    }
+    if cli.force && !cli.clear_mmp {
+        return Err("--force goes with --clear-mmp".into());
+    }
+    let changes = r.mmp.is_some() || r.interval.is_some() || r.clear;
+    if cli.query.is_some() && changes {
+        return Err("-Q queries; it does not combine with changes".into());
+    }
+    if !changes && cli.query.is_none() {
+        return Err("nothing to do: give --enable-mmp, --disable-mmp, --mmp-update-interval, --clear-mmp or -Q".into());
+    }
+    Ok(r)
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let req = match request(&cli) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{PROG}: {}: {e}", cli.device);
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    ocfs2_toolkit::signals::install();
+    match run(&cli, &req) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let code = match e.downcast_ref::<Refusal>() {
+                Some(_) => exit::REFUSED,
+                None => match e.downcast_ref::<EngineError>() {
+                    Some(
+                        EngineError::InUse(_)
+                        | EngineError::Raced { .. }
+                        | EngineError::ForeignWrite { .. },
+                    ) => exit::REFUSED,
+                    Some(EngineError::Interrupted(s)) => ocfs2_toolkit::signals::exit_status(*s),
+                    _ => exit::FAILED,
+                },
+            };
+            let e = e.context(cli.device.clone());
+            ocfs2_toolkit::print_error(PROG, &e);
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// A refusal: nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refusal(pub String);
+
+fn refuse<T>(msg: impl Into<String>) -> Result<T> {
+    Err(Refusal(msg.into()).into())
+}
+
+struct Say {
+    quiet: bool,
+    tty: bool,
+}
+impl Observer for Say {
+    fn waiting(&mut self, secs: u32, why: &str) {
+        if !self.quiet {
+            eprintln!("{PROG}: {why}; waiting {secs} s");
+        }
+    }
+    fn tick(&mut self, left: u32) {
+        if self.tty && !self.quiet {
+            eprint!("\r{PROG}: {left:>4} s left ");
+            if left == 0 {
+                eprintln!();
+            }
+        }
+    }
+}
+
+fn query(vol: &Volume, fmt: &str) -> Result<String> {
+    let sb = vol.sb();
+    let f = vol.features();
+    let names = f.names();
+    let mut out = String::new();
+    let mut chars = fmt.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '%' => match chars.next() {
+                Some('B') => out.push_str(&vol.block_size().to_string()),
+                Some('T') => out.push_str(&vol.cluster_size().to_string()),
+                Some('N') => out.push_str(&vol.max_slots().to_string()),
+                Some('R') => out.push_str(&vol.root_blkno().to_string()),
+                Some('Y') => out.push_str(&vol.system_dir_blkno().to_string()),
+                Some('P') => out.push_str(&sb.s_first_cluster_group.get().to_string()),
+                Some('V') => out.push_str(&String::from_utf8_lossy(&vol.label())),
+                Some('U') => out.push_str(&vol.uuid_hex()),
+                Some('M') => out.push_str(&names.compat.join(" ")),
+                Some('H') => out.push_str(&names.incompat.join(" ")),
+                Some('O') => out.push_str(&names.ro_compat.join(" ")),
+                Some('I') => out.push_str(&sb.s_mmp_update_interval.get().to_string()),
+                Some('A') => out.push_str(if f.has_incompat(incompat::MMP) {
+                    "enabled"
+                } else {
+                    "disabled"
+                }),
+                Some('S') => out.push_str(vol.slot_map_format().name()),
+                Some('%') => out.push('%'),
+                Some(other) => bail!("unknown query specifier %{other}"),
+                None => bail!("query format ends in %"),
+            },
+            '\\' => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('\\') => out.push('\\'),
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
+                None => out.push('\\'),
+            },
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+fn confirm(cli: &Cli, what: &str) -> Result<bool> {
+    if cli.yes || !std::io::stdin().is_terminal() {
+        return Ok(true);
+    }
+    print!("{what}\nProceed (y/N): ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+/// The planned change, for -n and the confirmation.
+#[derive(Debug, Default)]
+struct Plan {
+    enable: bool,
+    disable: bool,
+    interval: Option<(u16, u16)>,
+    notes: Vec<String>,
+}
+
+pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
+    let path = ocfs2_format::resolve::resolve(&cli.device)?;
+    if let Some(q) = &cli.query {
+        let (_, vol) = ocfs2_format::open_volume(&cli.device, OpenMode::default())?;
+        print!("{}", query(&vol, q)?);
+        return Ok(exit::OK);
+    }
+    if let Some(at) = ocfs2_format::probe::mounted_at(&path) {
+        return refuse(format!("mounted at {at}: unmount it first"));
+    }
+    let write = !cli.dry_run;
+    let dev = ocfs2_format::FileDevice::open(
+        &path,
+        OpenMode {
+            write,
+            exclusive: write,
+        },
+    )
+    .map_err(|e| match e {
+        ocfs2_format::Error::Open { ref source, .. } if source.raw_os_error() == Some(16) => {
+            anyhow::Error::new(Refusal(
+                "in use by the system (exclusive open refused): is it mounted?".into(),
+            ))
+        }
+        other => anyhow::Error::new(other),
+    })?;
+    if let Some(w) = ocfs2_format::BlockIo::direct_warning(&dev) {
+        eprintln!("{PROG}: warning: {w}");
+    }
+    let vol = Volume::open(Box::new(dev))?;
+    let unknown = vol.features().unknown();
+    if unknown.incompat != 0 || unknown.ro_compat != 0 {
+        return refuse(format!(
+            "unknown features (incompat {:#x}, ro_compat {:#x}): this tool does not change volumes it does not understand",
+            unknown.incompat, unknown.ro_compat
+        ));
+    }
+    let f = vol.features();
+    if f.has_incompat(incompat::TUNEFS_INPROG | incompat::RESIZE_INPROG) {
+        return refuse("an earlier tunefs or resize did not finish (aborted-tunefs/aborted-resize): run fsck.ocfs2 first");
+    }
+    let mmp_on = f.has_incompat(incompat::MMP);
+    let stored = vol.sb().s_mmp_update_interval.get();
+    let mut say = Say {
+        quiet: cli.quiet,
+        tty: ocfs2_toolkit::stderr_is_tty(),
+    };
+
+    if req.clear {
+        return clear_mmp(cli, req, &vol, &mut say);
+    }
+
+    // What would change.
+    let mut plan = Plan::default();
+    let want_on = req.mmp.unwrap_or(mmp_on);
+    if req.interval.is_some() && !want_on {
+        return refuse(
+            "MMP is not enabled on this volume: add --enable-mmp to set its update interval",
+        );
+    }
+    if want_on && !mmp_on {
+        if vol.slot_map_format() != Format::Extended {
+            return refuse(
+                "the volume uses the old slot map, and MMP needs the extended one: convert it first with \
+                 tunefs.ocfs2 --fs-features=extended-slotmap (while MMP is off, ocfs2-tools can open the volume)",
+            );
+        }
+        plan.enable = true;
+    }
+    if !want_on && mmp_on {
+        plan.disable = true;
+    }
+    if want_on {
+        let new = req.interval.unwrap_or(if (1..=300).contains(&stored) {
+            stored
+        } else {
+            ocfs2_mmp::DEFAULT_UPDATE_INTERVAL
+        });
+        if !(1..=300).contains(&stored) && (mmp_on || stored != 0) {
+            plan.notes.push(format!("the stored MMP update interval {stored} is out of range (1..=300): replacing it with {new}"));
+        }
+        if new != stored {
+            plan.interval = Some((stored, new));
+        }
+    }
+    if !plan.enable && !plan.disable && plan.interval.is_none() {
+        if !cli.quiet {
+            println!(
+                "Nothing to change: MMP is {}, update interval {stored} s",
+                if mmp_on { "enabled" } else { "disabled" }
+            );
+        }
+        return Ok(exit::OK);
+    }
+    let mut lines = Vec::new();
+    if plan.enable {
+        lines.push("enable MMP (incompat 0x10000)".to_string());
+    }
+    if plan.disable {
+        lines.push("disable MMP; leave in the slot map only values older kernels and ocfs2-tools read correctly".to_string());
+    }
+    if let Some((a, b)) = plan.interval {
+        lines.push(format!("MMP update interval {a} -> {b} s"));
+    }
+    let backups = vol.present_backups()?;
+    lines.push(format!(
+        "write the superblock and {} backup superblock(s)",
+        backups.len()
+    ));
+    for n in &plan.notes {
+        eprintln!("{PROG}: {n}");
+    }
+    if cli.dry_run {
+        println!("Would (dry run, nothing written):");
+        for l in &lines {
+            println!("  {l}");
+        }
+        return Ok(exit::OK);
+    }
+    if !confirm(cli, &format!("{}: {}", cli.device, lines.join("; ")))? {
+        eprintln!("{PROG}: cancelled; nothing written");
+        return Ok(exit::CANCELLED);
+    }
+
+    // Safety: on an MMP volume, hold it with SEQ_FSCK while we write; on a
+    // volume without MMP, refuse while any slot is held (a stock kernel's flag).
+    let slots = VolumeSlots::new(&vol).context("locating the slot map")?;
+    let map = slots.read()?;
+    let guard = if mmp_on {
+        let g = Guard::acquire(
+            &slots,
+            stored.clamp(1, 300),
+            value::SEQ_FSCK,
+            &mut SystemClock,
+            &mut say,
+            &ocfs2_toolkit::signals::pending,
+        )?;
+        Some(g)
+    } else {
+        if let Some(s) = map.slots.iter().find(|s| s.legacy_in_use(map.format)) {
+            return refuse(format!(
+                "slot {} is held ({:#010x}, node {}): the volume is mounted somewhere, or a node crashed (recover it first)",
+                s.index, s.raw, s.node
+            ));
+        }
+        None
+    };
+    if let Some(sig) = ocfs2_toolkit::signals::pending() {
+        drop(guard);
+        return Err(EngineError::Interrupted(sig).into());
+    }
+
+    let mut sb = *vol.sb();
+    if plan.enable {
+        sb.s_feature_incompat
+            .set(sb.s_feature_incompat.get() | incompat::MMP);
+    }
+    if plan.disable {
+        sb.s_feature_incompat
+            .set(sb.s_feature_incompat.get() & !incompat::MMP);
+    }
+    if let Some((_, b)) = plan.interval {
+        sb.s_mmp_update_interval.set(b);
+    }
+    if plan.disable {
+        // Other slots: SEQ_CLEAN (read as "in use" by older tools) -> 0; a
+        // dead mount's sequence -> 1 (a stock kernel's "held", so its journal
+        // is still recovered).
+        for s in map.slots.iter().skip(1) {
+            let new = match MmpState::decode(s.raw) {
+                MmpState::Clean => value::EMPTY,
+                MmpState::Sequence(_) => value::LEGACY_VALID,
+                _ => continue,
+            };
+            if new != s.raw {
+                let now = slots.read()?.slots[usize::from(s.index)].raw;
+                if now != s.raw {
+                    return Err(EngineError::ForeignWrite {
+                        slot: s.index,
+                        expected: s.raw,
+                        found: now,
+                    }
+                    .into());
+                }
+                slots.write(s.index, new, s.node)?;
+            }
+        }
+    }
+    let written = vol
+        .write_super_everywhere(&sb)
+        .context("writing the superblock")?;
+    if let Some(g) = guard {
+        // Slot 0 back to what it meant before: 0, or a dead mount's mark.
+        let restore = match MmpState::decode(g.original()) {
+            MmpState::Sequence(s) if plan.disable => {
+                let _ = s;
+                value::LEGACY_VALID
+            }
+            MmpState::Sequence(s) => s,
+            _ => value::EMPTY,
+        };
+        g.release_to(restore)?;
+    }
+    if !cli.quiet {
+        for l in &lines {
+            println!("{l}: done");
+        }
+        println!("Superblock and {} backup(s) written", written.len());
+    }
+    Ok(exit::OK)
+}
+
+/// `--clear-mmp`: watch one wait window, then reset what is stale.
+fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut Say) -> Result<u8> {
+    if !vol.features().has_incompat(incompat::MMP) {
+        return refuse("MMP is not enabled on this volume: there is no MMP marker to clear");
+    }
+    let slots = VolumeSlots::new(vol).context("locating the slot map")?;
+    let before = slots.read()?;
+    let stale: Vec<_> = before
+        .slots
+        .iter()
+        .filter(|s| !MmpState::decode(s.raw).is_unused())
+        .copied()
+        .collect();
+    if stale.is_empty() {
+        if !cli.quiet {
+            println!("Nothing to clear: every slot is empty or clean");
+        }
+        return Ok(exit::OK);
+    }
+    for s in &stale {
+        println!(
+            "Found slot {}: {:#010x} ({})",
+            s.index,
+            s.raw,
+            MmpState::decode(s.raw).describe()
+        );
+    }
+    let interval = vol.sb().s_mmp_update_interval.get();
+    if req.force {
+        println!("--force: not watching whether any node updates these values");
+    } else {
+        let wt = ocfs2_mmp::wait_time(interval);
+        say.waiting(
+            wt,
+            "watching one full wait window to prove no node updates the slot map",
+        );
+        for left in (0..wt).rev() {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            if let Some(sig) = ocfs2_toolkit::signals::pending() {
+                return Err(EngineError::Interrupted(sig).into());
+            }
+            say.tick(left);
+        }
+        let after = slots.read()?;
+        for (b, a) in before.slots.iter().zip(&after.slots) {
+            if b.raw != a.raw {
+                return refuse(format!(
+                    "slot {} moved from {:#010x} to {:#010x} during the watch: a node is live; not clearing",
+                    b.index, b.raw, a.raw
+                ));
+            }
+        }
+    }
+    if cli.dry_run {
+        println!(
+            "Would reset {} slot(s) to 0 (dry run, nothing written)",
+            stale.len()
+        );
+        return Ok(exit::OK);
+    }
+    if !confirm(
+        cli,
+        &format!("{}: reset {} slot(s) to 0", cli.device, stale.len()),
+    )? {
+        eprintln!("{PROG}: cancelled; nothing written");
+        return Ok(exit::CANCELLED);
+    }
+    for s in &stale {
+        let now = slots.read()?.slots[usize::from(s.index)];
+        if now.raw != s.raw {
+            return Err(anyhow!(EngineError::ForeignWrite {
+                slot: s.index,
+                expected: s.raw,
+                found: now.raw
+            }));
+        }
+        slots.write(s.index, value::EMPTY, s.node)?;
+        println!("Slot {}: overrode {:#010x} with 0", s.index, s.raw);
+    }
+    let _ = FeatureSet::default();
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut v = vec![PROG];
+        v.extend_from_slice(args);
+        v.push("dev");
+        Cli::try_parse_from(v).unwrap()
+    }
+
+    #[test]
+    fn cli_is_valid() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn requests() {
+        assert_eq!(request(&cli(&["--enable-mmp"])).unwrap().mmp, Some(true));
+        assert_eq!(
+            request(&cli(&["--fs-features=nommp"])).unwrap().mmp,
+            Some(false)
+        );
+        assert_eq!(
+            request(&cli(&["--enable-mmp", "--mmp-update-interval=0"]))
+                .unwrap()
+                .interval,
+            Some(5)
+        );
+        for bad in ["0x", "301", "-1", "abc"] {
+            let arg = format!("--mmp-update-interval={bad}");
+            assert!(request(&cli(&["--enable-mmp", &arg])).is_err(), "{bad}");
+        }
+        assert!(request(&cli(&["--fs-features=bogus"]))
+            .unwrap_err()
+            .contains("unknown feature"));
+        assert!(request(&cli(&["--fs-features=metaecc"]))
+            .unwrap_err()
+            .contains("tunefs.ocfs2"));
+        assert!(request(&cli(&["--force"])).is_err());
+        assert!(request(&cli(&[])).is_err());
+    }
+}
