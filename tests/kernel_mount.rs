@@ -20,7 +20,14 @@ fn kernel_mounts_our_volume() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stdout}{stderr}");
-    assert!(out.status.success(), "kernel-mount.sh failed ({}):\n{stdout}\n{stderr}", out.status);
-    assert!(stdout.contains("guest: GUEST-OK"), "the guest did not report success:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "kernel-mount.sh failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("guest: GUEST-OK"),
+        "the guest did not report success:\n{stdout}"
+    );
     assert!(stdout.contains("PASS:"), "{stdout}");
 }
