@@ -49,6 +49,27 @@ pub trait BlockIo: Send + Sync {
 
 const ZERO_CHUNK: usize = 1 << 20;
 
+/// Test hook: with `OCFS2_MMP_FAILPOINT_WRITE=N` in the environment, the
+/// process aborts (as a crash would stop it: no cleanup, no unwinding) just
+/// before its Nth write to a device. Crash-safety tests use it to stop a
+/// tool at each of its writes.
+fn failpoint() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static AT: OnceLock<Option<u64>> = OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    if let Some(n) = *AT.get_or_init(|| {
+        std::env::var("OCFS2_MMP_FAILPOINT_WRITE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    }) {
+        if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == n {
+            eprintln!("failpoint: aborting before write {n}");
+            std::process::abort();
+        }
+    }
+}
+
 /// Write zeros over a range, a MiB at a time.
 pub fn write_zeros<D: BlockIo + ?Sized>(dev: &D, offset: u64, len: u64) -> Result<()> {
     let zeros = vec![0u8; ZERO_CHUNK.min(len as usize)];
@@ -259,6 +280,7 @@ impl BlockIo for FileDevice {
             })
     }
     fn write_at(&self, offset: u64, buf: &[u8]) -> Result<()> {
+        failpoint();
         self.check_range(offset, buf.len())
             .and_then(|()| self.file.write_all_at(buf, offset))
             .map_err(|source| Error::Write {
@@ -342,9 +364,11 @@ impl BlockIo for FileDevice {
     }
     fn write_direct(&self, offset: u64, buf: &[u8]) -> Result<()> {
         let Some(direct) = &self.direct else {
+            // (write_at counts the failpoint)
             self.write_at(offset, buf)?;
             return self.flush();
         };
+        failpoint();
         let (start, len) = aligned_window(offset, buf.len());
         if start + len as u64 > self.size {
             // The window would run past the end: write through the cache.

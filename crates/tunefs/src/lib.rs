@@ -43,7 +43,7 @@ pub struct Cli {
     /// Features to change: mmp or nommp (other features: use tunefs.ocfs2)
     #[arg(long = "fs-features", value_name = "LIST")]
     pub fs_features: Option<String>,
-    /// Seconds between the kernel's MMP updates (1..=300; 0 means the default, 5)
+    /// Seconds between the kernel's MMP updates (1..=300)
     #[arg(
         long = "mmp-update-interval",
         value_name = "SECONDS",
