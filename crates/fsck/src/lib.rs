@@ -1,0 +1,273 @@
+//! `fsck.ocfs2-mmp`: an MMP-aware check of a whole OCFS2 volume.
+//!
+//! MMP first, in every mode: the kernel's check, with its wait, before
+//! anything else is read; then, unless `-n`, `SEQ_FSCK` in slot 0 for as
+//! long as the check runs, put back on every exit path.
+
+pub mod check;
+pub mod problems;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use ocfs2_format::features::incompat;
+use ocfs2_format::{OpenMode, Volume};
+use ocfs2_mmp::engine::{EngineError, Guard, SlotIo, VolumeSlots};
+use ocfs2_mmp::{CheckOptions, Observer, SystemClock, Verdict};
+use std::process::ExitCode;
+
+pub const PROG: &str = "fsck.ocfs2-mmp";
+
+/// fsck(8) exit codes.
+pub mod exit {
+    pub const CLEAN: u8 = 0;
+    pub const UNCORRECTED: u8 = 4;
+    pub const OPERATIONAL: u8 = 8;
+    pub const USAGE: u8 = 16;
+    pub const CANCELLED: u8 = 32;
+}
+
+/// Check an OCFS2 volume, MMP first.
+#[derive(Debug, Parser)]
+#[command(name = PROG, version, about, long_about = None)]
+pub struct Cli {
+    /// Check only: open read-only and write nothing (not even the MMP marker)
+    #[arg(short = 'n', conflicts_with = "yes")]
+    pub no: bool,
+    /// Answer yes to every repair (repairs come in a later release: findings are reported)
+    #[arg(short = 'y')]
+    pub yes: bool,
+    /// Force a full check (the check is always full)
+    #[arg(short = 'f')]
+    pub force: bool,
+    /// Verbose: also print each pass
+    #[arg(short = 'v')]
+    pub verbose: bool,
+    /// Print the findings as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// The volume: a path, LABEL=label or UUID=uuid
+    #[arg(value_name = "DEVICE")]
+    pub device: String,
+}
+
+struct Say {
+    quiet: bool,
+    tty: bool,
+}
+impl Observer for Say {
+    fn waiting(&mut self, secs: u32, why: &str) {
+        eprintln!("{PROG}: {why}; waiting {secs} s");
+    }
+    fn tick(&mut self, left: u32) {
+        if self.tty && !self.quiet {
+            eprint!("\r{PROG}: {left:>4} s left ");
+            if left == 0 {
+                eprintln!();
+            }
+        }
+    }
+}
+
+struct Passes {
+    show: bool,
+}
+impl check::Progress for Passes {
+    fn pass(&mut self, n: &str, name: &str) {
+        if self.show {
+            eprintln!("Pass {n}: {name}");
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::CLEAN
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    ocfs2_toolkit::signals::install();
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let code = match e.downcast_ref::<EngineError>() {
+                Some(EngineError::Interrupted(_)) => exit::CANCELLED,
+                _ => exit::OPERATIONAL,
+            };
+            ocfs2_toolkit::print_error(PROG, &e.context(cli.device.clone()));
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Why the MMP check refuses, as one sentence naming the slot and value.
+fn refusal(v: &Verdict, device: &str) -> String {
+    match v {
+        Verdict::FsckRunning { slot } => format!(
+            "slot {slot} holds SEQ_FSCK: another fsck (or tunefs) is running, or one was killed; if none runs, \
+             clear it with: tunefs.ocfs2-mmp --clear-mmp {device}"
+        ),
+        Verdict::NoLiveness { slot, value } => format!(
+            "slot {slot} holds {value:#010x} ({}), which no node updates: a node may have the volume mounted; \
+             if none does, clear it with: tunefs.ocfs2-mmp --clear-mmp {device}",
+            ocfs2_format::slotmap::MmpState::decode(*value).name()
+        ),
+        other => other.describe(),
+    }
+}
+
+pub fn run(cli: &Cli) -> Result<u8> {
+    let path = ocfs2_format::resolve::resolve(&cli.device)?;
+    if !cli.no {
+        if let Some(at) = ocfs2_format::probe::mounted_at(&path) {
+            anyhow::bail!(
+                "mounted at {at}: will not check a mounted volume (use -n for a read-only look)"
+            );
+        }
+    }
+    let write = !cli.no;
+    let dev = ocfs2_format::FileDevice::open(
+        &path,
+        OpenMode {
+            write,
+            exclusive: write,
+        },
+    )?;
+    if let Some(w) = ocfs2_format::BlockIo::direct_warning(&dev) {
+        eprintln!("{PROG}: warning: {w}");
+    }
+    let vol = Volume::open(Box::new(dev))?;
+    let f = vol.features();
+    let unknown = f.unknown();
+    if unknown.incompat != 0 || unknown.ro_compat != 0 {
+        anyhow::bail!(
+            "unsupported features (incompat {:#x}, ro_compat {:#x}): this fsck does not check volumes it does not understand",
+            unknown.incompat,
+            unknown.ro_compat
+        );
+    }
+    let mut say = Say {
+        quiet: cli.json,
+        tty: ocfs2_toolkit::stderr_is_tty(),
+    };
+    let interval = vol.sb().s_mmp_update_interval.get().clamp(1, 300);
+    let mmp = f.has_incompat(incompat::MMP);
+    let slots = VolumeSlots::new(&vol).context("locating the slot map")?;
+    // MMP first: nothing else is read before the check has decided.
+    let guard = if mmp && cli.no {
+        let report = ocfs2_mmp::check(
+            interval,
+            CheckOptions {
+                wait: true,
+                feature_on: true,
+            },
+            || slots.read(),
+            &mut SystemClock,
+            &mut say,
+        )?;
+        if !report.verdict.is_safe() {
+            anyhow::bail!(
+                "the volume is in use: {}",
+                refusal(&report.verdict, &cli.device)
+            );
+        }
+        None
+    } else if mmp {
+        match Guard::acquire(
+            &slots,
+            interval,
+            ocfs2_format::slotmap::value::SEQ_FSCK,
+            &mut SystemClock,
+            &mut say,
+            &ocfs2_toolkit::signals::pending,
+        ) {
+            Ok(g) => Some(g),
+            Err(EngineError::InUse(v)) => {
+                anyhow::bail!("the volume is in use: {}", refusal(&v, &cli.device))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
+    let stop = || ocfs2_toolkit::signals::pending().is_some();
+    let mut checker = check::Checker::new(&vol);
+    checker.run(
+        &mut Passes {
+            show: cli.verbose || (!cli.json && ocfs2_toolkit::stderr_is_tty()),
+        },
+        &stop,
+    );
+    if let Some(sig) = ocfs2_toolkit::signals::pending() {
+        if let Some(g) = guard {
+            g.release()?;
+        }
+        eprintln!("{PROG}: interrupted by signal {sig}; the MMP marker is put back");
+        return Ok(exit::CANCELLED);
+    }
+    // Put back what a clean unmount leaves: 0 in the slot we marked.
+    if let Some(g) = guard {
+        g.release().context("putting slot 0 back")?;
+    }
+    let _ = slots.read();
+    let code = if checker.findings.is_empty() {
+        exit::CLEAN
+    } else {
+        exit::UNCORRECTED
+    };
+    if cli.json {
+        let out = serde_json::json!({
+            "device": cli.device,
+            "findings": checker.findings,
+            "exit_code": code,
+        });
+        println!("{out}");
+    } else {
+        for fnd in &checker.findings {
+            let at = match (fnd.blkno, fnd.inode) {
+                (Some(b), Some(i)) if i != b => format!("block {b} (inode {i})"),
+                (Some(b), _) => format!("block {b}"),
+                (None, Some(i)) => format!("inode {i}"),
+                (None, None) => "volume".to_string(),
+            };
+            println!("[{}] {at}: {}", fnd.code, fnd.message);
+        }
+        if checker.findings.is_empty() {
+            println!("{}: clean, {} clusters checked", cli.device, vol.clusters());
+        } else {
+            println!(
+                "{}: {} problem(s) found and left uncorrected",
+                cli.device,
+                checker.findings.len()
+            );
+        }
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_valid() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_code_is_documented() {
+        let man = include_str!("../../../man/fsck.ocfs2-mmp.8");
+        for p in super::problems::PROBLEMS {
+            assert!(
+                man.contains(&format!(".B {}", p.code)),
+                "man/fsck.ocfs2-mmp.8 does not document {}",
+                p.code
+            );
+        }
+    }
+}
