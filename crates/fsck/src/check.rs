@@ -31,28 +31,61 @@ pub trait Progress {
     fn pass(&mut self, _n: &str, _name: &str) {}
 }
 
-/// A growable bitset over clusters.
-struct Bits(Vec<u64>);
+/// A bitset over clusters, one bit per cluster, LSB first (as on disk).
+struct Bits(Vec<u8>);
 impl Bits {
     fn new(n: u64) -> Self {
-        Bits(vec![0; n.div_ceil(64) as usize])
+        Bits(vec![0; n.div_ceil(8) as usize])
     }
     fn get(&self, i: u64) -> bool {
-        self.0
-            .get((i / 64) as usize)
-            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+        self.0.get((i / 8) as usize).is_some_and(|b| b & (1 << (i % 8)) != 0)
     }
     /// Set; returns whether it was set already.
     fn set(&mut self, i: u64) -> bool {
-        match self.0.get_mut((i / 64) as usize) {
-            Some(w) => {
-                let was = *w & (1 << (i % 64)) != 0;
-                *w |= 1 << (i % 64);
+        match self.0.get_mut((i / 8) as usize) {
+            Some(b) => {
+                let was = *b & (1 << (i % 8)) != 0;
+                *b |= 1 << (i % 8);
                 was
             }
             None => false,
         }
     }
+    /// OR `nbits` bits of an on-disk bitmap in at bit `start`.
+    fn or_bits(&mut self, start: u64, src: &[u8], nbits: u64) {
+        if start % 8 == 0 {
+            let whole = (nbits / 8) as usize;
+            let at = (start / 8) as usize;
+            if let Some(dst) = self.0.get_mut(at..at + whole) {
+                for (d, s) in dst.iter_mut().zip(src) {
+                    *d |= *s;
+                }
+                for i in (whole as u64 * 8)..nbits {
+                    if src[(i / 8) as usize] & (1 << (i % 8)) != 0 {
+                        self.set(start + i);
+                    }
+                }
+                return;
+            }
+        }
+        for i in 0..nbits {
+            if src[(i / 8) as usize] & (1 << (i % 8)) != 0 {
+                self.set(start + i);
+            }
+        }
+    }
+}
+
+/// Set bits among the first `nbits` of an on-disk bitmap.
+fn count_set(bm: &[u8], nbits: u64) -> u64 {
+    let whole = (nbits / 8) as usize;
+    let mut n: u64 = bm[..whole].iter().map(|b| u64::from(b.count_ones())).sum();
+    for i in (whole as u64 * 8)..nbits {
+        if bm[(i / 8) as usize] & (1 << (i % 8)) != 0 {
+            n += 1;
+        }
+    }
+    n
 }
 
 #[derive(Default, Clone)]
@@ -606,9 +639,7 @@ impl<'a> Checker<'a> {
                     g = gd.bg_next_group.get();
                     continue;
                 }
-                let set = (0..bits)
-                    .filter(|&i| bm[(i / 8) as usize] & (1 << (i % 8)) != 0)
-                    .count() as u64;
+                let set = count_set(bm, bits);
                 let free = u64::from(gd.bg_free_bits_count.get());
                 if free != bits - set {
                     self.add(
@@ -638,11 +669,7 @@ impl<'a> Checker<'a> {
                             format!("global bitmap group {g} covers clusters past the end"),
                         );
                     } else {
-                        for i in 0..bits {
-                            if bm[(i / 8) as usize] & (1 << (i % 8)) != 0 {
-                                self.bitmap_used.set(start + i);
-                            }
-                        }
+                        self.bitmap_used.or_bits(start, bm, bits);
                     }
                     // The descriptor's own cluster.
                     self.claim(g, 1, blkno);
@@ -1462,28 +1489,37 @@ impl<'a> Checker<'a> {
     fn pass7(&mut self) {
         let mut extra = 0u64;
         let mut missing = 0u64;
-        for c in 0..self.clusters {
-            let on_disk = self.bitmap_used.get(c);
-            let expected = self.used.get(c);
-            if on_disk == expected {
+        let nbytes = self.used.0.len();
+        let mut i = 0usize;
+        while i < nbytes {
+            // Skip equal stretches eight bytes at a time.
+            if i + 8 <= nbytes && self.used.0[i..i + 8] == self.bitmap_used.0[i..i + 8] {
+                i += 8;
                 continue;
             }
-            if on_disk {
-                extra += 1;
-            } else {
-                missing += 1;
-            }
-            if self.limit_reports < 10 {
-                self.limit_reports += 1;
-                let msg = if on_disk {
-                    format!(
-                        "cluster {c} is marked in use in the global bitmap, but nothing uses it"
-                    )
+            let diff = self.used.0[i] ^ self.bitmap_used.0[i];
+            for bit in 0..8u64 {
+                let c = i as u64 * 8 + bit;
+                if diff & (1 << bit) == 0 || c >= self.clusters {
+                    continue;
+                }
+                let on_disk = self.bitmap_used.get(c);
+                if on_disk {
+                    extra += 1;
                 } else {
-                    format!("cluster {c} is in use, but the global bitmap says it is free")
-                };
-                self.add("CLUSTER_ALLOC_BIT", Some(c * self.bpc), None, msg);
+                    missing += 1;
+                }
+                if self.limit_reports < 10 {
+                    self.limit_reports += 1;
+                    let msg = if on_disk {
+                        format!("cluster {c} is marked in use in the global bitmap, but nothing uses it")
+                    } else {
+                        format!("cluster {c} is in use, but the global bitmap says it is free")
+                    };
+                    self.add("CLUSTER_ALLOC_BIT", Some(c * self.bpc), None, msg);
+                }
             }
+            i += 1;
         }
         if extra + missing > self.limit_reports as u64 {
             self.add(
