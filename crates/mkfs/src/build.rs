@@ -8,6 +8,7 @@
 //! already read as zeros.
 
 use crate::plan::Plan;
+use crate::quota::{self, QuotaType};
 use ocfs2_format::blockcheck::{self, CheckAt};
 use ocfs2_format::features::{incompat, ro_compat};
 use ocfs2_format::journal::{JournalSuperblock, JBD2_MAGIC, JBD2_SUPERBLOCK_V2};
@@ -508,6 +509,27 @@ impl Layout {
 }
 
 impl Layout {
+    /// Put a file's blocks where its extents map them; the rest of its
+    /// clusters read as zeros.
+    fn place_file_blocks(&mut self, rec: usize, blocks: &[Vec<u8>]) {
+        let bs = u64::from(self.plan.block_size);
+        let bpc = self.bpc();
+        let extents = self.recs[rec].extents.clone();
+        for &(_, c, b) in &extents {
+            self.zero.push((b * bs, u64::from(c) * bpc * bs));
+        }
+        for (lblk, data) in blocks.iter().enumerate() {
+            let lblk = lblk as u64;
+            let phys = extents.iter().find_map(|&(cpos, c, b)| {
+                let start = u64::from(cpos) * bpc;
+                (lblk >= start && lblk < start + u64::from(c) * bpc).then(|| b + (lblk - start))
+            });
+            if let Some(p) = phys {
+                self.blocks.insert(p, data.clone());
+            }
+        }
+    }
+
     /// A block from extent_alloc:0000 for a directory index root: the lowest
     /// free bit of its groups (a group is added first if it has none).
     fn dx_alloc(&mut self) -> Result<(u64, u16, u64)> {
@@ -694,11 +716,8 @@ const SYSTEM_FILES: &[(&str, bool, u16, u32)] = &[
 /// Lay the volume out in memory.
 pub fn layout(plan: &Plan, id: Identity) -> Result<Layout> {
     let p = plan.clone();
-    if p.features.ro_compat & (ro_compat::USRQUOTA | ro_compat::GRPQUOTA) != 0 {
-        return Err(BuildError::Unsupported(
-            "quota files (usrquota, grpquota) are not written by this mkfs yet: add --fs-features=nousrquota,nogrpquota".into(),
-        ));
-    }
+    let usrquota = p.features.ro_compat & ro_compat::USRQUOTA != 0;
+    let grpquota = p.features.ro_compat & ro_compat::GRPQUOTA != 0;
     let bs = p.block_size as usize;
     let bpc = u64::from(p.bpc());
     let recs_per_inode = chain_recs_per_inode(bs);
@@ -817,7 +836,8 @@ pub fn layout(plan: &Plan, id: Identity) -> Result<Layout> {
     sys_dir.add("..", sb_, file_type::DIR);
 
     // System files, in table order.
-    let quota_skip = |name: &str| name.starts_with("aquota");
+    let quota_skip =
+        |name: &str| (name == "aquota.user" && !usrquota) || (name == "aquota.group" && !grpquota);
     for &(name, per_slot, mode, flags) in SYSTEM_FILES {
         if quota_skip(name) {
             continue;
@@ -968,6 +988,41 @@ pub fn layout(plan: &Plan, id: Identity) -> Result<Layout> {
             for k in 0..u64::from(c) * bpc {
                 l.blocks.insert(b + k, vec![fill; bs]);
             }
+        }
+    }
+
+    // Quota files: each global file and its local files get their first
+    // clusters; then the global files grow one cluster at a time as the
+    // dquot for id 0 (the root) goes into their trees (docs §3.8.5).
+    let quota_types: Vec<QuotaType> = [(usrquota, QuotaType::User), (grpquota, QuotaType::Group)]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, t)| t)
+        .collect();
+    let galloc = quota::global_allocation(p.block_size, p.cluster_size);
+    let lalloc = quota::local_allocation(p.block_size, p.cluster_size);
+    for &t in &quota_types {
+        let g = l.rec(t.global_name());
+        l.extend(g, galloc.initial_clusters)?;
+        for slot in 0..p.slots {
+            let i = l.rec(&t.local_name(slot));
+            l.extend(i, lalloc.i_clusters)?;
+            l.recs[i].size = lalloc.i_size;
+        }
+    }
+    let root_bytes = u64::from(root.clusters) << p.cluster_bits;
+    for &t in &quota_types {
+        let g = l.rec(t.global_name());
+        for _ in galloc.initial_clusters..galloc.i_clusters {
+            l.extend(g, 1)?;
+        }
+        l.recs[g].size = galloc.i_size;
+        let blocks = quota::global_file(t, p.block_size, p.meta_ecc(), root_bytes);
+        l.place_file_blocks(g, &blocks);
+        let local = quota::local_file(t, p.block_size, p.meta_ecc());
+        for slot in 0..p.slots {
+            let i = l.rec(&t.local_name(slot));
+            l.place_file_blocks(i, &local);
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod plan;
+pub mod quota;
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -427,6 +428,9 @@ fn open_target(cli: &Cli) -> anyhow::Result<FileDevice> {
         }
         other => anyhow::Error::new(other).context(dev_name.clone()),
     })?;
+    if !cli.dry_run && dev.is_block_device() && block_device_read_only(&path) {
+        bail!("{dev_name}: read-only target: the block device is read-only");
+    }
     if dev.size() == 0 {
         bail!("{dev_name}: the target is empty (0 bytes): give an image file a size first (truncate -s 1G {dev_name})");
     }
@@ -439,6 +443,19 @@ fn open_target(cli: &Cli) -> anyhow::Result<FileDevice> {
         }
     }
     Ok(dev)
+}
+
+/// A read-only block device (`losetup -r`, a write-protected disk) opens
+/// read-write but fails every write: ask sysfs before writing anything.
+fn block_device_read_only(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(rdev) = std::fs::metadata(path).map(|m| m.rdev()) else {
+        return false;
+    };
+    let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
+    let minor = (rdev & 0xff) | ((rdev >> 12) & !0xff);
+    std::fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/ro"))
+        .is_ok_and(|s| s.trim() == "1")
 }
 
 /// An OCFS2 volume with MMP that is in use (or being checked) is refused
