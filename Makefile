@@ -62,7 +62,7 @@ demo: deps release
 # Speed and memory against Debian's tools (not a test: figures, not verdicts).
 bench: deps release
 	@command -v strace >/dev/null 2>&1 || apt-get install -y -qq strace >/dev/null
-	bench/mkfs.sh target/release/mkfs-ocfs2-mmp
+	bench/run.sh target/release/mkfs-ocfs2-mmp
 
 install: release
 	install -d $(BINDIR) $(MANDIR)

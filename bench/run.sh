@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# make bench: mkfs.ocfs2 (Debian 1.8.7) against mkfs.ocfs2-mmp on a 1 TiB
+# make bench: mkfs.ocfs2 (Debian 1.8.7) against mkfs.ocfs2-mmp, and fsck.ocfs2
+# against fsck.ocfs2-mmp, on a 1 TiB
 # sparse image with -N 4. Reports wall time and peak RSS (GNU time), bytes
 # handed to write(2)/pwrite(2) (strace, in a separate run so that strace's
 # overhead does not touch the timings), and bytes allocated in the image (du).
 # Runs each tool RUNS times (default 3) and keeps the best time.
 set -euo pipefail
-OURS=${1:?usage: bench/mkfs.sh PATH_TO_mkfs-ocfs2-mmp [DIR]}
+OURS=${1:?usage: bench/run.sh PATH_TO_mkfs-ocfs2-mmp [DIR]}
 DIR=${2:-$(dirname "$0")/../target/bench}
 RUNS=${RUNS:-3}
 SIZE=${SIZE:-1T}
@@ -49,3 +50,27 @@ printf '%-28s %16s %16s %10s\n' "peak RSS (KiB)" "$t_k" "$o_k" "$(ratio "$t_k" "
 printf '%-28s %16s %16s %10s\n' "bytes written (write calls)" "$t_w" "$o_w" "$(ratio "$t_w" "$o_w")"
 printf '%-28s %16s %16s %10s\n' "bytes allocated (du)" "$t_a" "$o_a" "$(ratio "$t_a" "$o_a")"
 echo "goals: time ratio <= 0.5, bytes written ratio <= 1, ours peak RSS < 65536 KiB"
+
+# fsck: an empty 1 TiB volume made by mkfs.ocfs2, fsck.ocfs2 -fn against fsck.ocfs2-mmp -n.
+FSCK_OURS=${FSCK_OURS:-$(dirname "$OURS")/fsck-ocfs2-mmp}
+if [ -x "$FSCK_OURS" ]; then
+	fresh
+	mkfs.ocfs2 -q -F -x -N 4 "$IMG" </dev/null >/dev/null 2>&1
+	best() { # cmd... -> "seconds kib" (best time, max RSS over RUNS)
+		local bs="" bk=0
+		for _ in $(seq "$RUNS"); do
+			/usr/bin/time -o "$DIR/time.out" -f "%e %M" "$@" </dev/null >/dev/null 2>&1 || true
+			read -r s k < "$DIR/time.out"
+			if [ -z "$bs" ] || awk "BEGIN{exit !($s < $bs)}"; then bs=$s; fi
+			[ "$k" -gt "$bk" ] && bk=$k
+		done
+		echo "$bs $bk"
+	}
+	read -r ft_s ft_k < <(best fsck.ocfs2 -fn "$IMG")
+	read -r fo_s fo_k < <(best "$FSCK_OURS" -n "$IMG")
+	echo
+	printf '%-28s %16s %16s %10s\n' "fsck, $SIZE empty, -N 4" "fsck.ocfs2 -fn" "fsck.ocfs2-mmp -n" "ratio"
+	printf '%-28s %16s %16s %10s\n' "wall time (s, best of $RUNS)" "$ft_s" "$fo_s" "$(ratio "$ft_s" "$fo_s")"
+	printf '%-28s %16s %16s %10s\n' "peak RSS (KiB)" "$ft_k" "$fo_k" "$(ratio "$ft_k" "$fo_k")"
+	echo "goals: time ratio <= 0.2, peak RSS ratio <= 0.1"
+fi
