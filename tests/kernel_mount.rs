@@ -1,7 +1,8 @@
 //! The Linux kernel mounts what mkfs.ocfs2-mmp makes: Debian's stock kernel
 //! boots under QEMU (TCG), mounts a `-M local` volume, writes and reads back
-//! 1,000 files and a 100 MiB file, unmounts; then `fsck.ocfs2 -fn` on the host
-//! is clean. The work is in tests/vm/kernel-mount.sh; this test runs it and
+//! 1,000 files, a tree with hard links, a symlink, sparse and inline files,
+//! and a 100 MiB file, unmounts; then `fsck.ocfs2 -fn` and `fsck.ocfs2-mmp -n`
+//! on the host find the kernel-populated volume clean. The work is in tests/vm/kernel-mount.sh; this test runs it and
 //! fails with its record when any step fails (or a tool is missing: run
 //! `make deps`).
 
@@ -15,6 +16,7 @@ fn kernel_mounts_our_volume() {
         .arg(script)
         .arg(env!("CARGO_BIN_EXE_mkfs-ocfs2-mmp"))
         .arg(work)
+        .arg(env!("CARGO_BIN_EXE_fsck-ocfs2-mmp"))
         .output()
         .expect("run tests/vm/kernel-mount.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -4,15 +4,20 @@
 # read back 1,000 files and a 100 MiB file, unmount, and check the image on
 # the host with fsck.ocfs2 -fn.
 #
-#   tests/vm/kernel-mount.sh MKFS_BINARY [WORKDIR]
+#   tests/vm/kernel-mount.sh MKFS_BINARY [WORKDIR] [FSCK_BINARY]
+#
+# The guest also makes nested directories, hard links, a symlink, sparse and
+# small (inline) files, so that the host's checks see a volume the kernel
+# populated; with FSCK_BINARY, fsck.ocfs2-mmp -n must find it clean too.
 #
 # Needs qemu-system-x86, busybox-static, cpio, kmod, ocfs2-tools (make deps);
 # downloads the kernel package once into WORKDIR/kernel (default target/vm).
 # Exit 0 when every step passed; any failure says which step, loudly.
 set -euo pipefail
-MKFS=${1:?usage: kernel-mount.sh MKFS_BINARY [WORKDIR]}
+MKFS=${1:?usage: kernel-mount.sh MKFS_BINARY [WORKDIR] [FSCK_BINARY]}
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=${2:-$HERE/../../target/vm}
+OURFSCK=${3:-}
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
 log() { printf '[kernel-mount %(%H:%M:%S)T] %s\n' -1 "$*"; }
@@ -84,6 +89,15 @@ dd if=/dev/urandom of=/tmp/big bs=1M count=100 2>/dev/null || fail "urandom"
 BIGSUM=$(md5sum /tmp/big | cut -d' ' -f1)
 cp /tmp/big /mnt/big || fail "write big"
 rm /tmp/big
+step tree, links, sparse and inline files
+mkdir -p /mnt/tree/a/b/c /mnt/tree/d || fail "mkdir tree"
+i=0; while [ $i -lt 50 ]; do echo "inline $i" > /mnt/tree/a/b/c/small$i || fail "small $i"; i=$((i+1)); done
+ln /mnt/tree/a/b/c/small0 /mnt/tree/d/hardlink0 || fail "hard link"
+ln /mnt/tree/a/b/c/small1 /mnt/tree/hardlink1 || fail "hard link 2"
+ln -s ../a/b/c/small2 /mnt/tree/d/symlink || fail "symlink"
+dd if=/dev/zero of=/mnt/tree/sparse bs=1M seek=200 count=1 2>/dev/null || fail "sparse"
+mkdir /mnt/tree/gone && rmdir /mnt/tree/gone || fail "rmdir"
+echo x > /mnt/tree/deleted && rm /mnt/tree/deleted || fail "unlink"
 sync
 step umount
 umount /mnt || fail "umount"
@@ -125,4 +139,8 @@ grep -q "GUEST-OK" "$RD/console.log" || die "the guest did not finish: $(grep -E
 out=$(fsck.ocfs2 -fn "$IMG" 2>&1) || die "fsck.ocfs2 -fn exited $?: $out"
 echo "$out" | grep -q "All passes succeeded" || die "fsck.ocfs2 -fn: $out"
 if echo "$out" | grep -E '^\[' | grep -v DX_TREE_MISSING; then die "fsck.ocfs2 -fn found problems"; fi
-log "PASS: mounted, 1000 files and 100 MiB written and read back, fsck.ocfs2 -fn clean"
+if [ -n "$OURFSCK" ]; then
+	out=$("$OURFSCK" -n "$IMG" 2>&1) || { cp --sparse=always "$IMG" "$WORK/failed.img"; die "fsck.ocfs2-mmp -n exited $? on the kernel-populated volume (kept as $WORK/failed.img): $out"; }
+	log "fsck.ocfs2-mmp -n: $(echo "$out" | tail -1)"
+fi
+log "PASS: mounted, 1000 files, a tree with links and sparse and inline files, 100 MiB written and read back; fsck.ocfs2 -fn clean${OURFSCK:+, fsck.ocfs2-mmp -n clean}"

@@ -38,7 +38,9 @@ impl Bits {
         Bits(vec![0; n.div_ceil(8) as usize])
     }
     fn get(&self, i: u64) -> bool {
-        self.0.get((i / 8) as usize).is_some_and(|b| b & (1 << (i % 8)) != 0)
+        self.0
+            .get((i / 8) as usize)
+            .is_some_and(|b| b & (1 << (i % 8)) != 0)
     }
     /// Set; returns whether it was set already.
     fn set(&mut self, i: u64) -> bool {
@@ -1300,22 +1302,52 @@ impl<'a> Checker<'a> {
                 }
                 if ino.dyn_features() & dyn_features::INDEXED_DIR != 0 {
                     let dx = ino.di().i_dx_root.get();
-                    let ok = dx < self.blocks()
-                        && self.meta(dx, CheckAt::DxBlock, Some(d)).is_some_and(|b| {
-                            b.starts_with(DX_ROOT_SIGNATURE)
-                                && DxRootBlock::read_from_prefix(&b).is_ok_and(|(h, _)| {
-                                    h.dr_dir_blkno.get() == d && h.dr_blkno.get() == dx
-                                })
+                    let root = if dx < self.blocks() {
+                        self.meta(dx, CheckAt::DxBlock, Some(d))
+                    } else {
+                        None
+                    };
+                    let hdr = root
+                        .as_ref()
+                        .filter(|b| b.starts_with(DX_ROOT_SIGNATURE))
+                        .and_then(|b| {
+                            DxRootBlock::read_from_prefix(b)
+                                .ok()
+                                .map(|(h, _)| h)
+                                .filter(|h| h.dr_dir_blkno.get() == d && h.dr_blkno.get() == dx)
                         });
-                    // The root lives inside an extent allocator group, whose
-                    // clusters pass 2 claimed already.
-                    if !ok {
-                        self.add(
+                    // The root itself lives inside an extent allocator group,
+                    // whose clusters pass 2 claimed already; an index that
+                    // outgrew the root keeps its leaves in clusters of its own.
+                    match (hdr, root) {
+                        (Some(h), Some(b)) if h.dr_flags & 1 == 0 => {
+                            match parse_extent_list(dx, &b[0xC0..], "dx root") {
+                                Ok((el, recs)) => {
+                                    let (mut total, mut max_end) = (0u64, 0u64);
+                                    let mut seen = HashSet::new();
+                                    self.walk(
+                                        d,
+                                        el.l_tree_depth.get(),
+                                        &recs,
+                                        &mut total,
+                                        &mut max_end,
+                                        &mut seen,
+                                        0,
+                                    );
+                                    if total != u64::from(h.dr_clusters.get()) {
+                                        self.add("DX_ROOT", Some(dx), Some(d), format!("directory {d}: index root says {} clusters, its extents hold {total}", h.dr_clusters.get()));
+                                    }
+                                }
+                                Err(e) => self.add("DX_ROOT", Some(dx), Some(d), e.to_string()),
+                            }
+                        }
+                        (Some(_), _) => {}
+                        _ => self.add(
                             "DX_ROOT",
                             Some(dx),
                             Some(d),
                             format!("directory {d}: i_dx_root {dx} is not its index root"),
-                        );
+                        ),
                     }
                 }
             }
