@@ -9,6 +9,8 @@
 # The guest also makes nested directories, hard links, a symlink, sparse and
 # small (inline) files, so that the host's checks see a volume the kernel
 # populated; with FSCK_BINARY, fsck.ocfs2-mmp -n must find it clean too.
+# KM_FILES=N writes N files (1,000 per directory) instead of 1,000; KM_KEEP=PATH
+# keeps the volume there (make bench uses both).
 #
 # Needs qemu-system-x86, busybox-static, cpio, kmod, ocfs2-tools (make deps);
 # downloads the kernel package once into WORKDIR/kernel (default target/vm).
@@ -81,9 +83,13 @@ step() { echo "STEP $*"; }
 fail() { echo "GUEST-FAIL $*"; sync; poweroff -f; }
 step mount
 mount -t ocfs2 -o heartbeat=none /dev/vda /mnt || fail "mount"
-step write 1000 files
+FILES=$(sed -n 's/.*km\.files=\([0-9]*\).*/\1/p' /proc/cmdline); FILES=${FILES:-1000}
+step write $FILES files
 mkdir /mnt/many || fail mkdir
-i=0; while [ $i -lt 1000 ]; do echo "file $i of the kernel-mount test" > /mnt/many/f$i || fail "write f$i"; i=$((i+1)); done
+i=0; while [ $i -lt $FILES ]; do
+	d=/mnt/many/d$((i / 1000)); [ -d $d ] || mkdir $d || fail "mkdir $d"
+	echo "file $i of the kernel-mount test" > $d/f$i || fail "write f$i"; i=$((i+1))
+done
 step write 100 MiB
 dd if=/dev/urandom of=/tmp/big bs=1M count=100 2>/dev/null || fail "urandom"
 BIGSUM=$(md5sum /tmp/big | cut -d' ' -f1)
@@ -104,8 +110,11 @@ umount /mnt || fail "umount"
 step remount
 mount -t ocfs2 -o heartbeat=none /dev/vda /mnt || fail "remount"
 step read back
-n=$(ls /mnt/many | wc -l); [ "$n" = 1000 ] || fail "found $n files, not 1000"
-i=0; while [ $i -lt 1000 ]; do [ "$(cat /mnt/many/f$i)" = "file $i of the kernel-mount test" ] || fail "content of f$i"; i=$((i+1)); done
+n=$(find /mnt/many -type f | wc -l); [ "$n" = $FILES ] || fail "found $n files, not $FILES"
+i=0; while [ $i -lt $FILES ]; do
+	read -r line < /mnt/many/d$((i / 1000))/f$i || fail "read f$i"
+	[ "$line" = "file $i of the kernel-mount test" ] || fail "content of f$i"; i=$((i+1))
+done
 [ "$(md5sum /mnt/big | cut -d' ' -f1)" = "$BIGSUM" ] || fail "big file checksum"
 [ "$(stat -c %s /mnt/big)" = 104857600 ] || fail "big file size"
 umount /mnt || fail "final umount"
@@ -127,7 +136,7 @@ T0=$(date +%s)
 timeout 900 qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot \
 	-machine pc,accel=tcg -cpu max -smp 1 -m 512 \
 	-kernel "$KDIR/boot/vmlinuz-$KVER" -initrd "$RD/initrd.gz" \
-	-append "console=ttyS0 panic=-1 quiet" \
+	-append "console=ttyS0 panic=-1 quiet km.files=${KM_FILES:-1000}" \
 	-serial file:"$RD/console.log" \
 	-drive file="$IMG",format=raw,if=virtio,cache=unsafe \
 	|| die "qemu exited with $? (timeout or crash); console: $(tail -20 "$RD/console.log" 2>/dev/null)"
@@ -143,4 +152,5 @@ if [ -n "$OURFSCK" ]; then
 	out=$("$OURFSCK" -n "$IMG" 2>&1) || { cp --sparse=always "$IMG" "$WORK/failed.img"; die "fsck.ocfs2-mmp -n exited $? on the kernel-populated volume (kept as $WORK/failed.img): $out"; }
 	log "fsck.ocfs2-mmp -n: $(echo "$out" | tail -1)"
 fi
-log "PASS: mounted, 1000 files, a tree with links and sparse and inline files, 100 MiB written and read back; fsck.ocfs2 -fn clean${OURFSCK:+, fsck.ocfs2-mmp -n clean}"
+if [ -n "${KM_KEEP:-}" ]; then cp --sparse=always "$IMG" "$KM_KEEP"; log "kept the volume as $KM_KEEP"; fi
+log "PASS: mounted, ${KM_FILES:-1000} files, a tree with links and sparse and inline files, 100 MiB written and read back; fsck.ocfs2 -fn clean${OURFSCK:+, fsck.ocfs2-mmp -n clean}"
