@@ -23,8 +23,8 @@ pub mod exit {
     pub const REFUSED: u8 = 1;
     /// Usage error.
     pub const USAGE: u8 = 2;
-    /// Failed while writing (I/O error, damaged volume); the message says
-    /// what was done.
+    /// Failed: the device cannot be read or written, or holds no OCFS2
+    /// volume (or a damaged one); the message says what was done.
     pub const FAILED: u8 = 8;
     /// The user declined at the prompt.
     pub const CANCELLED: u8 = 32;
@@ -88,10 +88,9 @@ fn parse_interval(s: &str) -> Result<u16, String> {
         .parse()
         .map_err(|_| format!("MMP update interval '{s}' is not a number: use 1..=300 seconds"))?;
     match n {
-        0 => Ok(ocfs2_mmp::DEFAULT_UPDATE_INTERVAL),
         1..=300 => Ok(n as u16),
         _ => Err(format!(
-            "MMP update interval {n} is out of range: use 1..=300 seconds (0 means the default, 5)"
+            "MMP update interval {n} is out of range: use 1..=300 seconds"
         )),
     }
 }
@@ -501,17 +500,27 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
 
 /// `--clear-mmp`: watch one wait window, then reset what is stale.
 fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut Say) -> Result<u8> {
-    if !vol.features().has_incompat(incompat::MMP) {
-        return refuse("MMP is not enabled on this volume: there is no MMP marker to clear");
-    }
+    let mmp_on = vol.features().has_incompat(incompat::MMP);
     let slots = VolumeSlots::new(vol).context("locating the slot map")?;
     let before = slots.read()?;
+    // Without MMP only SEQ_FSCK is ours to clear: the marker of a tunefs
+    // --disable-mmp killed after its superblock write; other values are a
+    // stock kernel's.
     let stale: Vec<_> = before
         .slots
         .iter()
-        .filter(|s| !MmpState::decode(s.raw).is_unused())
+        .filter(|s| {
+            if mmp_on {
+                !MmpState::decode(s.raw).is_unused()
+            } else {
+                before.format == Format::Extended && s.raw == value::SEQ_FSCK
+            }
+        })
         .copied()
         .collect();
+    if !mmp_on && stale.is_empty() {
+        return refuse("MMP is not enabled on this volume: there is no MMP marker to clear");
+    }
     if stale.is_empty() {
         if !cli.quiet {
             println!("Nothing to clear: every slot is empty or clean");
@@ -607,12 +616,12 @@ mod tests {
             Some(false)
         );
         assert_eq!(
-            request(&cli(&["--enable-mmp", "--mmp-update-interval=0"]))
+            request(&cli(&["--enable-mmp", "--mmp-update-interval=1"]))
                 .unwrap()
                 .interval,
-            Some(5)
+            Some(1)
         );
-        for bad in ["0x", "301", "-1", "abc"] {
+        for bad in ["0", "0x", "301", "-1", "abc"] {
             let arg = format!("--mmp-update-interval={bad}");
             assert!(request(&cli(&["--enable-mmp", &arg])).is_err(), "{bad}");
         }
