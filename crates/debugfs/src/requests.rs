@@ -6,11 +6,10 @@ use ocfs2_format::features::incompat;
 use ocfs2_format::ondisk::{self, inode_flags, Dinode};
 use ocfs2_format::slotmap::{Format, MmpState, SlotMap};
 use ocfs2_format::{Inode, Volume};
-use ocfs2_mmp::{CheckOptions, Observer, SystemClock};
+use ocfs2_mmp::{CheckOptions, SystemClock};
 use ocfs2_toolkit::{ctime_utc, exit, ls_time_utc, text};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
-use std::io::Write as _;
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
@@ -441,27 +440,6 @@ fn slotmap(vol: &Volume) -> Result<Outcome> {
 
 // ---------------------------------------------------------------- mmp status
 
-/// Says on stderr why and how long the check waits; counts down on a TTY.
-struct StderrObserver {
-    tty: bool,
-}
-
-impl Observer for StderrObserver {
-    fn waiting(&mut self, secs: u32, why: &str) {
-        eprintln!("{PROG}: {why}; waiting {secs} s");
-    }
-    fn tick(&mut self, left: u32) {
-        if self.tty {
-            let mut e = std::io::stderr().lock();
-            let _ = write!(e, "\r{PROG}: {left:>4} s left ");
-            if left == 0 {
-                let _ = writeln!(e);
-            }
-            let _ = e.flush();
-        }
-    }
-}
-
 fn mmp_status(vol: &Volume, device: &str, info_only: bool, json_mode: bool) -> Result<Outcome> {
     let f = vol.features();
     let feature_on = f.has_incompat(incompat::MMP);
@@ -469,9 +447,7 @@ fn mmp_status(vol: &Volume, device: &str, info_only: bool, json_mode: bool) -> R
     let format = vol.slot_map_format();
     let (_, runs) = vol.slot_map_layout().context("locating the slot map")?;
     let mut clock = SystemClock;
-    let mut obs = StderrObserver {
-        tty: ocfs2_toolkit::stderr_is_tty() && !json_mode,
-    };
+    let mut obs = ocfs2_toolkit::WaitReporter::new(PROG, json_mode);
     let report = ocfs2_mmp::check(
         interval,
         CheckOptions {
@@ -566,22 +542,6 @@ fn mmp_status(vol: &Volume, device: &str, info_only: bool, json_mode: bool) -> R
 
 // ---------------------------------------------------------------- mmp writes
 
-struct BeatSay {
-    json: bool,
-}
-impl Observer for BeatSay {
-    fn waiting(&mut self, secs: u32, why: &str) {
-        eprintln!("{PROG}: {why}; waiting {secs} s");
-    }
-}
-impl ocfs2_mmp::engine::BeatObserver for BeatSay {
-    fn beat(&mut self, seq: u32) {
-        if !self.json {
-            eprintln!("{PROG}: heartbeat: slot 0 = {seq:#010x}");
-        }
-    }
-}
-
 fn mmp_heartbeat(vol: &Volume, run_for: Option<u64>, json: bool) -> Result<Outcome> {
     if !vol.features().has_incompat(incompat::MMP) {
         bail!("the MMP feature is not enabled on this volume");
@@ -596,7 +556,7 @@ fn mmp_heartbeat(vol: &Volume, run_for: Option<u64>, json: bool) -> Result<Outco
         interval,
         run_for.map(std::time::Duration::from_secs),
         &mut SystemClock,
-        &mut BeatSay { json },
+        &mut ocfs2_toolkit::WaitReporter::new(PROG, json).with_beats(),
         &ocfs2_toolkit::signals::pending,
     )?;
     let how = match end.signal {

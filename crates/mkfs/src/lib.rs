@@ -473,12 +473,6 @@ fn refuse_if_in_use(path: &std::path::Path, dev_name: &str) -> anyhow::Result<()
     let Ok((_, runs)) = vol.slot_map_layout() else {
         return Ok(());
     };
-    struct Say;
-    impl ocfs2_mmp::Observer for Say {
-        fn waiting(&mut self, secs: u32, why: &str) {
-            eprintln!("{PROG}: existing volume: {why}; waiting {secs} s");
-        }
-    }
     let report = ocfs2_mmp::check(
         vol.sb().s_mmp_update_interval.get(),
         ocfs2_mmp::CheckOptions {
@@ -487,7 +481,7 @@ fn refuse_if_in_use(path: &std::path::Path, dev_name: &str) -> anyhow::Result<()
         },
         || vol.read_slot_map_runs(&runs),
         &mut ocfs2_mmp::SystemClock,
-        &mut Say,
+        &mut ocfs2_toolkit::WaitReporter::new(PROG, false).with_prefix("existing volume: "),
     )?;
     if report.verdict.exit_code() == 1 {
         bail!(

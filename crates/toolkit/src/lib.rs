@@ -110,3 +110,62 @@ mod tests {
         assert_eq!(ctime_utc(0x6b06_cb1b), "Wed Nov 25 11:48:43 2026");
     }
 }
+
+/// Says on stderr why and how long an MMP wait lasts, before it starts, and
+/// counts the seconds down on a terminal; with a heartbeat, each update.
+pub struct WaitReporter {
+    prog: &'static str,
+    /// Words put before the reason (e.g. "existing volume: ").
+    prefix: &'static str,
+    quiet: bool,
+    tty: bool,
+    beats: bool,
+}
+
+impl WaitReporter {
+    /// `quiet` silences the countdown and the beats, never the announcement
+    /// of a wait: a user must know why a tool sleeps.
+    pub fn new(prog: &'static str, quiet: bool) -> Self {
+        WaitReporter {
+            prog,
+            prefix: "",
+            quiet,
+            tty: stderr_is_tty(),
+            beats: false,
+        }
+    }
+    pub fn with_prefix(mut self, prefix: &'static str) -> Self {
+        self.prefix = prefix;
+        self
+    }
+    /// Also print every heartbeat update.
+    pub fn with_beats(mut self) -> Self {
+        self.beats = true;
+        self
+    }
+}
+
+impl ocfs2_mmp::Observer for WaitReporter {
+    fn waiting(&mut self, secs: u32, why: &str) {
+        eprintln!("{}: {}{why}; waiting {secs} s", self.prog, self.prefix);
+    }
+    fn tick(&mut self, left: u32) {
+        if self.tty && !self.quiet {
+            use std::io::Write;
+            let mut e = std::io::stderr().lock();
+            let _ = write!(e, "\r{}: {left:>4} s left ", self.prog);
+            if left == 0 {
+                let _ = writeln!(e);
+            }
+            let _ = e.flush();
+        }
+    }
+}
+
+impl ocfs2_mmp::engine::BeatObserver for WaitReporter {
+    fn beat(&mut self, seq: u32) {
+        if self.beats && !self.quiet {
+            eprintln!("{}: heartbeat: slot 0 = {seq:#010x}", self.prog);
+        }
+    }
+}

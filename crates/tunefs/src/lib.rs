@@ -9,6 +9,7 @@ use ocfs2_format::slotmap::{value, Format, MmpState};
 use ocfs2_format::{OpenMode, Volume};
 use ocfs2_mmp::engine::{EngineError, Guard, SlotIo, VolumeSlots};
 use ocfs2_mmp::{Observer, SystemClock};
+use ocfs2_toolkit::WaitReporter;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -199,26 +200,6 @@ fn refuse<T>(msg: impl Into<String>) -> Result<T> {
     Err(Refusal(msg.into()).into())
 }
 
-struct Say {
-    quiet: bool,
-    tty: bool,
-}
-impl Observer for Say {
-    fn waiting(&mut self, secs: u32, why: &str) {
-        if !self.quiet {
-            eprintln!("{PROG}: {why}; waiting {secs} s");
-        }
-    }
-    fn tick(&mut self, left: u32) {
-        if self.tty && !self.quiet {
-            eprint!("\r{PROG}: {left:>4} s left ");
-            if left == 0 {
-                eprintln!();
-            }
-        }
-    }
-}
-
 fn query(vol: &Volume, fmt: &str) -> Result<String> {
     let sb = vol.sb();
     let f = vol.features();
@@ -329,10 +310,7 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     }
     let mmp_on = f.has_incompat(incompat::MMP);
     let stored = vol.sb().s_mmp_update_interval.get();
-    let mut say = Say {
-        quiet: cli.quiet,
-        tty: ocfs2_toolkit::stderr_is_tty(),
-    };
+    let mut say = WaitReporter::new(PROG, cli.quiet);
 
     if req.clear {
         return clear_mmp(cli, req, &vol, &mut say);
@@ -499,7 +477,7 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
 }
 
 /// `--clear-mmp`: watch one wait window, then reset what is stale.
-fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut Say) -> Result<u8> {
+fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut WaitReporter) -> Result<u8> {
     let mmp_on = vol.features().has_incompat(incompat::MMP);
     let slots = VolumeSlots::new(vol).context("locating the slot map")?;
     let before = slots.read()?;
