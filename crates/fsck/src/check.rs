@@ -527,7 +527,15 @@ impl<'a> Checker<'a> {
         let (cl, recs) = match ino.chain_list() {
             Ok(x) => x,
             Err(e) => {
-                self.add("CHAIN_COUNT", Some(blkno), None, format!("{name}: {e}"));
+                // chain_list() refuses cl_count beyond the block first, then
+                // cl_next_free_rec beyond cl_count.
+                let code = match ChainList::read_from_prefix(ino.id2()) {
+                    Ok((cl, _)) if usize::from(cl.cl_count.get()) <= chain_recs_per_inode(bs) => {
+                        "CHAIN_NEXT_FREE"
+                    }
+                    _ => "CHAIN_COUNT",
+                };
+                self.add(code, Some(blkno), None, format!("{name}: {e}"));
                 return;
             }
         };
@@ -882,12 +890,15 @@ impl<'a> Checker<'a> {
         let (el, recs) = match ino.extent_list() {
             Ok(x) => x,
             Err(e) => {
-                self.add(
-                    "EXTENT_LIST_COUNT",
-                    Some(b),
-                    None,
-                    format!("inode {b}: {e}"),
-                );
+                // extent_list() refuses l_count beyond the block first, then
+                // l_next_free_rec beyond l_count.
+                let code = match ExtentList::read_from_prefix(ino.id2()) {
+                    Ok((el, _)) if usize::from(el.l_count.get()) <= extent_recs_per_inode(bs) => {
+                        "EXTENT_LIST_FREE"
+                    }
+                    _ => "EXTENT_LIST_COUNT",
+                };
+                self.add(code, Some(b), None, format!("inode {b}: {e}"));
                 return;
             }
         };
@@ -1255,13 +1266,25 @@ impl<'a> Checker<'a> {
                     Err(_) => continue, // reported in pass 3
                 };
                 let nblocks = ino.size().div_ceil(self.bs);
-                for l in 0..nblocks {
+                let mut next = 0u64;
+                while next < nblocks {
+                    let l = next;
+                    next += 1;
                     let Some(p) = self.vol.map_block(&ext, l) else {
+                        // One finding per hole, skipped whole: a damaged
+                        // i_size may lie far beyond the extents.
+                        next = ext
+                            .iter()
+                            .map(|e| u64::from(e.cpos) * self.bpc)
+                            .filter(|&s| s > l)
+                            .min()
+                            .unwrap_or(nblocks)
+                            .min(nblocks);
                         self.add(
                             "DIR_HOLE",
                             Some(d),
                             None,
-                            format!("directory {d} has no block {l}"),
+                            format!("directory {d} has no block {l}..{}", next - 1),
                         );
                         continue;
                     };
@@ -1480,7 +1503,9 @@ impl<'a> Checker<'a> {
         for b in blks {
             let info = self.inodes[&b].clone();
             let is_dir = info.mode & 0o170000 == 0o040000;
-            if b != root && b != sysdir && info.parent.is_none() && info.refs == 0 {
+            // A directory's own '.' and its children's '..' count in refs:
+            // only an entry elsewhere (parent) connects it.
+            if b != root && b != sysdir && info.parent.is_none() {
                 self.add(
                     "DIR_NOT_CONNECTED",
                     Some(b),

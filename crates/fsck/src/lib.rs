@@ -158,9 +158,15 @@ pub fn run(cli: &Cli) -> Result<u8> {
     };
     let interval = vol.sb().s_mmp_update_interval.get().clamp(1, 300);
     let mmp = f.has_incompat(incompat::MMP);
-    let slots = VolumeSlots::new(&vol).context("locating the slot map")?;
+    // Only MMP needs the slot map before the passes: without MMP a slot map
+    // that cannot be found is a finding of pass 0, not a reason to stop.
+    let slots = if mmp {
+        Some(VolumeSlots::new(&vol).context("locating the slot map")?)
+    } else {
+        None
+    };
     // MMP first: nothing else is read before the check has decided.
-    let guard = if mmp && cli.no {
+    let guard = if let (Some(slots), true) = (&slots, cli.no) {
         let report = ocfs2_mmp::check(
             interval,
             CheckOptions {
@@ -178,9 +184,9 @@ pub fn run(cli: &Cli) -> Result<u8> {
             );
         }
         None
-    } else if mmp {
+    } else if let Some(slots) = &slots {
         match Guard::acquire(
-            &slots,
+            slots,
             interval,
             ocfs2_format::slotmap::value::SEQ_FSCK,
             &mut SystemClock,
@@ -215,7 +221,6 @@ pub fn run(cli: &Cli) -> Result<u8> {
     if let Some(g) = guard {
         g.release().context("putting slot 0 back")?;
     }
-    let _ = slots.read();
     let code = if checker.findings.is_empty() {
         exit::CLEAN
     } else {
