@@ -12,7 +12,7 @@ use clap::Parser;
 use ocfs2_format::features::incompat;
 use ocfs2_format::{OpenMode, Volume};
 use ocfs2_mmp::engine::{EngineError, Guard, SlotIo, VolumeSlots};
-use ocfs2_mmp::{CheckOptions, Observer, SystemClock, Verdict};
+use ocfs2_mmp::{CheckOptions, SystemClock, Verdict};
 use std::process::ExitCode;
 
 pub const PROG: &str = "fsck.ocfs2-mmp";
@@ -48,24 +48,6 @@ pub struct Cli {
     /// The volume: a path, LABEL=label or UUID=uuid
     #[arg(value_name = "DEVICE")]
     pub device: String,
-}
-
-struct Say {
-    quiet: bool,
-    tty: bool,
-}
-impl Observer for Say {
-    fn waiting(&mut self, secs: u32, why: &str) {
-        eprintln!("{PROG}: {why}; waiting {secs} s");
-    }
-    fn tick(&mut self, left: u32) {
-        if self.tty && !self.quiet {
-            eprint!("\r{PROG}: {left:>4} s left ");
-            if left == 0 {
-                eprintln!();
-            }
-        }
-    }
 }
 
 struct Passes {
@@ -152,10 +134,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
             unknown.ro_compat
         );
     }
-    let mut say = Say {
-        quiet: cli.json,
-        tty: ocfs2_toolkit::stderr_is_tty(),
-    };
+    let mut say = ocfs2_toolkit::WaitReporter::new(PROG, cli.json);
     let interval = vol.sb().s_mmp_update_interval.get().clamp(1, 300);
     let mmp = f.has_incompat(incompat::MMP);
     // Only MMP needs the slot map before the passes: without MMP a slot map
