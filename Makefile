@@ -52,6 +52,12 @@ check:
 test: deps
 	$(CARGO) test --workspace
 
+# Interop suite (issue 6): our tools against the MMP-patched kernel of
+# ../shared/tools/kernel-peer under QEMU; builds the peer and target/release first.
+.PHONY: interop
+interop:
+	tests/interop/run.sh
+
 demo: deps release
 	@mkdir -p $(dir $(DEMO_IMG))
 	@rm -f $(DEMO_IMG)

@@ -483,7 +483,7 @@ fn refuse_if_in_use(path: &std::path::Path, dev_name: &str) -> anyhow::Result<()
         &mut ocfs2_mmp::SystemClock,
         &mut ocfs2_toolkit::WaitReporter::new(PROG, false).with_prefix("existing volume: "),
     )?;
-    if report.verdict.exit_code() == 1 {
+    if !report.verdict.is_safe() {
         bail!(
             "{dev_name}: the existing OCFS2 volume is {}; refusing even with -F",
             report.verdict.describe()

@@ -71,6 +71,11 @@ pub enum Verdict {
     /// Slot values without liveness (`VALID_CLUSTER`, `VALID_NOCLUSTER`):
     /// the slot map cannot tell a live holder from a dead one.
     NoLiveness { slot: u16, value: u32 },
+    /// `SEQ_CLEAN`: on the seed's kernel a clean unmount leaves `0`, and
+    /// `SEQ_CLEAN` stays on disk only for as long as a read-only mount lasts
+    /// (or after one crashed). The kernel lets a read-write mount in at once;
+    /// the tools do not: a live reader may be there.
+    ReadOnlyMount { slot: u16 },
     /// Sequences seen, but the caller asked not to wait.
     NotWatched { slot: u16, value: u32 },
     /// The volume does not have the MMP feature.
@@ -86,7 +91,10 @@ impl Verdict {
             Verdict::Active { .. } | Verdict::FsckRunning { .. } | Verdict::UnknownValue { .. } => {
                 1
             }
-            Verdict::NoLiveness { .. } | Verdict::NotWatched { .. } | Verdict::FeatureOff => 2,
+            Verdict::NoLiveness { .. }
+            | Verdict::ReadOnlyMount { .. }
+            | Verdict::NotWatched { .. }
+            | Verdict::FeatureOff => 2,
         }
     }
 
@@ -114,6 +122,11 @@ impl Verdict {
             Verdict::NoLiveness { slot, value } => format!(
                 "cannot tell: slot {slot} holds {} ({value:#010x}), which no node updates; a live holder and a crashed one look the same",
                 MmpState::decode(*value).name()
+            ),
+            Verdict::ReadOnlyMount { slot } => format!(
+                "cannot tell: slot {slot} holds SEQ_CLEAN, which this kernel leaves only while a read-only mount lasts \
+                 (or after one crashed; a clean unmount leaves 0); if no node has the volume mounted, clear it with \
+                 tunefs.ocfs2-mmp --clear-mmp"
             ),
             Verdict::NotWatched { slot, value } => format!(
                 "cannot tell without waiting: slot {slot} holds sequence {value:#010x}; run without -i to watch whether it moves"
@@ -333,8 +346,8 @@ pub fn check<E>(
     Ok(report)
 }
 
-/// Verdicts that need no wait: FSCK and unknown values (not safe), or an
-/// empty map (safe).
+/// Verdicts that need no wait: FSCK and unknown values (not safe),
+/// `SEQ_CLEAN` (a read-only mount: cannot tell), or an empty map (safe).
 fn static_verdict(map: &SlotMap) -> Option<Verdict> {
     for s in &map.slots {
         match MmpState::decode(s.raw) {
@@ -348,9 +361,16 @@ fn static_verdict(map: &SlotMap) -> Option<Verdict> {
             _ => {}
         }
     }
+    if let Some(s) = map
+        .slots
+        .iter()
+        .find(|s| MmpState::decode(s.raw) == MmpState::Clean)
+    {
+        return Some(Verdict::ReadOnlyMount { slot: s.index });
+    }
     map.slots
         .iter()
-        .all(|s| MmpState::decode(s.raw).is_unused())
+        .all(|s| s.raw == value::EMPTY)
         .then_some(Verdict::Clean)
 }
 
@@ -412,7 +432,7 @@ mod tests {
         assert_eq!(run(&[0, 0], &[0, 0], true).verdict, Verdict::Clean);
         assert_eq!(
             run(&[value::SEQ_CLEAN, 0], &[0, 0], true).verdict,
-            Verdict::Clean
+            Verdict::ReadOnlyMount { slot: 0 }
         );
         assert_eq!(
             run(&[0, value::SEQ_FSCK], &[0, 0], true).verdict,

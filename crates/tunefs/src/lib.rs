@@ -489,7 +489,7 @@ fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut WaitReporter) -> 
         .iter()
         .filter(|s| {
             if mmp_on {
-                !MmpState::decode(s.raw).is_unused()
+                s.raw != value::EMPTY
             } else {
                 before.format == Format::Extended && s.raw == value::SEQ_FSCK
             }

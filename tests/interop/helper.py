@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Small helpers for tests/interop/run.sh (JSON and bytes; no OCFS2 logic of
+its own: every on-disk fact comes from debugfs-mmp's --json output).
+
+  helper.py slots < SLOTMAP_JSON       one line: "0:0x798607cf/sequence/n0 1:..."
+  helper.py states < SLOTMAP_JSON      one line: "sequence empty empty empty"
+  helper.py raws < SLOTMAP_JSON        one line: "0x798607cf 0x00000000 ..."
+  helper.py nodes < SLOTMAP_JSON       one line: "0 0 0 0" (node_field)
+  helper.py get EXPR < JSON            print eval(EXPR) with d = the object
+  helper.py ranges < STAT_JSON BLOCK_SIZE CLUSTER_SIZE
+                                       "START:LEN ..." byte ranges of the extents
+  helper.py hash IMG [START:LEN...]    sha256 of IMG with those ranges zeroed
+  helper.py guestwords < GUEST_OUTPUT  the slot map words kp_slot0 printed
+                                       (last dump): "valid0 node0 valid1 node1 ..."
+  helper.py decode HEX                 the protocol's state name for a raw value
+"""
+import hashlib
+import json
+import re
+import sys
+
+SEQ_MAX = 0xE24D4D4F
+
+
+def decode(v):
+    """The state names of mmp-protocol.md's value table (independent of our tools)."""
+    if v == 0:
+        return "empty"
+    if 1 <= v <= SEQ_MAX:
+        return "sequence"
+    return {0xE24D4D50: "fsck", 0xE24D4D55: "cluster", 0xE24D4D5A: "nocluster",
+            0xFF4D4D50: "clean"}.get(v, "unknown")
+
+
+def load():
+    text = sys.stdin.read().strip()
+    # debugfs-mmp --json prints JSON Lines; take the last object
+    return json.loads(text.splitlines()[-1])
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "slots":
+        d = load()
+        print(" ".join("%d:0x%08x/%s/n%d" % (s["slot"], s["raw"], s["state"], s["node_field"])
+                       for s in d["slots"]))
+    elif cmd == "states":
+        print(" ".join(s["state"] for s in load()["slots"]))
+    elif cmd == "raws":
+        print(" ".join("0x%08x" % s["raw"] for s in load()["slots"]))
+    elif cmd == "nodes":
+        print(" ".join(str(s["node_field"]) for s in load()["slots"]))
+    elif cmd == "get":
+        d = load()
+        v = eval(sys.argv[2], {}, {"d": d})
+        print(json.dumps(v) if isinstance(v, (dict, list)) else v)
+    elif cmd == "ranges":
+        d = load()
+        bs, cs = int(sys.argv[2]), int(sys.argv[3])
+        print(" ".join("%d:%d" % (e["blkno"] * bs, e["clusters"] * cs) for e in d["extents"]))
+    elif cmd == "hash":
+        ranges = [tuple(int(x) for x in r.split(":")) for r in sys.argv[3:]]
+        h = hashlib.sha256()
+        pos = 0
+        with open(sys.argv[2], "rb") as f:
+            while True:
+                buf = f.read(1 << 22)
+                if not buf:
+                    break
+                b = bytearray(buf)
+                for start, length in ranges:
+                    lo, hi = max(start, pos), min(start + length, pos + len(b))
+                    if lo < hi:
+                        b[lo - pos:hi - pos] = bytes(hi - lo)
+                h.update(b)
+                pos += len(buf)
+        print(h.hexdigest())
+    elif cmd == "guestwords":
+        dumps, cur = [], []
+        for line in sys.stdin:
+            m = re.search(r"slotmap words: ((?:[0-9a-f]{8} ?){4})", line)
+            if m:
+                cur += m.group(1).split()
+                if len(cur) == 8:
+                    dumps.append(cur)
+                    cur = []
+        print(" ".join(dumps[-1]) if dumps else "")
+    elif cmd == "decode":
+        print(decode(int(sys.argv[2], 16)))
+    else:
+        sys.exit("helper.py: unknown command " + cmd)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,570 @@
+#!/usr/bin/env bash
+# Interop suite (issue 6): our tools on the host against the MMP-patched
+# kernel of ../shared/tools/kernel-peer, booted under QEMU on volumes made by
+# mkfs.ocfs2-mmp. Every scenario prints the slot values it saw and how long
+# each wait took, and fails with a "FAIL scenario N: what" line followed by
+# that record when an expectation does not hold.
+#
+#   tests/interop/run.sh [SCENARIO...]      scenarios 1-6 (default: all)
+#
+#   1  mounted MMP volume: mmp status / tunefs / fsck -n refuse, bytes unchanged;
+#      clean after umount
+#   2  fsck holds the volume (SEQ_FSCK, SIGSTOP): a guest mount fails; after
+#      fsck ends the guest mounts
+#   3  guest crash: stale after one wait window, JOURNAL_NEEDS_RECOVERY, a new
+#      guest recovers after its waits
+#   4  --disable-mmp -> stock kernel mounts; --enable-mmp -> patched kernel mounts
+#   5  4 slots, nocluster: mount, ro remount, rw remount, umount: the kernel's
+#      values and debugfs-mmp's decoding agree; slot 0 is taken
+#   6  two "mmp heartbeat" at once: one holder; heartbeat against guest mounts
+#
+# Env: INTEROP_OPTIONAL=1   exit 0 (after saying why) when the kernel peer is absent
+#      KPEER_DIR            where the kernel peer keeps its build and run dirs
+#      INTEROP_KEEP=1       keep the images of passed scenarios
+#      INTEROP_BIN=DIR      test the binaries in DIR (mkfs-ocfs2-mmp, tunefs-ocfs2-mmp,
+#                           debugfs-mmp, fsck-ocfs2-mmp) instead of building target/release
+# Work dir: target/interop (images, per-scenario logs, guest and kernel logs).
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null) || ROOT=$(cd "$HERE/../.." && pwd)
+KPT=$ROOT/../shared/tools/kernel-peer
+W=$ROOT/target/interop
+export KPEER_DIR=${KPEER_DIR:-$HOME/.cache/kpeer}
+ALL="1 2 3 4 5 6"
+
+say() { printf '[interop %(%H:%M:%S)T] %s\n' -1 "$*"; }
+
+# ------------------------------------------------------------ preconditions
+if [ ! -x "$KPT/vm.sh" ] || [ ! -x "$KPT/build.sh" ]; then
+	{
+		echo "############################################################################"
+		echo "interop: the kernel peer is missing: $KPT"
+		echo "interop: (expected ../shared/tools/kernel-peer beside the repository, with build.sh"
+		echo "interop:  and vm.sh). Without it the MMP contract cannot be checked against the kernel."
+		echo "############################################################################"
+	} >&2
+	if [ "${INTEROP_OPTIONAL:-0}" = 1 ]; then
+		echo "interop: SKIPPED (INTEROP_OPTIONAL=1): no kernel peer at $KPT" >&2
+		exit 0
+	fi
+	echo "interop: FAILED: cannot run without the kernel peer (set INTEROP_OPTIONAL=1 to skip)" >&2
+	exit 1
+fi
+KPT=$(cd "$KPT" && pwd)
+VM=$KPT/vm.sh
+
+SCEN=${*:-$ALL}
+for s in $SCEN; do
+	case " $ALL " in *" $s "*) ;; *) echo "interop: unknown scenario '$s' (scenarios: $ALL)" >&2; exit 2 ;; esac
+done
+
+T_SUITE=$(date +%s.%N)
+rm -rf "$W"; mkdir -p "$W"
+say "building the kernel peer ($KPT/build.sh; idempotent, installs qemu, busybox, ocfs2-tools, python3)"
+if ! "$KPT/build.sh" > "$W/build.log" 2>&1; then
+	tail -30 "$W/build.log" >&2
+	echo "interop: FAILED: kernel peer build.sh failed (log: $W/build.log)" >&2
+	exit 1
+fi
+tail -1 "$W/build.log"
+if [ -n "${INTEROP_BIN:-}" ]; then
+	B=$(cd "$INTEROP_BIN" && pwd) || exit 1
+	say "testing the binaries in $B (INTEROP_BIN)"
+else
+	say "building our release binaries (cargo build --release)"
+	(cd "$ROOT" && cargo build --release --quiet) || { echo "interop: FAILED: cargo build --release" >&2; exit 1; }
+	B=$ROOT/target/release
+fi
+MKFS=$B/mkfs-ocfs2-mmp TUNEFS=$B/tunefs-ocfs2-mmp DEBUGFS=$B/debugfs-mmp FSCK=$B/fsck-ocfs2-mmp
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
+H="$PY $HERE/helper.py"
+for t in "$MKFS" "$TUNEFS" "$DEBUGFS" "$FSCK"; do [ -x "$t" ] || { echo "interop: FAILED: $t missing" >&2; exit 1; }; done
+command -v fsck.ocfs2 >/dev/null || { echo "interop: FAILED: fsck.ocfs2 (ocfs2-tools) missing after build.sh" >&2; exit 1; }
+TAG=ia$$   # prefix of our run dir names under $KPEER_DIR/run
+
+# ------------------------------------------------------------ helpers (run inside a scenario subshell)
+SC= T0= RECORD= RUNDIRS=() BGPIDS=()
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+rec() {
+	local l
+	l=$(printf '[s%s %6.1fs] %s' "$SC" "$(since "$T0")" "$*")
+	echo "$l"; echo "$l" >> "$RECORD"
+}
+fail() {
+	echo "FAIL scenario $SC: $*"
+	echo "---- record of scenario $SC (logs in $W):"
+	cat "$RECORD"
+	echo "----"
+	exit 1
+}
+# run TAG CMD...: output in $W/sN-TAG.out; sets RC and DT (seconds)
+run() {
+	local tag=$1 t; shift
+	t=$(now)
+	"$@" > "$W/s$SC-$tag.out" 2>&1
+	RC=$?
+	DT=$(since "$t")
+	OUT=$W/s$SC-$tag.out
+}
+# read_slots IMG: SLOTS (printable), S0 (slot 0 raw, 0x%08x), STATES, RAWS, NODES
+read_slots() {
+	local j
+	if ! j=$("$DEBUGFS" --json -R slotmap "$1" 2>&1); then
+		SLOTS="(debugfs-mmp slotmap failed: $j)"; S0=; STATES=; RAWS=; NODES=; return 1
+	fi
+	SLOTS=$($H slots <<<"$j"); STATES=$($H states <<<"$j"); RAWS=$($H raws <<<"$j"); NODES=$($H nodes <<<"$j")
+	S0=${RAWS%% *}
+}
+show_slots() { read_slots "$1"; rec "slots ($2): $SLOTS"; }
+mkvol() {  # mkvol IMG MKFS-ARGS...
+	local img=$1; shift
+	rm -f "$img"; truncate -s 1G "$img"
+	run mkfs "$MKFS" -q "$@" "$img"
+	[ $RC = 0 ] || fail "mkfs.ocfs2-mmp $* failed (rc=$RC): $(cat "$OUT")"
+	rec "made $(basename "$img") with mkfs.ocfs2-mmp -q $*"
+}
+vm_save() {  # copy a run dir's logs into $W and remove it
+	local rd=$1 n
+	n=$(basename "$rd")
+	[ -d "$rd" ] || return 0
+	tr -d '\r' < "$rd/guest.log" > "$W/$n.guest.log" 2>/dev/null
+	tr -d '\r' < "$rd/kernel.log" > "$W/$n.kernel.log" 2>/dev/null
+	rm -rf "$rd"
+}
+# vm_fg NAME IMG SCRIPT [vm.sh options]: foreground guest; RC = guest rc,
+# DT = wall time, GLOG/KLOG = its logs, MOUNT_T = the guest's mount time
+vm_fg() {
+	local name=$TAG-s$SC-$1 img=$2 script=$3 t; shift 3
+	t=$(now)
+	"$VM" "$img" "$script" --name "$name" --timeout 300 "$@" > "$W/$name.out" 2>&1
+	RC=$?; DT=$(since "$t")
+	vm_save "$KPEER_DIR/run/$name"
+	GLOG=$W/$name.guest.log KLOG=$W/$name.kernel.log
+	MOUNT_T=$(grep -a "cmd 'mount " "$GLOG" | head -1 | sed -n 's/.* took \([0-9.]*\)s.*/\1/p')
+	MOUNT_RC=$(grep -a "cmd 'mount " "$GLOG" | head -1 | sed -n 's/.* rc=\([0-9]*\) .*/\1/p')
+}
+# vm_bg NAME IMG SCRIPT [vm.sh options]: background guest, returns once it
+# serves (KP-SERVE-READY) or has failed; sets RD, DT
+vm_bg() {
+	local name=$TAG-s$SC-$1 img=$2 script=$3 t; shift 3
+	RD=$KPEER_DIR/run/$name
+	RUNDIRS+=("$RD")
+	t=$(now)
+	"$VM" "$img" "$script" --name "$name" --background --timeout 240 \
+		--wait-for 'KP-SERVE-READY|MOUNT-FAILED|GUEST-RC=' "$@" > "$W/$name.out" 2>&1
+	RC=$?; DT=$(since "$t")
+	GLOG=$RD/guest.log KLOG=$RD/kernel.log
+	[ $RC = 0 ] || fail "background guest $name did not start (vm.sh rc=$RC): $(tail -5 "$W/$name.out")"
+	tr -d '\r' < "$GLOG" | grep -aq KP-SERVE-READY || fail "background guest $name is not serving: $(tr -d '\r' < "$GLOG" | tail -15)"
+}
+vm_send() {  # vm_send CMD...: runs in the guest of $RD; SENT = its output, RC
+	local t; t=$(now)
+	SENT=$(KPEER_SEND_TIMEOUT=120 "$VM" send "$RD" "$*" 2>&1); RC=$?; DT=$(since "$t")
+	printf '%s\n' "$SENT" >> "$W/$(basename "$RD").send.log"
+}
+vm_stop() {  # clean stop of $RD: RC = guest rc
+	local t; t=$(now)
+	"$VM" stop "$RD" 120 > "$W/$(basename "$RD").stop.out" 2>&1
+	RC=$?; DT=$(since "$t")
+	vm_save "$RD"; GLOG=$W/$(basename "$RD").guest.log KLOG=$W/$(basename "$RD").kernel.log
+}
+vm_alive() { "$VM" status "$RD" >/dev/null 2>&1; }
+cleanup() {
+	local p rd
+	for p in "${BGPIDS[@]}"; do
+		kill -0 "$p" 2>/dev/null || continue
+		kill -CONT "$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${BGPIDS[@]}"; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.3; done
+		kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+	done
+	for rd in "${RUNDIRS[@]}"; do
+		[ -d "$rd" ] || continue
+		"$VM" status "$rd" >/dev/null 2>&1 && "$VM" kill "$rd" >/dev/null 2>&1
+		vm_save "$rd"
+	done
+}
+slotmap_ranges() {  # SMRANGES = byte ranges (START:LEN) of the slot map's extents
+	local bs cs
+	bs=$("$DEBUGFS" --json -R stats "$1" | $H get 'd["block_size"]')
+	cs=$("$DEBUGFS" --json -R stats "$1" | $H get 'd["cluster_size"]')
+	SMRANGES=$("$DEBUGFS" --json -R "stat //slot_map" "$1" | $H ranges "$bs" "$cs")
+	[ -n "$SMRANGES" ] || fail "no slot map extents from debugfs-mmp stat //slot_map"
+}
+hash_img() { $H hash "$1" $SMRANGES; }  # sha256 of IMG with the slot map's extents zeroed
+jget() { $H get "$2" < "$1"; }   # jget FILE EXPR (last JSON line of FILE)
+interval_of() { "$DEBUGFS" --json -R stats "$1" | $H get 'd["mmp_update_interval"]'; }
+mmp_of() { "$DEBUGFS" --json -R stats "$1" | $H get 'd["mmp"]'; }
+# wait_slot0 IMG HEX TIMEOUT: poll the slot map until slot 0 holds HEX
+wait_slot0() {
+	local end
+	end=$(awk -v a="$(now)" -v t="$3" 'BEGIN{printf "%d", a+t}')
+	while :; do
+		read_slots "$1"
+		[ "$S0" = "$2" ] && return 0
+		[ "$(date +%s)" -ge "$end" ] && return 1
+		sleep 0.1
+	done
+}
+kernel_errors() {  # ocfs2 errors in a kernel log other than the patch's four MMP debug lines
+	grep -a 'ERROR' "$1" | grep -av 'ocfs2_multi_mount_protect:[0-9]* ERROR: seq: ' || true
+}
+guest_mount_line() { grep -a "cmd 'mount " "$1" | head -1; }
+
+# ------------------------------------------------------------ scenario 1
+scenario_1() {
+	local img=$W/s1.img h1 h2 st
+	mkvol "$img" -M local --fs-features=mmp --mmp-update-interval=5
+	vm_bg hold "$img" "$KPT/tests/mmp-hold.sh" --mmp
+	rec "guest booted and mounted (background): $(since "$T0")s since start, vm.sh took ${DT}s; $(guest_mount_line "$GLOG" | tr -d '\r')"
+	show_slots "$img" "mounted"
+	[ "${STATES%% *}" = sequence ] || fail "slot 0 of a mounted MMP volume is not a sequence: $SLOTS"
+	slotmap_ranges "$img"
+	h1=$(hash_img "$img"); [ -n "$h1" ] || fail "could not hash the image"; rec "sha256 outside the slot map (${SMRANGES}): $h1"
+
+	# mmp status, text and JSON at once (both read-only, same wait)
+	local t; t=$(now)
+	"$DEBUGFS" -R "mmp status" "$img" > "$W/s1-status.out" 2>&1 & local p1=$!
+	"$DEBUGFS" --json -R "mmp status" "$img" > "$W/s1-status.json" 2>"$W/s1-status.err" & local p2=$!
+	BGPIDS+=("$p1" "$p2")
+	wait $p1; local rc1=$?; wait $p2; local rc2=$?
+	DT=$(since "$t")
+	rec "mmp status: rc=$rc1 (text) rc=$rc2 (json), waited ${DT}s: $(grep -a '^Verdict' "$W/s1-status.out")"
+	rec "mmp status json verdict: $(jget "$W/s1-status.json" 'd["verdict"]') waited=$(jget "$W/s1-status.json" 'd["waited"]')s wait_time=$(jget "$W/s1-status.json" 'd["wait_time"]')s"
+	[ $rc1 = 1 ] && [ $rc2 = 1 ] || fail "mmp status on a mounted volume exited $rc1/$rc2, expected 1"
+	[ "$(jget "$W/s1-status.json" 'd["verdict"]["kind"]')" = active ] || fail "mmp status verdict is not 'active'"
+	local before after
+	before=$(jget "$W/s1-status.json" '"0x%08x" % d["verdict"]["before"]')
+	after=$(jget "$W/s1-status.json" '"0x%08x" % d["verdict"]["after"]')
+	[ "$before" != "$after" ] || fail "mmp status 'active' without a moving sequence ($before -> $after)"
+	grep -aq "moved from $before to $after" "$W/s1-status.out" || fail "mmp status text does not name the moving sequence $before -> $after: $(grep -a Verdict "$W/s1-status.out")"
+
+	run tunefs "$TUNEFS" -y --mmp-update-interval=3 "$img"
+	rec "tunefs -y --mmp-update-interval=3: rc=$RC after ${DT}s: $(tail -1 "$OUT")"
+	[ $RC = 1 ] || fail "tunefs.ocfs2-mmp on a mounted volume exited $RC, expected 1 (refused)"
+	run fsck "$FSCK" -n "$img"
+	rec "fsck -n: rc=$RC after ${DT}s: $(tail -1 "$OUT")"
+	[ $RC = 8 ] || fail "fsck.ocfs2-mmp -n on a mounted volume exited $RC, expected 8 (in use)"
+	st=$(interval_of "$img"); [ "$st" = 5 ] || fail "update interval is $st after the refused tunefs, expected 5"
+	h2=$(hash_img "$img"); rec "sha256 outside the slot map after the tools: $h2"
+	[ "$h1" = "$h2" ] || fail "bytes outside the slot map changed while our tools ran ($h1 -> $h2)"
+	show_slots "$img" "still mounted"
+	[ "${STATES%% *}" = sequence ] || fail "slot 0 is no longer a sequence while mounted: $SLOTS"
+
+	vm_stop
+	rec "clean unmount (vm.sh stop): guest rc=$RC in ${DT}s; $(grep -a "cmd 'umount" "$GLOG" | tail -1)"
+	[ $RC = 0 ] || fail "guest unmount/poweroff failed (rc=$RC)"
+	show_slots "$img" "after umount"
+	run status "$DEBUGFS" -R "mmp status" "$img"
+	rec "mmp status after umount: rc=$RC in ${DT}s: $(grep -a '^Verdict' "$OUT")"
+	[ $RC = 0 ] || fail "mmp status after a clean unmount exited $RC, expected 0"
+	run fsck2 "$FSCK" -n "$img"
+	rec "fsck -n after umount: rc=$RC in ${DT}s: $(tail -1 "$OUT")"
+	[ $RC = 0 ] || fail "fsck.ocfs2-mmp -n after a clean unmount exited $RC, expected 0: $(cat "$OUT")"
+}
+
+# ------------------------------------------------------------ scenario 2
+scenario_2() {
+	local img=$W/s2.img t p rc
+	mkvol "$img" -M local --fs-features=mmp --mmp-update-interval=5
+	t=$(now)
+	"$FSCK" -y "$img" > "$W/s2-fsck.out" 2>&1 & p=$!
+	BGPIDS+=("$p")
+	wait_slot0 "$img" 0xe24d4d50 30 || fail "slot 0 never read SEQ_FSCK 0xe24d4d50 while fsck -y ran (last: $SLOTS)"
+	kill -STOP "$p"
+	rec "fsck -y (pid $p) wrote SEQ_FSCK after $(since "$t")s; SIGSTOP; slots: $SLOTS"
+	vm_fg mount "$img" "$KPT/tests/mount-once.sh" --mmp
+	rec "guest mount while fsck holds the volume: guest rc=$RC, vm.sh ${DT}s; $(guest_mount_line "$GLOG")"
+	rec "kernel said: $(grep -aE 'show_conflict_mnt_msg|fsck is running|active on another node' "$KLOG" | head -1 | sed 's/^\[[ 0-9.]*\] //')"
+	[ "$MOUNT_RC" != "" ] || fail "the guest did not try to mount (see $GLOG)"
+	[ "$MOUNT_RC" != 0 ] && [ $RC != 0 ] || fail "the guest mounted while fsck held the volume"
+	show_slots "$img" "after the failed mount"
+	[ "$S0" = 0xe24d4d50 ] || fail "slot 0 no longer holds SEQ_FSCK after the failed mount: $SLOTS"
+	kill -0 "$p" 2>/dev/null || fail "fsck died while stopped"
+	t=$(now); kill -CONT "$p"; wait "$p"; rc=$?
+	rec "SIGCONT; fsck -y ended rc=$rc $(since "$t")s later: $(tail -1 "$W/s2-fsck.out")"
+	[ $rc = 0 ] || fail "fsck.ocfs2-mmp -y exited $rc, expected 0: $(cat "$W/s2-fsck.out")"
+	show_slots "$img" "after fsck"
+	[ "$S0" = 0x00000000 ] || fail "fsck did not put slot 0 back to 0: $SLOTS"
+	vm_fg mount2 "$img" "$KPT/tests/mount-once.sh" --mmp
+	rec "guest mount after fsck: guest rc=$RC, vm.sh ${DT}s; $(guest_mount_line "$GLOG")"
+	[ $RC = 0 ] && [ "$MOUNT_RC" = 0 ] || fail "the guest could not mount after fsck ended (rc=$RC)"
+	show_slots "$img" "after the guest's umount"
+}
+
+# ------------------------------------------------------------ scenario 3
+scenario_3() {
+	local img=$W/s3.img t codes
+	mkvol "$img" -M local --fs-features=mmp --mmp-update-interval=5
+	vm_bg hold "$img" "$KPT/tests/mmp-hold.sh" --mmp
+	rec "guest mounted (background), vm.sh ${DT}s; $(guest_mount_line "$GLOG" | tr -d '\r')"
+	vm_send 'i=0; while [ $i -lt 50 ]; do echo $i > /mnt/f$i; i=$((i+1)); done; sync; mkdir /mnt/d; touch /mnt/d/late1 /mnt/d/late2; echo wrote'
+	rec "guest wrote 50 files + sync, then a mkdir and 2 files without sync (rc=$RC)"
+	show_slots "$img" "mounted, just before the kill"
+	"$VM" kill "$RD" > "$W/s3-kill.out" 2>&1 || fail "vm.sh kill failed: $(cat "$W/s3-kill.out")"
+	t=$(now)
+	rec "$(cat "$W/s3-kill.out")"
+	show_slots "$img" "after the kill"
+	run status "$DEBUGFS" --json -R "mmp status" "$img"
+	rec "mmp status: rc=$RC after ${DT}s: verdict $(jget "$OUT" 'd["verdict"]') waited=$(jget "$OUT" 'd["waited"]')s"
+	[ $RC = 0 ] || fail "mmp status after the crash exited $RC, expected 0 (stale)"
+	[ "$(jget "$OUT" 'd["verdict"]["kind"]')" = stale ] || fail "mmp status verdict after the crash is not 'stale'"
+	[ "$(jget "$OUT" 'd["waited"]')" = "$(jget "$OUT" 'd["wait_time"]')" ] || fail "mmp status did not wait exactly one wait window"
+	run fsck "$FSCK" -n --json "$img"
+	codes=$($H get '" ".join(sorted(set(f["code"] for f in d["findings"])))' < "$OUT")
+	rec "fsck -n after the crash: rc=$RC after ${DT}s; findings: ${codes:-none}"
+	case " $codes " in *" JOURNAL_NEEDS_RECOVERY "*) ;; *)
+		fail "fsck.ocfs2-mmp -n after the crash does not report JOURNAL_NEEDS_RECOVERY (rc=$RC, findings: ${codes:-none})" ;;
+	esac
+	[ $RC = 4 ] || fail "fsck.ocfs2-mmp -n after the crash exited $RC, expected 4"
+	rec "$($H get '[f["message"] for f in d["findings"] if f["code"]=="JOURNAL_NEEDS_RECOVERY"][0]' < "$OUT")"
+	vm_fg remount "$img" "$KPT/tests/mount-once.sh" --mmp
+	rec "new guest mount: guest rc=$RC, vm.sh ${DT}s; $(guest_mount_line "$GLOG")"
+	rec "kernel said: $(grep -a 'not unmounted cleanly' "$KLOG" | sed 's/^\[[ 0-9.]*\] //' | head -1)"
+	[ $RC = 0 ] && [ "$MOUNT_RC" = 0 ] || fail "the new guest could not mount after the crash (rc=$RC)"
+	awk -v m="$MOUNT_T" 'BEGIN{exit !(m >= 20)}' || fail "the mount after the crash took ${MOUNT_T}s; the kernel waits 2 x 11 s"
+	grep -aq 'not unmounted cleanly, recovering' "$KLOG" || fail "the kernel did not recover the journal"
+	show_slots "$img" "after the new guest's umount"
+	run fsck2 "$FSCK" -n "$img"
+	rec "fsck -n after recovery: rc=$RC in ${DT}s: $(tail -1 "$OUT")"
+	[ $RC = 0 ] || fail "fsck.ocfs2-mmp -n after recovery exited $RC: $(cat "$OUT")"
+}
+
+# ------------------------------------------------------------ scenario 4
+scenario_4() {
+	local img=$W/s4.img
+	mkvol "$img" -M local --fs-features=mmp --mmp-update-interval=5
+	run disable "$TUNEFS" -y --disable-mmp "$img"
+	rec "tunefs -y --disable-mmp: rc=$RC in ${DT}s: $(tail -1 "$OUT")"
+	[ $RC = 0 ] || fail "tunefs.ocfs2-mmp --disable-mmp exited $RC: $(cat "$OUT")"
+	[ "$(mmp_of "$img")" = False ] || fail "the MMP feature is still on after --disable-mmp"
+	show_slots "$img" "MMP off"
+	run debfsck fsck.ocfs2 -fn "$img"
+	rec "fsck.ocfs2 -fn (ocfs2-tools) after disable: rc=$RC: $(grep -a 'All passes' "$OUT" || tail -1 "$OUT")"
+	[ $RC = 0 ] && grep -aq 'All passes succeeded' "$OUT" || fail "fsck.ocfs2 -fn is not clean after --disable-mmp (rc=$RC): $(tail -20 "$OUT")"
+	vm_fg stock "$img" "$KPT/tests/mount-once.sh" --stock
+	rec "stock kernel: guest rc=$RC, vm.sh ${DT}s; $(guest_mount_line "$GLOG"); slot words while mounted: $($H guestwords < <(sed -n '/MOUNTED/,/umount/p' "$GLOG"))"
+	[ $RC = 0 ] && [ "$MOUNT_RC" = 0 ] || fail "the stock kernel could not mount the volume after --disable-mmp (rc=$RC)"
+	[ -z "$(kernel_errors "$KLOG")" ] || fail "stock kernel errors: $(kernel_errors "$KLOG")"
+	show_slots "$img" "after the stock umount"
+	run debfsck2 fsck.ocfs2 -fn "$img"
+	rec "fsck.ocfs2 -fn after the stock mount: rc=$RC: $(grep -a 'All passes' "$OUT" || tail -1 "$OUT")"
+	[ $RC = 0 ] && grep -aq 'All passes succeeded' "$OUT" || fail "fsck.ocfs2 -fn is not clean after the stock mount (rc=$RC)"
+	run enable "$TUNEFS" -y --enable-mmp --mmp-update-interval=5 "$img"
+	rec "tunefs -y --enable-mmp --mmp-update-interval=5: rc=$RC in ${DT}s: $(tail -1 "$OUT")"
+	[ $RC = 0 ] || fail "tunefs.ocfs2-mmp --enable-mmp exited $RC: $(cat "$OUT")"
+	[ "$(mmp_of "$img")" = True ] && [ "$(interval_of "$img")" = 5 ] || fail "MMP not on with interval 5 after --enable-mmp"
+	vm_fg mmp "$img" "$KPT/tests/mount-once.sh" --mmp
+	rec "patched kernel: guest rc=$RC, vm.sh ${DT}s; $(guest_mount_line "$GLOG"); slot words while mounted: $($H guestwords < <(sed -n '/MOUNTED/,/umount/p' "$GLOG"))"
+	[ $RC = 0 ] && [ "$MOUNT_RC" = 0 ] || fail "the patched kernel could not mount after --enable-mmp (rc=$RC)"
+	[ -z "$(kernel_errors "$KLOG")" ] || fail "patched kernel errors: $(kernel_errors "$KLOG")"
+	show_slots "$img" "after the patched umount"
+	run fsck "$FSCK" -n "$img"
+	rec "fsck.ocfs2-mmp -n: rc=$RC: $(tail -1 "$OUT")"
+	[ $RC = 0 ] || fail "fsck.ocfs2-mmp -n exited $RC at the end"
+}
+
+# ------------------------------------------------------------ scenario 5
+# compare STEP EXPECTED-STATES: the kernel's words (last kp_slot0 in $SENT)
+# against debugfs-mmp's slotmap read right after
+s5_compare() {
+	local step=$1 want=$2 gw i gv gn hv hn hs dec
+	gw=($($H guestwords <<<"$SENT"))
+	read_slots "$IMG5"
+	local raws=($RAWS) nodes=($NODES) states=($STATES)
+	[ ${#gw[@]} = 8 ] || fail "$step: no slot map dump from the guest: $SENT"
+	rec "$step: kernel wrote: slot0=0x${gw[0]}/n$((16#${gw[1]})) slot1=0x${gw[2]} slot2=0x${gw[4]} slot3=0x${gw[6]}; debugfs-mmp: $SLOTS"
+	[ "$STATES" = "$want" ] || fail "$step: debugfs-mmp states '$STATES', expected '$want'"
+	for i in 0 1 2 3; do
+		gv=$((16#${gw[$((2*i))]})); gn=$((16#${gw[$((2*i+1))]}))
+		hv=$((${raws[$i]})); hn=${nodes[$i]}; hs=${states[$i]}
+		dec=$($H decode "$(printf '%x' $gv)")
+		if [ "$hs" = sequence ] && [ "$dec" = sequence ]; then
+			# kmmpd may have ticked between the two reads
+			[ $hv = $gv ] || [ $hv = $((gv + 1)) ] || fail "$step: slot $i: kernel 0x${gw[$((2*i))]}, debugfs-mmp ${raws[$i]}"
+		else
+			[ $hv = $gv ] || fail "$step: slot $i: kernel 0x${gw[$((2*i))]}, debugfs-mmp ${raws[$i]}"
+		fi
+		[ "$hs" = "$dec" ] || fail "$step: slot $i: debugfs-mmp decodes 0x${gw[$((2*i))]} as '$hs', the protocol says '$dec'"
+		[ "$hn" = "$gn" ] || fail "$step: slot $i: node field kernel $gn, debugfs-mmp $hn"
+	done
+}
+s5_moves() {  # the sequence in slot 0 moves (kmmpd runs)
+	local a=$S0
+	sleep 6; read_slots "$IMG5"
+	rec "$1: 6 s later slot 0 = $S0 (was $a)"
+	[ "$S0" != "$a" ] && [ "${STATES%% *}" = sequence ] || fail "$1: slot 0 did not move in 6 s ($a -> $S0): kmmpd not running?"
+}
+scenario_5() {
+	IMG5=$W/s5.img
+	local mo=heartbeat=none,nocluster
+	mkvol "$IMG5" -N 4 --fs-features=mmp --mmp-update-interval=5
+	show_slots "$IMG5" "made"
+	vm_bg serve "$IMG5" "$HERE/guest/serve.sh" --mmp --append kpeer.mopts=nocluster
+	rec "guest booted (background), vm.sh ${DT}s"
+	vm_send 'kp_mount; kp_slot0'
+	grep -aq "cmd 'mount .*' rc=0 " <<<"$SENT" || fail "mount -o $mo failed in the guest: $SENT"
+	rec "mount: $(grep -a "cmd 'mount" <<<"$SENT")"
+	s5_compare "mount" "sequence empty empty empty"
+	grep -aq 'on (node local, slot 0)' "$RD/kernel.log" || fail "the kernel did not say it took slot 0: $(grep -a Mounting "$RD/kernel.log")"
+	rec "kernel: $(tr -d '\r' < "$RD/kernel.log" | grep -a 'Mounting device' | sed 's/^\[[ 0-9.]*\] //')"
+	s5_moves "mount"
+	vm_send "kp_time mount -o remount,ro,$mo /mnt; kp_slot0; ps | grep '\[kmmpd' | grep -v grep"
+	grep -aq "cmd 'mount .*' rc=0 " <<<"$SENT" || fail "remount,ro failed: $SENT"
+	rec "remount ro: $(grep -a "cmd 'mount" <<<"$SENT"); kmmpd: $(grep -a kmmpd <<<"$SENT" | tr -s ' ' || echo none)"
+	s5_compare "read-only remount" "clean empty empty empty"
+	sleep 6; read_slots "$IMG5"; rec "read-only, 6 s later: $SLOTS"
+	[ "$S0" = 0xff4d4d50 ] || fail "read-only remount: slot 0 did not stay SEQ_CLEAN: $SLOTS"
+	# ro -> rw: the patch unlocks osb_lock twice here ("BUG: scheduling while
+	# atomic", kernel-peer README x1/x2); the guest survives it and kmmpd restarts.
+	vm_send "kp_time mount -o remount,rw,$mo /mnt; kp_slot0; ps | grep '\[kmmpd' | grep -v grep"
+	grep -aq "cmd 'mount .*' rc=0 " <<<"$SENT" || fail "remount,rw failed: $SENT"
+	rec "remount rw: $(grep -a "cmd 'mount" <<<"$SENT"); kmmpd: $(grep -a kmmpd <<<"$SENT" | tr -s ' ' || echo none)"
+	rec "kernel on remount rw: $(tr -d '\r' < "$RD/kernel.log" | grep -a 'BUG:' | sed 's/^\[[ 0-9.]*\] //' | head -1)"
+	s5_compare "read-write remount" "sequence empty empty empty"
+	s5_moves "read-write remount"
+	vm_send 'echo data > /mnt/after-rw && sync && echo write-ok'
+	rec "write after remount rw: rc=$RC $(grep -a write-ok <<<"$SENT")"
+	vm_send "kp_umount; kp_slot0; ps | grep '\[kmmpd' | grep -v grep || echo 'no kmmpd'"
+	grep -aq "cmd 'umount /mnt' rc=0" <<<"$SENT" || fail "umount failed: $SENT"
+	rec "umount: $(grep -a "cmd 'umount" <<<"$SENT"); kmmpd after: $(grep -aE 'kmmpd' <<<"$SENT" | tr -s ' ')"
+	s5_compare "unmount" "empty empty empty empty"
+	sleep 6; read_slots "$IMG5"; rec "6 s after umount: $SLOTS"
+	[ "$STATES" = "empty empty empty empty" ] || fail "after umount the slot map changed again: $SLOTS (a leaked kmmpd?)"
+	vm_stop
+	rec "guest stopped: rc=$RC in ${DT}s"
+	[ $RC = 0 ] || fail "guest stop failed (rc=$RC)"
+	run fsck "$FSCK" -n "$IMG5"
+	rec "fsck.ocfs2-mmp -n: rc=$RC: $(tail -1 "$OUT")"
+	[ $RC = 0 ] || fail "fsck.ocfs2-mmp -n exited $RC at the end: $(cat "$OUT")"
+}
+
+# ------------------------------------------------------------ scenario 6
+hb_start() {  # hb_start NAME SECONDS: background heartbeat; HBPID
+	"$DEBUGFS" -w -R "mmp heartbeat --for $2" "$IMG6" > "$W/s6-$1.out" 2> "$W/s6-$1.err" &
+	HBPID=$!; BGPIDS+=("$HBPID")
+}
+scenario_6() {
+	IMG6=$W/s6.img
+	local t pa pb ra rb alive last
+	mkvol "$IMG6" -M local --fs-features=mmp --mmp-update-interval=5
+
+	# A: two heartbeats started together
+	t=$(now)
+	hb_start a 40; pa=$HBPID
+	hb_start b 40; pb=$HBPID
+	rec "A: two 'mmp heartbeat --for 40' started together (pids $pa $pb)"
+	# watch until one of them has given up (or 30 s): at no poll may both
+	# have written an update after their wait window (= both holding)
+	ra= rb= last=
+	local ba bb
+	while awk -v a="$t" -v b="$(now)" 'BEGIN{exit !(b-a < 30)}'; do
+		read_slots "$IMG6"
+		[ "$S0" != "$last" ] && { rec "A: slot 0 = $S0 (${STATES%% *})"; last=$S0; }
+		if [ -z "$ra" ] && ! kill -0 $pa 2>/dev/null; then wait $pa; ra=$?; rec "A: heartbeat a exited rc=$ra after $(since "$t")s: $(tail -1 "$W/s6-a.err")"; fi
+		if [ -z "$rb" ] && ! kill -0 $pb 2>/dev/null; then wait $pb; rb=$?; rec "A: heartbeat b exited rc=$rb after $(since "$t")s: $(tail -1 "$W/s6-b.err")"; fi
+		ba=$(grep -c 'heartbeat: slot 0 =' "$W/s6-a.err"); bb=$(grep -c 'heartbeat: slot 0 =' "$W/s6-b.err")
+		[ -z "$ra" ] && [ -z "$rb" ] && [ "$ba" -ge 2 ] && [ "$bb" -ge 2 ] &&
+			fail "A: both heartbeats are updating slot 0 (a: $(grep 'slot 0 =' "$W/s6-a.err" | tail -1); b: $(grep 'slot 0 =' "$W/s6-b.err" | tail -1))"
+		[ -n "$ra$rb" ] && awk -v a="$t" -v b="$(now)" 'BEGIN{exit !(b-a >= 17)}' && break
+		sleep 0.5
+	done
+	alive=0
+	[ -z "$ra" ] && alive=$((alive + 1)); [ -z "$rb" ] && alive=$((alive + 1))
+	rec "A: $(since "$t")s after the start (wait window 11 s): $alive heartbeat(s) still running"
+	[ $alive -le 1 ] || fail "A: two heartbeats hold the volume at once"
+	[ -z "$ra" ] || [ "$ra" != 0 ] || fail "A: heartbeat a exited 0 before its time was up"
+	[ -z "$rb" ] || [ "$rb" != 0 ] || fail "A: heartbeat b exited 0 before its time was up"
+	if [ $alive = 1 ]; then
+		local hp=$pa; [ -z "$rb" ] && hp=$pb
+		read_slots "$IMG6"; local s1=$S0; sleep 6; read_slots "$IMG6"
+		rec "A: the holder moves slot 0: $s1 -> $S0"
+		[ "$S0" != "$s1" ] || fail "A: the remaining heartbeat does not move slot 0"
+		kill -TERM $hp; wait $hp; local rh=$?
+		rec "A: SIGTERM to the holder: rc=$rh; $(tail -1 "$W/s6-$([ $hp = $pa ] && echo a || echo b).out")"
+		[ $rh = 0 ] || fail "A: the holder exited $rh on SIGTERM"
+		show_slots "$IMG6" "A: after the holder stopped"
+		[ "$S0" = 0x00000000 ] || fail "A: the holder did not leave 0 in slot 0"
+	else
+		rec "A: both heartbeats noticed the race"
+		run clear "$TUNEFS" --clear-mmp -y "$IMG6"
+		rec "A: tunefs --clear-mmp -y: rc=$RC in ${DT}s"
+	fi
+
+	# B: our heartbeat holds; a guest mount must fail
+	t=$(now)
+	hb_start hold 300; pa=$HBPID
+	local n=0
+	while [ $n -lt 2 ]; do
+		n=$(grep -c 'heartbeat: slot 0 =' "$W/s6-hold.err")
+		kill -0 $pa 2>/dev/null || { wait $pa; fail "B: the heartbeat exited rc=$? before holding: $(cat "$W/s6-hold.err")"; }
+		awk -v a="$t" -v b="$(now)" 'BEGIN{exit !(b-a < 40)}' || fail "B: the heartbeat did not start updating within 40 s"
+		sleep 0.2
+	done
+	show_slots "$IMG6" "B: our heartbeat holds the volume after $(since "$t")s"
+	vm_fg mount "$IMG6" "$KPT/tests/mount-once.sh" --mmp
+	rec "B: guest mount against our heartbeat: guest rc=$RC, vm.sh ${DT}s; $(guest_mount_line "$GLOG")"
+	rec "B: kernel said: $(grep -aE 'active on another node|fsck is running|show_conflict' "$KLOG" | head -1 | sed 's/^\[[ 0-9.]*\] //')"
+	[ -n "$MOUNT_RC" ] || fail "B: the guest did not try to mount"
+	[ "$MOUNT_RC" != 0 ] || fail "B: the guest mounted while our heartbeat held the volume"
+	kill -0 $pa 2>/dev/null || { wait $pa; fail "B: our heartbeat stopped (rc=$?) during the guest's attempt: $(tail -2 "$W/s6-hold.err")"; }
+	show_slots "$IMG6" "B: after the guest's attempt"
+	kill -TERM $pa; wait $pa; ra=$?
+	rec "B: SIGTERM to our heartbeat: rc=$ra; $(tail -1 "$W/s6-hold.out")"
+	[ $ra = 0 ] || fail "B: heartbeat exited $ra on SIGTERM"
+	show_slots "$IMG6" "B: after our heartbeat stopped"
+
+	# C: a guest holds the volume; our heartbeat must refuse
+	vm_bg hold "$IMG6" "$KPT/tests/mmp-hold.sh" --mmp
+	rec "C: guest mounted (background), vm.sh ${DT}s; $(guest_mount_line "$GLOG" | tr -d '\r')"
+	show_slots "$IMG6" "C: guest mounted"
+	run hbc "$DEBUGFS" -w -R "mmp heartbeat --for 30" "$IMG6"
+	rec "C: heartbeat against the mounted guest: rc=$RC after ${DT}s: $(grep -av 'waiting' "$OUT" | tail -1)"
+	[ $RC != 0 ] || fail "C: our heartbeat ran while the guest was mounted"
+	show_slots "$IMG6" "C: after our refused heartbeat"
+	[ "${STATES%% *}" = sequence ] || fail "C: slot 0 is not the guest's sequence any more: $SLOTS"
+	vm_send 'grep " /mnt ocfs2 " /proc/mounts; dmesg | grep -iE "multiple|MMP|error" | grep -v "ERROR: seq:" || true'
+	rec "C: guest still mounted: $(grep -a ' /mnt ocfs2 ' <<<"$SENT" | cut -d' ' -f1-4)"
+	grep -aq ' /mnt ocfs2 rw' <<<"$SENT" || fail "C: the guest lost its mount: $SENT"
+	vm_stop
+	rec "C: guest stopped: rc=$RC in ${DT}s"
+	[ $RC = 0 ] || fail "C: guest unmount failed (rc=$RC)"
+	show_slots "$IMG6" "C: after umount"
+}
+
+# ------------------------------------------------------------ main
+declare -A RESULT DUR
+for s in $SCEN; do
+	say "scenario $s"
+	ts=$(date +%s.%N)
+	(
+		SC=$s T0=$(date +%s.%N) RECORD=$W/s$s.record
+		: > "$RECORD"
+		trap cleanup EXIT
+		trap 'exit 130' INT TERM
+		"scenario_$s"
+		rec "PASS"
+	) 2>&1 | tee "$W/s$s.log"
+	rc=${PIPESTATUS[0]}
+	DUR[$s]=$(since "$ts")
+	if [ "$rc" = 0 ]; then RESULT[$s]=PASS; else RESULT[$s]="FAIL (rc=$rc)"; fi
+	[ "$rc" = 130 ] && { say "interrupted"; break; }
+	if [ "$rc" = 0 ] && [ "${INTEROP_KEEP:-0}" != 1 ]; then rm -f "$W/s$s.img"; fi
+done
+
+echo
+echo "interop summary (kernel peer $KPT, logs in $W):"
+nfail=0
+for s in $SCEN; do
+	printf '  scenario %s: %-12s %6ss\n' "$s" "${RESULT[$s]:-not run}" "${DUR[$s]:-0}"
+	[ "${RESULT[$s]:-}" = PASS ] || nfail=$((nfail + 1))
+done
+printf '  total: %ss (including the builds)\n' "$(since "$T_SUITE")"
+if [ $nfail -gt 0 ]; then
+	echo "interop: FAILED: $nfail scenario(s) failed"
+	exit 1
+fi
+echo "interop: all scenarios passed"
