@@ -563,6 +563,8 @@ for s in $SCEN; do
 	[ "${RESULT[$s]:-}" = PASS ] || nfail=$((nfail + 1))
 done
 printf '  total: %ss (including the builds)\n' "$(since "$T_SUITE")"
+nrun=$(echo $SCEN | wc -w)
+echo "interop: $((nrun - nfail)) passed, $nfail failed"
 if [ $nfail -gt 0 ]; then
 	echo "interop: FAILED: $nfail scenario(s) failed"
 	exit 1
