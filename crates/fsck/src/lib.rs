@@ -62,17 +62,9 @@ impl check::Progress for Passes {
 }
 
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match ocfs2_toolkit::parse_args(exit::USAGE) {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::CLEAN
-            };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
+        Err(code) => return code,
     };
     ocfs2_toolkit::signals::install();
     match run(&cli) {

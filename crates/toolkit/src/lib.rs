@@ -169,3 +169,13 @@ impl ocfs2_mmp::engine::BeatObserver for WaitReporter {
         }
     }
 }
+
+/// Parse the command line; on `--help`/`--version` print and exit 0, on a
+/// usage error print clap's message and exit `usage`.
+pub fn parse_args<C: clap::Parser>(usage: u8) -> Result<C, std::process::ExitCode> {
+    C::try_parse().map_err(|e| {
+        let code = if e.use_stderr() { usage } else { 0 };
+        let _ = e.print();
+        std::process::ExitCode::from(code)
+    })
+}
