@@ -38,6 +38,10 @@ pub enum Request {
         value: u32,
         node: Option<u32>,
     },
+    /// The o2hb heartbeat blocks, optionally watched for SECONDS.
+    Hb {
+        watch: Option<u64>,
+    },
     Help,
 }
 
@@ -51,6 +55,7 @@ impl Request {
             Request::Stat { .. } => "stat",
             Request::MmpHeartbeat { .. } => "mmp heartbeat",
             Request::MmpSet { .. } => "mmp set",
+            Request::Hb { .. } => "hb",
             Request::Help => "help",
         }
     }
@@ -74,6 +79,8 @@ mmp heartbeat [--for SECONDS]
 mmp set SLOT VALUE [NODE]
                       (-w) write VALUE into slot SLOT's es_valid, raw: a number
                       (0x.. for hex) or empty, clean, fsck, cluster, nocluster
+hb [--watch SECONDS]  the o2hb heartbeat blocks (node, sequence, generation);
+                      --watch re-reads after SECONDS: live, silent or never
 help                  this list
 ";
 
@@ -131,6 +138,12 @@ pub fn parse(line: &str) -> Result<Request, String> {
         ["ls", ..] => bad("usage: ls [-l] PATH"),
         ["stat", p] => Ok(Request::Stat { path: (*p).into() }),
         ["stat", ..] => bad("usage: stat PATH"),
+        ["hb"] => Ok(Request::Hb { watch: None }),
+        ["hb", "--watch", n] => match n.parse() {
+            Ok(secs) => Ok(Request::Hb { watch: Some(secs) }),
+            Err(_) => bad("--watch takes a number of seconds"),
+        },
+        ["hb", ..] => bad("usage: hb [--watch SECONDS]"),
         ["help"] | ["?"] => Ok(Request::Help),
         [] => bad("empty request"),
         [other, ..] => bad(&format!("unknown request '{other}' (try: help)")),
@@ -146,6 +159,7 @@ pub fn execute(vol: &Volume, device: &str, req: &Request, json: bool) -> Result<
         Request::Stat { path } => stat(vol, path),
         Request::MmpHeartbeat { run_for } => mmp_heartbeat(vol, *run_for, json),
         Request::MmpSet { slot, value, node } => mmp_set(vol, *slot, *value, *node),
+        Request::Hb { watch } => hb(vol, *watch),
         Request::Help => Ok(Outcome {
             text: HELP.into(),
             json: json!({ "help": HELP }),
@@ -601,6 +615,85 @@ fn mmp_set(vol: &Volume, slot: u16, value: u32, node: Option<u32>) -> Result<Out
     ok(
         text,
         json!({ "slot": slot, "old": old.raw, "new": value, "node": node, "state": MmpState::decode(value).name() }),
+    )
+}
+
+// ---------------------------------------------------------------- heartbeat
+
+#[derive(Tabled)]
+struct HbRow {
+    #[tabled(rename = "Node")]
+    node: u16,
+    #[tabled(rename = "Sequence")]
+    seq: String,
+    #[tabled(rename = "Written (UTC)")]
+    when: String,
+    #[tabled(rename = "Generation")]
+    generation: String,
+    #[tabled(rename = "Dead ms")]
+    dead_ms: u32,
+    #[tabled(rename = "Checksum")]
+    cksum: &'static str,
+    #[tabled(rename = "Verdict")]
+    verdict: &'static str,
+}
+
+fn hb(vol: &Volume, watch: Option<u64>) -> Result<Outcome> {
+    let bytes = vol.device().sector_size() as usize;
+    let max = ocfs2_format::heartbeat::MAX_NODES;
+    let first = vol
+        .heartbeat_blocks(bytes, max)
+        .context("reading the heartbeat area")?;
+    let second = match watch {
+        Some(secs) => {
+            eprintln!("{PROG}: watching the heartbeat blocks for {secs} s");
+            std::thread::sleep(std::time::Duration::from_secs(secs));
+            Some(
+                vol.heartbeat_blocks(bytes, max)
+                    .context("reading the heartbeat area again")?,
+            )
+        }
+        None => None,
+    };
+    let mut rows = Vec::new();
+    let mut nodes = Vec::new();
+    for (i, a) in first.iter().enumerate() {
+        let b = second.as_ref().and_then(|s| s.get(i));
+        if a.never && b.is_none_or(|b| b.never) {
+            continue;
+        }
+        let last = b.unwrap_or(a);
+        let verdict = match b {
+            None => "heartbeated",
+            Some(b) if b.seq != a.seq || b.generation != a.generation => "live",
+            Some(_) => "silent",
+        };
+        rows.push(HbRow {
+            node: last.index,
+            seq: format!("{:#x}", last.seq),
+            when: ctime_utc(last.seq as i64),
+            generation: format!("{:#018x}", last.generation),
+            dead_ms: last.dead_ms,
+            cksum: if last.cksum_ok { "ok" } else { "BAD" },
+            verdict,
+        });
+        nodes.push(json!({ "node": last.index, "seq": last.seq, "generation": last.generation, "dead_ms": last.dead_ms,
+            "cksum_ok": last.cksum_ok, "first_seq": a.seq, "verdict": verdict }));
+    }
+    let mut t = format!(
+        "Heartbeat area: {} blocks of {bytes} bytes; {} node(s) ever heartbeated{}\n",
+        first.len(),
+        rows.len(),
+        watch.map_or(String::new(), |w| format!("; watched {w} s"))
+    );
+    if !rows.is_empty() {
+        let mut table = Table::new(rows);
+        table.with(Style::blank());
+        t.push_str(&format!("{table}\n"));
+    }
+    ok(
+        t,
+        json!({ "block_bytes": bytes, "blocks": first.len(), "watched": watch, "nodes": nodes }),
     )
 }
 

@@ -828,6 +828,35 @@ impl Volume {
         self.dev.flush()
     }
 
+    /// The o2hb heartbeat blocks of nodes `0..count`, read bypassing the
+    /// cache from the start of the `heartbeat` system file, `block_bytes`
+    /// each (the device's logical sector size).
+    pub fn heartbeat_blocks(
+        &self,
+        block_bytes: usize,
+        count: usize,
+    ) -> Result<Vec<crate::heartbeat::HbBlock>> {
+        let blkno = self.system_inode("heartbeat")?;
+        let inode = self.read_inode(blkno)?;
+        let extents = self.extents(&inode)?;
+        let first = extents
+            .iter()
+            .find(|e| e.cpos == 0)
+            .ok_or_else(|| Error::corrupt(blkno, "the heartbeat file has no extent at offset 0"))?;
+        let area = u64::from(first.clusters) * u64::from(self.cluster_size());
+        let count = count
+            .min(crate::heartbeat::MAX_NODES)
+            .min((area / block_bytes as u64) as usize);
+        let start = self.block_offset(first.blkno)?;
+        let mut buf = vec![0u8; block_bytes * count];
+        self.dev.read_direct(start, &mut buf)?;
+        Ok(buf
+            .chunks(block_bytes)
+            .enumerate()
+            .filter_map(|(i, b)| crate::heartbeat::decode(i as u16, b))
+            .collect())
+    }
+
     /// Backup superblocks present on the device: block numbers that hold an
     /// `OCFSV2` superblock of this volume (same UUID), when `backup-super` is on.
     pub fn present_backups(&self) -> Result<Vec<u64>> {

@@ -7,6 +7,7 @@ pub mod blockcheck;
 pub mod error;
 pub mod features;
 pub mod fs;
+pub mod heartbeat;
 pub mod io;
 pub mod journal;
 pub mod ondisk;
