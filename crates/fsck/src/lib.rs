@@ -127,7 +127,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         );
     }
     let mut say = ocfs2_toolkit::WaitReporter::new(PROG, cli.json);
-    let interval = vol.sb().s_mmp_update_interval.get().clamp(1, 300);
+    let interval = vol.sb().s_mmp_update_interval.get();
     let mmp = f.has_incompat(incompat::MMP);
     // Only MMP needs the slot map before the passes: without MMP a slot map
     // that cannot be found is a finding of pass 0, not a reason to stop.
@@ -148,6 +148,9 @@ pub fn run(cli: &Cli) -> Result<u8> {
             &mut SystemClock,
             &mut say,
         )?;
+        if let Verdict::Interrupted { signal } = report.verdict {
+            return Err(EngineError::Interrupted(signal).into());
+        }
         if !report.verdict.is_safe() {
             anyhow::bail!(
                 "the volume is in use: {}",

@@ -462,9 +462,12 @@ fn refuse_if_in_use(path: &std::path::Path, dev_name: &str) -> anyhow::Result<()
     if !vol.features().has_incompat(incompat::MMP) {
         return Ok(());
     }
-    let Ok((_, runs)) = vol.slot_map_layout() else {
-        return Ok(());
-    };
+    let (_, runs) = vol.slot_map_layout().map_err(|e| {
+        anyhow::anyhow!(
+            "{dev_name}: the existing OCFS2 volume has MMP on but its slot map cannot be read ({e}): cannot tell \
+             whether a node uses it; refusing even with -F (clear the volume's first MiB by hand if you are sure)"
+        )
+    })?;
     let report = ocfs2_mmp::check(
         vol.sb().s_mmp_update_interval.get(),
         ocfs2_mmp::CheckOptions {

@@ -144,6 +144,9 @@ impl<'a> Guard<'a> {
         if let Some(sig) = intr.pending() {
             return Err(EngineError::Interrupted(sig));
         }
+        if let Verdict::Interrupted { signal } = report.verdict {
+            return Err(EngineError::Interrupted(signal));
+        }
         if !report.verdict.is_safe() {
             return Err(EngineError::InUse(report.verdict));
         }
@@ -253,7 +256,13 @@ impl Drop for Guard<'_> {
         if !self.released {
             if let Ok(now) = self.io.read() {
                 if now.slots.first().is_some_and(|s| s.raw == self.marker) {
-                    let _ = self.io.write(TOOL_SLOT, value::EMPTY, self.node);
+                    // On an error or a signal, put back what was there: a
+                    // dead mount's sequence keeps meaning "recover me".
+                    let back = match ocfs2_format::slotmap::MmpState::decode(self.original) {
+                        ocfs2_format::slotmap::MmpState::Sequence(s) => s,
+                        _ => value::EMPTY,
+                    };
+                    let _ = self.io.write(TOOL_SLOT, back, self.node);
                 }
             }
         }
@@ -308,10 +317,29 @@ pub fn heartbeat(
         clock,
         obs,
     )?;
+    if let Verdict::Interrupted { signal } = report.verdict {
+        return Err(EngineError::Interrupted(signal));
+    }
     if !report.verdict.is_safe() {
         return Err(EngineError::InUse(report.verdict));
     }
-    let node = io.read()?.slots.first().map_or(0, |s| s.node);
+    // The slot map must still be what the check decided on.
+    let before = io.read()?;
+    if let Some(last) = &report.last {
+        if let Some((b, a)) = last
+            .slots
+            .iter()
+            .zip(&before.slots)
+            .find(|(b, a)| b.raw != a.raw)
+        {
+            return Err(EngineError::Raced {
+                slot: b.index,
+                expected: b.raw,
+                found: a.raw,
+            });
+        }
+    }
+    let node = before.slots.first().map_or(0, |s| s.node);
     let mut seq = new_seq();
     io.write(TOOL_SLOT, seq, node)?;
     obs.beat(seq);

@@ -47,6 +47,10 @@ pub trait Observer {
     fn waiting(&mut self, _secs: u32, _why: &str) {}
     /// One second of the wait has passed; `left` seconds remain.
     fn tick(&mut self, _left: u32) {}
+    /// A signal that asks the wait to stop (SIGINT, SIGTERM, SIGHUP).
+    fn interrupted(&mut self) -> Option<i32> {
+        None
+    }
 }
 
 /// An observer that says nothing.
@@ -80,6 +84,8 @@ pub enum Verdict {
     NotWatched { slot: u16, value: u32 },
     /// The volume does not have the MMP feature.
     FeatureOff,
+    /// A signal stopped the wait before it could decide.
+    Interrupted { signal: i32 },
 }
 
 impl Verdict {
@@ -94,7 +100,8 @@ impl Verdict {
             Verdict::NoLiveness { .. }
             | Verdict::ReadOnlyMount { .. }
             | Verdict::NotWatched { .. }
-            | Verdict::FeatureOff => 2,
+            | Verdict::FeatureOff
+            | Verdict::Interrupted { .. } => 2,
         }
     }
 
@@ -132,6 +139,7 @@ impl Verdict {
                 "cannot tell without waiting: slot {slot} holds sequence {value:#010x}; run without -i to watch whether it moves"
             ),
             Verdict::FeatureOff => "MMP feature not enabled on this volume".into(),
+            Verdict::Interrupted { signal } => format!("cannot tell: interrupted by signal {signal} during the wait"),
         }
     }
 }
@@ -304,6 +312,10 @@ pub fn check<E>(
         for left in (0..wt).rev() {
             clock.sleep(Duration::from_secs(1));
             report.waited += 1;
+            if let Some(signal) = obs.interrupted() {
+                report.verdict = Verdict::Interrupted { signal };
+                return Ok(report);
+            }
             obs.tick(left);
         }
         let after = read()?;

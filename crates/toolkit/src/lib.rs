@@ -146,6 +146,9 @@ impl WaitReporter {
 }
 
 impl ocfs2_mmp::Observer for WaitReporter {
+    fn interrupted(&mut self) -> Option<i32> {
+        signals::pending()
+    }
     fn waiting(&mut self, secs: u32, why: &str) {
         eprintln!("{}: {}{why}; waiting {secs} s", self.prog, self.prefix);
     }

@@ -247,6 +247,10 @@ fn confirm(cli: &Cli, what: &str) -> Result<bool> {
     std::io::stdout().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
+    // std retries the read on EINTR: a Ctrl-C at the prompt shows up here.
+    if let Some(sig) = ocfs2_toolkit::signals::pending() {
+        return Err(EngineError::Interrupted(sig).into());
+    }
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
@@ -387,7 +391,7 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     let guard = if mmp_on {
         let g = Guard::acquire(
             &slots,
-            stored.clamp(1, 300),
+            stored,
             value::SEQ_FSCK,
             &mut SystemClock,
             &mut say,
@@ -496,6 +500,23 @@ fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut WaitReporter) -> 
             println!("Nothing to clear: every slot is empty or clean");
         }
         return Ok(exit::OK);
+    }
+    if !req.force {
+        if let Some(s) = stale.iter().find(|s| {
+            matches!(
+                MmpState::decode(s.raw),
+                MmpState::Cluster | MmpState::Nocluster
+            )
+        }) {
+            return refuse(format!(
+                "slot {} holds {:#010x} ({}), which no node updates: watching cannot prove it dead (a live clustered \
+                 node shows only in its o2hb heartbeat block: debugfs-mmp -R \"hb --watch 10\"); if you are sure no \
+                 node has the volume mounted, use --clear-mmp --force",
+                s.index,
+                s.raw,
+                MmpState::decode(s.raw).name()
+            ));
+        }
     }
     for s in &stale {
         println!(
