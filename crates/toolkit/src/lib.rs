@@ -101,15 +101,6 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn ctime_matches_c() {
-        assert_eq!(ctime_utc(0), "Thu Jan  1 00:00:00 1970");
-        assert_eq!(ctime_utc(0x6b06_cb1b), "Wed Nov 25 11:48:43 2026");
-    }
-}
 
 /// Says on stderr why and how long an MMP wait lasts, before it starts, and
 /// counts the seconds down on a terminal; with a heartbeat, each update.
@@ -181,4 +172,14 @@ pub fn parse_args<C: clap::Parser>(usage: u8) -> Result<C, std::process::ExitCod
         let _ = e.print();
         std::process::ExitCode::from(code)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn ctime_matches_c() {
+        assert_eq!(ctime_utc(0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(ctime_utc(0x6b06_cb1b), "Wed Nov 25 11:48:43 2026");
+    }
 }

@@ -4,7 +4,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
-use ocfs2_format::features::{self, incompat, FeatureSet};
+use ocfs2_format::features::{self, incompat};
 use ocfs2_format::slotmap::{value, Format, MmpState};
 use ocfs2_format::{OpenMode, Volume};
 use ocfs2_mmp::engine::{EngineError, Guard, SlotIo, VolumeSlots};
@@ -454,10 +454,7 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     if let Some(g) = guard {
         // Slot 0 back to what it meant before: 0, or a dead mount's mark.
         let restore = match MmpState::decode(g.original()) {
-            MmpState::Sequence(s) if plan.disable => {
-                let _ = s;
-                value::LEGACY_VALID
-            }
+            MmpState::Sequence(_) if plan.disable => value::LEGACY_VALID,
             MmpState::Sequence(s) => s,
             _ => value::EMPTY,
         };
@@ -578,7 +575,6 @@ fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut WaitReporter) -> 
         slots.write(s.index, value::EMPTY, s.node)?;
         println!("Slot {}: overrode {:#010x} with 0", s.index, s.raw);
     }
-    let _ = FeatureSet::default();
     Ok(exit::OK)
 }
 
