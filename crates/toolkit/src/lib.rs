@@ -101,7 +101,6 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-
 /// Says on stderr why and how long an MMP wait lasts, before it starts, and
 /// counts the seconds down on a terminal; with a heartbeat, each update.
 pub struct WaitReporter {
