@@ -17,6 +17,26 @@ use std::time::{Duration, Instant};
 pub trait SlotIo {
     fn read(&self) -> ocfs2_format::Result<SlotMap>;
     fn write(&self, slot: u16, raw: u32, node: u32) -> ocfs2_format::Result<()>;
+
+    /// Write `raw` into `slot` only if a fresh read shows it still holds
+    /// `expected` (what this process wrote or saw last): another node's
+    /// value is never overwritten.
+    fn write_if(&self, slot: u16, expected: u32, raw: u32, node: u32) -> Result<(), EngineError> {
+        let found = self
+            .read()?
+            .slots
+            .get(usize::from(slot))
+            .map_or(0, |s| s.raw);
+        if found != expected {
+            return Err(EngineError::ForeignWrite {
+                slot,
+                expected,
+                found,
+            });
+        }
+        self.write(slot, raw, node)?;
+        Ok(())
+    }
 }
 
 /// The slot map of an opened volume, through `O_DIRECT`.
@@ -239,9 +259,7 @@ impl<'a> Guard<'a> {
     /// Put `raw` into slot 0 if it still holds the marker.
     pub fn release_to(mut self, raw: u32) -> Result<(), EngineError> {
         self.released = true;
-        self.verify()?;
-        self.io.write(TOOL_SLOT, raw, self.node)?;
-        Ok(())
+        self.io.write_if(TOOL_SLOT, self.marker, raw, self.node)
     }
 
     /// Give up the guard without touching the slot map (the marker stays),
@@ -350,18 +368,7 @@ pub fn heartbeat(
         last_seq: seq,
         signal,
     };
-    let stop_clean = |seq: u32| -> Result<(), EngineError> {
-        let now = io.read()?.slots.first().map_or(0, |s| s.raw);
-        if now != seq {
-            return Err(EngineError::ForeignWrite {
-                slot: TOOL_SLOT,
-                expected: seq,
-                found: now,
-            });
-        }
-        io.write(TOOL_SLOT, value::EMPTY, node)?;
-        Ok(())
-    };
+    let stop_clean = |seq: u32| io.write_if(TOOL_SLOT, seq, value::EMPTY, node);
     if let Err(e) = sleep_checked(wt, clock, obs, intr) {
         if let EngineError::Interrupted(sig) = e {
             stop_clean(seq)?;
@@ -396,16 +403,9 @@ pub fn heartbeat(
             clock.sleep(step);
             slept += step;
         }
-        let now = io.read()?.slots.first().map_or(0, |s| s.raw);
-        if now != seq {
-            return Err(EngineError::ForeignWrite {
-                slot: TOOL_SLOT,
-                expected: seq,
-                found: now,
-            });
-        }
-        seq = if seq >= value::SEQ_MAX { 1 } else { seq + 1 };
-        io.write(TOOL_SLOT, seq, node)?;
+        let next = if seq >= value::SEQ_MAX { 1 } else { seq + 1 };
+        io.write_if(TOOL_SLOT, seq, next, node)?;
+        seq = next;
         updates += 1;
         obs.beat(seq);
     }

@@ -2,7 +2,7 @@
 //! marker, and query a volume, safely: every change runs the MMP check and
 //! holds the volume (SEQ_FSCK in slot 0) while it writes.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ocfs2_format::features::{self, incompat};
 use ocfs2_format::slotmap::{value, Format, MmpState};
@@ -435,16 +435,7 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
                 _ => continue,
             };
             if new != s.raw {
-                let now = slots.read()?.slots[usize::from(s.index)].raw;
-                if now != s.raw {
-                    return Err(EngineError::ForeignWrite {
-                        slot: s.index,
-                        expected: s.raw,
-                        found: now,
-                    }
-                    .into());
-                }
-                slots.write(s.index, new, s.node)?;
+                slots.write_if(s.index, s.raw, new, s.node)?;
             }
         }
     }
@@ -564,15 +555,7 @@ fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut WaitReporter) -> 
         return Ok(exit::CANCELLED);
     }
     for s in &stale {
-        let now = slots.read()?.slots[usize::from(s.index)];
-        if now.raw != s.raw {
-            return Err(anyhow!(EngineError::ForeignWrite {
-                slot: s.index,
-                expected: s.raw,
-                found: now.raw
-            }));
-        }
-        slots.write(s.index, value::EMPTY, s.node)?;
+        slots.write_if(s.index, s.raw, value::EMPTY, s.node)?;
         println!("Slot {}: overrode {:#010x} with 0", s.index, s.raw);
     }
     Ok(exit::OK)
