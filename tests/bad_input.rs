@@ -745,10 +745,16 @@ fn build_base(path: &Path, name: &'static str) -> Base {
     }
 }
 
-/// Clock for the MMP check inside the fuzz: never sleeps.
-struct NoSleep;
+/// Clock for the MMP check inside the fuzz: never sleeps, time only
+/// advances on paper.
+struct NoSleep(Duration);
 impl ocfs2_mmp::Clock for NoSleep {
-    fn sleep(&mut self, _d: Duration) {}
+    fn sleep(&mut self, d: Duration) {
+        self.0 += d;
+    }
+    fn now(&mut self) -> Duration {
+        self.0
+    }
 }
 
 /// Small limit for `read_file`: enough to cover several blocks.
@@ -849,7 +855,8 @@ fn exercise(data: Vec<u8>, reach: &mut Reach) {
     }
     match vol.slot_map_layout() {
         Ok((_, runs)) => {
-            if let Ok(map) = vol.read_slot_map_runs(&runs) {
+            let io = ocfs2_mmp::engine::VolumeSlots::new(&vol).ok();
+            if let (Ok(map), Some(io)) = (vol.read_slot_map_runs(&runs), io) {
                 reach.slot_map_read += 1;
                 for s in &map.slots {
                     let st = ocfs2_format::slotmap::MmpState::decode(s.raw);
@@ -862,9 +869,12 @@ fn exercise(data: Vec<u8>, reach: &mut Reach) {
                         ocfs2_mmp::CheckOptions {
                             wait,
                             feature_on: true,
+                            // A short window: the heartbeat area of a
+                            // damaged image is read a few times.
+                            hb: ocfs2_mmp::engine::hb_options(&vol, Some(3)),
                         },
-                        || vol.read_slot_map_runs(&runs),
-                        &mut NoSleep,
+                        &io,
+                        &mut NoSleep(Duration::ZERO),
                         &mut ocfs2_mmp::Silent,
                     );
                     if let Ok(rep) = r {

@@ -1840,9 +1840,11 @@ fn mmp_live_heartbeat(dir: &Path) -> Result<(), String> {
     if r.code != Some(EXIT_OPERATIONAL) {
         why.push(format!("exit {:?}, not 8", r.code));
     }
-    if r.elapsed < Duration::from_secs(10) {
+    // The slot map is re-read every second of the wait: a moving sequence
+    // refuses as soon as it moves, and never later than the announced 11 s.
+    if r.elapsed > Duration::from_secs(13) {
         why.push(format!(
-            "returned after {:?}, before the 11 s wait",
+            "returned after {:?}, later than the announced 11 s wait",
             r.elapsed
         ));
     }

@@ -1307,9 +1307,11 @@ fn mmp_moving_sequence_refused_even_with_force() {
         "{}",
         show(&out)
     );
+    // The slot is re-read every second of the wait: the move (at ~3 s) is
+    // seen when it happens, and never later than the announced 11 s.
     assert!(
-        took >= Duration::from_secs(10),
-        "mkfs must watch the slot for the kernel's wait; it took {took:?}"
+        took >= Duration::from_secs(3) && took < Duration::from_secs(14),
+        "mkfs must watch the slot until it moves, within the kernel's wait; it took {took:?}"
     );
     assert_eq!(
         fingerprint(&img),

@@ -861,7 +861,14 @@ fn active(kind: Kind, slot: u16, before: u32, after: u32, others: &[(u16, u32, u
     write_one_slot(&img, slot, after, u32::from(slot));
     let r = finish_watched(w);
     assert_eq!(r.code, 1, "{what}\n{}", r.describe());
-    assert_waited(&r, &what);
+    // The slot map is re-read every second of the wait: the move is seen
+    // when it happens (after our write at ~3 s), never after the wait.
+    assert!(
+        r.elapsed >= Duration::from_secs(3) && r.elapsed < Duration::from_secs(WAIT + 10),
+        "{what}: finished after {:.1?}, expected between the write (3 s) and the end of the {WAIT} s wait\n{}",
+        r.elapsed,
+        r.describe()
+    );
     let j = r.json();
     let v = &j["verdict"];
     assert_eq!(v["kind"], "active", "{what}\n{j:#}");
@@ -873,7 +880,11 @@ fn active(kind: Kind, slot: u16, before: u32, after: u32, others: &[(u16, u32, u
     );
     assert_eq!(v["after"].as_u64(), Some(u64::from(after)), "{what}\n{j:#}");
     assert_eq!(j["safe"], false, "{what}");
-    assert_eq!(j["waited"], WAIT, "{what}");
+    let waited = j["waited"].as_u64().unwrap_or(0);
+    assert!(
+        (2..=WAIT).contains(&waited),
+        "{what}: waited {waited} s\n{j:#}"
+    );
     assert!(
         j["verdict_text"]
             .as_str()

@@ -141,6 +141,24 @@ impl Run {
         self
     }
 
+    /// A live sequence is refused as soon as it moves (the slot map is
+    /// re-read every second of the wait), never after the announced wait.
+    #[track_caller]
+    fn moved_within_wait(&self) -> &Run {
+        assert!(
+            self.elapsed < WAIT + Duration::from_secs(2),
+            "ran {:.1?}, longer than the announced wait of {WAIT:?}\n{}",
+            self.elapsed,
+            self.describe()
+        );
+        assert!(
+            self.stderr.contains("waiting 11 s"),
+            "the wait was not announced\n{}",
+            self.describe()
+        );
+        self
+    }
+
     #[track_caller]
     fn quick(&self) -> &Run {
         assert!(
@@ -1023,7 +1041,7 @@ fn live_heartbeat_blocks_changes() {
         sc.spawn(|| {
             tunefs(&["-y", "--mmp-update-interval=3"], dev)
                 .expect(REFUSED)
-                .waited()
+                .moved_within_wait()
                 .last_error(d, &["in use", "slot 0 moved"]);
         });
         // --clear-mmp watches the same window and refuses.
@@ -1036,7 +1054,7 @@ fn live_heartbeat_blocks_changes() {
         });
         sc.spawn(|| {
             let r = mmp_status(dev, false);
-            let j = r.expect(1).waited().json();
+            let j = r.expect(1).moved_within_wait().json();
             assert_eq!(j["verdict"]["kind"], "active", "{}", r.describe());
             assert_eq!(j["verdict"]["slot"], 0, "{}", r.describe());
         });

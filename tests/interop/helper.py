@@ -13,6 +13,9 @@ its own: every on-disk fact comes from debugfs-mmp's --json output).
   helper.py guestwords < GUEST_OUTPUT  the slot map words kp_slot0 printed
                                        (last dump): "valid0 node0 valid1 node1 ..."
   helper.py decode HEX                 the protocol's state name for a raw value
+  helper.py hbsum < STATUS_JSON        one line per heartbeat watch: "window 62 s, watched 3 s;
+                                       n0 live 0x6b..->0x6b.. (2 changes, last at 3 s) slots [0]; ..."
+  helper.py hbwatch < HB_JSON          the same for "hb --watch" output
 """
 import hashlib
 import json
@@ -85,6 +88,23 @@ def main():
                     dumps.append(cur)
                     cur = []
         print(" ".join(dumps[-1]) if dumps else "")
+    elif cmd in ("hbsum", "hbwatch"):
+        d = load()
+        if cmd == "hbsum":
+            h = d.get("heartbeat")
+            if not h:
+                print("heartbeat not watched")
+                return
+            head, nodes, key = "window %s s, watched %s s" % (h["window"], h["watched"]), h["nodes"], "state"
+        else:
+            head, nodes, key = "watched %s s" % d["watched"], d["nodes"], "verdict"
+        parts = []
+        for n in nodes:
+            parts.append("n%d %s 0x%x->0x%x (%d changes, last at %s s) slots %s%s" % (
+                n["node"], n[key], n["first_seq"], n.get("last_seq", n.get("seq", 0)),
+                n["changes"], n["last_change"], n["slots"],
+                "" if n["block_ok"] else " DAMAGED"))
+        print(head + "; " + ("; ".join(parts) if parts else "no node"))
     elif cmd == "decode":
         print(decode(int(sys.argv[2], 16)))
     else:

@@ -5,7 +5,7 @@
 # each wait took, and fails with a "FAIL scenario N: what" line followed by
 # that record when an expectation does not hold.
 #
-#   tests/interop/run.sh [SCENARIO...]      scenarios 1-6 (default: all)
+#   tests/interop/run.sh [SCENARIO...]      scenarios 1-6, c1-c5 (default: all)
 #
 #   1  mounted MMP volume: mmp status / tunefs / fsck -n refuse, bytes unchanged;
 #      clean after umount
@@ -17,6 +17,16 @@
 #   5  4 slots, nocluster: mount, ro remount, rw remount, umount: the kernel's
 #      values and debugfs-mmp's decoding agree; slot 0 is taken
 #   6  two "mmp heartbeat" at once: one holder; heartbeat against guest mounts
+#
+# Clustered scenarios (issue 7; two guests, o2cb, cluster.sh of the kernel peer):
+#   c1 both nodes mounted: status exits 1 naming nodes 0 and 1; tunefs and fsck refuse
+#   c2 one node unmounted cleanly: status names the other only
+#   c3 one node powered off: silent after the window, the other live; after the
+#      survivor recovers the dead slot, the slot map agrees
+#   c4 both powered off: status exits 0 after the default window, stale VALID_CLUSTER
+#      slots named, same-kind rule explained; fsck -n runs; --clear-mmp clears them
+#   c5 mixed kernels (stock node 0 mounted, patched node 1 up), volume without MMP:
+#      status says in use because node 0 heartbeats
 #
 # Env: INTEROP_OPTIONAL=1   exit 0 (after saying why) when the kernel peer is absent
 #      KPEER_DIR            where the kernel peer keeps its build and run dirs
@@ -31,7 +41,7 @@ ROOT=$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null) || ROOT=$(cd "$HERE
 KPT=$ROOT/../shared/tools/kernel-peer
 W=$ROOT/target/interop
 export KPEER_DIR=${KPEER_DIR:-$HOME/.cache/kpeer}
-ALL="1 2 3 4 5 6"
+ALL="1 2 3 4 5 6 c1 c2 c3 c4 c5"
 
 say() { printf '[interop %(%H:%M:%S)T] %s\n' -1 "$*"; }
 
@@ -533,6 +543,196 @@ scenario_6() {
 	rec "C: guest stopped: rc=$RC in ${DT}s"
 	[ $RC = 0 ] || fail "C: guest unmount failed (rc=$RC)"
 	show_slots "$IMG6" "C: after umount"
+}
+
+# ------------------------------------------------------------ clustered helpers
+CL= RD0= RD1=
+# cl_start NAME IMG [cluster.sh start options]: two guests on IMG; sets CL, RD0, RD1
+cl_start() {
+	local name=$TAG-s$SC-$1 img=$2 t; shift 2
+	t=$(now)
+	"$KPT/cluster.sh" start "$img" --name "$name" "$@" > "$W/$name.start.out" 2>&1
+	RC=$?; DT=$(since "$t")
+	CL=$name
+	RD0=$(sed -n 's/^RUNDIR0=//p' "$W/$name.start.out"); RD1=$(sed -n 's/^RUNDIR1=//p' "$W/$name.start.out")
+	[ -n "$RD0" ] && RUNDIRS+=("$RD0"); [ -n "$RD1" ] && RUNDIRS+=("$RD1")
+	[ $RC = 0 ] || fail "cluster.sh start $* failed (rc=$RC): $(tail -25 "$W/$name.start.out")"
+	rec "cluster up in ${DT}s (cluster.sh start $*): $(grep -a 'mount rc=' "$W/$name.start.out" | tr '\n' ' ')"
+}
+cl_send() {  # cl_send NODE CMD...: SENT, RC
+	local n=$1 t; shift; t=$(now)
+	SENT=$(KPEER_SEND_TIMEOUT=120 "$KPT/cluster.sh" send "$CL" "$n" "$*" 2>&1); RC=$?; DT=$(since "$t")
+	printf '%s\n' "$SENT" >> "$W/$CL.n$n.send.log"
+}
+cl_kill() { "$KPT/cluster.sh" kill "$CL" "$1" >> "$W/$CL.kill.out" 2>&1; KILLED_AT=$(now); rec "node $1 powered off (cluster.sh kill)"; }
+cl_stop() {
+	local t; t=$(now)
+	"$KPT/cluster.sh" stop "$CL" 120 > "$W/$CL.stop.out" 2>&1
+	RC=$?; DT=$(since "$t")
+	rec "cluster stopped: rc=$RC in ${DT}s"
+	vm_save "$RD1"; vm_save "$RD0"
+}
+# st TAG IMG [ARGS]: debugfs-mmp --json -R "mmp status ARGS" IMG; ST (json file),
+# ST_RC, ST_DT; prints the slots and the heartbeat sequences seen; fails when
+# the wait took longer than it announced
+st() {
+	local tag=$1 img=$2 t said; shift 2
+	t=$(now)
+	"$DEBUGFS" --json -R "mmp status $*" "$img" > "$W/s$SC-$tag.json" 2> "$W/s$SC-$tag.err"
+	ST_RC=$?; ST_DT=$(since "$t"); ST=$W/s$SC-$tag.json
+	[ -s "$ST" ] || fail "mmp status $* printed no JSON (rc=$ST_RC): $(cat "$W/s$SC-$tag.err")"
+	rec "mmp status $* [$tag]: rc=$ST_RC in ${ST_DT}s; $(jget "$ST" 'd["verdict"]["kind"]'): $(jget "$ST" 'd["verdict_text"]')"
+	rec "  slots $($H slots < "$ST"); mounted $(jget "$ST" 'd["mounted_nodes"]') silent $(jget "$ST" 'd["silent_nodes"]') stale slots $(jget "$ST" 'd["stale_slots"]')"
+	rec "  heartbeat: $($H hbsum < "$ST")"
+	said=$(grep -a -o 'waiting [0-9]* s' "$W/s$SC-$tag.err" | tail -1 | tr -dc 0-9)
+	rec "  announced: ${said:-no wait}; waited $(jget "$ST" 'd["waited"]') s"
+	if [ -n "$said" ] && awk -v d="$ST_DT" -v s="$said" 'BEGIN{exit !(d > s + 2)}'; then
+		fail "mmp status announced $said s and took ${ST_DT}s"
+	fi
+}
+jis() { [ "$(jget "$ST" "$1")" = "$2" ] || fail "${3:-status}: $1 is $(jget "$ST" "$1"), expected $2"; }
+
+# ------------------------------------------------------------ scenario c1
+scenario_c1() {
+	local img=$W/sc1.img h1 h2
+	mkvol "$img" -N 2 --fs-features=mmp --mmp-update-interval=5
+	cl_start both "$img" --mmp --mount --hb-dead 7
+	show_slots "$img" "both mounted"
+	[ "$STATES" = "cluster cluster" ] && [ "$NODES" = "0 1" ] || fail "slots while both nodes are mounted: $SLOTS (expected VALID_CLUSTER for nodes 0 and 1)"
+	slotmap_ranges "$img"; h1=$(hash_img "$img")
+	st both "$img"
+	[ $ST_RC = 1 ] || fail "mmp status exited $ST_RC with both nodes mounted, expected 1"
+	jis 'd["verdict"]["kind"]' heartbeating
+	jis 'd["verdict"]["nodes"]' '[0, 1]'
+	jis 'd["mounted_nodes"]' '[0, 1]'
+	jis 'd["stale_slots"]' '[]'
+	jget "$ST" 'd["verdict_text"]' | grep -q 'node(s) 0, 1 heartbeat' || fail "the verdict does not name nodes 0 and 1"
+	"$DEBUGFS" -R "mmp status --hb-window 6" "$img" > "$W/sc1-text.out" 2>&1
+	rec "text: $(grep -a -E '^(Mounted nodes|Verdict)' "$W/sc1-text.out" | tr '\n' ' ')"
+	grep -aq '^Mounted nodes: 0, 1$' "$W/sc1-text.out" || fail "text status does not say 'Mounted nodes: 0, 1'"
+	"$DEBUGFS" --json -R "hb --watch 5" "$img" > "$W/sc1-hb.json" 2>/dev/null
+	rec "hb --watch 5: $($H hbwatch < "$W/sc1-hb.json")"
+	[ "$(jget "$W/sc1-hb.json" '[n["verdict"] for n in d["nodes"]]')" = '["live", "live"]' ] || fail "hb --watch does not show both nodes live"
+	run tunefs "$TUNEFS" -y --hb-window 10 --mmp-update-interval=3 "$img"
+	rec "tunefs -y --mmp-update-interval=3: rc=$RC after ${DT}s: $(tail -1 "$OUT")"
+	[ $RC = 1 ] || fail "tunefs.ocfs2-mmp exited $RC on a volume two nodes have mounted, expected 1 (refused)"
+	grep -aq 'heartbeat' "$OUT" || fail "tunefs's refusal does not name the heartbeat"
+	run fsck "$FSCK" -n --hb-window 10 "$img"
+	rec "fsck -n: rc=$RC after ${DT}s: $(tail -1 "$OUT")"
+	[ $RC = 8 ] || fail "fsck.ocfs2-mmp -n exited $RC on a volume two nodes have mounted, expected 8"
+	grep -aq 'heartbeat' "$OUT" || fail "fsck's refusal does not name the heartbeat"
+	run fsckw "$FSCK" -y --hb-window 10 "$img"
+	rec "fsck -y: rc=$RC after ${DT}s: $(tail -1 "$OUT")"
+	[ $RC = 8 ] || fail "fsck.ocfs2-mmp -y exited $RC on a mounted volume, expected 8"
+	[ "$(interval_of "$img")" = 5 ] || fail "the update interval changed"
+	h2=$(hash_img "$img"); [ "$h1" = "$h2" ] || fail "bytes outside the slot map changed ($h1 -> $h2)"
+	show_slots "$img" "after the refused tools"
+	[ "$STATES" = "cluster cluster" ] || fail "our tools changed the slot map of a mounted volume: $SLOTS"
+	cl_stop
+	[ $RC = 0 ] || fail "cluster stop failed (rc=$RC)"
+	show_slots "$img" "both unmounted"
+}
+
+# ------------------------------------------------------------ scenario c2
+scenario_c2() {
+	local img=$W/sc2.img
+	mkvol "$img" -N 2 --fs-features=mmp --mmp-update-interval=5
+	cl_start one "$img" --mmp --mount --hb-dead 7
+	# What mount.ocfs2 + ocfs2_hb_ctl do at umount: unmount, then stop the heartbeat region.
+	cl_send 1 'kp_umount && kp_cluster_down'
+	rec "node 1: umount + heartbeat stop: rc=$RC in ${DT}s"
+	[ $RC = 0 ] || fail "node 1 could not unmount: $SENT"
+	show_slots "$img" "node 1 unmounted"
+	[ "$STATES" = "cluster empty" ] || fail "slots after node 1's clean umount: $SLOTS"
+	st one "$img" --hb-window 10
+	[ $ST_RC = 1 ] || fail "mmp status exited $ST_RC with node 0 mounted, expected 1"
+	jis 'd["verdict"]["kind"]' heartbeating
+	jis 'd["mounted_nodes"]' '[0]'
+	jis 'd["verdict"]["slots"]' '[0]'
+	jis 'd["stale_slots"]' '[]'
+	cl_stop
+	show_slots "$img" "both unmounted"
+	[ "$STATES" = "empty empty" ] || fail "slots after both unmounted: $SLOTS"
+	st none "$img"
+	[ $ST_RC = 0 ] || fail "mmp status exited $ST_RC after both unmounted, expected 0"
+	jis 'd["verdict"]["kind"]' clean
+}
+
+# ------------------------------------------------------------ scenario c3
+scenario_c3() {
+	local img=$W/sc3.img
+	mkvol "$img" -N 2 --fs-features=mmp --mmp-update-interval=5
+	cl_start kill0 "$img" --mmp --mount --hb-dead 7
+	cl_kill 0
+	# The window stays shorter than the survivor's dead threshold (7 x 2 s)
+	# so the slot map holds still while we watch.
+	st dead0 "$img" --hb-window 10
+	[ $ST_RC = 1 ] || fail "mmp status exited $ST_RC with node 1 still mounted, expected 1"
+	jis 'd["verdict"]["kind"]' heartbeating
+	jis 'd["verdict"]["nodes"]' '[1]'
+	jis 'd["mounted_nodes"]' '[1]'
+	jis 'd["silent_nodes"]' '[0]'
+	jis 'd["stale_slots"]' '[0]'
+	jget "$ST" 'd["recovery"]' | grep -q 'live node(s) 1 replay the journal of slot(s) 0' || fail "the recovery line does not name node 1 and slot 0: $(jget "$ST" 'd["recovery"]')"
+	wait_slot0 "$img" 0x00000000 120 || fail "node 1 did not recover slot 0 within 120 s: $SLOTS"
+	rec "node 1 recovered slot 0 $(since "$KILLED_AT")s after the power cut: $SLOTS"
+	st recovered "$img" --hb-window 10
+	[ $ST_RC = 1 ] || fail "mmp status exited $ST_RC after the recovery, expected 1 (node 1 mounted)"
+	jis 'd["mounted_nodes"]' '[1]'
+	jis 'd["stale_slots"]' '[]'
+	jis '[s["state"] for s in d["slots"]]' '["empty", "cluster"]'
+	cl_stop
+}
+
+# ------------------------------------------------------------ scenario c4
+scenario_c4() {
+	local img=$W/sc4.img
+	mkvol "$img" -N 2 --fs-features=mmp --mmp-update-interval=5
+	cl_start crash "$img" --mmp --mount
+	cl_kill 0; cl_kill 1
+	show_slots "$img" "both powered off"
+	[ "$STATES" = "cluster cluster" ] || fail "slots after both nodes died: $SLOTS"
+	st dead "$img"
+	[ $ST_RC = 0 ] || fail "mmp status exited $ST_RC with both nodes dead, expected 0"
+	jis 'd["verdict"]["kind"]' stale
+	jis 'd["verdict"]["slots"]' '[0, 1]'
+	jis 'd["silent_nodes"]' '[0, 1]'
+	jis 'd["stale_slots"]' '[0, 1]'
+	jis 'd["waited"]' 62 "the default window (31 x 2 s)"
+	jis 'd["same_kind_rule"]["local_mount_allowed"]' False
+	jis 'd["same_kind_rule"]["cluster_mount_allowed"]' True
+	jget "$ST" 'd["same_kind_rule"]["explanation"]' | grep -q 'next mount must be clustered' || fail "the same-kind rule is not explained"
+	jget "$ST" 'd["recovery"]' | grep -q 'next clustered mount replays' || fail "no recovery line: $(jget "$ST" 'd["recovery"]')"
+	run fsck "$FSCK" -n --hb-window 10 "$img"
+	rec "fsck -n: rc=$RC after ${DT}s: $(grep -a -c '' "$OUT") lines, last: $(tail -1 "$OUT")"
+	[ $RC = 0 ] || [ $RC = 4 ] || fail "fsck.ocfs2-mmp -n exited $RC on a volume whose nodes all died, expected 0 or 4: $(tail -3 "$OUT")"
+	grep -aq 'in use' "$OUT" && fail "fsck -n called the dead cluster in use"
+	run clear "$TUNEFS" -y --clear-mmp --hb-window 10 "$img"
+	rec "tunefs --clear-mmp: rc=$RC after ${DT}s: $(grep -a 'silent' "$OUT" | tr '\n' ' ')"
+	[ $RC = 0 ] || fail "tunefs --clear-mmp exited $RC: $(tail -3 "$OUT")"
+	show_slots "$img" "after --clear-mmp"
+	[ "$STATES" = "empty empty" ] || fail "--clear-mmp left $SLOTS"
+}
+
+# ------------------------------------------------------------ scenario c5
+scenario_c5() {
+	local img=$W/sc5.img
+	mkvol "$img" -N 2
+	cl_start mixed "$img" --modes stock,mmp
+	cl_send 0 kp_mount_cluster
+	rec "node 0 (stock ocfs2.ko): mount rc=$RC in ${DT}s"
+	[ $RC = 0 ] || fail "the stock node could not mount: $SENT"
+	show_slots "$img" "stock node 0 mounted"
+	[ "$RAWS" = "0x00000001 0x00000000" ] || fail "the stock kernel's slot map: $SLOTS (expected 1 in slot 0)"
+	# Before node 1 (patched) mounts nocluster, which the kernel would let in.
+	st mixed "$img"
+	[ $ST_RC = 1 ] || fail "mmp status exited $ST_RC on a volume a stock node has mounted, expected 1"
+	jis 'd["mmp"]' False
+	jis 'd["verdict"]["kind"]' heartbeating
+	jis 'd["mounted_nodes"]' '[0]'
+	jis 'd["verdict"]["slots"]' '[0]'
+	jget "$ST" 'd["verdict"]["nodes"]' | grep -q '0' || fail "the verdict does not name node 0"
+	cl_stop
 }
 
 # ------------------------------------------------------------ main

@@ -35,6 +35,12 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
+    /// Heartbeat window of "mmp status" and "mmp heartbeat" on clustered
+    /// volumes, in seconds (1..=600; default: the nodes' dead threshold,
+    /// at least 62 s)
+    #[arg(long = "hb-window", value_name = "SECONDS", value_parser = ocfs2_toolkit::parse_hb_window)]
+    pub hb_window: Option<u32>,
+
     /// Open the device for writing (needed by "mmp heartbeat" and "mmp set")
     #[arg(short = 'w', long = "write")]
     pub write: bool,
@@ -94,8 +100,15 @@ pub fn run(cli: &Cli) -> u8 {
             return exit::USAGE;
         }
     };
-    let parsed: Vec<requests::Request> = match reqs.iter().map(|r| requests::parse(r)).collect() {
-        Ok(p) => p,
+    let parsed: Vec<requests::Request> = match reqs
+        .iter()
+        .map(|r| requests::parse(r))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(p) => p
+            .into_iter()
+            .map(|r| r.with_default_hb_window(cli.hb_window))
+            .collect(),
         Err(e) => {
             eprintln!("{PROG}: {e}");
             return exit::USAGE;

@@ -20,6 +20,8 @@ pub enum Request {
     Slotmap,
     MmpStatus {
         info_only: bool,
+        /// Heartbeat window in seconds (default: the dead threshold).
+        hb_window: Option<u32>,
     },
     Ls {
         long: bool,
@@ -31,6 +33,7 @@ pub enum Request {
     /// Hold the volume like a live non-clustered MMP mount.
     MmpHeartbeat {
         run_for: Option<u64>,
+        hb_window: Option<u32>,
     },
     /// Raw fault injection into one slot.
     MmpSet {
@@ -60,6 +63,16 @@ impl Request {
         }
     }
 
+    /// Take the command line's `--hb-window` where the request gave none.
+    pub fn with_default_hb_window(mut self, dflt: Option<u32>) -> Self {
+        if let Request::MmpStatus { hb_window, .. } | Request::MmpHeartbeat { hb_window, .. } =
+            &mut self
+        {
+            *hb_window = hb_window.or(dflt);
+        }
+        self
+    }
+
     /// Requests that write to the device (need -w).
     pub fn writes(&self) -> bool {
         matches!(self, Request::MmpHeartbeat { .. } | Request::MmpSet { .. })
@@ -69,7 +82,11 @@ impl Request {
 const HELP: &str = "\
 stats                 the superblock, as debugfs.ocfs2 -R stats shows it
 slotmap               the slot map: slot, raw value, MMP state, node
-mmp status [-i]       MMP check as the kernel runs it (waits); -i: no wait
+mmp status [-i] [--hb-window SECONDS]
+                      MMP check as the kernel runs it (waits), and on a
+                      clustered volume a watch of the o2hb heartbeat of the
+                      nodes the slots name (default window: the dead
+                      threshold, 62 s); -i: no wait
 ls [-l] PATH          list a directory (/ is the root, // the system directory)
 stat PATH             an inode's fields and extent list
 mmp heartbeat [--for SECONDS]
@@ -80,7 +97,8 @@ mmp set SLOT VALUE [NODE]
                       (-w) write VALUE into slot SLOT's es_valid, raw: a number
                       (0x.. for hex) or empty, clean, fsck, cluster, nocluster
 hb [--watch SECONDS]  the o2hb heartbeat blocks (node, sequence, generation);
-                      --watch re-reads after SECONDS: live, silent or never
+                      --watch re-reads them every second for SECONDS: live,
+                      silent or never, and when each last changed
 help                  this list
 ";
 
@@ -91,15 +109,44 @@ pub fn parse(line: &str) -> Result<Request, String> {
     match words.as_slice() {
         ["stats"] => Ok(Request::Stats),
         ["slotmap"] => Ok(Request::Slotmap),
-        ["mmp", "status"] => Ok(Request::MmpStatus { info_only: false }),
-        ["mmp", "status", "-i"] => Ok(Request::MmpStatus { info_only: true }),
-        ["mmp", "heartbeat"] => Ok(Request::MmpHeartbeat { run_for: None }),
-        ["mmp", "heartbeat", "--for", n] => match n.parse() {
-            Ok(secs) => Ok(Request::MmpHeartbeat {
-                run_for: Some(secs),
-            }),
-            Err(_) => bad("--for takes a number of seconds"),
-        },
+        ["mmp", "status", rest @ ..] => {
+            let (mut info_only, mut hb_window) = (false, None);
+            let mut it = rest.iter();
+            while let Some(w) = it.next() {
+                match *w {
+                    "-i" => info_only = true,
+                    "--hb-window" => match it.next().map(|n| ocfs2_toolkit::parse_hb_window(n)) {
+                        Some(Ok(n)) => hb_window = Some(n),
+                        Some(Err(e)) => return bad(&e),
+                        None => return bad("--hb-window takes a number of seconds"),
+                    },
+                    _ => return bad("usage: mmp status [-i] [--hb-window SECONDS]"),
+                }
+            }
+            Ok(Request::MmpStatus {
+                info_only,
+                hb_window,
+            })
+        }
+        ["mmp", "heartbeat", rest @ ..] => {
+            let (mut run_for, mut hb_window) = (None, None);
+            let mut it = rest.iter();
+            while let Some(w) = it.next() {
+                match *w {
+                    "--for" => match it.next().map(|n| n.parse()) {
+                        Some(Ok(secs)) => run_for = Some(secs),
+                        _ => return bad("--for takes a number of seconds"),
+                    },
+                    "--hb-window" => match it.next().map(|n| ocfs2_toolkit::parse_hb_window(n)) {
+                        Some(Ok(n)) => hb_window = Some(n),
+                        Some(Err(e)) => return bad(&e),
+                        None => return bad("--hb-window takes a number of seconds"),
+                    },
+                    _ => return bad("usage: mmp heartbeat [--for SECONDS] [--hb-window SECONDS]"),
+                }
+            }
+            Ok(Request::MmpHeartbeat { run_for, hb_window })
+        }
         ["mmp", "set", slot, val, rest @ ..] if rest.len() <= 1 => {
             let Ok(slot) = slot.parse::<u16>() else {
                 return bad("SLOT is a number");
@@ -117,7 +164,7 @@ pub fn parse(line: &str) -> Result<Request, String> {
             Ok(Request::MmpSet { slot, value, node })
         }
         ["mmp", ..] => bad(
-            "usage: mmp status [-i] | mmp heartbeat [--for SECONDS] | mmp set SLOT VALUE [NODE]",
+            "usage: mmp status [-i] [--hb-window SECONDS] | mmp heartbeat [--for SECONDS] | mmp set SLOT VALUE [NODE]",
         ),
         ["ls"] => Ok(Request::Ls {
             long: false,
@@ -154,10 +201,15 @@ pub fn execute(vol: &Volume, device: &str, req: &Request, json: bool) -> Result<
     match req {
         Request::Stats => stats(vol),
         Request::Slotmap => slotmap(vol),
-        Request::MmpStatus { info_only } => mmp_status(vol, device, *info_only, json),
+        Request::MmpStatus {
+            info_only,
+            hb_window,
+        } => mmp_status(vol, device, *info_only, *hb_window, json),
         Request::Ls { long, path } => ls(vol, path, *long),
         Request::Stat { path } => stat(vol, path),
-        Request::MmpHeartbeat { run_for } => mmp_heartbeat(vol, *run_for, json),
+        Request::MmpHeartbeat { run_for, hb_window } => {
+            mmp_heartbeat(vol, *run_for, *hb_window, json)
+        }
         Request::MmpSet { slot, value, node } => mmp_set(vol, *slot, *value, *node),
         Request::Hb { watch } => hb(vol, *watch),
         Request::Help => Ok(Outcome {
@@ -454,12 +506,19 @@ fn slotmap(vol: &Volume) -> Result<Outcome> {
 
 // ---------------------------------------------------------------- mmp status
 
-fn mmp_status(vol: &Volume, device: &str, info_only: bool, json_mode: bool) -> Result<Outcome> {
+fn mmp_status(
+    vol: &Volume,
+    device: &str,
+    info_only: bool,
+    hb_window: Option<u32>,
+    json_mode: bool,
+) -> Result<Outcome> {
     let f = vol.features();
     let feature_on = f.has_incompat(incompat::MMP);
     let interval = vol.sb().s_mmp_update_interval.get();
     let format = vol.slot_map_format();
-    let (_, runs) = vol.slot_map_layout().context("locating the slot map")?;
+    let io = ocfs2_mmp::engine::VolumeSlots::new(vol).context("locating the slot map")?;
+    let hb = ocfs2_mmp::engine::hb_options(vol, hb_window);
     let mut clock = SystemClock;
     let mut obs = ocfs2_toolkit::WaitReporter::new(PROG, json_mode);
     let report = ocfs2_mmp::check(
@@ -467,12 +526,13 @@ fn mmp_status(vol: &Volume, device: &str, info_only: bool, json_mode: bool) -> R
         CheckOptions {
             wait: !info_only,
             feature_on: feature_on && format == Format::Extended,
+            hb,
         },
-        || vol.read_slot_map_runs(&runs),
+        &io,
         &mut clock,
         &mut obs,
     )
-    .context("reading the slot map")?;
+    .context("reading the slot map and heartbeat")?;
     let last = report.last.clone().unwrap_or(SlotMap {
         format,
         slots: Vec::new(),
@@ -483,9 +543,13 @@ fn mmp_status(vol: &Volume, device: &str, info_only: bool, json_mode: bool) -> R
         verdict_text = "MMP is on but the slot map is in the old format: the kernel refuses to mount with MMP \
                         (tunefs.ocfs2 --fs-features=extended-slotmap converts it)"
             .into();
+        if let ocfs2_mmp::Verdict::Heartbeating { .. } = report.verdict {
+            verdict_text = format!("{}; {verdict_text}", report.verdict.describe());
+        }
     }
     let code = report.verdict.exit_code();
     let local_feature = f.has_incompat(incompat::LOCAL_MOUNT);
+    let nodes = report.nodes();
     let mut t = String::new();
     let w = &mut t;
     let _ = writeln!(w, "Device: {device}");
@@ -519,6 +583,51 @@ fn mmp_status(vol: &Volume, device: &str, info_only: bool, json_mode: bool) -> R
     );
     t.push_str(&slot_table(&last));
     let w = &mut t;
+    match &report.heartbeat {
+        Some(h) => {
+            let _ = writeln!(
+                w,
+                "Heartbeat: watched {} s of a {} s window ({} o2hb blocks)",
+                h.watched, h.window, h.blocks
+            );
+            if h.nodes.is_empty() {
+                let _ = writeln!(w, "  no node ever heartbeated on this volume");
+            } else {
+                let _ = write!(w, "{}", node_table(h));
+            }
+        }
+        None => {
+            let why = if local_feature {
+                "not watched: a local volume, no node heartbeats on it"
+            } else if hb.is_none() {
+                "not watched"
+            } else if info_only {
+                "not watched (-i)"
+            } else {
+                "not watched: no slot names a clustered holder"
+            };
+            let _ = writeln!(w, "Heartbeat: {why}");
+        }
+    }
+    let list = |v: &[u16]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+        }
+    };
+    if report.heartbeat.is_some() {
+        let _ = writeln!(w, "Mounted nodes: {}", list(&nodes.mounted));
+        if !nodes.live_without_slot.is_empty() {
+            let _ = writeln!(
+                w,
+                "Heartbeating without a slot: {} (mounting, or a heartbeat region left up)",
+                list(&nodes.live_without_slot)
+            );
+        }
+        let _ = writeln!(w, "Silent nodes: {}", list(&nodes.silent));
+    }
+    let _ = writeln!(w, "Stale slots: {}", list(&nodes.stale_slots));
     let _ = writeln!(
         w,
         "Last mount: {}",
@@ -529,6 +638,9 @@ fn mmp_status(vol: &Volume, device: &str, info_only: bool, json_mode: bool) -> R
         }
     );
     let _ = writeln!(w, "Next mount: {}", rule.explanation);
+    if let Some(r) = &nodes.recovery {
+        let _ = writeln!(w, "Recovery: {r}");
+    }
     let _ = writeln!(w, "Verdict: {verdict_text}");
     let json = json!({
         "device": device,
@@ -541,6 +653,12 @@ fn mmp_status(vol: &Volume, device: &str, info_only: bool, json_mode: bool) -> R
         "format": last.format.name(),
         "slots": slots_json(&last),
         "first_slots": report.first.as_ref().map(slots_json),
+        "heartbeat": report.heartbeat,
+        "mounted_nodes": nodes.mounted,
+        "live_without_slot": nodes.live_without_slot,
+        "silent_nodes": nodes.silent,
+        "stale_slots": nodes.stale_slots,
+        "recovery": nodes.recovery,
         "verdict": report.verdict,
         "verdict_text": verdict_text,
         "safe": report.verdict.is_safe(),
@@ -554,9 +672,68 @@ fn mmp_status(vol: &Volume, device: &str, info_only: bool, json_mode: bool) -> R
     })
 }
 
+#[derive(Tabled)]
+struct NodeRow {
+    #[tabled(rename = "Node")]
+    node: u16,
+    #[tabled(rename = "Slots")]
+    slots: String,
+    #[tabled(rename = "State")]
+    state: &'static str,
+    #[tabled(rename = "First seq")]
+    first: String,
+    #[tabled(rename = "Last seq")]
+    last: String,
+    #[tabled(rename = "Generation")]
+    generation: String,
+    #[tabled(rename = "Changes")]
+    changes: u32,
+    #[tabled(rename = "Last change")]
+    last_change: String,
+    #[tabled(rename = "Block")]
+    block: String,
+}
+
+fn node_table(h: &ocfs2_mmp::liveness::HbReport) -> String {
+    let rows: Vec<NodeRow> = h
+        .nodes
+        .iter()
+        .map(|n| NodeRow {
+            node: n.node,
+            slots: if n.slots.is_empty() {
+                "-".into()
+            } else {
+                n.slots
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+            state: n.state.name(),
+            first: format!("{:#x}", n.first_seq),
+            last: format!("{:#x}", n.last_seq),
+            generation: format!("{:#018x}", n.generation),
+            changes: n.changes,
+            last_change: n.last_change.map_or("-".into(), |s| format!("at {s} s")),
+            block: match &n.damage {
+                None => "ok".into(),
+                Some(d) => format!("DAMAGED: {d}"),
+            },
+        })
+        .collect();
+    let mut t = Table::new(rows);
+    t.with(Style::blank());
+    format!("{t}\n")
+}
+
 // ---------------------------------------------------------------- mmp writes
 
-fn mmp_heartbeat(vol: &Volume, run_for: Option<u64>, json: bool) -> Result<Outcome> {
+fn mmp_heartbeat(
+    vol: &Volume,
+    run_for: Option<u64>,
+    hb_window: Option<u32>,
+    json: bool,
+) -> Result<Outcome> {
     if !vol.features().has_incompat(incompat::MMP) {
         bail!("the MMP feature is not enabled on this volume");
     }
@@ -568,6 +745,7 @@ fn mmp_heartbeat(vol: &Volume, run_for: Option<u64>, json: bool) -> Result<Outco
     let end = ocfs2_mmp::engine::heartbeat(
         &io,
         interval,
+        ocfs2_mmp::engine::hb_options(vol, hb_window),
         run_for.map(std::time::Duration::from_secs),
         &mut SystemClock,
         &mut ocfs2_toolkit::WaitReporter::new(PROG, json).with_beats(),
@@ -632,57 +810,81 @@ struct HbRow {
     generation: String,
     #[tabled(rename = "Dead ms")]
     dead_ms: u32,
-    #[tabled(rename = "Checksum")]
-    cksum: &'static str,
+    #[tabled(rename = "Last change seen")]
+    last_change: String,
+    #[tabled(rename = "Block")]
+    block: String,
     #[tabled(rename = "Verdict")]
     verdict: &'static str,
 }
 
 fn hb(vol: &Volume, watch: Option<u64>) -> Result<Outcome> {
+    use ocfs2_mmp::engine::SlotIo;
+    let io = ocfs2_mmp::engine::VolumeSlots::new(vol).context("locating the slot map")?;
     let bytes = vol.device().sector_size() as usize;
-    let max = ocfs2_format::heartbeat::MAX_NODES;
-    let first = vol
-        .heartbeat_blocks(bytes, max)
-        .context("reading the heartbeat area")?;
-    let second = match watch {
-        Some(secs) => {
-            eprintln!("{PROG}: watching the heartbeat blocks for {secs} s");
-            std::thread::sleep(std::time::Duration::from_secs(secs));
-            Some(
-                vol.heartbeat_blocks(bytes, max)
-                    .context("reading the heartbeat area again")?,
-            )
+    let read = || io.heartbeat().context("reading the heartbeat area");
+    let first = read()?;
+    let blocks = first.len();
+    let mut tracker = ocfs2_mmp::liveness::Tracker::new(first);
+    if let Some(secs) = watch {
+        let secs = u32::try_from(secs).unwrap_or(u32::MAX);
+        eprintln!("{PROG}: watching the heartbeat blocks for {secs} s (re-read every second)");
+        let start = std::time::Instant::now();
+        let end = std::time::Duration::from_secs(u64::from(secs));
+        while start.elapsed() < end {
+            std::thread::sleep((end - start.elapsed()).min(std::time::Duration::from_secs(1)));
+            if ocfs2_toolkit::signals::pending().is_some() {
+                break;
+            }
+            let at = start.elapsed().as_secs_f64().round() as u32;
+            tracker.sample(at, read()?);
         }
-        None => None,
-    };
+    }
+    let watched = watch.map(|w| u32::try_from(w).unwrap_or(u32::MAX));
+    // Name the slots that point at each node, for context.
+    let holders = vol
+        .read_slot_map()
+        .map(|m| ocfs2_mmp::slot_holders(&m))
+        .unwrap_or_default();
+    let report = tracker.report(watched.unwrap_or(0), watched.unwrap_or(0), &holders);
     let mut rows = Vec::new();
     let mut nodes = Vec::new();
-    for (i, a) in first.iter().enumerate() {
-        let b = second.as_ref().and_then(|s| s.get(i));
-        if a.never && b.is_none_or(|b| b.never) {
-            continue;
-        }
-        let last = b.unwrap_or(a);
-        let verdict = match b {
-            None => "heartbeated",
-            Some(b) if b.seq != a.seq || b.generation != a.generation => "live",
-            Some(_) => "silent",
+    for n in &report.nodes {
+        let verdict = match (watch, n.state) {
+            (None, ocfs2_mmp::liveness::NodeState::Never) => "never",
+            (None, _) => "heartbeated",
+            (Some(_), s) => s.name(),
         };
         rows.push(HbRow {
-            node: last.index,
-            seq: format!("{:#x}", last.seq),
-            when: ctime_utc(last.seq as i64),
-            generation: format!("{:#018x}", last.generation),
-            dead_ms: last.dead_ms,
-            cksum: if last.cksum_ok { "ok" } else { "BAD" },
+            node: n.node,
+            seq: format!("{:#x}", n.last_seq),
+            when: if n.last_seq == 0 {
+                "-".into()
+            } else {
+                ctime_utc(i64::try_from(n.last_seq).unwrap_or(i64::MAX))
+            },
+            generation: format!("{:#018x}", n.generation),
+            dead_ms: n.dead_ms,
+            last_change: match (watch, n.last_change) {
+                (None, _) => "not watched".into(),
+                (Some(_), None) => "none".into(),
+                (Some(_), Some(at)) => format!("at {at} s ({} changes)", n.changes),
+            },
+            block: n
+                .damage
+                .clone()
+                .map_or("ok".into(), |d| format!("DAMAGED: {d}")),
             verdict,
         });
-        nodes.push(json!({ "node": last.index, "seq": last.seq, "generation": last.generation, "dead_ms": last.dead_ms,
-            "cksum_ok": last.cksum_ok, "first_seq": a.seq, "verdict": verdict }));
+        nodes.push(json!({
+            "node": n.node, "slots": n.slots, "seq": n.last_seq, "first_seq": n.first_seq,
+            "generation": n.generation, "dead_ms": n.dead_ms, "changes": n.changes,
+            "last_change": n.last_change, "block_ok": n.block_ok, "damage": n.damage,
+            "verdict": verdict,
+        }));
     }
     let mut t = format!(
-        "Heartbeat area: {} blocks of {bytes} bytes; {} node(s) ever heartbeated{}\n",
-        first.len(),
+        "Heartbeat area: {blocks} blocks of {bytes} bytes; {} node(s) heartbeated or named by a slot{}\n",
         rows.len(),
         watch.map_or(String::new(), |w| format!("; watched {w} s"))
     );
@@ -693,7 +895,7 @@ fn hb(vol: &Volume, watch: Option<u64>) -> Result<Outcome> {
     }
     ok(
         t,
-        json!({ "block_bytes": bytes, "blocks": first.len(), "watched": watch, "nodes": nodes }),
+        json!({ "block_bytes": bytes, "blocks": blocks, "watched": watch, "nodes": nodes }),
     )
 }
 

@@ -27,6 +27,61 @@ pub struct HbBlock {
     pub never: bool,
     /// The stored checksum matches.
     pub cksum_ok: bool,
+    /// The checksum computed over the block (with `hb_cksum` zeroed).
+    pub computed: u32,
+}
+
+/// Why a heartbeat block cannot be trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HbError {
+    #[error("heartbeat block {index}: {len} bytes, shorter than the 28-byte o2hb header")]
+    Short { index: u16, len: usize },
+    #[error("heartbeat block {index}: checksum {stored:#010x} stored, {computed:#010x} computed (a torn or damaged write)")]
+    Checksum {
+        index: u16,
+        stored: u32,
+        computed: u32,
+    },
+    #[error(
+        "heartbeat block {index}: names node {node}, but block {index} belongs to node {index}"
+    )]
+    WrongNode { index: u16, node: u8 },
+}
+
+impl HbBlock {
+    /// Why the block cannot be trusted, if it cannot (an all-zero block is
+    /// a node that never heartbeated, not damage).
+    pub fn damage(&self) -> Option<HbError> {
+        if self.never {
+            return None;
+        }
+        if !self.cksum_ok {
+            return Some(HbError::Checksum {
+                index: self.index,
+                stored: self.cksum,
+                computed: self.computed,
+            });
+        }
+        if u16::from(self.node) != self.index {
+            return Some(HbError::WrongNode {
+                index: self.index,
+                node: self.node,
+            });
+        }
+        None
+    }
+}
+
+/// Decode one block and refuse it when it is damaged.
+pub fn decode_checked(index: u16, block: &[u8]) -> Result<HbBlock, HbError> {
+    let b = decode(index, block).ok_or(HbError::Short {
+        index,
+        len: block.len(),
+    })?;
+    match b.damage() {
+        Some(e) => Err(e),
+        None => Ok(b),
+    }
 }
 
 /// The kernel's raw `crc32_le(seed, data)`: reflected IEEE polynomial, no
@@ -57,6 +112,7 @@ pub fn decode(index: u16, block: &[u8]) -> Option<HbBlock> {
     let cksum = u32_at(12);
     let mut tmp = block.to_vec();
     tmp[12..16].fill(0);
+    let computed = crc32_le(0, &tmp);
     Some(HbBlock {
         index,
         seq: u64_at(0),
@@ -65,7 +121,8 @@ pub fn decode(index: u16, block: &[u8]) -> Option<HbBlock> {
         generation: u64_at(16),
         dead_ms: u32_at(24),
         never: block.iter().all(|&b| b == 0),
-        cksum_ok: crc32_le(0, &tmp) == cksum,
+        cksum_ok: computed == cksum,
+        computed,
     })
 }
 
@@ -115,6 +172,48 @@ mod tests {
         let mut bad = KERNEL_BLOCKS[..512].to_vec();
         bad[16] ^= 0x80;
         assert!(!decode(0, &bad).unwrap().cksum_ok);
+    }
+
+    #[test]
+    fn rejects_damaged_kernel_blocks_with_a_clear_error() {
+        let good = &KERNEL_BLOCKS[512..1024];
+        let ok = decode_checked(1, good).unwrap();
+        assert_eq!(ok.node, 1);
+        // A flipped bit in the generation: the checksum no longer matches.
+        let mut flipped = good.to_vec();
+        flipped[17] ^= 0x04;
+        let e = decode_checked(1, &flipped).unwrap_err();
+        assert!(
+            matches!(e, HbError::Checksum { index: 1, stored, computed } if stored == ok.cksum && computed != stored)
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("heartbeat block 1: checksum 0x") && msg.contains("computed"),
+            "{msg}"
+        );
+        // A torn write: the second half of the sector is zero.
+        let mut torn = good.to_vec();
+        torn[256..].fill(0);
+        torn[0] ^= 1;
+        assert!(matches!(
+            decode_checked(1, &torn),
+            Err(HbError::Checksum { .. })
+        ));
+        // A block read at the wrong place: node 1's block in slot 0 of the area.
+        let e = decode_checked(0, good).unwrap_err();
+        assert_eq!(e, HbError::WrongNode { index: 0, node: 1 });
+        assert_eq!(
+            e.to_string(),
+            "heartbeat block 0: names node 1, but block 0 belongs to node 0"
+        );
+        // Too short to hold the header.
+        assert_eq!(
+            decode_checked(1, &good[..20]).unwrap_err().to_string(),
+            "heartbeat block 1: 20 bytes, shorter than the 28-byte o2hb header"
+        );
+        // An all-zero block is a node that never heartbeated, not damage.
+        let never = decode_checked(5, &[0u8; 512]).unwrap();
+        assert!(never.never);
     }
 
     #[test]

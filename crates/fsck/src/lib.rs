@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use ocfs2_format::features::incompat;
 use ocfs2_format::{OpenMode, Volume};
-use ocfs2_mmp::engine::{EngineError, Guard, SlotIo, VolumeSlots};
+use ocfs2_mmp::engine::{EngineError, Guard, VolumeSlots};
 use ocfs2_mmp::{CheckOptions, SystemClock, Verdict};
 use std::process::ExitCode;
 
@@ -45,6 +45,9 @@ pub struct Cli {
     /// Print the findings as JSON
     #[arg(long)]
     pub json: bool,
+    /// Seconds to watch the o2hb heartbeat of clustered nodes (1..=600; default: their dead threshold, at least 62)
+    #[arg(long = "hb-window", value_name = "SECONDS", value_parser = ocfs2_toolkit::parse_hb_window)]
+    pub hb_window: Option<u32>,
     /// The volume: a path, LABEL=label or UUID=uuid
     #[arg(value_name = "DEVICE")]
     pub device: String,
@@ -143,8 +146,9 @@ pub fn run(cli: &Cli) -> Result<u8> {
             CheckOptions {
                 wait: true,
                 feature_on: true,
+                hb: ocfs2_mmp::engine::hb_options(&vol, cli.hb_window),
             },
-            || slots.read(),
+            slots,
             &mut SystemClock,
             &mut say,
         )?;
@@ -162,6 +166,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         match Guard::acquire(
             slots,
             interval,
+            ocfs2_mmp::engine::hb_options(&vol, cli.hb_window),
             ocfs2_format::slotmap::value::SEQ_FSCK,
             &mut SystemClock,
             &mut say,

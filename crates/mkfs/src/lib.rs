@@ -74,6 +74,9 @@ pub struct Cli {
     /// Overwrite an existing file system (never one whose MMP state says it is in use)
     #[arg(short = 'F', long = "force")]
     pub force: bool,
+    /// Seconds to watch the o2hb heartbeat of an existing clustered MMP volume's nodes (1..=600; default: their dead threshold, at least 62)
+    #[arg(long = "hb-window", value_name = "SECONDS", value_parser = ocfs2_toolkit::parse_hb_window)]
+    pub hb_window: Option<u32>,
     /// Quiet: print nothing but errors
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
@@ -428,7 +431,7 @@ fn open_target(cli: &Cli) -> anyhow::Result<FileDevice> {
     }
     if let Some(sig) = ocfs2_format::probe::existing_signature(&dev) {
         if sig == "ocfs2" {
-            refuse_if_in_use(&path, &dev_name)?;
+            refuse_if_in_use(&path, &dev_name, cli.hb_window)?;
         }
         if !cli.force {
             bail!("{dev_name}: holds an existing {sig} file system; use -F to overwrite it");
@@ -452,7 +455,11 @@ fn block_device_read_only(path: &std::path::Path) -> bool {
 
 /// An OCFS2 volume with MMP that is in use (or being checked) is refused
 /// even with -F.
-fn refuse_if_in_use(path: &std::path::Path, dev_name: &str) -> anyhow::Result<()> {
+fn refuse_if_in_use(
+    path: &std::path::Path,
+    dev_name: &str,
+    hb_window: Option<u32>,
+) -> anyhow::Result<()> {
     let Ok(dev) = FileDevice::open(path, OpenMode::default()) else {
         return Ok(());
     };
@@ -462,7 +469,7 @@ fn refuse_if_in_use(path: &std::path::Path, dev_name: &str) -> anyhow::Result<()
     if !vol.features().has_incompat(incompat::MMP) {
         return Ok(());
     }
-    let (_, runs) = vol.slot_map_layout().map_err(|e| {
+    let io = ocfs2_mmp::engine::VolumeSlots::new(&vol).map_err(|e| {
         anyhow::anyhow!(
             "{dev_name}: the existing OCFS2 volume has MMP on but its slot map cannot be read ({e}): cannot tell \
              whether a node uses it; refusing even with -F (clear the volume's first MiB by hand if you are sure)"
@@ -473,8 +480,9 @@ fn refuse_if_in_use(path: &std::path::Path, dev_name: &str) -> anyhow::Result<()
         ocfs2_mmp::CheckOptions {
             wait: true,
             feature_on: true,
+            hb: ocfs2_mmp::engine::hb_options(&vol, hb_window),
         },
-        || vol.read_slot_map_runs(&runs),
+        &io,
         &mut ocfs2_mmp::SystemClock,
         &mut ocfs2_toolkit::WaitReporter::new(PROG, false).with_prefix("existing volume: "),
     )?;

@@ -7,8 +7,12 @@
 //! it still holds what this process last wrote, so another node's value is
 //! never overwritten.
 
+use crate::liveness::HbOptions;
 use crate::{check, wait_time, CheckOptions, Clock, Observer, Verdict};
+use ocfs2_format::features::incompat;
 use ocfs2_format::fs::SlotMapRuns;
+use ocfs2_format::heartbeat::HbBlock;
+use ocfs2_format::slotmap::Format;
 use ocfs2_format::slotmap::{value, SlotMap};
 use ocfs2_format::Volume;
 use std::time::{Duration, Instant};
@@ -17,6 +21,11 @@ use std::time::{Duration, Instant};
 pub trait SlotIo {
     fn read(&self) -> ocfs2_format::Result<SlotMap>;
     fn write(&self, slot: u16, raw: u32, node: u32) -> ocfs2_format::Result<()>;
+
+    /// The o2hb heartbeat blocks, uncached (none where no node heartbeats).
+    fn heartbeat(&self) -> ocfs2_format::Result<Vec<HbBlock>> {
+        Ok(Vec::new())
+    }
 
     /// Write `raw` into `slot` only if a fresh read shows it still holds
     /// `expected` (what this process wrote or saw last): another node's
@@ -59,6 +68,28 @@ impl SlotIo for VolumeSlots<'_> {
     fn write(&self, slot: u16, raw: u32, node: u32) -> ocfs2_format::Result<()> {
         self.vol.write_slot(&self.runs, slot, raw, node)
     }
+    fn heartbeat(&self) -> ocfs2_format::Result<Vec<HbBlock>> {
+        // o2hb's block size is the device's logical sector size.
+        let bytes = self.vol.device().sector_size() as usize;
+        self.vol
+            .heartbeat_blocks(bytes, ocfs2_format::heartbeat::MAX_NODES)
+    }
+}
+
+/// How a check should watch a volume's heartbeat: not at all on a local
+/// volume (`-M local`: no node heartbeats), for the nodes the slots name on
+/// an MMP volume with the extended slot map, and for every node where the
+/// slot values cannot be trusted (MMP off, old slot map).
+pub fn hb_options(vol: &Volume, window: Option<u32>) -> Option<HbOptions> {
+    let f = vol.features();
+    if f.has_incompat(incompat::LOCAL_MOUNT) {
+        return None;
+    }
+    let trusted = f.has_incompat(incompat::MMP) && vol.slot_map_format() == Format::Extended;
+    Some(HbOptions {
+        window,
+        all_nodes: !trusted,
+    })
 }
 
 /// Asks whether the process was told to stop (SIGINT, SIGTERM, SIGHUP).
@@ -146,6 +177,7 @@ impl<'a> Guard<'a> {
     pub fn acquire(
         io: &'a dyn SlotIo,
         update_interval: u16,
+        hb: Option<HbOptions>,
         marker: u32,
         clock: &mut dyn Clock,
         obs: &mut dyn Observer,
@@ -156,8 +188,9 @@ impl<'a> Guard<'a> {
             CheckOptions {
                 wait: true,
                 feature_on: true,
+                hb,
             },
-            || io.read(),
+            io,
             clock,
             obs,
         )?;
@@ -320,6 +353,7 @@ pub fn new_seq() -> u32 {
 pub fn heartbeat(
     io: &dyn SlotIo,
     update_interval: u16,
+    hb: Option<HbOptions>,
     run_for: Option<Duration>,
     clock: &mut dyn Clock,
     obs: &mut dyn BeatObserver,
@@ -330,8 +364,9 @@ pub fn heartbeat(
         CheckOptions {
             wait: true,
             feature_on: true,
+            hb,
         },
-        || io.read(),
+        io,
         clock,
         obs,
     )?;
@@ -451,6 +486,9 @@ mod tests {
         write: Option<(usize, u32)>,
     }
     impl Clock for Tick<'_> {
+        fn now(&mut self) -> Duration {
+            Duration::from_secs(u64::from(self.n))
+        }
         fn sleep(&mut self, _d: Duration) {
             self.n += 1;
             if self.n == self.at {
@@ -479,6 +517,7 @@ mod tests {
         let g = Guard::acquire(
             &fake,
             5,
+            None,
             value::SEQ_FSCK,
             &mut clock,
             &mut Quiet,
@@ -506,6 +545,7 @@ mod tests {
             let _g = Guard::acquire(
                 &fake,
                 5,
+                None,
                 value::SEQ_FSCK,
                 &mut clock,
                 &mut Quiet,
@@ -532,6 +572,7 @@ mod tests {
             Guard::acquire(
                 &fake,
                 5,
+                None,
                 value::SEQ_FSCK,
                 &mut clock,
                 &mut Quiet,
@@ -552,6 +593,7 @@ mod tests {
         let r = Guard::acquire(
             &fake,
             5,
+            None,
             value::SEQ_FSCK,
             &mut clock,
             &mut Quiet,
@@ -583,6 +625,7 @@ mod tests {
         let end = heartbeat(
             &fake,
             1,
+            None,
             Some(Duration::ZERO),
             &mut clock,
             &mut Quiet,
@@ -605,7 +648,7 @@ mod tests {
             at: 16,
             write: Some((0, 0x77)),
         };
-        let r = heartbeat(&fake, 1, None, &mut clock, &mut Quiet, &NoInterrupt);
+        let r = heartbeat(&fake, 1, None, None, &mut clock, &mut Quiet, &NoInterrupt);
         assert!(
             matches!(r, Err(EngineError::ForeignWrite { found: 0x77, .. })),
             "{r:?}"

@@ -5,6 +5,11 @@
 //! check through [`Observer`] and sleep through [`Clock`].
 
 pub mod engine;
+pub mod liveness;
+
+use engine::SlotIo;
+use liveness::{HbOptions, HbReport, NodeState, Tracker};
+use std::collections::BTreeMap;
 
 use ocfs2_format::slotmap::{value, MmpState, SlotMap};
 use serde::Serialize;
@@ -31,6 +36,8 @@ pub fn wait_time(update_interval: u16) -> u32 {
 /// Time, injectable for tests.
 pub trait Clock {
     fn sleep(&mut self, d: Duration);
+    /// Monotonic time since some fixed point.
+    fn now(&mut self) -> Duration;
 }
 
 /// The real clock.
@@ -38,6 +45,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn sleep(&mut self, d: Duration) {
         std::thread::sleep(d);
+    }
+    fn now(&mut self) -> Duration {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed()
     }
 }
 
@@ -63,11 +74,17 @@ impl Observer for Silent {}
 pub enum Verdict {
     /// No slot in use: every slot is `0` or `SEQ_CLEAN`.
     Clean,
-    /// Slots held sequences that did not move during a full wait: the mounts
-    /// that wrote them are dead. Safe to mount (after journal recovery).
-    Stale { slots: Vec<u16> },
-    /// A sequence moved during the wait: a live non-clustered mount.
+    /// Slots held sequences that did not move during a full wait, or
+    /// clustered values of nodes whose heartbeat stayed silent for the whole
+    /// window (`nodes`): the mounts that wrote them are dead. Safe to mount
+    /// (after journal recovery).
+    Stale { slots: Vec<u16>, nodes: Vec<u16> },
+    /// A slot changed during the wait: a live mount (or one starting).
     Active { slot: u16, before: u32, after: u32 },
+    /// o2hb heartbeat blocks moved during the watch: those nodes are alive
+    /// and have the volume mounted (or are mounting or unmounting it),
+    /// whatever the slot map says. `slots` are the slots that name them.
+    Heartbeating { nodes: Vec<u16>, slots: Vec<u16> },
     /// `SEQ_FSCK`: fsck is running (or a killed fsck left it).
     FsckRunning { slot: u16 },
     /// A value outside the protocol: not safe.
@@ -94,9 +111,10 @@ impl Verdict {
     pub fn exit_code(&self) -> u8 {
         match self {
             Verdict::Clean | Verdict::Stale { .. } => 0,
-            Verdict::Active { .. } | Verdict::FsckRunning { .. } | Verdict::UnknownValue { .. } => {
-                1
-            }
+            Verdict::Active { .. }
+            | Verdict::Heartbeating { .. }
+            | Verdict::FsckRunning { .. }
+            | Verdict::UnknownValue { .. } => 1,
             Verdict::NoLiveness { .. }
             | Verdict::ReadOnlyMount { .. }
             | Verdict::NotWatched { .. }
@@ -113,12 +131,27 @@ impl Verdict {
     pub fn describe(&self) -> String {
         match self {
             Verdict::Clean => "safe to mount: no slot is in use".into(),
-            Verdict::Stale { slots } => format!(
+            Verdict::Stale { slots, nodes } if nodes.is_empty() => format!(
                 "safe to mount: slot(s) {} held a sequence that did not move for a full wait (a mount that died; its journal needs recovery)",
                 join(slots)
             ),
+            Verdict::Stale { slots, nodes } => format!(
+                "safe to mount: slot(s) {} belong to mounts that died: node(s) {} stayed silent for the whole heartbeat window \
+                 (their journals need recovery by the next mount)",
+                join(slots),
+                join(nodes)
+            ),
             Verdict::Active { slot, before, after } => format!(
                 "in use: slot {slot} moved from {before:#010x} to {after:#010x} during the wait (a live mount on some node)"
+            ),
+            Verdict::Heartbeating { nodes, slots } => format!(
+                "in use: node(s) {} heartbeat on this volume (their o2hb blocks moved during the watch){}",
+                join(nodes),
+                if slots.is_empty() {
+                    "; they hold no slot yet (mounting, or a heartbeat region left up)".to_string()
+                } else {
+                    format!("; they hold slot(s) {}", join(slots))
+                }
             ),
             Verdict::FsckRunning { slot } => format!(
                 "in use: slot {slot} holds SEQ_FSCK (fsck is running, or a killed fsck left it: tunefs.ocfs2-mmp --clear-mmp resets a stale one)"
@@ -136,7 +169,8 @@ impl Verdict {
                  tunefs.ocfs2-mmp --clear-mmp"
             ),
             Verdict::NotWatched { slot, value } => format!(
-                "cannot tell without waiting: slot {slot} holds sequence {value:#010x}; run without -i to watch whether it moves"
+                "cannot tell without waiting: slot {slot} holds {} {value:#010x}; run without -i to watch whether it (or its node's heartbeat) moves",
+                MmpState::decode(*value).name()
             ),
             Verdict::FeatureOff => "MMP feature not enabled on this volume".into(),
             Verdict::Interrupted { signal } => format!("cannot tell: interrupted by signal {signal} during the wait"),
@@ -248,6 +282,81 @@ pub struct CheckReport {
     /// The slot map as last read (after the wait, if any).
     #[serde(skip)]
     pub last: Option<SlotMap>,
+    /// The heartbeat watch, when the check ran one.
+    pub heartbeat: Option<HbReport>,
+}
+
+/// Who holds the volume, from one check: for status output.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NodesSummary {
+    /// Nodes whose heartbeat moved and that a slot names.
+    pub mounted: Vec<u16>,
+    /// Nodes whose heartbeat moved but that no slot names.
+    pub live_without_slot: Vec<u16>,
+    /// Nodes whose heartbeat stayed still for the whole window.
+    pub silent: Vec<u16>,
+    /// Slots held by mounts that died.
+    pub stale_slots: Vec<u16>,
+    /// Who will recover the stale slots, in one sentence.
+    pub recovery: Option<String>,
+}
+
+impl CheckReport {
+    /// Mounted, silent and stale, as far as this check could see.
+    pub fn nodes(&self) -> NodesSummary {
+        let mut out = NodesSummary::default();
+        if let Some(h) = &self.heartbeat {
+            for n in &h.nodes {
+                match (n.state, n.slots.is_empty()) {
+                    (NodeState::Live, false) => out.mounted.push(n.node),
+                    (NodeState::Live, true) => out.live_without_slot.push(n.node),
+                    (NodeState::Silent, _) => out.silent.push(n.node),
+                    (NodeState::Never, _) => {}
+                }
+            }
+        }
+        let mut stale = match &self.verdict {
+            Verdict::Stale { slots, .. } => slots.clone(),
+            _ => Vec::new(),
+        };
+        let mut clustered_stale = false;
+        if let (Some(h), Some(map)) = (&self.heartbeat, &self.last) {
+            for s in &map.slots {
+                let silent = u16::try_from(s.node)
+                    .ok()
+                    .and_then(|n| h.node(n))
+                    .is_some_and(|n| n.state == NodeState::Silent);
+                if clustered_value(s.raw) && silent {
+                    clustered_stale = true;
+                    if !stale.contains(&s.index) {
+                        stale.push(s.index);
+                    }
+                }
+            }
+        }
+        stale.sort_unstable();
+        if !stale.is_empty() {
+            out.recovery = Some(if !out.mounted.is_empty() && clustered_stale {
+                format!(
+                    "live node(s) {} replay the journal of slot(s) {} and clear them once o2hb declares the silent node(s) dead",
+                    join(&out.mounted),
+                    join(&stale)
+                )
+            } else if clustered_stale {
+                format!(
+                    "the next clustered mount replays the journal(s) of slot(s) {} and clears them (local and nocluster mounts are refused until then)",
+                    join(&stale)
+                )
+            } else {
+                format!(
+                    "the next mount replays the journal(s) of slot(s) {}",
+                    join(&stale)
+                )
+            });
+        }
+        out.stale_slots = stale;
+        out
+    }
 }
 
 /// Options of a check.
@@ -258,17 +367,49 @@ pub struct CheckOptions {
     pub wait: bool,
     /// Check even when the feature bit is off (the slot map is read anyway).
     pub feature_on: bool,
+    /// Watch the o2hb heartbeat (cluster-capable volumes); `None` for local
+    /// volumes, which no node heartbeats on.
+    pub hb: Option<HbOptions>,
 }
 
-/// Run the kernel's check over a slot map source: `read` re-reads the slot
-/// map bypassing caches each time it is called.
-pub fn check<E>(
+/// Slots whose value says "in use", by the node they name. On the old slot
+/// map the value is the node number itself.
+pub fn slot_holders(map: &SlotMap) -> BTreeMap<u16, Vec<u16>> {
+    let mut out: BTreeMap<u16, Vec<u16>> = BTreeMap::new();
+    for s in &map.slots {
+        let used = match map.format {
+            ocfs2_format::slotmap::Format::Old => s.legacy_in_use(map.format),
+            ocfs2_format::slotmap::Format::Extended => !MmpState::decode(s.raw).is_unused(),
+        };
+        if used {
+            let node = match map.format {
+                ocfs2_format::slotmap::Format::Old => s.raw,
+                ocfs2_format::slotmap::Format::Extended => s.node,
+            };
+            out.entry(u16::try_from(node).unwrap_or(u16::MAX))
+                .or_default()
+                .push(s.index);
+        }
+    }
+    out
+}
+
+/// A clustered mount's value: `VALID_CLUSTER`, or a stock kernel's `1`.
+fn clustered_value(raw: u32) -> bool {
+    raw == value::VALID_CLUSTER || raw == value::LEGACY_VALID
+}
+
+/// Run the kernel's check on a volume's slot map (re-read, uncached, each
+/// time), and on a cluster-capable volume watch the o2hb heartbeat of the
+/// nodes the slots name. The wait is announced once, with its length, and
+/// never runs past it.
+pub fn check(
     update_interval: u16,
     opts: CheckOptions,
-    mut read: impl FnMut() -> Result<SlotMap, E>,
+    io: &dyn SlotIo,
     clock: &mut dyn Clock,
     obs: &mut dyn Observer,
-) -> Result<CheckReport, E> {
+) -> ocfs2_format::Result<CheckReport> {
     let wt = wait_time(update_interval);
     let mut report = CheckReport {
         update_interval,
@@ -278,84 +419,208 @@ pub fn check<E>(
         verdict: Verdict::Clean,
         first: None,
         last: None,
+        heartbeat: None,
     };
-    let map = read()?;
+    let map = io.read()?;
     report.first = Some(map.clone());
     report.last = Some(map.clone());
-    if !opts.feature_on {
+    let hb_all = opts.hb.is_some_and(|h| h.all_nodes);
+    if !opts.feature_on && !hb_all {
         report.verdict = Verdict::FeatureOff;
         return Ok(report);
     }
-    if let Some(v) = static_verdict(&map) {
-        report.verdict = v;
-        return Ok(report);
-    }
-    let seqs: Vec<(u16, u32)> = map
-        .slots
-        .iter()
-        .filter(|s| matches!(MmpState::decode(s.raw), MmpState::Sequence(_)))
-        .map(|s| (s.index, s.raw))
-        .collect();
-    if !seqs.is_empty() {
-        if !opts.wait {
-            report.verdict = Verdict::NotWatched {
-                slot: seqs[0].0,
-                value: seqs[0].1,
-            };
+    if opts.feature_on {
+        if let Some(v) = static_verdict(&map) {
+            report.verdict = v;
             return Ok(report);
         }
-        let why = format!(
-            "slot {} holds sequence {:#010x}: watching for {wt} s (the kernel's wait) whether a live mount updates it",
-            seqs[0].0, seqs[0].1
-        );
-        obs.waiting(wt, &why);
-        for left in (0..wt).rev() {
-            clock.sleep(Duration::from_secs(1));
-            report.waited += 1;
+    }
+    let seqs: Vec<(u16, u32)> = if opts.feature_on {
+        map.slots
+            .iter()
+            .filter(|s| matches!(MmpState::decode(s.raw), MmpState::Sequence(_)))
+            .map(|s| (s.index, s.raw))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let unwatched: Option<&ocfs2_format::slotmap::Slot> = map
+        .slots
+        .iter()
+        .find(|s| clustered_value(s.raw) || s.raw == value::VALID_NOCLUSTER);
+    let watch_hb = opts.hb.is_some() && (hb_all || unwatched.is_some());
+    if !opts.wait {
+        let first = seqs
+            .first()
+            .copied()
+            .or_else(|| unwatched.filter(|_| watch_hb).map(|s| (s.index, s.raw)));
+        if let (Some((slot, value)), true) = (first, opts.feature_on) {
+            report.verdict = Verdict::NotWatched { slot, value };
+            return Ok(report);
+        }
+        if !opts.feature_on {
+            report.verdict = Verdict::FeatureOff;
+            return Ok(report);
+        }
+    }
+    let holders = slot_holders(&map);
+    let mut tracker = None;
+    let mut window = 0;
+    if watch_hb && opts.wait {
+        let t = Tracker::new(io.heartbeat()?);
+        // No node ever heartbeated here (a fresh volume, global heartbeat,
+        // a userspace stack): watching cannot make the verdict safe, so
+        // none is announced; the nodes are reported as "never".
+        if !t.nothing_ever() {
+            window = liveness::window_for(opts.hb.as_ref().expect("watch_hb"), &t);
+        }
+        tracker = Some(t);
+    }
+    let seq_wait = if seqs.is_empty() || !opts.wait { 0 } else { wt };
+    let total = seq_wait.max(window);
+    if total > 0 {
+        let mut why = Vec::new();
+        if let Some(&(slot, v)) = seqs.first() {
+            why.push(format!(
+                "slot {slot} holds sequence {v:#010x}: watching {wt} s (the kernel's wait) whether a live mount updates it"
+            ));
+        }
+        if tracker.is_some() {
+            let named = if holders.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; slots name node(s) {}",
+                    join(&holders.keys().copied().collect::<Vec<_>>())
+                )
+            };
+            let source = if opts.hb.is_some_and(|h| h.window.is_some()) {
+                "the window asked for"
+            } else {
+                "one dead threshold"
+            };
+            why.push(format!(
+                "watching the o2hb heartbeat of every node for up to {window} s ({source}{named}; stops early once every node is seen live)"
+            ));
+        }
+        obs.waiting(total, &why.join("; "));
+        let start = clock.now();
+        let deadline = start + Duration::from_secs(u64::from(total));
+        loop {
+            let now = clock.now();
+            if now >= deadline {
+                break;
+            }
+            clock.sleep((deadline - now).min(Duration::from_secs(1)));
+            let at = (clock.now() - start).as_secs_f64().round() as u32;
+            report.waited = at.min(total);
             if let Some(signal) = obs.interrupted() {
                 report.verdict = Verdict::Interrupted { signal };
+                report.heartbeat = tracker.map(|t| t.report(window, report.waited, &holders));
                 return Ok(report);
             }
-            obs.tick(left);
-        }
-        let after = read()?;
-        report.last = Some(after.clone());
-        // Any change of any slot during the wait means someone is active.
-        for (b, a) in map.slots.iter().zip(&after.slots) {
-            if b.raw != a.raw {
+            let now_map = io.read()?;
+            report.last = Some(now_map.clone());
+            if let Some((b, a)) = map
+                .slots
+                .iter()
+                .zip(&now_map.slots)
+                .find(|(b, a)| b.raw != a.raw)
+            {
                 report.verdict = Verdict::Active {
                     slot: b.index,
                     before: b.raw,
                     after: a.raw,
                 };
+                report.heartbeat = tracker.map(|t| t.report(window, report.waited, &holders));
                 return Ok(report);
             }
-        }
-        if let Some(v) = static_verdict(&after) {
-            report.verdict = v;
-            return Ok(report);
+            if let Some(t) = tracker.as_mut() {
+                t.sample(report.waited, io.heartbeat()?);
+            }
+            obs.tick(total.saturating_sub(report.waited));
+            if report.waited >= seq_wait && tracker.as_ref().is_some_and(|t| t.all_live(&holders)) {
+                break;
+            }
         }
     }
-    if let Some(s) = map.slots.iter().find(|s| {
-        matches!(
-            MmpState::decode(s.raw),
-            MmpState::Cluster | MmpState::Nocluster
-        )
-    }) {
-        report.verdict = Verdict::NoLiveness {
-            slot: s.index,
-            value: s.raw,
-        };
-        return Ok(report);
+    let hb = tracker.map(|t| t.report(window, report.waited, &holders));
+    report.verdict = decide(&map, opts, &seqs, hb.as_ref());
+    report.heartbeat = hb;
+    Ok(report)
+}
+
+/// The verdict once the slot map held still for the whole wait.
+fn decide(
+    map: &SlotMap,
+    opts: CheckOptions,
+    seqs: &[(u16, u32)],
+    hb: Option<&HbReport>,
+) -> Verdict {
+    if let Some(hb) = hb {
+        let live = hb.live();
+        if !live.is_empty() {
+            let mut slots: Vec<u16> = hb
+                .nodes
+                .iter()
+                .filter(|n| n.state == NodeState::Live)
+                .flat_map(|n| n.slots.iter().copied())
+                .collect();
+            slots.sort_unstable();
+            return Verdict::Heartbeating { nodes: live, slots };
+        }
     }
-    report.verdict = if seqs.is_empty() {
+    if !opts.feature_on {
+        return Verdict::FeatureOff;
+    }
+    let mut stale: Vec<u16> = seqs.iter().map(|s| s.0).collect();
+    let mut dead_nodes = Vec::new();
+    for s in &map.slots {
+        if s.raw == value::VALID_NOCLUSTER {
+            return Verdict::NoLiveness {
+                slot: s.index,
+                value: s.raw,
+            };
+        }
+        if !clustered_value(s.raw) {
+            continue;
+        }
+        let state = hb.and_then(|h| {
+            u16::try_from(s.node)
+                .ok()
+                .and_then(|n| h.node(n))
+                .map(|n| n.state)
+        });
+        match state {
+            Some(NodeState::Silent) => {
+                if !stale.contains(&s.index) {
+                    stale.push(s.index);
+                }
+                let n = s.node as u16;
+                if !dead_nodes.contains(&n) {
+                    dead_nodes.push(n);
+                }
+            }
+            // `1` on a volume no node heartbeats on is an MMP sequence:
+            // its wait decided.
+            None if s.raw == value::LEGACY_VALID && opts.hb.is_none() => {}
+            _ => {
+                return Verdict::NoLiveness {
+                    slot: s.index,
+                    value: s.raw,
+                }
+            }
+        }
+    }
+    stale.sort_unstable();
+    if stale.is_empty() {
         Verdict::Clean
     } else {
         Verdict::Stale {
-            slots: seqs.iter().map(|s| s.0).collect(),
+            slots: stale,
+            nodes: dead_nodes,
         }
-    };
-    Ok(report)
+    }
 }
 
 /// Verdicts that need no wait: FSCK and unknown values (not safe),
@@ -389,13 +654,64 @@ fn static_verdict(map: &SlotMap) -> Option<Verdict> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ocfs2_format::heartbeat::{decode, encode, HbBlock};
     use ocfs2_format::slotmap::{Format, Slot};
-    use std::cell::RefCell;
+    use std::cell::Cell;
+    use std::rc::Rc;
 
-    struct FakeClock(u32);
+    /// Fake time in milliseconds, shared with the fake volume.
+    struct FakeClock(Rc<Cell<u64>>);
     impl Clock for FakeClock {
         fn sleep(&mut self, d: Duration) {
-            self.0 += d.as_secs() as u32;
+            self.0.set(self.0.get() + d.as_millis() as u64);
+        }
+        fn now(&mut self) -> Duration {
+            Duration::from_millis(self.0.get())
+        }
+    }
+
+    type SlotsAt = Box<dyn Fn(u64) -> Vec<(u32, u32)>>;
+    type HbAt = Box<dyn Fn(u64) -> Vec<Option<(u64, u64)>>>;
+
+    /// A volume whose slot map and heartbeat area are functions of time.
+    struct FakeVol {
+        ms: Rc<Cell<u64>>,
+        slots: SlotsAt,
+        hb: HbAt,
+        hb_reads: Cell<u32>,
+    }
+    impl SlotIo for FakeVol {
+        fn read(&self) -> ocfs2_format::Result<SlotMap> {
+            let v = (self.slots)(self.ms.get());
+            Ok(SlotMap {
+                format: Format::Extended,
+                slots: v
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(raw, node))| Slot {
+                        index: i as u16,
+                        raw,
+                        node,
+                    })
+                    .collect(),
+            })
+        }
+        fn write(&self, _: u16, _: u32, _: u32) -> ocfs2_format::Result<()> {
+            unreachable!("the check never writes")
+        }
+        fn heartbeat(&self) -> ocfs2_format::Result<Vec<HbBlock>> {
+            self.hb_reads.set(self.hb_reads.get() + 1);
+            Ok((self.hb)(self.ms.get())
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let bytes = match b {
+                        Some((seq, gen)) => encode(512, *seq, i as u8, *gen, 62_000),
+                        None => vec![0; 512],
+                    };
+                    decode(i as u16, &bytes).unwrap()
+                })
+                .collect())
         }
     }
 
@@ -414,20 +730,336 @@ mod tests {
         }
     }
 
+    fn run_vol(vol: &FakeVol, opts: CheckOptions) -> (CheckReport, u64) {
+        let mut clock = FakeClock(vol.ms.clone());
+        let r = check(5, opts, vol, &mut clock, &mut Silent).unwrap();
+        (r, vol.ms.get())
+    }
+
+    /// First read gives `first`, every later one `second`.
     fn run(first: &[u32], second: &[u32], wait: bool) -> CheckReport {
-        let reads = RefCell::new(vec![map(second), map(first)]);
-        let mut clock = FakeClock(0);
-        check::<()>(
-            5,
+        let (a, b) = (first.to_vec(), second.to_vec());
+        let reads = Cell::new(0u32);
+        let vol = FakeVol {
+            ms: Rc::new(Cell::new(0)),
+            slots: Box::new(move |_| {
+                reads.set(reads.get() + 1);
+                let v = if reads.get() == 1 { &a } else { &b };
+                v.iter().map(|&x| (x, 0)).collect()
+            }),
+            hb: Box::new(|_| Vec::new()),
+            hb_reads: Cell::new(0),
+        };
+        run_vol(
+            &vol,
             CheckOptions {
                 wait,
                 feature_on: true,
+                hb: None,
             },
-            || Ok(reads.borrow_mut().pop().unwrap_or_else(|| map(second))),
-            &mut clock,
-            &mut Silent,
         )
-        .unwrap()
+        .0
+    }
+
+    const CLUSTER: HbOptions = HbOptions {
+        window: None,
+        all_nodes: false,
+    };
+
+    /// Node `n` heartbeats every 2 s while `alive(n, ms)`; a block stays
+    /// as last written once the node stops; `None` = never heartbeated.
+    fn nodes(count: usize, alive: fn(usize, u64) -> Option<bool>) -> HbAt {
+        Box::new(move |ms| {
+            (0..count)
+                .map(|n| {
+                    alive(n, ms).map(|live| {
+                        let t = if live { ms / 2000 } else { 0 };
+                        (1_700_000_000 + t * 2, 0x1000 + n as u64)
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn cluster_vol(slots: Vec<(u32, u32)>, hb: HbAt) -> FakeVol {
+        FakeVol {
+            ms: Rc::new(Cell::new(0)),
+            slots: Box::new(move |_| slots.clone()),
+            hb,
+            hb_reads: Cell::new(0),
+        }
+    }
+
+    fn watch(hb: HbOptions) -> CheckOptions {
+        CheckOptions {
+            wait: true,
+            feature_on: true,
+            hb: Some(hb),
+        }
+    }
+
+    const VC: u32 = value::VALID_CLUSTER;
+
+    #[test]
+    fn two_live_nodes_are_in_use_and_the_watch_stops_early() {
+        let vol = cluster_vol(vec![(VC, 0), (VC, 1)], nodes(2, |_, _| Some(true)));
+        let (r, ms) = run_vol(&vol, watch(CLUSTER));
+        assert_eq!(
+            r.verdict,
+            Verdict::Heartbeating {
+                nodes: vec![0, 1],
+                slots: vec![0, 1]
+            }
+        );
+        assert_eq!(r.verdict.exit_code(), 1);
+        assert!(
+            ms <= 4_000,
+            "both seen live within two periods, took {ms} ms"
+        );
+        let hb = r.heartbeat.unwrap();
+        assert_eq!(hb.window, 62);
+        assert_eq!(hb.live(), vec![0, 1]);
+    }
+
+    #[test]
+    fn one_dead_node_is_silent_after_the_full_window() {
+        let vol = cluster_vol(vec![(VC, 0), (VC, 1)], nodes(2, |n, _| Some(n == 1)));
+        let (r, ms) = run_vol(&vol, watch(CLUSTER));
+        assert_eq!(
+            r.verdict,
+            Verdict::Heartbeating {
+                nodes: vec![1],
+                slots: vec![1]
+            }
+        );
+        assert_eq!(
+            ms, 62_000,
+            "a silent node needs the whole window, and no more"
+        );
+        let hb = r.heartbeat.unwrap();
+        assert_eq!(hb.silent(), vec![0]);
+        assert_eq!(hb.node(0).unwrap().slots, vec![0]);
+        assert_eq!(hb.node(1).unwrap().changes, 31);
+    }
+
+    #[test]
+    fn all_nodes_dead_leaves_stale_clustered_slots() {
+        let vol = cluster_vol(
+            vec![(VC, 0), (VC, 1), (0, 0)],
+            nodes(3, |n, _| (n < 2).then_some(false)),
+        );
+        let (r, ms) = run_vol(&vol, watch(CLUSTER));
+        assert_eq!(
+            r.verdict,
+            Verdict::Stale {
+                slots: vec![0, 1],
+                nodes: vec![0, 1]
+            }
+        );
+        assert!(r.verdict.describe().contains("node(s) 0, 1 stayed silent"));
+        assert_eq!((ms, r.waited), (62_000, 62));
+        let rule = same_kind_rule(r.last.as_ref().unwrap());
+        assert!(!rule.local_mount_allowed && rule.cluster_mount_allowed);
+    }
+
+    #[test]
+    fn a_node_that_never_heartbeated_cannot_be_judged() {
+        let vol = cluster_vol(vec![(VC, 0)], nodes(2, |_, _| None));
+        let (r, ms) = run_vol(&vol, watch(CLUSTER));
+        assert_eq!(r.verdict, Verdict::NoLiveness { slot: 0, value: VC });
+        assert_eq!(
+            r.heartbeat.unwrap().node(0).unwrap().state,
+            NodeState::Never
+        );
+        assert_eq!(ms, 0, "no node ever heartbeated: nothing to wait for");
+        // Node 1 heartbeats, node 0 (the holder) never did: watched, and
+        // node 1 being live makes it "in use".
+        let vol = cluster_vol(vec![(VC, 0)], nodes(2, |n, _| (n == 1).then_some(true)));
+        let (r, _) = run_vol(&vol, watch(CLUSTER));
+        assert_eq!(r.verdict.exit_code(), 1, "{:?}", r.verdict);
+        // ... and silent: still cannot tell for node 0.
+        let vol = cluster_vol(vec![(VC, 0)], nodes(2, |n, _| (n == 1).then_some(false)));
+        let (r, ms) = run_vol(&vol, watch(CLUSTER));
+        assert_eq!(
+            (r.verdict, ms),
+            (Verdict::NoLiveness { slot: 0, value: VC }, 62_000)
+        );
+        // A node number beyond the heartbeat area: never seen either.
+        let vol = cluster_vol(vec![(VC, 254)], nodes(2, |_, _| Some(false)));
+        let (r, _) = run_vol(&vol, watch(CLUSTER));
+        assert_eq!(r.verdict, Verdict::NoLiveness { slot: 0, value: VC });
+    }
+
+    #[test]
+    fn the_option_sets_the_window_and_the_wait_never_exceeds_it() {
+        struct Said(Vec<u32>);
+        impl Observer for Said {
+            fn waiting(&mut self, secs: u32, _: &str) {
+                self.0.push(secs);
+            }
+        }
+        let vol = cluster_vol(vec![(VC, 0)], nodes(1, |_, _| Some(false)));
+        let mut said = Said(Vec::new());
+        let opts = watch(HbOptions {
+            window: Some(16),
+            all_nodes: false,
+        });
+        let r = check(5, opts, &vol, &mut FakeClock(vol.ms.clone()), &mut said).unwrap();
+        assert_eq!(said.0, vec![16], "announced once, with its length");
+        assert_eq!(vol.ms.get(), 16_000);
+        assert_eq!(r.waited, 16);
+        assert!(r.verdict.is_safe());
+        // With a sequence too, the longer of the two waits is announced.
+        let vol = cluster_vol(vec![(4242, 0), (VC, 1)], nodes(2, |_, _| Some(false)));
+        let mut said = Said(Vec::new());
+        let opts = watch(HbOptions {
+            window: Some(3),
+            all_nodes: false,
+        });
+        let r = check(5, opts, &vol, &mut FakeClock(vol.ms.clone()), &mut said).unwrap();
+        assert_eq!((said.0.clone(), vol.ms.get()), (vec![11], 11_000));
+        assert_eq!(
+            r.verdict,
+            Verdict::Stale {
+                slots: vec![0, 1],
+                nodes: vec![1]
+            }
+        );
+    }
+
+    #[test]
+    fn a_stock_node_with_its_one_is_watched_by_heartbeat() {
+        // MMP volume, slot 0 = 1 from a stock kernel, node 0 heartbeats:
+        // the sequence alone would have looked stale.
+        let vol = cluster_vol(vec![(1, 0), (0, 0)], nodes(1, |_, _| Some(true)));
+        let (r, ms) = run_vol(&vol, watch(CLUSTER));
+        assert_eq!(r.verdict.exit_code(), 1, "{:?}", r.verdict);
+        assert_eq!(ms, 11_000, "the sequence's wait still runs in full");
+        // The same `1` on a local volume is an MMP sequence that died.
+        let vol = cluster_vol(vec![(1, 0)], nodes(1, |_, _| Some(true)));
+        let (r, _) = run_vol(
+            &vol,
+            CheckOptions {
+                wait: true,
+                feature_on: true,
+                hb: None,
+            },
+        );
+        assert_eq!(
+            r.verdict,
+            Verdict::Stale {
+                slots: vec![0],
+                nodes: vec![]
+            }
+        );
+        assert_eq!(vol.hb_reads.get(), 0);
+    }
+
+    #[test]
+    fn volumes_without_mmp_watch_every_node() {
+        let all = HbOptions {
+            window: None,
+            all_nodes: true,
+        };
+        let off = |hb| CheckOptions {
+            wait: true,
+            feature_on: false,
+            hb: Some(hb),
+        };
+        // Slot map empty, but node 0 heartbeats (a stock kernel mounting).
+        let vol = cluster_vol(
+            vec![(0, 0), (0, 0)],
+            nodes(2, |n, _| (n == 0).then_some(true)),
+        );
+        let (r, _) = run_vol(&vol, off(all));
+        assert_eq!(
+            r.verdict,
+            Verdict::Heartbeating {
+                nodes: vec![0],
+                slots: vec![]
+            }
+        );
+        // Nobody heartbeats: MMP is off, so still "cannot tell".
+        let vol = cluster_vol(vec![(1, 0)], nodes(2, |n, _| (n == 0).then_some(false)));
+        let (r, ms) = run_vol(&vol, off(all));
+        assert_eq!((r.verdict.clone(), ms), (Verdict::FeatureOff, 62_000));
+        assert_eq!(r.heartbeat.unwrap().silent(), vec![0]);
+        // Info mode reads nothing more.
+        let (r, _) = run_vol(
+            &vol,
+            CheckOptions {
+                wait: false,
+                ..off(all)
+            },
+        );
+        assert_eq!(r.verdict, Verdict::FeatureOff);
+    }
+
+    #[test]
+    fn a_live_node_without_a_slot_still_means_in_use() {
+        // Slot 0: node 0 died; node 1 heartbeats but holds no slot yet.
+        let vol = cluster_vol(vec![(VC, 0), (0, 0)], nodes(2, |n, _| Some(n == 1)));
+        let (r, _) = run_vol(&vol, watch(CLUSTER));
+        assert_eq!(
+            r.verdict,
+            Verdict::Heartbeating {
+                nodes: vec![1],
+                slots: vec![]
+            }
+        );
+        assert!(r.verdict.describe().contains("hold no slot"));
+    }
+
+    #[test]
+    fn a_node_that_starts_during_the_window_is_live() {
+        let vol = cluster_vol(
+            vec![(VC, 0)],
+            nodes(2, |n, ms| match n {
+                0 => Some(false),
+                _ => (ms >= 30_000).then_some(true),
+            }),
+        );
+        let (r, _) = run_vol(&vol, watch(CLUSTER));
+        assert_eq!(r.verdict.exit_code(), 1, "{:?}", r.verdict);
+    }
+
+    #[test]
+    fn empty_or_info_mode_reads_no_heartbeat() {
+        let vol = cluster_vol(vec![(0, 0), (0, 0)], nodes(2, |_, _| Some(true)));
+        let (r, ms) = run_vol(&vol, watch(CLUSTER));
+        assert_eq!((r.verdict, ms, vol.hb_reads.get()), (Verdict::Clean, 0, 0));
+        let vol = cluster_vol(vec![(VC, 0)], nodes(1, |_, _| Some(true)));
+        let (r, ms) = run_vol(
+            &vol,
+            CheckOptions {
+                wait: false,
+                ..watch(CLUSTER)
+            },
+        );
+        assert_eq!(
+            (r.verdict, ms, vol.hb_reads.get()),
+            (Verdict::NotWatched { slot: 0, value: VC }, 0, 0)
+        );
+    }
+
+    #[test]
+    fn a_slot_change_stops_the_watch_at_once() {
+        let vol = FakeVol {
+            ms: Rc::new(Cell::new(0)),
+            slots: Box::new(|ms| vec![(VC, 0), (if ms >= 5_000 { 0 } else { VC }, 1)]),
+            hb: nodes(2, |_, _| Some(false)),
+            hb_reads: Cell::new(0),
+        };
+        let (r, ms) = run_vol(&vol, watch(CLUSTER));
+        assert_eq!(
+            r.verdict,
+            Verdict::Active {
+                slot: 1,
+                before: VC,
+                after: 0
+            }
+        );
+        assert_eq!(ms, 5_000);
     }
 
     #[test]
@@ -458,7 +1090,13 @@ mod tests {
             }
         );
         let r = run(&[42], &[42], true);
-        assert_eq!(r.verdict, Verdict::Stale { slots: vec![0] });
+        assert_eq!(
+            r.verdict,
+            Verdict::Stale {
+                slots: vec![0],
+                nodes: vec![]
+            }
+        );
         assert_eq!(r.waited, 11);
         assert_eq!(
             run(&[42], &[43], true).verdict,

@@ -163,6 +163,18 @@ impl ocfs2_mmp::engine::BeatObserver for WaitReporter {
     }
 }
 
+/// Parse `--hb-window SECONDS` (clap value parser): 1 ..= 600.
+pub fn parse_hb_window(s: &str) -> Result<u32, String> {
+    let max = ocfs2_mmp::liveness::MAX_HB_WINDOW;
+    match s.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not a heartbeat window: give 1..={max} seconds (default: the nodes' dead threshold, at least {} s)",
+            ocfs2_mmp::liveness::DEFAULT_HB_WINDOW
+        )),
+    }
+}
+
 /// Parse the command line; on `--help`/`--version` print and exit 0, on a
 /// usage error print clap's message and exit `usage`.
 pub fn parse_args<C: clap::Parser>(usage: u8) -> Result<C, std::process::ExitCode> {

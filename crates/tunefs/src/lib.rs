@@ -57,6 +57,9 @@ pub struct Cli {
     /// With --clear-mmp: skip the watch (say so), for when the operator knows no node is up
     #[arg(long = "force")]
     pub force: bool,
+    /// Seconds to watch the o2hb heartbeat of clustered nodes (1..=600; default: their dead threshold, at least 62)
+    #[arg(long = "hb-window", value_name = "SECONDS", value_parser = ocfs2_toolkit::parse_hb_window)]
+    pub hb_window: Option<u32>,
     /// Query: %B block size, %T cluster size, %N slots, %R root, %Y system dir, %P first cluster group, %V label, %U UUID, %M %H %O feature names, %I MMP interval, %A MMP on/off, %S slot map
     #[arg(short = 'Q', long = "query", value_name = "FORMAT")]
     pub query: Option<String>,
@@ -392,6 +395,7 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         let g = Guard::acquire(
             &slots,
             stored,
+            ocfs2_mmp::engine::hb_options(&vol, cli.hb_window),
             value::SEQ_FSCK,
             &mut SystemClock,
             &mut say,
@@ -489,17 +493,18 @@ fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut WaitReporter) -> 
         }
         return Ok(exit::OK);
     }
+    let hb = ocfs2_mmp::engine::hb_options(vol, cli.hb_window);
+    // Clustered values have no sequence: only the heartbeat of the node
+    // they name can prove it dead.
+    let clustered =
+        |raw: u32| raw == value::VALID_CLUSTER || (raw == value::LEGACY_VALID && hb.is_some());
     if !req.force {
         if let Some(s) = stale.iter().find(|s| {
-            matches!(
-                MmpState::decode(s.raw),
-                MmpState::Cluster | MmpState::Nocluster
-            )
+            MmpState::decode(s.raw) == MmpState::Nocluster || (clustered(s.raw) && hb.is_none())
         }) {
             return refuse(format!(
-                "slot {} holds {:#010x} ({}), which no node updates: watching cannot prove it dead (a live clustered \
-                 node shows only in its o2hb heartbeat block: debugfs-mmp -R \"hb --watch 10\"); if you are sure no \
-                 node has the volume mounted, use --clear-mmp --force",
+                "slot {} holds {:#010x} ({}), which no node updates and no heartbeat covers: watching cannot prove it \
+                 dead; if you are sure no node has the volume mounted, use --clear-mmp --force",
                 s.index,
                 s.raw,
                 MmpState::decode(s.raw).name()
@@ -518,17 +523,39 @@ fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut WaitReporter) -> 
     if req.force {
         println!("--force: not watching whether any node updates these values");
     } else {
-        let wt = ocfs2_mmp::wait_time(interval);
+        let watch_hb = hb.is_some() && stale.iter().any(|s| clustered(s.raw));
+        let mut tracker = if watch_hb {
+            Some(ocfs2_mmp::liveness::Tracker::new(
+                slots.heartbeat().context("reading the heartbeat area")?,
+            ))
+        } else {
+            None
+        };
+        let window = match (&tracker, &hb) {
+            (Some(t), Some(h)) => ocfs2_mmp::liveness::window_for(h, t),
+            _ => 0,
+        };
+        let wt = ocfs2_mmp::wait_time(interval).max(window);
         say.waiting(
             wt,
-            "watching one full wait window to prove no node updates the slot map",
+            &if watch_hb {
+                format!("watching the slot map and the o2hb heartbeat of every node for {wt} s (one dead threshold) to prove no node is live")
+            } else {
+                "watching one full wait window to prove no node updates the slot map".to_string()
+            },
         );
-        for left in (0..wt).rev() {
-            std::thread::sleep(std::time::Duration::from_secs(1));
+        let start = std::time::Instant::now();
+        let end = std::time::Duration::from_secs(u64::from(wt));
+        while start.elapsed() < end {
+            std::thread::sleep((end - start.elapsed()).min(std::time::Duration::from_secs(1)));
             if let Some(sig) = ocfs2_toolkit::signals::pending() {
                 return Err(EngineError::Interrupted(sig).into());
             }
-            say.tick(left);
+            let at = start.elapsed().as_secs_f64().round() as u32;
+            if let Some(t) = tracker.as_mut() {
+                t.sample(at, slots.heartbeat().context("reading the heartbeat area")?);
+            }
+            say.tick(wt.saturating_sub(at));
         }
         let after = slots.read()?;
         for (b, a) in before.slots.iter().zip(&after.slots) {
@@ -537,6 +564,36 @@ fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut WaitReporter) -> 
                     "slot {} moved from {:#010x} to {:#010x} during the watch: a node is live; not clearing",
                     b.index, b.raw, a.raw
                 ));
+            }
+        }
+        if let Some(t) = &tracker {
+            let holders = ocfs2_mmp::slot_holders(&before);
+            let r = t.report(window, wt, &holders);
+            let live = r.live();
+            if !live.is_empty() {
+                return refuse(format!(
+                    "node(s) {} heartbeat on this volume (o2hb blocks moved during the watch): in use; not clearing",
+                    live.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            for s in stale.iter().filter(|s| clustered(s.raw)) {
+                let state = u16::try_from(s.node)
+                    .ok()
+                    .and_then(|n| r.node(n))
+                    .map(|n| n.state);
+                if state != Some(ocfs2_mmp::liveness::NodeState::Silent) {
+                    return refuse(format!(
+                        "slot {} holds {:#010x} for node {}, which never heartbeated on this volume: its liveness \
+                         cannot be seen here (another heartbeat mode?); if you are sure no node has the volume \
+                         mounted, use --clear-mmp --force",
+                        s.index, s.raw, s.node
+                    ));
+                }
+                println!(
+                    "Slot {}: node {} stayed silent for {wt} s: dead (its journal is replayed by the next mount \
+                     that takes slot {})",
+                    s.index, s.node, s.index
+                );
             }
         }
     }
