@@ -100,9 +100,9 @@ def main():
             head, nodes, key = "watched %s s" % d["watched"], d["nodes"], "verdict"
         parts = []
         for n in nodes:
-            parts.append("n%d %s 0x%x->0x%x (%d changes, last at %s s) slots %s%s" % (
+            parts.append("n%d %s 0x%x->0x%x (%d changes, last %s) slots %s%s" % (
                 n["node"], n[key], n["first_seq"], n.get("last_seq", n.get("seq", 0)),
-                n["changes"], n["last_change"], n["slots"],
+                n["changes"], "-" if n["last_change"] is None else "at %s s" % n["last_change"], n["slots"],
                 "" if n["block_ok"] else " DAMAGED"))
         print(head + "; " + ("; ".join(parts) if parts else "no node"))
     elif cmd == "decode":

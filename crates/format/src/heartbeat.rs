@@ -174,6 +174,40 @@ mod tests {
         assert!(!decode(0, &bad).unwrap().cksum_ok);
     }
 
+    /// Nodes 0 and 1 of a two-node o2cb cluster on the seed's MMP-patched
+    /// 6.1 kernel (cluster.sh --mmp --hb-dead 7 --mount), both mounted, on a
+    /// volume made by mkfs.ocfs2-mmp -N 2 --fs-features=mmp.
+    const PATCHED_BLOCKS: &[u8] =
+        include_bytes!("../../../tests/fixtures/hb-mmp-hbdead7-2nodes.bin");
+
+    #[test]
+    fn decodes_blocks_the_patched_kernel_wrote() {
+        let blocks: Vec<HbBlock> = PATCHED_BLOCKS
+            .chunks(512)
+            .enumerate()
+            .map(|(i, b)| decode_checked(i as u16, b).expect("sound kernel block"))
+            .collect();
+        assert_eq!(blocks.len(), 2);
+        for (i, h) in blocks.iter().enumerate() {
+            assert_eq!(usize::from(h.node), i);
+            assert_eq!(h.dead_ms, 14_000, "dead threshold 7 x 2 s");
+        }
+        // Both written in the same second; each node has its own generation.
+        assert_eq!(blocks[0].seq, 0x6b06_f2d1);
+        assert_eq!(blocks[0].seq, blocks[1].seq);
+        assert_eq!(blocks[0].generation, 0x1c3a_8ad7_4c38_a30b);
+        assert_eq!(blocks[1].generation, 0x77d8_ba38_d60b_ee08);
+        // Everything past the 28-byte header is zero, and covered by the
+        // checksum: a stray byte there is damage.
+        let mut bad = PATCHED_BLOCKS[..512].to_vec();
+        assert!(bad[28..].iter().all(|&b| b == 0));
+        bad[511] = 1;
+        assert!(matches!(
+            decode_checked(0, &bad),
+            Err(HbError::Checksum { index: 0, .. })
+        ));
+    }
+
     #[test]
     fn rejects_damaged_kernel_blocks_with_a_clear_error() {
         let good = &KERNEL_BLOCKS[512..1024];

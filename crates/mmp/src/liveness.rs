@@ -334,6 +334,35 @@ mod tests {
     }
 
     #[test]
+    fn kernel_blocks_drive_the_tracker() {
+        // Two samples of the same kernel-written area: nothing moved, so
+        // both nodes are silent; their advertised 14 s dead threshold does
+        // not shorten the default window below 62 s.
+        let raw = include_bytes!("../../../tests/fixtures/hb-mmp-hbdead7-2nodes.bin");
+        let area: Vec<HbBlock> = raw
+            .chunks(512)
+            .enumerate()
+            .map(|(i, b)| decode(i as u16, b).unwrap())
+            .collect();
+        let mut t = Tracker::new(area.clone());
+        assert_eq!(t.advertised_dead_s(), 14);
+        t.sample(2, area.clone());
+        let r = t.report(62, 62, &BTreeMap::from([(0, vec![0]), (1, vec![1])]));
+        assert_eq!(r.silent(), vec![0, 1]);
+        assert!(r.nodes.iter().all(|n| n.block_ok));
+        let opts = HbOptions {
+            window: None,
+            all_nodes: false,
+        };
+        assert_eq!(window_for(&opts, &t), DEFAULT_HB_WINDOW);
+        // The node's next write (hb_seq + 2 s, re-checksummed) is a change.
+        let next = encode(512, area[1].seq + 2, 1, area[1].generation, area[1].dead_ms);
+        t.sample(4, vec![area[0], decode(1, &next).unwrap()]);
+        let r = t.report(62, 4, &BTreeMap::new());
+        assert_eq!((r.live(), r.silent()), (vec![1], vec![0]));
+    }
+
+    #[test]
     fn window_defaults_to_the_longest_dead_threshold() {
         let opts = HbOptions {
             window: None,
