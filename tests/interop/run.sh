@@ -24,7 +24,8 @@
 #   c3 one node powered off: silent after the window, the other live; after the
 #      survivor recovers the dead slot, the slot map agrees
 #   c4 both powered off: status exits 0 after the default window, stale VALID_CLUSTER
-#      slots named, same-kind rule explained; fsck -n runs; --clear-mmp clears them
+#      slots named, same-kind rule explained; fsck -n runs; --clear-mmp refuses (dirty
+#      journals); a clustered mount recovers both slots, as the status said
 #   c5 mixed kernels (stock node 0 mounted, patched node 1 up), volume without MMP:
 #      status says in use because node 0 heartbeats
 #
@@ -710,10 +711,28 @@ scenario_c4() {
 	[ $RC = 0 ] || [ $RC = 4 ] || fail "fsck.ocfs2-mmp -n exited $RC on a volume whose nodes all died, expected 0 or 4: $(tail -3 "$OUT")"
 	grep -aq 'in use' "$OUT" && fail "fsck -n called the dead cluster in use"
 	run clear "$TUNEFS" -y --clear-mmp --hb-window 10 "$img"
-	rec "tunefs --clear-mmp: rc=$RC after ${DT}s: $(grep -a 'silent' "$OUT" | tr '\n' ' ')"
-	[ $RC = 0 ] || fail "tunefs --clear-mmp exited $RC: $(tail -3 "$OUT")"
-	show_slots "$img" "after --clear-mmp"
-	[ "$STATES" = "empty empty" ] || fail "--clear-mmp left $SLOTS"
+	rec "tunefs --clear-mmp: rc=$RC after ${DT}s: $(tail -1 "$OUT")"
+	[ $RC = 1 ] || fail "tunefs --clear-mmp exited $RC; the dead nodes' journals are dirty, expected a refusal (1)"
+	grep -aq 'journal:0000 is dirty' "$OUT" || fail "--clear-mmp's refusal does not name the dirty journal"
+	show_slots "$img" "after the refused --clear-mmp"
+	[ "$STATES" = "cluster cluster" ] || fail "--clear-mmp changed the slots: $SLOTS"
+	# What the status said the next mount must be: clustered. Node 0 mounts,
+	# replays both journals and frees slot 1.
+	cl_start back "$img" --mmp
+	cl_send 0 kp_mount_cluster
+	rec "node 0 mounts clustered again: rc=$RC in ${DT}s"
+	[ $RC = 0 ] || fail "the clustered mount after the crash failed: $SENT"
+	cl_send 0 'dmesg | grep -a -i -E "replay journal|recover" | grep -v "ERROR: seq" | tail -4'
+	rec "node 0's kernel: $(tr -d '\r' <<<"$SENT" | grep -a -i -E 'replay|recover' | sed 's/^.*ocfs2: //' | tr '\n' ';')"
+	show_slots "$img" "node 0 remounted"
+	st back "$img" --hb-window 6
+	[ $ST_RC = 1 ] || fail "mmp status exited $ST_RC with node 0 mounted again, expected 1"
+	jis 'd["mounted_nodes"]' '[0]'
+	jis 'd["stale_slots"]' '[]'
+	jis '[s["state"] for s in d["slots"]]' '["cluster", "empty"]'
+	cl_stop
+	show_slots "$img" "after the clean stop"
+	[ "$STATES" = "empty empty" ] || fail "slots after the clean stop: $SLOTS"
 }
 
 # ------------------------------------------------------------ scenario c5

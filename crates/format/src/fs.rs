@@ -857,6 +857,16 @@ impl Volume {
             .collect())
     }
 
+    /// Whether slot `slot`'s journal is marked dirty (`OCFS2_JOURNAL_DIRTY_FL`
+    /// in the journal inode): the kernel sets it at mount and clears it at a
+    /// clean unmount, so a dirty journal belongs to a mount that is live or
+    /// died, and its log must be replayed before the slot is given up.
+    pub fn journal_dirty(&self, slot: u16) -> Result<bool> {
+        let blkno = self.system_inode(&slot_file_name("journal", slot))?;
+        let ino = self.read_inode(blkno)?;
+        Ok(ino.di().journal_flags() & JOURNAL_DIRTY_FL != 0)
+    }
+
     /// Backup superblocks present on the device: block numbers that hold an
     /// `OCFSV2` superblock of this volume (same UUID), when `backup-super` is on.
     pub fn present_backups(&self) -> Result<Vec<u64>> {

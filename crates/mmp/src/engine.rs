@@ -284,9 +284,17 @@ impl<'a> Guard<'a> {
         self.original
     }
 
-    /// Put back `0` in slot 0 if it still holds the marker.
+    /// Put back what a clean unmount leaves, `0`, in slot 0 if it still
+    /// holds the marker; but a dead clustered node's `VALID_CLUSTER` goes
+    /// back as it was: its journal still waits for a clustered mount to
+    /// replay it, and the kernel replays only the journals of held slots.
     pub fn release(self) -> Result<(), EngineError> {
-        self.release_to(value::EMPTY)
+        let back = if self.original == value::VALID_CLUSTER {
+            value::VALID_CLUSTER
+        } else {
+            value::EMPTY
+        };
+        self.release_to(back)
     }
 
     /// Put `raw` into slot 0 if it still holds the marker.
@@ -311,6 +319,7 @@ impl Drop for Guard<'_> {
                     // dead mount's sequence keeps meaning "recover me".
                     let back = match ocfs2_format::slotmap::MmpState::decode(self.original) {
                         ocfs2_format::slotmap::MmpState::Sequence(s) => s,
+                        ocfs2_format::slotmap::MmpState::Cluster => value::VALID_CLUSTER,
                         _ => value::EMPTY,
                     };
                     let _ = self.io.write(TOOL_SLOT, back, self.node);
@@ -528,6 +537,54 @@ mod tests {
         assert_eq!(fake.slots.borrow()[0], value::SEQ_FSCK);
         g.release().unwrap();
         assert_eq!(fake.slots.borrow()[0], 0);
+    }
+
+    #[test]
+    fn guard_puts_back_a_dead_clustered_nodes_value() {
+        let fake = Fake {
+            slots: RefCell::new(vec![value::VALID_CLUSTER, 0]),
+        };
+        let mut clock = Tick {
+            fake: &fake,
+            n: 0,
+            at: 0,
+            write: None,
+        };
+        // No heartbeat options: the test only exercises the release; a
+        // VALID_CLUSTER slot is then "cannot tell", so stage it after.
+        let g = Guard::acquire(
+            &fake,
+            5,
+            None,
+            value::SEQ_FSCK,
+            &mut clock,
+            &mut Quiet,
+            &NoInterrupt,
+        );
+        assert!(matches!(
+            g,
+            Err(EngineError::InUse(Verdict::NoLiveness { .. }))
+        ));
+        *fake.slots.borrow_mut() = vec![0, 0];
+        let g = Guard::acquire(
+            &fake,
+            5,
+            None,
+            value::SEQ_FSCK,
+            &mut clock,
+            &mut Quiet,
+            &NoInterrupt,
+        )
+        .unwrap();
+        // Stage "slot 0 held VALID_CLUSTER before the marker" (the
+        // original guard, shadowed, finds slot 0 no longer its marker when
+        // it drops, and leaves it).
+        let g = Guard {
+            original: value::VALID_CLUSTER,
+            ..g
+        };
+        g.release().unwrap();
+        assert_eq!(fake.slots.borrow()[0], value::VALID_CLUSTER);
     }
 
     #[test]

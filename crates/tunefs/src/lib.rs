@@ -448,9 +448,12 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         .context("writing the superblock")?;
     if let Some(g) = guard {
         // Slot 0 back to what it meant before: 0, or a dead mount's mark.
+        // A dead clustered node's VALID_CLUSTER stays (its journal still
+        // needs a clustered mount; a stock kernel reads its low byte as held).
         let restore = match MmpState::decode(g.original()) {
             MmpState::Sequence(_) if plan.disable => value::LEGACY_VALID,
             MmpState::Sequence(s) => s,
+            MmpState::Cluster => value::VALID_CLUSTER,
             _ => value::EMPTY,
         };
         g.release_to(restore)?;
@@ -509,6 +512,29 @@ fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut WaitReporter) -> 
                 s.raw,
                 MmpState::decode(s.raw).name()
             ));
+        }
+    }
+    // A dead clustered node's journal is replayed by the kernel only while
+    // its slot is held: freeing the slot first would leave the log to be
+    // replayed later, by whichever node takes the slot, over newer metadata.
+    for s in stale.iter().filter(|s| clustered(s.raw)) {
+        let dirty = vol
+            .journal_dirty(s.index)
+            .with_context(|| format!("reading journal:{:04}", s.index))?;
+        if dirty && !req.force {
+            return refuse(format!(
+                "slot {} holds {:#010x} for node {} and journal:{:04} is dirty: a clustered mount must replay it \
+                 first (mount the volume clustered on any node: the kernel replays the dead node's journal and \
+                 frees its slot); clearing the slot now would leave that log to be replayed later over newer \
+                 metadata",
+                s.index, s.raw, s.node, s.index
+            ));
+        }
+        if dirty {
+            println!(
+                "--force: slot {}'s journal is dirty; it will be replayed when a node next takes slot {}",
+                s.index, s.index
+            );
         }
     }
     for s in &stale {
