@@ -91,8 +91,9 @@ fn refusal(v: &Verdict, device: &str) -> String {
              clear it with: tunefs.ocfs2-mmp --clear-mmp {device}"
         ),
         Verdict::NoLiveness { slot, value } => format!(
-            "slot {slot} holds {value:#010x} ({}), which no node updates: a node may have the volume mounted; \
-             if none does, clear it with: tunefs.ocfs2-mmp --clear-mmp {device}",
+            "slot {slot} holds {value:#010x} ({}), which no node updates and no heartbeat here shows alive or \
+             dead: a node may have the volume mounted; if none does, clear it with: \
+             tunefs.ocfs2-mmp --clear-mmp --force {device}",
             ocfs2_format::slotmap::MmpState::decode(*value).name()
         ),
         other => other.describe(),

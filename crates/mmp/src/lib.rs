@@ -654,7 +654,7 @@ fn static_verdict(map: &SlotMap) -> Option<Verdict> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ocfs2_format::heartbeat::{decode, encode, HbBlock};
+    use ocfs2_format::heartbeat::HbBlock;
     use ocfs2_format::slotmap::{Format, Slot};
     use std::cell::Cell;
     use std::rc::Rc;
@@ -701,17 +701,7 @@ mod tests {
         }
         fn heartbeat(&self) -> ocfs2_format::Result<Vec<HbBlock>> {
             self.hb_reads.set(self.hb_reads.get() + 1);
-            Ok((self.hb)(self.ms.get())
-                .iter()
-                .enumerate()
-                .map(|(i, b)| {
-                    let bytes = match b {
-                        Some((seq, gen)) => encode(512, *seq, i as u8, *gen, 62_000),
-                        None => vec![0; 512],
-                    };
-                    decode(i as u16, &bytes).unwrap()
-                })
-                .collect())
+            Ok(liveness::test_area(&(self.hb)(self.ms.get())))
         }
     }
 

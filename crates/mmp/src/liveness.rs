@@ -259,23 +259,31 @@ pub fn window_for(opts: &HbOptions, tracker: &Tracker) -> u32 {
     })
 }
 
+/// A heartbeat area for tests: block `i` holds `(seq, generation)` as
+/// node `i` would write it (dead threshold 62 s), or zeros for `None`.
+#[cfg(test)]
+pub(crate) fn test_area(blocks: &[Option<(u64, u64)>]) -> Vec<HbBlock> {
+    use ocfs2_format::heartbeat::{decode, encode};
+    blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let bytes = match b {
+                Some((seq, gen)) => encode(512, *seq, i as u8, *gen, 62_000),
+                None => vec![0; 512],
+            };
+            decode(i as u16, &bytes).expect("a 512-byte block")
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ocfs2_format::heartbeat::{decode, encode};
 
     fn area(blocks: &[Option<(u64, u64)>]) -> Vec<HbBlock> {
-        blocks
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                let bytes = match b {
-                    Some((seq, gen)) => encode(512, *seq, i as u8, *gen, 62_000),
-                    None => vec![0; 512],
-                };
-                decode(i as u16, &bytes).unwrap()
-            })
-            .collect()
+        test_area(blocks)
     }
 
     #[test]
