@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 const DEBUGFS: &str = env!("CARGO_BIN_EXE_debugfs-mmp");
 const TUNEFS: &str = env!("CARGO_BIN_EXE_tunefs-ocfs2-mmp");
 const FSCK: &str = env!("CARGO_BIN_EXE_fsck-ocfs2-mmp");
+const MKFS: &str = env!("CARGO_BIN_EXE_mkfs-ocfs2-mmp");
 const HB_BYTES: u64 = 512;
 const VALID_CLUSTER: &str = "cluster";
 
@@ -439,6 +440,23 @@ fn without_mmp_every_node_is_watched() {
     let j = r.json();
     assert_eq!(j["mmp"], false, "{j:#}");
     assert_eq!(list(&j["verdict"], "nodes"), [0], "{j:#}");
+    // fsck (even -n) and mkfs -F refuse a volume a node heartbeats on, and
+    // mkfs writes nothing.
+    let before = std::fs::read(&v.path).expect("read image");
+    let f = run(FSCK, &["-n", v.dev()]);
+    assert_eq!(f.code, 8, "{}", f.show());
+    assert!(f.stderr.contains("node(s) 0 heartbeat"), "{}", f.show());
+    f.kept_its_word();
+    let m = run(MKFS, &["-q", "-F", "-N", "2", v.dev()]);
+    assert_eq!(m.code, 1, "{}", m.show());
+    assert!(m.stderr.contains("refusing even with -F"), "{}", m.show());
+    m.kept_its_word();
+    let after = std::fs::read(&v.path).expect("read image");
+    let hb = v.hb_offset as usize..v.hb_offset as usize + HB_BYTES as usize;
+    let (mut b, mut a) = (before, after);
+    b[hb.clone()].fill(0);
+    a[hb].fill(0);
+    assert!(b == a, "a refused tool changed the volume");
     // Nobody heartbeats any more: MMP is off, so "cannot tell" (2).
     nodes.set(0);
     let r = status(&v, "--hb-window 3");
@@ -446,6 +464,11 @@ fn without_mmp_every_node_is_watched() {
     let j = r.json();
     assert_eq!(j["verdict"]["kind"], "feature_off", "{j:#}");
     assert_eq!(list(&j, "silent_nodes"), [0], "{j:#}");
+    // The node is dead: fsck runs and mkfs -F makes a new volume.
+    let f = run(FSCK, &["-n", "--hb-window", "3", v.dev()]);
+    assert_eq!(f.code, 0, "{}", f.show());
+    let m = run(MKFS, &["-q", "-F", "-N", "2", "--hb-window", "3", v.dev()]);
+    assert_eq!(m.code, 0, "{}", m.show());
     drop(nodes);
     drop(file);
 }

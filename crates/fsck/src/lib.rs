@@ -140,6 +140,24 @@ pub fn run(cli: &Cli) -> Result<u8> {
     } else {
         None
     };
+    // Without MMP, a cluster-capable volume is still refused while any
+    // node's o2hb heartbeat moves (no wait when none ever heartbeated). A
+    // slot map that cannot be found is left to pass 0.
+    if !mmp && vol.slot_map_layout().is_ok() {
+        if let Some(report) =
+            ocfs2_mmp::engine::watch_without_mmp(&vol, cli.hb_window, &mut SystemClock, &mut say)?
+        {
+            match report.verdict {
+                Verdict::Interrupted { signal } => {
+                    return Err(EngineError::Interrupted(signal).into())
+                }
+                Verdict::Heartbeating { .. } | Verdict::Active { .. } => {
+                    anyhow::bail!("the volume is in use: {}", report.verdict.describe())
+                }
+                _ => {}
+            }
+        }
+    }
     // MMP first: nothing else is read before the check has decided.
     let guard = if let (Some(slots), true) = (&slots, cli.no) {
         let report = ocfs2_mmp::check(

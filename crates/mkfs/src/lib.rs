@@ -431,7 +431,7 @@ fn open_target(cli: &Cli) -> anyhow::Result<FileDevice> {
     }
     if let Some(sig) = ocfs2_format::probe::existing_signature(&dev) {
         if sig == "ocfs2" {
-            refuse_if_in_use(&path, &dev_name, cli.hb_window)?;
+            refuse_if_in_use(&path, &dev_name, cli.force, cli.hb_window)?;
         }
         if !cli.force {
             bail!("{dev_name}: holds an existing {sig} file system; use -F to overwrite it");
@@ -458,6 +458,7 @@ fn block_device_read_only(path: &std::path::Path) -> bool {
 fn refuse_if_in_use(
     path: &std::path::Path,
     dev_name: &str,
+    force: bool,
     hb_window: Option<u32>,
 ) -> anyhow::Result<()> {
     let Ok(dev) = FileDevice::open(path, OpenMode::default()) else {
@@ -467,6 +468,32 @@ fn refuse_if_in_use(
         return Ok(());
     };
     if !vol.features().has_incompat(incompat::MMP) {
+        // A cluster (stock kernels, no MMP) may have it mounted: its nodes'
+        // o2hb heartbeat says so. Nothing to wait for when none ever
+        // heartbeated here, or when the slot map cannot be found; and none
+        // without -F, which is refused next anyway.
+        if !force || vol.slot_map_layout().is_err() {
+            return Ok(());
+        }
+        let report = ocfs2_mmp::engine::watch_without_mmp(
+            &vol,
+            hb_window,
+            &mut ocfs2_mmp::SystemClock,
+            &mut ocfs2_toolkit::WaitReporter::new(PROG, false).with_prefix("existing volume: "),
+        )?;
+        if let Some(r) = report {
+            if matches!(
+                r.verdict,
+                ocfs2_mmp::Verdict::Heartbeating { .. }
+                    | ocfs2_mmp::Verdict::Active { .. }
+                    | ocfs2_mmp::Verdict::Interrupted { .. }
+            ) {
+                bail!(
+                    "{dev_name}: the existing OCFS2 volume is {}; refusing even with -F",
+                    r.verdict.describe()
+                );
+            }
+        }
         return Ok(());
     }
     let io = ocfs2_mmp::engine::VolumeSlots::new(&vol).map_err(|e| {

@@ -92,6 +92,36 @@ pub fn hb_options(vol: &Volume, window: Option<u32>) -> Option<HbOptions> {
     })
 }
 
+/// On a cluster-capable volume without MMP, the slot map says little (a
+/// stock kernel's flag, a patched `nocluster` mount's constant): watch every
+/// node's o2hb heartbeat instead. `None` on a local volume, or when no node
+/// ever heartbeated on this one (then there is nothing to wait for); else
+/// the check's report, whose verdict is `Heartbeating` or `Active` when a
+/// node is live, `FeatureOff` otherwise.
+pub fn watch_without_mmp(
+    vol: &Volume,
+    window: Option<u32>,
+    clock: &mut dyn Clock,
+    obs: &mut dyn Observer,
+) -> ocfs2_format::Result<Option<crate::CheckReport>> {
+    let Some(hb) = hb_options(vol, window) else {
+        return Ok(None);
+    };
+    let io = VolumeSlots::new(vol)?;
+    let report = check(
+        vol.sb().s_mmp_update_interval.get(),
+        CheckOptions {
+            wait: true,
+            feature_on: false,
+            hb: Some(hb),
+        },
+        &io,
+        clock,
+        obs,
+    )?;
+    Ok(Some(report))
+}
+
 /// Asks whether the process was told to stop (SIGINT, SIGTERM, SIGHUP).
 pub trait Interrupt {
     /// The signal number, once one has arrived.
