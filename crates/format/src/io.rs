@@ -255,12 +255,26 @@ impl Drop for AlignedBuf {
     }
 }
 
-/// The aligned window `[start, start+len)` that covers `[offset, offset+n)`.
-fn aligned_window(offset: u64, n: usize) -> (u64, usize) {
-    let a = DIRECT_ALIGN as u64;
+/// The window `[start, start+len)` aligned to `a` that covers
+/// `[offset, offset+n)`.
+fn aligned_window(offset: u64, n: usize, a: u64) -> (u64, usize) {
     let start = offset / a * a;
     let end = (offset + n as u64).div_ceil(a) * a;
     (start, (end - start) as usize)
+}
+
+impl FileDevice {
+    /// The unit of an `O_DIRECT` transfer: a block device's logical sector
+    /// (so a slot write rewrites no more than that sector, as narrow as the
+    /// device allows), or 4 KiB on an image file, which every file system
+    /// that supports `O_DIRECT` accepts.
+    fn dio_unit(&self) -> u64 {
+        if self.is_block {
+            u64::from(self.sector_size).max(512)
+        } else {
+            DIRECT_ALIGN as u64
+        }
+    }
 }
 
 impl BlockIo for FileDevice {
@@ -333,7 +347,7 @@ impl BlockIo for FileDevice {
         let Some(direct) = &self.direct else {
             return self.read_at(offset, buf);
         };
-        let (start, len) = aligned_window(offset, buf.len());
+        let (start, len) = aligned_window(offset, buf.len(), self.dio_unit());
         let mut ab = AlignedBuf::new(len);
         let win = &mut ab.as_mut()[..len];
         let skip = (offset - start) as usize;
@@ -369,7 +383,7 @@ impl BlockIo for FileDevice {
             return self.flush();
         };
         failpoint();
-        let (start, len) = aligned_window(offset, buf.len());
+        let (start, len) = aligned_window(offset, buf.len(), self.dio_unit());
         if start + len as u64 > self.size {
             // The window would run past the end: write through the cache.
             self.write_at(offset, buf)?;
@@ -473,6 +487,15 @@ mod tests {
         let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         std::fs::write(&p, data).unwrap();
         p
+    }
+
+    #[test]
+    fn windows_cover_the_range_at_the_unit() {
+        assert_eq!(aligned_window(4094, 8, 4096), (0, 8192));
+        assert_eq!(aligned_window(4094, 8, 512), (3584, 1024));
+        assert_eq!(aligned_window(1024, 512, 512), (1024, 512));
+        // One extended slot entry (8 bytes) in a 512-byte sector.
+        assert_eq!(aligned_window(1_118_208 + 72, 8, 512), (1_118_208, 512));
     }
 
     #[test]

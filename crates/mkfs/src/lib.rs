@@ -125,17 +125,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn parse_interval(s: &str) -> Result<u16, String> {
-    let n: i64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of seconds (1..=300)"))?;
-    match n {
-        0 => Ok(ocfs2_mmp::DEFAULT_UPDATE_INTERVAL),
-        1..=300 => Ok(n as u16),
-        _ => Err(format!(
-            "{n} is out of range: the MMP update interval is 1..=300 seconds"
-        )),
-    }
+    ocfs2_mmp::parse_update_interval(s, true)
 }
 
 /// Parse `--fs-features`: (on, off). Unknown names are errors.

@@ -22,6 +22,28 @@ pub const MAX_UPDATE_INTERVAL: u16 = 300;
 /// Update interval the tools write by default.
 pub const DEFAULT_UPDATE_INTERVAL: u16 = 5;
 
+/// Parse an MMP update interval given on a command line: 1 ..= 300
+/// seconds; `0` means "the default" where `zero_is_default` (mkfs, as the
+/// protocol notes have it) and is refused otherwise (tunefs: the kernel
+/// would busy-loop on a stored 0).
+pub fn parse_update_interval(s: &str, zero_is_default: bool) -> Result<u16, String> {
+    let n: i64 = s.trim().parse().map_err(|_| {
+        format!("MMP update interval '{s}' is not a number: use 1..={MAX_UPDATE_INTERVAL} seconds")
+    })?;
+    match n {
+        0 if zero_is_default => Ok(DEFAULT_UPDATE_INTERVAL),
+        1..=300 => Ok(n as u16),
+        _ => Err(format!(
+            "MMP update interval {n} is out of range: use 1..={MAX_UPDATE_INTERVAL} seconds{}",
+            if zero_is_default {
+                " (0: the default, 5)"
+            } else {
+                ""
+            }
+        )),
+    }
+}
+
 /// Check interval = max(update interval, 5 s).
 pub fn check_interval(update_interval: u16) -> u32 {
     u32::from(update_interval).max(MIN_CHECK_INTERVAL)
@@ -1050,6 +1072,33 @@ mod tests {
             }
         );
         assert_eq!(ms, 5_000);
+    }
+
+    #[test]
+    fn update_interval_parsing() {
+        assert_eq!(parse_update_interval("7", false), Ok(7));
+        assert_eq!(parse_update_interval(" 300 ", false), Ok(300));
+        assert_eq!(
+            parse_update_interval("0", true),
+            Ok(DEFAULT_UPDATE_INTERVAL)
+        );
+        let e = parse_update_interval("0", false).unwrap_err();
+        assert!(
+            e.contains("0 is out of range") && e.contains("1..=300 seconds"),
+            "{e}"
+        );
+        assert!(parse_update_interval("301", true)
+            .unwrap_err()
+            .contains("(0: the default, 5)"));
+        for bad in ["abc", "", "5s", "-", "1e3"] {
+            assert!(
+                parse_update_interval(bad, true)
+                    .unwrap_err()
+                    .contains("is not a number"),
+                "{bad}"
+            );
+        }
+        assert!(parse_update_interval("65541", false).is_err());
     }
 
     #[test]

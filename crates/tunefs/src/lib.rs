@@ -87,16 +87,7 @@ pub struct Request {
 }
 
 fn parse_interval(s: &str) -> Result<u16, String> {
-    let n: i64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("MMP update interval '{s}' is not a number: use 1..=300 seconds"))?;
-    match n {
-        1..=300 => Ok(n as u16),
-        _ => Err(format!(
-            "MMP update interval {n} is out of range: use 1..=300 seconds"
-        )),
-    }
+    ocfs2_mmp::parse_update_interval(s, false)
 }
 
 /// Validate the command line.
@@ -456,7 +447,12 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
             MmpState::Cluster => value::VALID_CLUSTER,
             _ => value::EMPTY,
         };
-        g.release_to(restore)?;
+        // The change is on disk by now: a failure here is not a refusal.
+        g.release_to(restore).map_err(|e| {
+            anyhow::anyhow!(
+                "the change is written, but slot 0 could not be put back ({e}); run debugfs-mmp -R \"mmp status\""
+            )
+        })?;
     }
     if !cli.quiet {
         for l in &lines {
