@@ -31,9 +31,11 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{euid, find_tool, sparse_file, MIB};
+
 const BIN: &str = env!("CARGO_BIN_EXE_debugfs-mmp");
 const PREFIX: &str = "debugfs-mmp: ";
-const MIB: u64 = 1 << 20;
 
 /// Exit codes of debugfs-mmp (crates/toolkit `exit`).
 const OK: i32 = 0;
@@ -114,40 +116,14 @@ static GLOBAL: CappedAlloc = CappedAlloc;
 
 // ------------------------------------------------------------ helpers
 
-/// A tool the tests need to make images; fail loudly when it is missing.
-fn tool(name: &str, package: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
-    for d in dirs {
-        let p = d.join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!(
-        "{name} not found (PATH, /usr/sbin, /sbin): this test needs it to make its images; \
-         run `make deps` or `apt-get install {package}`"
-    );
-}
-
+/// A temporary directory of this test under `CARGO_TARGET_TMPDIR`.
 fn scratch() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("bad_input-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("temporary directory under CARGO_TARGET_TMPDIR")
-}
-
-fn sparse_file(path: &Path, size: u64) {
-    File::create(path)
-        .and_then(|f| f.set_len(size))
-        .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+    common::scratch("bad_input-")
 }
 
 /// `mkfs.ocfs2 -q -M local ARGS PATH` on a fresh sparse file of `size` bytes.
 fn mkfs_local(path: &Path, size: u64, args: &[&str]) {
-    let mkfs = tool("mkfs.ocfs2", "ocfs2-tools");
+    let mkfs = find_tool("mkfs.ocfs2", "ocfs2-tools");
     sparse_file(path, size);
     let out = Command::new(&mkfs)
         .arg("-q")
@@ -320,7 +296,7 @@ fn zeros_are_not_ocfs2() {
 
 #[test]
 fn ext4_is_not_ocfs2() {
-    let mkfs = tool("mkfs.ext4", "e2fsprogs");
+    let mkfs = find_tool("mkfs.ext4", "e2fsprogs");
     let dir = scratch();
     let img = dir.path().join("ext4.img");
     sparse_file(&img, 64 * MIB);
@@ -398,7 +374,7 @@ fn directory_is_not_a_device() {
 
 #[test]
 fn fifo_and_char_device_are_not_devices() {
-    let mkfifo = tool("mkfifo", "coreutils");
+    let mkfifo = find_tool("mkfifo", "coreutils");
     let dir = scratch();
     let fifo = dir.path().join("fifo");
     let st = Command::new(mkfifo)
@@ -410,16 +386,6 @@ fn fifo_and_char_device_are_not_devices() {
     // turns that into a failure instead of a hang.
     assert_bad_device(&s(&fifo), "a FIFO");
     assert_bad_device("/dev/null", "a character device");
-}
-
-fn euid() -> u32 {
-    let status = fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|u| u.parse().ok())
-        .expect("effective uid in /proc/self/status")
 }
 
 #[test]

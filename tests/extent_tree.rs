@@ -9,29 +9,17 @@ use ocfs2_format::zerocopy::{FromBytes, IntoBytes};
 use ocfs2_format::{FileDevice, OpenMode, Volume};
 use std::process::Command;
 
+mod common;
+use common::{need, sparse_file};
+
 const DEBUGFS: &str = env!("CARGO_BIN_EXE_debugfs-mmp");
 
-fn need(tool: &str) {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "{tool} is missing: run `make deps` (apt-get install -y ocfs2-tools)"
-    );
-}
-
 fn deepen(features: &str) {
-    need("mkfs.ocfs2");
-    need("debugfs.ocfs2");
+    need("mkfs.ocfs2", "ocfs2-tools");
+    need("debugfs.ocfs2", "ocfs2-tools");
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("v.img");
-    std::fs::File::create(&img)
-        .unwrap()
-        .set_len(512 << 20)
-        .unwrap();
+    sparse_file(&img, 512 << 20);
     let mut args = vec![
         "-q", "-F", "-M", "local", "-N", "2", "-b", "1024", "-C", "4096",
     ];

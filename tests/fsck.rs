@@ -44,12 +44,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{
+    cmd, cp_sparse, find_tool, require_modprobe, scratch, sparse_file, GIB, INCOMPAT_MMP, MIB, TIB,
+};
+
 const FSCK: &str = env!("CARGO_BIN_EXE_fsck-ocfs2-mmp");
 const MKFS: &str = env!("CARGO_BIN_EXE_mkfs-ocfs2-mmp");
 const DEBUGFS: &str = env!("CARGO_BIN_EXE_debugfs-mmp");
-const MIB: u64 = 1 << 20;
-const GIB: u64 = 1 << 30;
-const TIB: u64 = 1 << 40;
 
 /// fsck(8) exit codes of `fsck.ocfs2-mmp`.
 const EXIT_CLEAN: i32 = 0;
@@ -57,33 +59,11 @@ const EXIT_FOUND: i32 = 4;
 const EXIT_OPERATIONAL: i32 = 8;
 const EXIT_CANCELLED: i32 = 32;
 
-/// `OCFS2_FEATURE_INCOMPAT_MMP`.
-const INCOMPAT_MMP: u32 = 0x1_0000;
-
 // ------------------------------------------------------------------ tools
 
 struct Tools {
     mkfs: PathBuf,
     fsck: PathBuf,
-}
-
-/// Find a tool in `PATH`, `/usr/sbin`, `/sbin`, `/usr/bin`, `/bin`; panic
-/// (never skip) when it is missing.
-fn find_tool(name: &str, package: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
-    dirs.into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "{name} not found (searched PATH, /usr/sbin, /sbin, /usr/bin, /bin): the fsck tests \
-                 need it and never skip. Install it with `make deps` \
-                 (or `apt-get install -y {package}`)."
-            )
-        })
 }
 
 fn tools() -> &'static Tools {
@@ -94,58 +74,7 @@ fn tools() -> &'static Tools {
     })
 }
 
-/// Clustered `mkfs.ocfs2` 1.8.7 execs `/sbin/modprobe` and misbehaves
-/// without it (docs/mkfs-layout.md, "Sandbox quirk").
-fn require_modprobe() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        find_tool("modprobe", "kmod");
-        assert!(
-            Path::new("/sbin/modprobe").exists(),
-            "/sbin/modprobe is missing: clustered mkfs.ocfs2 1.8.7 execs it. \
-             Install it with `make deps` (or `apt-get install -y kmod`)."
-        );
-    });
-}
-
-// ------------------------------------------------------------------ files
-
-fn scratch(prefix: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("temporary directory under CARGO_TARGET_TMPDIR")
-}
-
-fn sparse_file(p: &Path, size: u64) {
-    std::fs::File::create(p)
-        .and_then(|f| f.set_len(size))
-        .unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
-}
-
-fn cp_sparse(src: &Path, dst: &Path) {
-    let out = Command::new("cp")
-        .arg("--sparse=always")
-        .arg(src)
-        .arg(dst)
-        .output()
-        .expect("run cp");
-    assert!(
-        out.status.success(),
-        "cp --sparse=always {} {}: {}",
-        src.display(),
-        dst.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 // ------------------------------------------------------------------ running
-
-fn cmd(prog: impl AsRef<std::ffi::OsStr>) -> Command {
-    let mut c = Command::new(prog);
-    c.env("TZ", "UTC").stdin(Stdio::null());
-    c
-}
 
 #[derive(Debug)]
 struct Run {

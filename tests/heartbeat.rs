@@ -14,11 +14,14 @@
 use ocfs2_format::heartbeat::encode;
 use serde_json::Value;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{scratch, sparse_file};
 
 const DEBUGFS: &str = env!("CARGO_BIN_EXE_debugfs-mmp");
 const TUNEFS: &str = env!("CARGO_BIN_EXE_tunefs-ocfs2-mmp");
@@ -26,16 +29,6 @@ const FSCK: &str = env!("CARGO_BIN_EXE_fsck-ocfs2-mmp");
 const MKFS: &str = env!("CARGO_BIN_EXE_mkfs-ocfs2-mmp");
 const HB_BYTES: u64 = 512;
 const VALID_CLUSTER: &str = "cluster";
-
-fn tool(name: &str) -> PathBuf {
-    for d in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
-        let p = Path::new(d).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("{name} not found: this test needs ocfs2-tools to make its volumes; run `make deps`");
-}
 
 struct Vol {
     _dir: tempfile::TempDir,
@@ -108,18 +101,13 @@ impl Out {
 /// its heartbeat extent from `debugfs.ocfs2 -R "stat //heartbeat"`, then
 /// MMP turned on by our tunefs (unless `mmp` is false).
 fn volume(mmp: bool) -> Vol {
-    let dir = tempfile::Builder::new()
-        .prefix("heartbeat-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("temporary directory under CARGO_TARGET_TMPDIR");
+    let dir = scratch("heartbeat-");
     let path = dir.path().join("c.img");
-    std::fs::File::create(&path)
-        .and_then(|f| f.set_len(256 << 20))
-        .expect("sparse image");
+    sparse_file(&path, 256 << 20);
     // -F: no cluster stack runs here, so the cluster check is skipped; mkfs
     // then asks before overwriting the signature its own forked children
     // wrote, hence the "y" answers.
-    let mut child = Command::new(tool("mkfs.ocfs2"))
+    let mut child = Command::new(common::find_tool("mkfs.ocfs2", "ocfs2-tools"))
         .args(["-q", "-F", "-N", "4", "-b", "4096", "-C", "4096"])
         .arg("--fs-features=extended-slotmap")
         .arg(&path)
@@ -135,7 +123,7 @@ fn volume(mmp: bool) -> Vol {
     }
     let o = child.wait_with_output().expect("mkfs.ocfs2");
     assert!(o.status.success(), "mkfs.ocfs2: {o:?}");
-    let stat = Command::new(tool("debugfs.ocfs2"))
+    let stat = Command::new(common::find_tool("debugfs.ocfs2", "ocfs2-tools"))
         .args(["-R", "stat //heartbeat"])
         .arg(&path)
         .output()

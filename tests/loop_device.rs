@@ -7,19 +7,10 @@
 use std::path::Path;
 use std::process::Command;
 
-const DEBUGFS: &str = env!("CARGO_BIN_EXE_debugfs-mmp");
+mod common;
+use common::{need, sparse_file};
 
-fn need(tool: &str) {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "{tool} is missing: run `make deps` (apt-get install -y ocfs2-tools)"
-    );
-}
+const DEBUGFS: &str = env!("CARGO_BIN_EXE_debugfs-mmp");
 
 struct Loop(String);
 impl Drop for Loop {
@@ -66,13 +57,10 @@ fn json(args: &[&str]) -> serde_json::Value {
 }
 
 fn case(block: u32, sector: u32) {
-    need("mkfs.ocfs2");
+    need("mkfs.ocfs2", "ocfs2-tools");
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("v.img");
-    std::fs::File::create(&img)
-        .unwrap()
-        .set_len(256 << 20)
-        .unwrap();
+    sparse_file(&img, 256 << 20);
     let label = format!("looptest{block}s{sector}");
     let st = Command::new("mkfs.ocfs2")
         .args([

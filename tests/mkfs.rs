@@ -42,17 +42,18 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{
+    cmd, cp_sparse, euid, find_tool, require_modprobe, scratch, show, sparse_file, GIB,
+    INCOMPAT_MMP, MIB, TIB,
+};
+
 const OURS: &str = env!("CARGO_BIN_EXE_mkfs-ocfs2-mmp");
 const DEBUGFS_MMP: &str = env!("CARGO_BIN_EXE_debugfs-mmp");
 /// How our mkfs names itself in messages.
 const PROG: &str = "mkfs.ocfs2-mmp";
-const MIB: u64 = 1 << 20;
-const GIB: u64 = 1 << 30;
-const TIB: u64 = 1 << 40;
 /// See the module comment.
 const SIZE_16T: u64 = 16 * TIB - MIB;
-/// `OCFS2_FEATURE_INCOMPAT_MMP`.
-const INCOMPAT_MMP: u32 = 0x10000;
 
 /// Exit codes documented in `ocfs2_mkfs::exit`.
 const EXIT_OK: i32 = 0;
@@ -67,25 +68,6 @@ struct Tools {
     fsck: PathBuf,
 }
 
-/// Find a tool in `PATH`, `/usr/sbin`, `/sbin`, `/usr/bin`, `/bin`; panic
-/// (never skip) when it is missing.
-fn find_tool(name: &str, package: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
-    dirs.into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "{name} not found (searched PATH, /usr/sbin, /sbin, /usr/bin, /bin): the mkfs tests \
-                 need it and never skip. Install it with `make deps` \
-                 (or `apt-get install -y {package}`)."
-            )
-        })
-}
-
 fn tools() -> &'static Tools {
     static TOOLS: OnceLock<Tools> = OnceLock::new();
     TOOLS.get_or_init(|| Tools {
@@ -95,38 +77,8 @@ fn tools() -> &'static Tools {
     })
 }
 
-/// Clustered `mkfs.ocfs2` 1.8.7 runs `/sbin/modprobe`; without it the
-/// forked child goes on running mkfs and the exit status is garbage
-/// (docs/mkfs-layout.md, "Sandbox quirk"). Require it rather than guess.
-fn require_modprobe() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        find_tool("modprobe", "kmod");
-        assert!(
-            Path::new("/sbin/modprobe").exists(),
-            "/sbin/modprobe is missing: clustered mkfs.ocfs2 1.8.7 execs it and misbehaves \
-             without it. Install it with `make deps` (or `apt-get install -y kmod`)."
-        );
-    });
-}
-
-fn cmd(prog: impl AsRef<std::ffi::OsStr>) -> Command {
-    let mut c = Command::new(prog);
-    c.env("TZ", "UTC").stdin(Stdio::null());
-    c
-}
-
 fn output(c: &mut Command) -> Output {
     c.output().unwrap_or_else(|e| panic!("running {c:?}: {e}"))
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn text(b: &[u8]) -> String {
@@ -179,16 +131,6 @@ fn fsck(dev: &Path) -> Output {
     output(c.arg("-fn").arg(dev))
 }
 
-fn euid() -> u32 {
-    let status = fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|u| u.parse().ok())
-        .expect("effective uid in /proc/self/status")
-}
-
 /// `fsck.ocfs2 -fn` passes: exit 0 and "All passes succeeded.". Returns
 /// the problem lines (`[CODE] ...`).
 fn fsck_clean(dev: &Path, what: &str) -> Vec<String> {
@@ -222,11 +164,9 @@ struct Scratch {
 
 impl Scratch {
     fn new(prefix: &str) -> Scratch {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("mkfs-{prefix}-"))
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .expect("temporary directory under CARGO_TARGET_TMPDIR");
-        Scratch { dir }
+        Scratch {
+            dir: scratch(&format!("mkfs-{prefix}-")),
+        }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -236,22 +176,14 @@ impl Scratch {
     /// A fresh sparse file of `size` bytes.
     fn sparse(&self, name: &str, size: u64) -> PathBuf {
         let p = self.path(name);
-        fs::File::create(&p)
-            .and_then(|f| f.set_len(size))
-            .unwrap_or_else(|e| panic!("sparse file {} of {size} bytes: {e}", p.display()));
+        sparse_file(&p, size);
         p
     }
 
     /// A sparse copy (`cp` copies only the data extents).
     fn copy(&self, from: &Path, name: &str) -> PathBuf {
         let to = self.path(name);
-        let st = Command::new("cp")
-            .arg("--sparse=always")
-            .arg(from)
-            .arg(&to)
-            .status()
-            .expect("running cp");
-        assert!(st.success(), "cp {} {}", from.display(), to.display());
+        cp_sparse(from, &to);
         to
     }
 }

@@ -18,8 +18,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{find_tool, scratch, sparse_file, MIB};
+
 const BIN: &str = env!("CARGO_BIN_EXE_debugfs-mmp");
-const MIB: u64 = 1 << 20;
 const SLOTS: u16 = 4;
 
 const SEQ_MAX: u32 = 0xE24D_4D4F;
@@ -36,23 +38,6 @@ const WAIT: u64 = 11;
 const NO_WAIT: Duration = Duration::from_secs(5);
 
 // ------------------------------------------------------------ images
-
-fn tool(name: &str, package: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
-    for d in dirs {
-        let p = d.join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!(
-        "{name} not found (PATH, /usr/sbin, /sbin): this test needs it to make its images; \
-         run `make deps` or `apt-get install {package}`"
-    );
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -76,15 +61,10 @@ impl Img {
 /// cluster check is skipped; mkfs then asks before overwriting the signature
 /// its own forked children already wrote, hence the `y` answers).
 fn make_volume(kind: Kind) -> Img {
-    let mkfs = tool("mkfs.ocfs2", "ocfs2-tools");
-    let dir = tempfile::Builder::new()
-        .prefix("mmp_status-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("temporary directory under CARGO_TARGET_TMPDIR");
+    let mkfs = find_tool("mkfs.ocfs2", "ocfs2-tools");
+    let dir = scratch("mmp_status-");
     let path = dir.path().join(format!("{kind:?}.img").to_lowercase());
-    std::fs::File::create(&path)
-        .and_then(|f| f.set_len(128 * MIB))
-        .expect("create image file");
+    sparse_file(&path, 128 * MIB);
     let mut cmd = Command::new(&mkfs);
     cmd.args(["-q", "-N", "4", "--fs-features=extended-slotmap"]);
     match kind {

@@ -47,12 +47,12 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{cp_sparse, euid, find_tool, mkfs_ocfs2_made, scratch, sparse_file, GIB, MIB};
+
 const TUNEFS: &str = env!("CARGO_BIN_EXE_tunefs-ocfs2-mmp");
 const DEBUGFS: &str = env!("CARGO_BIN_EXE_debugfs-mmp");
 const PROG: &str = "tunefs.ocfs2-mmp";
-
-const MIB: u64 = 1 << 20;
-const GIB: u64 = 1 << 30;
 
 /// Exit codes of `tunefs.ocfs2-mmp` (crates/tunefs/src/lib.rs, `exit`).
 const OK: i32 = 0;
@@ -74,22 +74,6 @@ const DEADLINE: Duration = Duration::from_secs(120);
 const QUERY: &str = "%A %I %S %B %T %N\\n";
 
 // ------------------------------------------------------------------ tools
-
-fn find_tool(name: &str, package: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
-    dirs.into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "{name} not found (PATH, /usr/sbin, /sbin): these tests need it and never skip; \
-                 run `make deps` or `apt-get install {package}`"
-            )
-        })
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 temporary path")
@@ -328,27 +312,16 @@ struct Image {
 
 impl Image {
     fn sparse(prefix: &str, size: u64) -> Image {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("tunefs-{prefix}-"))
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .expect("temporary directory under CARGO_TARGET_TMPDIR");
+        let dir = scratch(&format!("tunefs-{prefix}-"));
         let path = dir.path().join("vol.img");
-        fs::File::create(&path)
-            .and_then(|f| f.set_len(size))
-            .expect("sparse image");
+        sparse_file(&path, size);
         Image { dir, path }
     }
 
     /// A sparse copy in the same directory.
     fn copy(&self, name: &str) -> PathBuf {
         let to = self.dir.path().join(name);
-        let st = Command::new("cp")
-            .arg("--sparse=always")
-            .arg(&self.path)
-            .arg(&to)
-            .status()
-            .expect("running cp");
-        assert!(st.success(), "cp {} {}", self.path.display(), to.display());
+        cp_sparse(&self.path, &to);
         to
     }
 }
@@ -371,18 +344,12 @@ fn mkfs(img: &Path, block: u32, slots: u16, extra: &[&str]) {
         .output()
         .expect("running mkfs.ocfs2");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let successes = stdout.matches("mkfs.ocfs2 successful").count();
     // ocfs2-tools 1.8.7 on a host without /sbin/modprobe: for a clustered
     // volume the forked modprobe child goes on as a second mkfs (see
-    // tests/oracle.rs); the first copy's format is the good one.
+    // `common::mkfs_ocfs2_made`); the first copy's format is the good one.
     let local = extra.windows(2).any(|w| w == ["-M", "local"]);
-    let modprobe_quirk = !local
-        && !Path::new("/sbin/modprobe").exists()
-        && out.status.code() == Some(1)
-        && successes == 1
-        && stdout.contains("Proceed (y/N): Aborting operation.");
     assert!(
-        (out.status.success() && successes == 1) || modprobe_quirk,
+        mkfs_ocfs2_made(&out, local),
         "mkfs.ocfs2 {} {} failed ({}):\n{stdout}{}",
         args.join(" "),
         img.display(),
@@ -1391,16 +1358,6 @@ fn crash_at_every_write() {
 }
 
 // ------------------------------------------------------------------ 5. bad input
-
-fn euid() -> u32 {
-    fs::read_to_string("/proc/self/status")
-        .expect("/proc/self/status")
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|u| u.parse().ok())
-        .expect("effective uid")
-}
 
 #[test]
 fn bad_input() {

@@ -366,7 +366,7 @@ impl CheckReport {
                 )
             } else if clustered_stale {
                 format!(
-                    "the next clustered mount replays the journal(s) of slot(s) {} and clears them (local and nocluster mounts are refused until then)",
+                    "the next clustered mount replays the journal(s) of slot(s) {} and frees those it does not take itself (local and nocluster mounts are refused until then)",
                     join(&stale)
                 )
             } else {
