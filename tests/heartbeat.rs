@@ -480,3 +480,78 @@ fn no_heartbeat_ever_means_no_wait() {
     let bad = run(TUNEFS, &["--hb-window", "601", "--clear-mmp", v.dev()]);
     assert_eq!(bad.code, 2, "{}", bad.show());
 }
+
+/// Point the heartbeat inode's first extent far past the device (found with
+/// debugfs.ocfs2: `Inode: N`, the block of the inode at 4 KiB blocks).
+fn wreck_heartbeat_extent(v: &Vol) {
+    let stat = Command::new(common::find_tool("debugfs.ocfs2", "ocfs2-tools"))
+        .args(["-R", "stat //heartbeat"])
+        .arg(&v.path)
+        .output()
+        .expect("debugfs.ocfs2");
+    let text = String::from_utf8_lossy(&stat.stdout);
+    let ino: u64 = text
+        .split_whitespace()
+        .skip_while(|w| *w != "Inode:")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no inode number in:\n{text}"));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&v.path)
+        .expect("open");
+    let mut b = vec![0u8; 4096];
+    file.read_exact_at(&mut b, ino * 4096).expect("read inode");
+    assert_eq!(&b[..8], b"INODE01\0", "block {ino} is the heartbeat inode");
+    // id2 at 0xC0: the extent list header (16 bytes), then record 0 with
+    // e_blkno at +8.
+    b[0xC0 + 0x18..0xC0 + 0x20].copy_from_slice(&0x7fff_ffff_ffffu64.to_le_bytes());
+    file.write_all_at(&b, ino * 4096).expect("write inode");
+}
+
+#[test]
+fn an_unreadable_heartbeat() {
+    // MMP volume, a clustered slot: nothing can be told; every tool says
+    // why in one line, and none writes.
+    // (debugfs.ocfs2 finds the inode before MMP is on: it refuses MMP.)
+    let v = volume(false);
+    wreck_heartbeat_extent(&v);
+    let r = run(TUNEFS, &["-y", "-q", "--enable-mmp", v.dev()]);
+    assert_eq!(r.code, 0, "{}", r.show());
+    set_slot(&v, 0, VALID_CLUSTER, 0);
+    let s = run(DEBUGFS, &["-R", "mmp status", v.dev()]);
+    assert_eq!(s.code, 2, "{}", s.show());
+    let f = run(FSCK, &["-n", v.dev()]);
+    assert_eq!(f.code, 8, "{}", f.show());
+    assert_eq!(f.stderr.lines().count(), 1, "{}", f.show());
+    assert!(
+        f.stderr
+            .contains("MMP check: reading the slot map and the heartbeat: block"),
+        "{}",
+        f.show()
+    );
+    let m = run(MKFS, &["-q", "-F", v.dev()]);
+    assert_eq!(m.code, 1, "{}", m.show());
+    assert!(m.stderr.contains("refusing even with -F"), "{}", m.show());
+    // Without MMP the damage is the passes' business: fsck goes on and
+    // reports it, mkfs -F reformats; both warn about what they could not
+    // check.
+    let v = volume(false);
+    wreck_heartbeat_extent(&v);
+    let f = run(FSCK, &["-n", v.dev()]);
+    assert_eq!(f.code, 4, "{}", f.show());
+    assert!(f.stdout.contains("EXTENT_BLKNO_RANGE"), "{}", f.show());
+    assert!(
+        f.stderr.contains("not checked for live cluster nodes"),
+        "{}",
+        f.show()
+    );
+    let m = run(MKFS, &["-q", "-F", "-N", "2", v.dev()]);
+    assert_eq!(m.code, 0, "{}", m.show());
+    assert!(
+        m.stderr.contains("not checked for live cluster nodes"),
+        "{}",
+        m.show()
+    );
+}

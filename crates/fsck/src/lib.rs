@@ -144,9 +144,18 @@ pub fn run(cli: &Cli) -> Result<u8> {
     // node's o2hb heartbeat moves (no wait when none ever heartbeated). A
     // slot map that cannot be found is left to pass 0.
     if !mmp && vol.slot_map_layout().is_ok() {
-        if let Some(report) =
-            ocfs2_mmp::engine::watch_without_mmp(&vol, cli.hb_window, &mut SystemClock, &mut say)?
-        {
+        // A heartbeat that cannot be read is damage for the passes to
+        // report, not a reason to stop: say what was not checked.
+        let watched =
+            ocfs2_mmp::engine::watch_without_mmp(&vol, cli.hb_window, &mut SystemClock, &mut say)
+                .unwrap_or_else(|e| {
+                    eprintln!(
+                        "{PROG}: {}: warning: the heartbeat cannot be read ({e}); not checked for live cluster nodes",
+                        cli.device
+                    );
+                    None
+                });
+        if let Some(report) = watched {
             match report.verdict {
                 Verdict::Interrupted { signal } => {
                     return Err(EngineError::Interrupted(signal).into())
@@ -170,7 +179,8 @@ pub fn run(cli: &Cli) -> Result<u8> {
             slots,
             &mut SystemClock,
             &mut say,
-        )?;
+        )
+        .context("MMP check: reading the slot map and the heartbeat")?;
         if let Verdict::Interrupted { signal } = report.verdict {
             return Err(EngineError::Interrupted(signal).into());
         }
@@ -194,6 +204,10 @@ pub fn run(cli: &Cli) -> Result<u8> {
             Ok(g) => Some(g),
             Err(EngineError::InUse(v)) => {
                 anyhow::bail!("the volume is in use: {}", refusal(&v, &cli.device))
+            }
+            Err(e @ EngineError::Io(_)) => {
+                return Err(anyhow::Error::new(e)
+                    .context("MMP check: reading the slot map and the heartbeat"))
             }
             Err(e) => return Err(e.into()),
         }

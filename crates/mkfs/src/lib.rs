@@ -470,7 +470,16 @@ fn refuse_if_in_use(
             hb_window,
             &mut ocfs2_mmp::SystemClock,
             &mut ocfs2_toolkit::WaitReporter::new(PROG, false).with_prefix("existing volume: "),
-        )?;
+        )
+        .unwrap_or_else(|e| {
+            // A damaged volume is what -F is for: say what could not be
+            // checked, and go on.
+            eprintln!(
+                "{PROG}: {dev_name}: warning: the existing volume's heartbeat cannot be read ({e}); \
+                 not checked for live cluster nodes"
+            );
+            None
+        });
         if let Some(r) = report {
             if matches!(
                 r.verdict,
@@ -502,7 +511,13 @@ fn refuse_if_in_use(
         &io,
         &mut ocfs2_mmp::SystemClock,
         &mut ocfs2_toolkit::WaitReporter::new(PROG, false).with_prefix("existing volume: "),
-    )?;
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{dev_name}: the existing OCFS2 volume has MMP on but its slot map or heartbeat cannot be read ({e}): \
+             cannot tell whether a node uses it; refusing even with -F"
+        )
+    })?;
     if !report.verdict.is_safe() {
         bail!(
             "{dev_name}: the existing OCFS2 volume is {}; refusing even with -F",
