@@ -829,16 +829,13 @@ fn hb(vol: &Volume, watch: Option<u64>) -> Result<Outcome> {
     if let Some(secs) = watch {
         let secs = u32::try_from(secs).unwrap_or(u32::MAX);
         eprintln!("{PROG}: watching the heartbeat blocks for {secs} s (re-read every second)");
-        let start = std::time::Instant::now();
-        let end = std::time::Duration::from_secs(u64::from(secs));
-        while start.elapsed() < end {
-            std::thread::sleep((end - start.elapsed()).min(std::time::Duration::from_secs(1)));
+        ocfs2_mmp::each_second(secs, &mut SystemClock, |at| -> Result<_> {
             if ocfs2_toolkit::signals::pending().is_some() {
-                break;
+                return Ok(std::ops::ControlFlow::Break(()));
             }
-            let at = start.elapsed().as_secs_f64().round() as u32;
             tracker.sample(at, read()?);
-        }
+            Ok(std::ops::ControlFlow::Continue(()))
+        })?;
     }
     let watched = watch.map(|w| u32::try_from(w).unwrap_or(u32::MAX));
     // Name the slots that point at each node, for context.

@@ -74,6 +74,30 @@ impl Clock for SystemClock {
     }
 }
 
+/// Call `each(at)` about once a second, `at` being the whole seconds
+/// passed, until `secs` seconds have passed on `clock` (the last sleep is
+/// cut short: never later). `each` stops the watch early with
+/// `ControlFlow::Break`, whose value is returned.
+pub fn each_second<B, E>(
+    secs: u32,
+    clock: &mut dyn Clock,
+    mut each: impl FnMut(u32) -> Result<std::ops::ControlFlow<B>, E>,
+) -> Result<Option<B>, E> {
+    let start = clock.now();
+    let deadline = start + Duration::from_secs(u64::from(secs));
+    loop {
+        let now = clock.now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        clock.sleep((deadline - now).min(Duration::from_secs(1)));
+        let at = ((clock.now() - start).as_secs_f64().round() as u32).min(secs);
+        if let std::ops::ControlFlow::Break(b) = each(at)? {
+            return Ok(Some(b));
+        }
+    }
+}
+
 /// What the check tells its caller as it goes.
 pub trait Observer {
     /// About to wait `secs` seconds, for the reason given.
@@ -526,44 +550,42 @@ pub fn check(
             ));
         }
         obs.waiting(total, &why.join("; "));
-        let start = clock.now();
-        let deadline = start + Duration::from_secs(u64::from(total));
-        loop {
-            let now = clock.now();
-            if now >= deadline {
-                break;
-            }
-            clock.sleep((deadline - now).min(Duration::from_secs(1)));
-            let at = (clock.now() - start).as_secs_f64().round() as u32;
-            report.waited = at.min(total);
+        let early = each_second(total, clock, |at| {
+            use std::ops::ControlFlow::{Break, Continue};
+            report.waited = at;
             if let Some(signal) = obs.interrupted() {
-                report.verdict = Verdict::Interrupted { signal };
-                report.heartbeat = tracker.map(|t| t.report(window, report.waited, &holders));
-                return Ok(report);
+                return Ok(Break(Some(Verdict::Interrupted { signal })));
             }
             let now_map = io.read()?;
-            report.last = Some(now_map.clone());
-            if let Some((b, a)) = map
+            let moved = map
                 .slots
                 .iter()
                 .zip(&now_map.slots)
                 .find(|(b, a)| b.raw != a.raw)
-            {
-                report.verdict = Verdict::Active {
+                .map(|(b, a)| Verdict::Active {
                     slot: b.index,
                     before: b.raw,
                     after: a.raw,
-                };
-                report.heartbeat = tracker.map(|t| t.report(window, report.waited, &holders));
-                return Ok(report);
+                });
+            report.last = Some(now_map);
+            if moved.is_some() {
+                return Ok(Break(moved));
             }
             if let Some(t) = tracker.as_mut() {
-                t.sample(report.waited, io.heartbeat()?);
+                t.sample(at, io.heartbeat()?);
             }
-            obs.tick(total.saturating_sub(report.waited));
-            if report.waited >= seq_wait && tracker.as_ref().is_some_and(|t| t.all_live(&holders)) {
-                break;
+            obs.tick(total.saturating_sub(at));
+            // Everyone seen live: nothing left to prove by waiting (the
+            // verdict is decided below).
+            if at >= seq_wait && tracker.as_ref().is_some_and(|t| t.all_live(&holders)) {
+                return Ok(Break(None));
             }
+            Ok(Continue(()))
+        })?;
+        if let Some(Some(v)) = early {
+            report.verdict = v;
+            report.heartbeat = tracker.map(|t| t.report(window, report.waited, &holders));
+            return Ok(report);
         }
     }
     let hb = tracker.map(|t| t.report(window, report.waited, &holders));
@@ -1072,6 +1094,25 @@ mod tests {
             }
         );
         assert_eq!(ms, 5_000);
+    }
+
+    #[test]
+    fn each_second_ends_at_the_deadline_or_a_break() {
+        let ms = Rc::new(Cell::new(0));
+        let mut seen = Vec::new();
+        let r: Result<Option<()>, ()> = each_second(3, &mut FakeClock(ms.clone()), |at| {
+            seen.push(at);
+            Ok(std::ops::ControlFlow::Continue(()))
+        });
+        assert_eq!((r, seen, ms.get()), (Ok(None), vec![1, 2, 3], 3_000));
+        let r: Result<Option<u32>, ()> = each_second(10, &mut FakeClock(ms.clone()), |at| {
+            Ok(if at == 4 {
+                std::ops::ControlFlow::Break(at)
+            } else {
+                std::ops::ControlFlow::Continue(())
+            })
+        });
+        assert_eq!((r, ms.get()), (Ok(Some(4)), 7_000));
     }
 
     #[test]

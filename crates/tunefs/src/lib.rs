@@ -566,19 +566,16 @@ fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut WaitReporter) -> 
                 "watching one full wait window to prove no node updates the slot map".to_string()
             },
         );
-        let start = std::time::Instant::now();
-        let end = std::time::Duration::from_secs(u64::from(wt));
-        while start.elapsed() < end {
-            std::thread::sleep((end - start.elapsed()).min(std::time::Duration::from_secs(1)));
+        ocfs2_mmp::each_second(wt, &mut SystemClock, |at| -> Result<_> {
             if let Some(sig) = ocfs2_toolkit::signals::pending() {
                 return Err(EngineError::Interrupted(sig).into());
             }
-            let at = start.elapsed().as_secs_f64().round() as u32;
             if let Some(t) = tracker.as_mut() {
                 t.sample(at, slots.heartbeat().context("reading the heartbeat area")?);
             }
             say.tick(wt.saturating_sub(at));
-        }
+            Ok(std::ops::ControlFlow::<()>::Continue(()))
+        })?;
         let after = slots.read()?;
         for (b, a) in before.slots.iter().zip(&after.slots) {
             if b.raw != a.raw {
