@@ -819,10 +819,8 @@ struct HbRow {
 }
 
 fn hb(vol: &Volume, watch: Option<u64>) -> Result<Outcome> {
-    use ocfs2_mmp::engine::SlotIo;
-    let io = ocfs2_mmp::engine::VolumeSlots::new(vol).context("locating the slot map")?;
     let bytes = vol.device().sector_size() as usize;
-    let read = || io.heartbeat().context("reading the heartbeat area");
+    let read = || vol.heartbeat_area().context("reading the heartbeat area");
     let first = read()?;
     let blocks = first.len();
     let mut tracker = ocfs2_mmp::liveness::Tracker::new(first);

@@ -867,6 +867,12 @@ impl Volume {
         Ok(ino.di().journal_flags() & JOURNAL_DIRTY_FL != 0)
     }
 
+    /// Every node's heartbeat block, as o2hb lays them out on this device:
+    /// one per node, a logical sector each.
+    pub fn heartbeat_area(&self) -> Result<Vec<crate::heartbeat::HbBlock>> {
+        self.heartbeat_blocks(self.dev.sector_size() as usize, crate::heartbeat::MAX_NODES)
+    }
+
     /// Backup superblocks present on the device: block numbers that hold an
     /// `OCFSV2` superblock of this volume (same UUID), when `backup-super` is on.
     pub fn present_backups(&self) -> Result<Vec<u64>> {

@@ -69,10 +69,7 @@ impl SlotIo for VolumeSlots<'_> {
         self.vol.write_slot(&self.runs, slot, raw, node)
     }
     fn heartbeat(&self) -> ocfs2_format::Result<Vec<HbBlock>> {
-        // o2hb's block size is the device's logical sector size.
-        let bytes = self.vol.device().sector_size() as usize;
-        self.vol
-            .heartbeat_blocks(bytes, ocfs2_format::heartbeat::MAX_NODES)
+        self.vol.heartbeat_area()
     }
 }
 
