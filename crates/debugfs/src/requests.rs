@@ -35,11 +35,13 @@ pub enum Request {
         run_for: Option<u64>,
         hb_window: Option<u32>,
     },
-    /// Raw fault injection into one slot.
+    /// Write one slot: after the MMP check, or with `--force` without it
+    /// (fault injection, repairs by hand).
     MmpSet {
         slot: u16,
         value: u32,
         node: Option<u32>,
+        force: bool,
     },
     /// The o2hb heartbeat blocks, optionally watched for SECONDS.
     Hb {
@@ -93,7 +95,7 @@ mmp heartbeat [--for SECONDS]
                       (-w) hold the volume like a live non-clustered MMP mount:
                       a new sequence, then +1 every update interval, until the
                       time is up or a signal comes; then 0 (clean)
-mmp set SLOT VALUE [NODE]
+mmp set [--force] SLOT VALUE [NODE]
                       (-w) write VALUE into slot SLOT's es_valid, raw: a number
                       (0x.. for hex) or empty, clean, fsck, cluster, nocluster
 hb [--watch SECONDS]  the o2hb heartbeat blocks (node, sequence, generation);
@@ -147,24 +149,14 @@ pub fn parse(line: &str) -> Result<Request, String> {
             }
             Ok(Request::MmpHeartbeat { run_for, hb_window })
         }
+        ["mmp", "set", "--force", slot, val, rest @ ..] if rest.len() <= 1 => {
+            parse_mmp_set(slot, val, rest, true)
+        }
         ["mmp", "set", slot, val, rest @ ..] if rest.len() <= 1 => {
-            let Ok(slot) = slot.parse::<u16>() else {
-                return bad("SLOT is a number");
-            };
-            let Some(value) = ocfs2_format::slotmap::parse_value(val) else {
-                return bad("VALUE is a 32-bit number (0x.. for hex) or empty, clean, fsck, cluster, nocluster");
-            };
-            let node = match rest.first() {
-                Some(n) => match n.parse() {
-                    Ok(n) => Some(n),
-                    Err(_) => return bad("NODE is a number"),
-                },
-                None => None,
-            };
-            Ok(Request::MmpSet { slot, value, node })
+            parse_mmp_set(slot, val, rest, false)
         }
         ["mmp", ..] => bad(
-            "usage: mmp status [-i] [--hb-window SECONDS] | mmp heartbeat [--for SECONDS] | mmp set SLOT VALUE [NODE]",
+            "usage: mmp status [-i] [--hb-window SECONDS] | mmp heartbeat [--for SECONDS] | mmp set [--force] SLOT VALUE [NODE]",
         ),
         ["ls"] => Ok(Request::Ls {
             long: false,
@@ -210,7 +202,12 @@ pub fn execute(vol: &Volume, device: &str, req: &Request, json: bool) -> Result<
         Request::MmpHeartbeat { run_for, hb_window } => {
             mmp_heartbeat(vol, *run_for, *hb_window, json)
         }
-        Request::MmpSet { slot, value, node } => mmp_set(vol, *slot, *value, *node),
+        Request::MmpSet {
+            slot,
+            value,
+            node,
+            force,
+        } => mmp_set(vol, *slot, *value, *node, *force, json),
         Request::Hb { watch } => hb(vol, *watch),
         Request::Help => Ok(Outcome {
             text: HELP.into(),
@@ -763,7 +760,14 @@ fn mmp_heartbeat(
     ok(text, json)
 }
 
-fn mmp_set(vol: &Volume, slot: u16, value: u32, node: Option<u32>) -> Result<Outcome> {
+fn mmp_set(
+    vol: &Volume,
+    slot: u16,
+    value: u32,
+    node: Option<u32>,
+    force: bool,
+    json: bool,
+) -> Result<Outcome> {
     if vol.slot_map_format() != Format::Extended {
         bail!("the slot map is in the old format: es_valid exists only in the extended one");
     }
@@ -776,7 +780,30 @@ fn mmp_set(vol: &Volume, slot: u16, value: u32, node: Option<u32>) -> Result<Out
         );
     };
     let node = node.unwrap_or(old.node);
-    vol.write_slot(&runs, slot, value, node)?;
+    let io = ocfs2_mmp::engine::VolumeSlots::new(vol).context("locating the slot map")?;
+    if !force && vol.features().has_incompat(incompat::MMP) {
+        // As any other writer: the kernel's check first, and the write only
+        // if the slot still holds what the check saw.
+        let report = ocfs2_mmp::check(
+            vol.sb().s_mmp_update_interval.get(),
+            ocfs2_mmp::CheckOptions {
+                wait: true,
+                feature_on: true,
+                hb: ocfs2_mmp::engine::hb_options(vol, None),
+            },
+            &io,
+            &mut SystemClock,
+            &mut ocfs2_toolkit::WaitReporter::new(PROG, json),
+        )
+        .context("MMP check: reading the slot map and the heartbeat")?;
+        if !report.verdict.is_safe() {
+            bail!(
+                "not writing slot {slot}: {} (mmp set --force writes without the check)",
+                report.verdict.describe()
+            );
+        }
+    }
+    ocfs2_mmp::engine::SlotIo::write_if(&io, slot, old.raw, value, node)?;
     let after = vol.read_slot_map_runs(&runs)?;
     let now = after.slots[usize::from(slot)];
     if now.raw != value {
@@ -1261,4 +1288,27 @@ impl<T: zerocopy::FromBytes> PrefixRead for T {
     fn read_from_bytes_prefix(b: &[u8]) -> Option<Self> {
         T::read_from_prefix(b).ok().map(|(v, _)| v)
     }
+}
+
+fn parse_mmp_set(slot: &str, val: &str, rest: &[&str], force: bool) -> Result<Request, String> {
+    let bad = |m: &str| Err(format!("mmp set: {m}"));
+    let Ok(slot) = slot.parse::<u16>() else {
+        return bad("SLOT is a number");
+    };
+    let Some(value) = ocfs2_format::slotmap::parse_value(val) else {
+        return bad("VALUE is a 32-bit number (0x.. for hex) or empty, clean, fsck, cluster, nocluster");
+    };
+    let node = match rest.first() {
+        Some(n) => match n.parse() {
+            Ok(n) => Some(n),
+            Err(_) => return bad("NODE is a number"),
+        },
+        None => None,
+    };
+    Ok(Request::MmpSet {
+        slot,
+        value,
+        node,
+        force,
+    })
 }

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("cannot open {path}: {source}")]
     Open { path: PathBuf, source: io::Error },
+    #[error("{path}: the block device refuses O_DIRECT ({source}): its reads would go through the page cache, which never shows another host's writes; refusing to decide on multiple mount protection from them")]
+    NoDirect { path: PathBuf, source: io::Error },
     #[error("{path}: is a directory, not a device or image file")]
     IsDirectory { path: PathBuf },
     #[error("{path}: not a block device or regular file")]

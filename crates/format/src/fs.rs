@@ -255,8 +255,9 @@ impl Volume {
         if offset + u64::from(bs) > dev.size() {
             return Err(Error::NoSuperblock);
         }
+        // Uncached: the MMP bit and interval decide how the tools wait.
         let mut buf = vec![0u8; bs as usize];
-        dev.read_at(offset, &mut buf)?;
+        dev.read_direct(offset, &mut buf)?;
         if !buf.starts_with(SUPER_BLOCK_SIGNATURE) {
             return Err(Error::NoSuperblock);
         }
@@ -451,6 +452,11 @@ impl Volume {
     /// Read an inode; checks its signature and, under metaecc, its block check.
     pub fn read_inode(&self, blkno: u64) -> Result<Inode> {
         let buf = self.read_block(blkno)?;
+        self.inode_from_buf(blkno, buf)
+    }
+
+    /// Check an inode block read by the caller: signature and block check.
+    fn inode_from_buf(&self, blkno: u64, buf: Vec<u8>) -> Result<Inode> {
         let is_super = blkno == self.super_blkno && buf.starts_with(SUPER_BLOCK_SIGNATURE);
         if !buf.starts_with(INODE_SIGNATURE) && !is_super {
             return Err(Error::corrupt(
@@ -863,7 +869,11 @@ impl Volume {
     /// died, and its log must be replayed before the slot is given up.
     pub fn journal_dirty(&self, slot: u16) -> Result<bool> {
         let blkno = self.system_inode(&slot_file_name("journal", slot))?;
-        let ino = self.read_inode(blkno)?;
+        // The inode itself is read uncached: the flag is an MMP decision.
+        let off = self.block_offset(blkno)?;
+        let mut buf = vec![0u8; self.block_size as usize];
+        self.dev.read_direct(off, &mut buf)?;
+        let ino = self.inode_from_buf(blkno, buf)?;
         Ok(ino.di().journal_flags() & JOURNAL_DIRTY_FL != 0)
     }
 

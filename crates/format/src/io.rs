@@ -124,23 +124,33 @@ impl FileDevice {
         if !is_block && !ft.is_file() {
             return Err(Error::NotADevice { path: path.into() });
         }
-        let mut flags = 0;
-        if mode.exclusive && is_block {
-            flags |= nix::libc::O_EXCL;
-        }
-        let open = |extra: i32| {
+        let open = |flags: i32| {
             OpenOptions::new()
                 .read(true)
                 .write(mode.write)
-                .custom_flags(flags | extra)
+                .custom_flags(flags)
                 .open(path)
         };
-        let file = open(0).map_err(|source| Error::Open {
+        // O_EXCL on a block device claims it: a second O_EXCL open (even our
+        // own) fails with EBUSY. The claim is the first descriptor's; the
+        // direct one is opened without it, after the claim is held.
+        let excl = if mode.exclusive && is_block {
+            nix::libc::O_EXCL
+        } else {
+            0
+        };
+        let file = open(excl).map_err(|source| Error::Open {
             path: path.into(),
             source,
         })?;
         let (direct, direct_error) = match open(nix::libc::O_DIRECT) {
             Ok(f) => (Some(f), None),
+            // Another host's writes reach a shared block device below our
+            // page cache: without O_DIRECT no read of it can be trusted.
+            Err(source) if is_block => return Err(Error::NoDirect {
+                path: path.into(),
+                source,
+            }),
             Err(e) => (None, Some(e.to_string())),
         };
         let (size, sector_size) = if is_block {
@@ -214,6 +224,16 @@ impl FileDevice {
         Some(out)
     }
 
+    fn read_cached(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.check_range(offset, buf.len())
+            .and_then(|()| self.file.read_exact_at(buf, offset))
+            .map_err(|source| Error::Read {
+                offset,
+                len: buf.len(),
+                source,
+            })
+    }
+
     fn check_range(&self, offset: u64, len: usize) -> io::Result<()> {
         match offset.checked_add(len as u64) {
             Some(end) if end <= self.size => Ok(()),
@@ -285,13 +305,14 @@ impl BlockIo for FileDevice {
         self.sector_size
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.check_range(offset, buf.len())
-            .and_then(|()| self.file.read_exact_at(buf, offset))
-            .map_err(|source| Error::Read {
-                offset,
-                len: buf.len(),
-                source,
-            })
+        // On a block device every read bypasses the page cache: pages cached
+        // there (by us or any other process) never show another host's
+        // writes. A direct read first writes back our own dirty pages of
+        // the range, so it also sees what this process wrote.
+        if self.is_block {
+            return self.read_direct(offset, buf);
+        }
+        self.read_cached(offset, buf)
     }
     fn write_at(&self, offset: u64, buf: &[u8]) -> Result<()> {
         failpoint();
@@ -345,7 +366,7 @@ impl BlockIo for FileDevice {
     }
     fn read_direct(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         let Some(direct) = &self.direct else {
-            return self.read_at(offset, buf);
+            return self.read_cached(offset, buf);
         };
         let (start, len) = aligned_window(offset, buf.len(), self.dio_unit());
         let mut ab = AlignedBuf::new(len);

@@ -107,7 +107,7 @@ impl MmpState {
             MmpState::Nocluster => {
                 "held by a non-clustered mount without MMP (VALID_NOCLUSTER)".into()
             }
-            MmpState::Clean => "last MMP mount unmounted cleanly (SEQ_CLEAN)".into(),
+            MmpState::Clean => "SEQ_CLEAN: a read-only mount, live or crashed".into(),
             MmpState::Unknown(v) => format!("unknown value {v:#010x}: not safe"),
         }
     }

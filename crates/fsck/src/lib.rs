@@ -214,14 +214,24 @@ pub fn run(cli: &Cli) -> Result<u8> {
     } else {
         None
     };
-    let stop = || ocfs2_toolkit::signals::pending().is_some();
+    // While the passes run, the guard's keep-alive re-reads slot 0 once per
+    // update interval; a marker found gone stops the passes: another node
+    // or tool has the volume, and what was read may be changing under us.
+    let lost = || guard.as_ref().and_then(Guard::lost);
+    let stop = || ocfs2_toolkit::signals::pending().is_some() || lost().is_some();
     let mut checker = check::Checker::new(&vol);
-    checker.run(
-        &mut Passes {
-            show: cli.verbose || (!cli.json && ocfs2_toolkit::stderr_is_tty()),
-        },
-        &stop,
-    );
+    let mut passes = Passes {
+        show: cli.verbose || (!cli.json && ocfs2_toolkit::stderr_is_tty()),
+    };
+    match &guard {
+        Some(g) => g.hold(|| checker.run(&mut passes, &stop)),
+        None => checker.run(&mut passes, &stop),
+    }
+    if let Some((found, node)) = lost() {
+        // (Dropping the guard writes nothing: its marker is gone.)
+        return Err(EngineError::MarkerLost { found, node })
+            .context("the check was stopped and its findings are void");
+    }
     if let Some(sig) = ocfs2_toolkit::signals::pending() {
         if let Some(g) = guard {
             g.release()?;
@@ -229,10 +239,10 @@ pub fn run(cli: &Cli) -> Result<u8> {
         eprintln!("{PROG}: interrupted by signal {sig}; the MMP marker is put back");
         return Ok(exit::CANCELLED);
     }
-    // Put back what a clean unmount leaves: 0 in the slot we marked.
-    if let Some(g) = guard {
-        g.release().context("putting slot 0 back")?;
-    }
+    // Put back what the volume needs: 0, or a dead mount's value (its
+    // journal still waits for the next mount to replay it). Reported after
+    // the findings: the check itself is done.
+    let put_back = guard.map(Guard::release).transpose();
     let code = if checker.findings.is_empty() {
         exit::CLEAN
     } else {
@@ -264,6 +274,9 @@ pub fn run(cli: &Cli) -> Result<u8> {
                 checker.findings.len()
             );
         }
+    }
+    if let Err(e) = put_back {
+        return Err(anyhow::Error::new(e).context("the check is done, but slot 0 could not be put back"));
     }
     Ok(code)
 }

@@ -8,7 +8,7 @@
 //! never overwritten.
 
 use crate::liveness::HbOptions;
-use crate::{check, wait_time, CheckOptions, Clock, Observer, Verdict};
+use crate::{check, CheckOptions, Clock, Observer, Verdict};
 use ocfs2_format::features::incompat;
 use ocfs2_format::fs::SlotMapRuns;
 use ocfs2_format::heartbeat::HbBlock;
@@ -16,6 +16,8 @@ use ocfs2_format::slotmap::Format;
 use ocfs2_format::slotmap::{value, SlotMap};
 use ocfs2_format::Volume;
 use std::time::{Duration, Instant};
+
+pub use crate::guard::{hook, Guard};
 
 /// Slot-map access, uncached.
 pub trait SlotIo {
@@ -156,6 +158,8 @@ pub enum EngineError {
         expected: u32,
         found: u32,
     },
+    #[error("slot 0 no longer holds this tool's marker (it holds {found:#010x}, node {node}): another node or tool wrote slot 0; nothing more is written")]
+    MarkerLost { found: u32, node: u32 },
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
     #[error(transparent)]
@@ -163,7 +167,7 @@ pub enum EngineError {
 }
 
 /// Sleep `secs` seconds in small steps, giving up when interrupted.
-fn sleep_checked(
+pub(crate) fn sleep_checked(
     secs: u32,
     clock: &mut dyn Clock,
     obs: &mut dyn Observer,
@@ -182,179 +186,6 @@ fn sleep_checked(
 /// The slot the tools use: the kernel's local and `nocluster` mounts always
 /// take slot 0, so a marker there is what a mount meets first.
 pub const TOOL_SLOT: u16 = 0;
-
-/// A volume held for a tool: `marker` (normally `SEQ_FSCK`) sits in slot 0,
-/// so every mount fails while the guard lives. Dropping the guard, or
-/// [`Guard::release`], puts back `0` (what a clean unmount leaves), but only
-/// if slot 0 still holds the marker.
-pub struct Guard<'a> {
-    io: &'a dyn SlotIo,
-    marker: u32,
-    node: u32,
-    /// Slot 0's value before the marker went in.
-    original: u32,
-    released: bool,
-    /// Seconds waited in total while acquiring.
-    pub waited: u32,
-}
-
-impl<'a> Guard<'a> {
-    /// The kernel's check (with its wait), then the marker, then one more
-    /// wait to prove that no other node raced for the volume.
-    pub fn acquire(
-        io: &'a dyn SlotIo,
-        update_interval: u16,
-        hb: Option<HbOptions>,
-        marker: u32,
-        clock: &mut dyn Clock,
-        obs: &mut dyn Observer,
-        intr: &dyn Interrupt,
-    ) -> Result<Guard<'a>, EngineError> {
-        let report = check(
-            update_interval,
-            CheckOptions {
-                wait: true,
-                feature_on: true,
-                hb,
-            },
-            io,
-            clock,
-            obs,
-        )?;
-        if let Some(sig) = intr.pending() {
-            return Err(EngineError::Interrupted(sig));
-        }
-        if let Verdict::Interrupted { signal } = report.verdict {
-            return Err(EngineError::Interrupted(signal));
-        }
-        if !report.verdict.is_safe() {
-            return Err(EngineError::InUse(report.verdict));
-        }
-        let before = io.read()?;
-        let last = report.last.as_ref().unwrap_or(&before);
-        if let Some((b, a)) = last
-            .slots
-            .iter()
-            .zip(&before.slots)
-            .find(|(b, a)| b.raw != a.raw)
-        {
-            return Err(EngineError::Raced {
-                slot: b.index,
-                expected: b.raw,
-                found: a.raw,
-            });
-        }
-        let node = before.slots.first().map_or(0, |s| s.node);
-        let original = before.slots.first().map_or(0, |s| s.raw);
-        io.write(TOOL_SLOT, marker, node)?;
-        let mut guard = Guard {
-            original,
-            io,
-            marker,
-            node,
-            released: false,
-            waited: report.waited,
-        };
-        let wt = wait_time(update_interval);
-        obs.waiting(wt, &format!("wrote {marker:#010x} into slot {TOOL_SLOT}: watching for {wt} s that no other node races for the volume"));
-        sleep_checked(wt, clock, obs, intr)?;
-        guard.waited += wt;
-        let after = io.read()?;
-        let found = after.slots.first().map_or(0, |s| s.raw);
-        if found != marker {
-            // Someone overwrote our marker: it is theirs now; leave it.
-            guard.released = true;
-            return Err(EngineError::Raced {
-                slot: TOOL_SLOT,
-                expected: marker,
-                found,
-            });
-        }
-        if let Some((b, a)) = before
-            .slots
-            .iter()
-            .zip(&after.slots)
-            .skip(1)
-            .find(|(b, a)| b.raw != a.raw)
-        {
-            return Err(EngineError::Raced {
-                slot: b.index,
-                expected: b.raw,
-                found: a.raw,
-            });
-        }
-        Ok(guard)
-    }
-
-    /// The marker this guard holds.
-    pub fn marker(&self) -> u32 {
-        self.marker
-    }
-
-    /// Re-read slot 0 and confirm it still holds the marker.
-    pub fn verify(&self) -> Result<(), EngineError> {
-        let now = self.io.read()?;
-        let found = now.slots.first().map_or(0, |s| s.raw);
-        if found != self.marker {
-            return Err(EngineError::ForeignWrite {
-                slot: TOOL_SLOT,
-                expected: self.marker,
-                found,
-            });
-        }
-        Ok(())
-    }
-
-    /// Slot 0's value before the guard wrote its marker (0, `SEQ_CLEAN`,
-    /// or the sequence of a mount that died).
-    pub fn original(&self) -> u32 {
-        self.original
-    }
-
-    /// Put back what a clean unmount leaves, `0`, in slot 0 if it still
-    /// holds the marker; but a dead clustered node's `VALID_CLUSTER` goes
-    /// back as it was: its journal still waits for a clustered mount to
-    /// replay it, and the kernel replays only the journals of held slots.
-    pub fn release(self) -> Result<(), EngineError> {
-        let back = if self.original == value::VALID_CLUSTER {
-            value::VALID_CLUSTER
-        } else {
-            value::EMPTY
-        };
-        self.release_to(back)
-    }
-
-    /// Put `raw` into slot 0 if it still holds the marker.
-    pub fn release_to(mut self, raw: u32) -> Result<(), EngineError> {
-        self.released = true;
-        self.io.write_if(TOOL_SLOT, self.marker, raw, self.node)
-    }
-
-    /// Give up the guard without touching the slot map (the marker stays),
-    /// for callers that must leave it, e.g. after an unexplained failure.
-    pub fn leak(mut self) {
-        self.released = true;
-    }
-}
-
-impl Drop for Guard<'_> {
-    fn drop(&mut self) {
-        if !self.released {
-            if let Ok(now) = self.io.read() {
-                if now.slots.first().is_some_and(|s| s.raw == self.marker) {
-                    // On an error or a signal, put back what was there: a
-                    // dead mount's sequence keeps meaning "recover me".
-                    let back = match ocfs2_format::slotmap::MmpState::decode(self.original) {
-                        ocfs2_format::slotmap::MmpState::Sequence(s) => s,
-                        ocfs2_format::slotmap::MmpState::Cluster => value::VALID_CLUSTER,
-                        _ => value::EMPTY,
-                    };
-                    let _ = self.io.write(TOOL_SLOT, back, self.node);
-                }
-            }
-        }
-    }
-}
 
 /// How a heartbeat ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,70 +226,28 @@ pub fn heartbeat(
     obs: &mut dyn BeatObserver,
     intr: &dyn Interrupt,
 ) -> Result<HeartbeatEnd, EngineError> {
-    let report = check(
-        update_interval,
-        CheckOptions {
-            wait: true,
-            feature_on: true,
-            hb,
-        },
-        io,
-        clock,
-        obs,
-    )?;
-    if let Verdict::Interrupted { signal } = report.verdict {
-        return Err(EngineError::Interrupted(signal));
-    }
-    if !report.verdict.is_safe() {
-        return Err(EngineError::InUse(report.verdict));
-    }
-    // The slot map must still be what the check decided on.
-    let before = io.read()?;
-    if let Some(last) = &report.last {
-        if let Some((b, a)) = last
-            .slots
-            .iter()
-            .zip(&before.slots)
-            .find(|(b, a)| b.raw != a.raw)
-        {
-            return Err(EngineError::Raced {
-                slot: b.index,
-                expected: b.raw,
-                found: a.raw,
-            });
-        }
-    }
-    let node = before.slots.first().map_or(0, |s| s.node);
-    let mut seq = new_seq();
-    io.write(TOOL_SLOT, seq, node)?;
-    obs.beat(seq);
-    let wt = wait_time(update_interval);
-    obs.waiting(wt, &format!("wrote sequence {seq:#010x} into slot {TOOL_SLOT}: watching for {wt} s that no other node races"));
+    let (own, _) =
+        crate::guard::take_with_own_sequence(io, update_interval, hb, clock, obs, intr)?;
+    let node = own.node;
     let end_of = |seq: u32, updates: u64, signal| HeartbeatEnd {
         updates,
         last_seq: seq,
         signal,
     };
-    let stop_clean = |seq: u32| io.write_if(TOOL_SLOT, seq, value::EMPTY, node);
-    if let Err(e) = sleep_checked(wt, clock, obs, intr) {
-        if let EngineError::Interrupted(sig) = e {
-            stop_clean(seq)?;
-            return Ok(end_of(seq, 0, Some(sig)));
-        }
-        return Err(e);
-    }
-    let found = io.read()?.slots.first().map_or(0, |s| s.raw);
-    if found != seq {
-        return Err(EngineError::Raced {
-            slot: TOOL_SLOT,
-            expected: seq,
-            found,
-        });
-    }
+    let stop_clean = |seq: u32| {
+        crate::guard::hook::releasing();
+        io.write_if(TOOL_SLOT, seq, value::EMPTY, node)
+    };
+    // Like kmmpd right after the mount's wait: the first update at once,
+    // so a watcher sees the sequence move from the start.
+    let mut seq = next_seq(own.seq);
+    io.write_if(TOOL_SLOT, own.seq, seq, node)?;
+    crate::guard::hook::acquired();
+    obs.beat(seq);
     let start = Instant::now();
     let step = Duration::from_millis(100);
     let interval = Duration::from_secs(u64::from(update_interval.max(1)));
-    let mut updates = 0u64;
+    let mut updates = 1u64;
     loop {
         // Sleep one interval in small steps, watching for signals and the end.
         let mut slept = Duration::ZERO;
@@ -474,7 +263,7 @@ pub fn heartbeat(
             clock.sleep(step);
             slept += step;
         }
-        let next = if seq >= value::SEQ_MAX { 1 } else { seq + 1 };
+        let next = next_seq(seq);
         io.write_if(TOOL_SLOT, seq, next, node)?;
         seq = next;
         updates += 1;
@@ -482,44 +271,86 @@ pub fn heartbeat(
     }
 }
 
+/// kmmpd's next sequence: one more, wrapping from `SEQ_MAX` to 1.
+fn next_seq(seq: u32) -> u32 {
+    if seq >= value::SEQ_MAX {
+        1
+    } else {
+        seq + 1
+    }
+}
+
+/// An in-memory slot map and a clock that lets a test act as another node
+/// at a given tick, shared by the engine's and the guard's unit tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fake {
     use super::*;
     use ocfs2_format::slotmap::{Format, Slot};
-    use std::cell::RefCell;
+    use std::sync::Mutex;
 
-    /// An in-memory slot map; `on_sleep` lets a test act as another node.
-    struct Fake {
-        slots: RefCell<Vec<u32>>,
+    pub struct Fake {
+        pub slots: Mutex<Vec<(u32, u32)>>,
+        pub format: Format,
+    }
+    impl Fake {
+        pub fn new(values: &[u32]) -> Self {
+            Fake {
+                slots: Mutex::new(values.iter().map(|&v| (v, 0)).collect()),
+                format: Format::Extended,
+            }
+        }
+        pub fn get(&self, slot: usize) -> (u32, u32) {
+            self.slots.lock().unwrap()[slot]
+        }
+        pub fn set(&self, slot: usize, raw: u32, node: u32) {
+            self.slots.lock().unwrap()[slot] = (raw, node);
+        }
     }
     impl SlotIo for Fake {
         fn read(&self) -> ocfs2_format::Result<SlotMap> {
             Ok(SlotMap {
-                format: Format::Extended,
+                format: self.format,
                 slots: self
                     .slots
-                    .borrow()
+                    .lock()
+                    .unwrap()
                     .iter()
                     .enumerate()
-                    .map(|(i, &v)| Slot {
+                    .map(|(i, &(raw, node))| Slot {
                         index: i as u16,
-                        raw: v,
-                        node: 0,
+                        raw,
+                        node,
                     })
                     .collect(),
             })
         }
-        fn write(&self, slot: u16, raw: u32, _node: u32) -> ocfs2_format::Result<()> {
-            self.slots.borrow_mut()[usize::from(slot)] = raw;
+        fn write(&self, slot: u16, raw: u32, node: u32) -> ocfs2_format::Result<()> {
+            self.set(usize::from(slot), raw, node);
             Ok(())
         }
     }
 
-    struct Tick<'a> {
-        fake: &'a Fake,
-        n: u32,
-        at: u32,
-        write: Option<(usize, u32)>,
+    /// A clock whose every sleep is one tick; at tick `at` it runs `act`.
+    pub struct Tick<'a> {
+        pub n: u32,
+        pub at: u32,
+        pub act: Option<Box<dyn FnMut() + 'a>>,
+    }
+    impl<'a> Tick<'a> {
+        pub fn plain() -> Self {
+            Tick {
+                n: 0,
+                at: 0,
+                act: None,
+            }
+        }
+        pub fn at(at: u32, act: impl FnMut() + 'a) -> Self {
+            Tick {
+                n: 0,
+                at,
+                act: Some(Box::new(act)),
+            }
+        }
     }
     impl Clock for Tick<'_> {
         fn now(&mut self) -> Duration {
@@ -528,183 +359,29 @@ mod tests {
         fn sleep(&mut self, _d: Duration) {
             self.n += 1;
             if self.n == self.at {
-                if let Some((s, v)) = self.write {
-                    self.fake.slots.borrow_mut()[s] = v;
+                if let Some(a) = self.act.as_mut() {
+                    a();
                 }
             }
         }
     }
 
-    struct Quiet;
+    pub struct Quiet;
     impl Observer for Quiet {}
     impl BeatObserver for Quiet {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::*;
+    use super::*;
 
     #[test]
-    fn guard_marks_and_restores() {
-        let fake = Fake {
-            slots: RefCell::new(vec![0, 0, 0]),
-        };
-        let mut clock = Tick {
-            fake: &fake,
-            n: 0,
-            at: 0,
-            write: None,
-        };
-        let g = Guard::acquire(
-            &fake,
-            5,
-            None,
-            value::SEQ_FSCK,
-            &mut clock,
-            &mut Quiet,
-            &NoInterrupt,
-        )
-        .unwrap();
-        assert_eq!(g.waited, 11, "always waits after writing its marker");
-        assert_eq!(fake.slots.borrow()[0], value::SEQ_FSCK);
-        g.release().unwrap();
-        assert_eq!(fake.slots.borrow()[0], 0);
-    }
-
-    #[test]
-    fn guard_puts_back_a_dead_clustered_nodes_value() {
-        let fake = Fake {
-            slots: RefCell::new(vec![value::VALID_CLUSTER, 0]),
-        };
-        let mut clock = Tick {
-            fake: &fake,
-            n: 0,
-            at: 0,
-            write: None,
-        };
-        // No heartbeat options: the test only exercises the release; a
-        // VALID_CLUSTER slot is then "cannot tell", so stage it after.
-        let g = Guard::acquire(
-            &fake,
-            5,
-            None,
-            value::SEQ_FSCK,
-            &mut clock,
-            &mut Quiet,
-            &NoInterrupt,
-        );
-        assert!(matches!(
-            g,
-            Err(EngineError::InUse(Verdict::NoLiveness { .. }))
-        ));
-        *fake.slots.borrow_mut() = vec![0, 0];
-        let g = Guard::acquire(
-            &fake,
-            5,
-            None,
-            value::SEQ_FSCK,
-            &mut clock,
-            &mut Quiet,
-            &NoInterrupt,
-        )
-        .unwrap();
-        // Stage "slot 0 held VALID_CLUSTER before the marker" (the
-        // original guard, shadowed, finds slot 0 no longer its marker when
-        // it drops, and leaves it).
-        let g = Guard {
-            original: value::VALID_CLUSTER,
-            ..g
-        };
-        g.release().unwrap();
-        assert_eq!(fake.slots.borrow()[0], value::VALID_CLUSTER);
-    }
-
-    #[test]
-    fn guard_restores_on_drop() {
-        let fake = Fake {
-            slots: RefCell::new(vec![0, 0]),
-        };
-        let mut clock = Tick {
-            fake: &fake,
-            n: 0,
-            at: 0,
-            write: None,
-        };
-        {
-            let _g = Guard::acquire(
-                &fake,
-                5,
-                None,
-                value::SEQ_FSCK,
-                &mut clock,
-                &mut Quiet,
-                &NoInterrupt,
-            )
-            .unwrap();
-            assert_eq!(fake.slots.borrow()[0], value::SEQ_FSCK);
-        }
-        assert_eq!(fake.slots.borrow()[0], 0);
-    }
-
-    #[test]
-    fn guard_refuses_fsck_and_races() {
-        let fake = Fake {
-            slots: RefCell::new(vec![value::SEQ_FSCK, 0]),
-        };
-        let mut clock = Tick {
-            fake: &fake,
-            n: 0,
-            at: 0,
-            write: None,
-        };
-        assert!(matches!(
-            Guard::acquire(
-                &fake,
-                5,
-                None,
-                value::SEQ_FSCK,
-                &mut clock,
-                &mut Quiet,
-                &NoInterrupt
-            ),
-            Err(EngineError::InUse(Verdict::FsckRunning { slot: 0 }))
-        ));
-        // Another node writes slot 0 during our wait: we must not restore over it.
-        let fake = Fake {
-            slots: RefCell::new(vec![0, 0]),
-        };
-        let mut clock = Tick {
-            fake: &fake,
-            n: 0,
-            at: 3,
-            write: Some((0, 1234)),
-        };
-        let r = Guard::acquire(
-            &fake,
-            5,
-            None,
-            value::SEQ_FSCK,
-            &mut clock,
-            &mut Quiet,
-            &NoInterrupt,
-        );
-        assert!(matches!(
-            r,
-            Err(EngineError::Raced {
-                slot: 0,
-                found: 1234,
-                ..
-            })
-        ));
-        assert_eq!(fake.slots.borrow()[0], 1234, "the other node's value stays");
-    }
-
-    #[test]
-    fn heartbeat_moves_and_stops_clean() {
-        let fake = Fake {
-            slots: RefCell::new(vec![0]),
-        };
-        let mut clock = Tick {
-            fake: &fake,
-            n: 0,
-            at: 0,
-            write: None,
-        };
+    fn heartbeat_moves_at_once_and_stops_clean() {
+        let fake = Fake::new(&[0]);
+        let seen = std::cell::Cell::new(0);
+        // Mid-wait: its own sequence.
+        let mut clock = Tick::at(5, || seen.set(fake.get(0).0));
         // run_for = 0: it stops at the first chance after the wait.
         let end = heartbeat(
             &fake,
@@ -716,27 +393,30 @@ mod tests {
             &NoInterrupt,
         )
         .unwrap();
-        assert_eq!(end.updates, 0);
-        assert_eq!(fake.slots.borrow()[0], 0, "a clean stop leaves 0");
+        assert_eq!(end.updates, 1, "one update right after the wait");
+        assert_eq!(end.last_seq, seen.get() + 1);
+        assert_eq!(fake.get(0).0, 0, "a clean stop leaves 0");
     }
 
     #[test]
     fn heartbeat_detects_a_foreign_write() {
-        let fake = Fake {
-            slots: RefCell::new(vec![0]),
-        };
+        let fake = Fake::new(&[0]);
         // After the 11 one-second ticks of the wait, the 5th 100 ms step writes.
-        let mut clock = Tick {
-            fake: &fake,
-            n: 0,
-            at: 16,
-            write: Some((0, 0x77)),
-        };
+        let mut clock = Tick::at(16, || fake.set(0, 0x77, 0));
         let r = heartbeat(&fake, 1, None, None, &mut clock, &mut Quiet, &NoInterrupt);
         assert!(
             matches!(r, Err(EngineError::ForeignWrite { found: 0x77, .. })),
             "{r:?}"
         );
-        assert_eq!(fake.slots.borrow()[0], 0x77);
+        assert_eq!(fake.get(0).0, 0x77);
+    }
+
+    #[test]
+    fn heartbeat_loses_a_race_for_its_own_sequence() {
+        let fake = Fake::new(&[0]);
+        let mut clock = Tick::at(5, || fake.set(0, 0x1234, 0));
+        let r = heartbeat(&fake, 5, None, None, &mut clock, &mut Quiet, &NoInterrupt);
+        assert!(matches!(r, Err(EngineError::Raced { found: 0x1234, .. })), "{r:?}");
+        assert_eq!(fake.get(0).0, 0x1234, "the other writer's value stays");
     }
 }

@@ -5,6 +5,7 @@
 //! check through [`Observer`] and sleep through [`Clock`].
 
 pub mod engine;
+pub mod guard;
 pub mod liveness;
 
 use engine::SlotIo;
@@ -145,6 +146,10 @@ pub enum Verdict {
     ReadOnlyMount { slot: u16 },
     /// Sequences seen, but the caller asked not to wait.
     NotWatched { slot: u16, value: u32 },
+    /// The MMP bit on a volume with the old slot map, whose one-byte
+    /// entries hold no sequence: the kernel refuses such an MMP mount, and
+    /// no tool may write an MMP value there.
+    OldSlotMap,
     /// The volume does not have the MMP feature.
     FeatureOff,
     /// A signal stopped the wait before it could decide.
@@ -164,6 +169,7 @@ impl Verdict {
             Verdict::NoLiveness { .. }
             | Verdict::ReadOnlyMount { .. }
             | Verdict::NotWatched { .. }
+            | Verdict::OldSlotMap
             | Verdict::FeatureOff
             | Verdict::Interrupted { .. } => 2,
         }
@@ -218,6 +224,9 @@ impl Verdict {
                 "cannot tell without waiting: slot {slot} holds {} {value:#010x}; run without -i to watch whether it (or its node's heartbeat) moves",
                 MmpState::decode(*value).name()
             ),
+            Verdict::OldSlotMap => "cannot tell: the MMP bit is set but the volume has the old slot map, which holds no \
+                MMP sequence (the kernel refuses to mount it with MMP; turn MMP off, or convert to the extended slot map)"
+                .into(),
             Verdict::FeatureOff => "MMP feature not enabled on this volume".into(),
             Verdict::Interrupted { signal } => format!("cannot tell: interrupted by signal {signal} during the wait"),
         }
@@ -475,6 +484,10 @@ pub fn check(
         report.verdict = Verdict::FeatureOff;
         return Ok(report);
     }
+    if opts.feature_on && map.format == ocfs2_format::slotmap::Format::Old {
+        report.verdict = Verdict::OldSlotMap;
+        return Ok(report);
+    }
     if opts.feature_on {
         if let Some(v) = static_verdict(&map) {
             report.verdict = v;
@@ -540,10 +553,18 @@ pub fn check(
                     join(&holders.keys().copied().collect::<Vec<_>>())
                 )
             };
+            let dead = tracker.as_ref().map_or(0, Tracker::advertised_dead_s);
             let source = if opts.hb.is_some_and(|h| h.window.is_some()) {
-                "the window asked for"
+                if window < dead {
+                    format!(
+                        "the window asked for, shorter than the nodes' dead threshold of {dead} s: a node stalled \
+                         longer than the window is called dead though o2hb would still wait for it"
+                    )
+                } else {
+                    "the window asked for".to_string()
+                }
             } else {
-                "one dead threshold"
+                "one dead threshold".to_string()
             };
             why.push(format!(
                 "watching the o2hb heartbeat of every node for up to {window} s ({source}{named}; stops early once every node is seen live)"

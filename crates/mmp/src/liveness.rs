@@ -20,6 +20,9 @@ pub const HB_PERIOD_S: u32 = 2;
 pub const HB_DEAD_THRESHOLD: u32 = 31;
 /// Default window: one dead threshold, 31 x 2 s.
 pub const DEFAULT_HB_WINDOW: u32 = HB_DEAD_THRESHOLD * HB_PERIOD_S;
+/// Shortest window a tool accepts: two o2hb periods and one sample, so a
+/// live node is seen writing at least once whatever the phase of its writes.
+pub const MIN_HB_WINDOW: u32 = 2 * HB_PERIOD_S + 1;
 /// Longest window a tool accepts (and the cap on a window taken from a
 /// node's advertised dead threshold).
 pub const MAX_HB_WINDOW: u32 = 600;

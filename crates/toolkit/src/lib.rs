@@ -165,12 +165,16 @@ impl ocfs2_mmp::engine::BeatObserver for WaitReporter {
 
 /// Parse `--hb-window SECONDS` (clap value parser): 1 ..= 600.
 pub fn parse_hb_window(s: &str) -> Result<u32, String> {
-    let max = ocfs2_mmp::liveness::MAX_HB_WINDOW;
+    use ocfs2_mmp::liveness::{DEFAULT_HB_WINDOW, HB_PERIOD_S, MAX_HB_WINDOW, MIN_HB_WINDOW};
     match s.parse::<u32>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        Ok(n) if (MIN_HB_WINDOW..=MAX_HB_WINDOW).contains(&n) => Ok(n),
+        Ok(n) if n < MIN_HB_WINDOW => Err(format!(
+            "a heartbeat window of {n} s proves nothing: o2hb writes every {HB_PERIOD_S} s, so give at least \
+             {MIN_HB_WINDOW} s (default: the nodes' dead threshold, at least {DEFAULT_HB_WINDOW} s)"
+        )),
         _ => Err(format!(
-            "'{s}' is not a heartbeat window: give 1..={max} seconds (default: the nodes' dead threshold, at least {} s)",
-            ocfs2_mmp::liveness::DEFAULT_HB_WINDOW
+            "'{s}' is not a heartbeat window: give {MIN_HB_WINDOW} to {MAX_HB_WINDOW} seconds (default: the nodes' \
+             dead threshold, at least {DEFAULT_HB_WINDOW} s)"
         )),
     }
 }

@@ -419,46 +419,53 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     if let Some((_, b)) = plan.interval {
         sb.s_mmp_update_interval.set(b);
     }
-    if plan.disable {
-        // Other slots: SEQ_CLEAN (read as "in use" by older tools) -> 0; a
-        // dead mount's sequence -> 1 (a stock kernel's "held", so its journal
-        // is still recovered).
-        for s in map.slots.iter().skip(1) {
-            let new = match MmpState::decode(s.raw) {
-                MmpState::Clean => value::EMPTY,
-                MmpState::Sequence(_) => value::LEGACY_VALID,
-                _ => continue,
-            };
-            if new != s.raw {
-                slots.write_if(s.index, s.raw, new, s.node)?;
+    let write = || -> Result<Vec<u64>> {
+        // Each batch of writes starts from a re-read of slot 0: if the
+        // marker is gone, another node has the volume and nothing is written.
+        let verify = || guard.as_ref().map_or(Ok(()), Guard::verify);
+        if plan.disable {
+            // Other slots: SEQ_CLEAN (read as "in use" by older tools) -> 0;
+            // a dead mount's sequence -> 1 (a stock kernel's "held", so its
+            // journal is still recovered).
+            verify()?;
+            for s in map.slots.iter().skip(1) {
+                let new = match MmpState::decode(s.raw) {
+                    MmpState::Clean => value::EMPTY,
+                    MmpState::Sequence(_) => value::LEGACY_VALID,
+                    _ => continue,
+                };
+                if new != s.raw {
+                    slots.write_if(s.index, s.raw, new, s.node)?;
+                }
             }
         }
-    }
-    let written = vol
-        .write_super_everywhere(&sb)
-        .context("writing the superblock")?;
-    if let Some(g) = guard {
-        // Slot 0 back to what it meant before: 0, or a dead mount's mark.
-        // A dead clustered node's VALID_CLUSTER stays (its journal still
-        // needs a clustered mount; a stock kernel reads its low byte as held).
+        verify()?;
+        vol.write_super_everywhere(&sb)
+            .context("writing the superblock")
+    };
+    let written = match &guard {
+        Some(g) => g.hold(write),
+        None => write(),
+    }?;
+    // Slot 0 back to what it meant before: 0, or a dead mount's mark (a
+    // dead clustered node's VALID_CLUSTER stays: its journal still needs a
+    // clustered mount; a stock kernel reads its low byte as held).
+    let put_back = guard.map(|g| {
         let restore = match MmpState::decode(g.original()) {
             MmpState::Sequence(_) if plan.disable => value::LEGACY_VALID,
-            MmpState::Sequence(s) => s,
-            MmpState::Cluster => value::VALID_CLUSTER,
-            _ => value::EMPTY,
+            _ => g.restore_value(),
         };
-        // The change is on disk by now: a failure here is not a refusal.
-        g.release_to(restore).map_err(|e| {
-            anyhow::anyhow!(
-                "the change is written, but slot 0 could not be put back ({e}); run debugfs-mmp -R \"mmp status\""
-            )
-        })?;
-    }
+        g.release_to(restore)
+    });
     if !cli.quiet {
         for l in &lines {
             println!("{l}: done");
         }
         println!("Superblock and {} backup(s) written", written.len());
+    }
+    if let Some(Err(e)) = put_back {
+        // The change is on disk by now: say so, then why slot 0 was left.
+        return Err(anyhow::Error::new(e).context("the change is written, but slot 0 could not be put back"));
     }
     Ok(exit::OK)
 }
@@ -498,8 +505,15 @@ fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut WaitReporter) -> 
     let clustered =
         |raw: u32| raw == value::VALID_CLUSTER || (raw == value::LEGACY_VALID && hb.is_some());
     if !req.force {
+        // Values nothing updates while their holder lives: VALID_NOCLUSTER,
+        // SEQ_CLEAN (a read-only mount), values outside the protocol, and a
+        // clustered value no heartbeat covers. (SEQ_FSCK is watched: a live
+        // holder moves its node field every update interval.)
         if let Some(s) = stale.iter().find(|s| {
-            MmpState::decode(s.raw) == MmpState::Nocluster || (clustered(s.raw) && hb.is_none())
+            matches!(
+                MmpState::decode(s.raw),
+                MmpState::Nocluster | MmpState::Clean | MmpState::Unknown(_)
+            ) || (clustered(s.raw) && hb.is_none())
         }) {
             return refuse(format!(
                 "slot {} holds {:#010x} ({}), which no node updates and no heartbeat covers: watching cannot prove it \
@@ -578,10 +592,19 @@ fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut WaitReporter) -> 
         })?;
         let after = slots.read()?;
         for (b, a) in before.slots.iter().zip(&after.slots) {
-            if b.raw != a.raw {
+            if (b.raw, b.node) != (a.raw, a.node) {
                 return refuse(format!(
-                    "slot {} moved from {:#010x} to {:#010x} during the watch: a node is live; not clearing",
-                    b.index, b.raw, a.raw
+                    "slot {} moved from {:#010x} (node {}) to {:#010x} (node {}) during the watch: {}; not clearing",
+                    b.index,
+                    b.raw,
+                    b.node,
+                    a.raw,
+                    a.node,
+                    if (b.raw, a.raw) == (value::SEQ_FSCK, value::SEQ_FSCK) {
+                        "the tool holding it is alive"
+                    } else {
+                        "a node is live"
+                    }
                 ));
             }
         }

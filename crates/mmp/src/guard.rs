@@ -1,0 +1,554 @@
+//! The guard a tool holds a volume with while it writes (tunefs, fsck,
+//! mkfs over an existing volume), in the manner of e2fsprogs' `mmp.c`:
+//!
+//! 1. the kernel's check, with its wait;
+//! 2. a fresh random sequence in slot 0, a value only this process wrote,
+//!    then one more wait and a re-read: of several tools (or a tool and a
+//!    mount) that started together, only the last writer finds its own
+//!    value, and every other one backs off without writing again;
+//! 3. `SEQ_FSCK` over that sequence: every mount now fails;
+//! 4. while the work runs ([`Guard::hold`]), a keep-alive re-reads slot 0
+//!    once per update interval and moves its node field, so that a watcher
+//!    (`--clear-mmp`) can tell a live holder from a killed one; a marker
+//!    found gone is recorded, and [`Guard::verify`], called before each
+//!    batch of writes, then stops the tool without writing;
+//! 5. release: slot 0 gets back what the volume needs, if it still holds the
+//!    marker as this guard last left it.
+
+use crate::engine::{new_seq, sleep_checked, EngineError, Interrupt, SlotIo, TOOL_SLOT};
+use crate::liveness::HbOptions;
+use crate::{check, wait_time, CheckOptions, Clock, Observer, Verdict};
+use ocfs2_format::slotmap::{value, MmpState};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// What the keep-alive and the writers share.
+#[derive(Debug, Clone, Copy)]
+struct Beat {
+    /// The node field this guard last wrote beside its marker.
+    node: u32,
+    /// What slot 0 held when the marker was found gone: `(value, node)`.
+    lost: Option<(u32, u32)>,
+}
+
+/// A volume held for a tool; see the module notes.
+pub struct Guard<'a> {
+    io: &'a (dyn SlotIo + Sync),
+    marker: u32,
+    /// Slot 0's node field before the guard, put back on release.
+    node: u32,
+    /// Slot 0's value before the guard.
+    original: u32,
+    interval: u16,
+    beat: Mutex<Beat>,
+    released: bool,
+    /// Seconds waited in total while acquiring.
+    pub waited: u32,
+}
+
+impl<'a> Guard<'a> {
+    /// Take the volume: the check, a sequence of our own proved by a wait,
+    /// then `marker` (normally `SEQ_FSCK`).
+    pub fn acquire(
+        io: &'a (dyn SlotIo + Sync),
+        update_interval: u16,
+        hb: Option<HbOptions>,
+        marker: u32,
+        clock: &mut dyn Clock,
+        obs: &mut dyn Observer,
+        intr: &dyn Interrupt,
+    ) -> Result<Guard<'a>, EngineError> {
+        let (own, waited) = take_with_own_sequence(io, update_interval, hb, clock, obs, intr)?;
+        // The sequence is ours and proved: the marker replaces it.
+        io.write_if(TOOL_SLOT, own.seq, marker, own.node)?;
+        hook::acquired();
+        Ok(Guard {
+            io,
+            marker,
+            node: own.node,
+            original: own.original,
+            interval: update_interval,
+            beat: Mutex::new(Beat {
+                node: own.node,
+                lost: None,
+            }),
+            released: false,
+            waited,
+        })
+    }
+
+    /// The marker this guard holds.
+    pub fn marker(&self) -> u32 {
+        self.marker
+    }
+
+    /// Slot 0's value before the guard (0, `SEQ_CLEAN`, a dead mount's
+    /// sequence, a dead clustered node's `VALID_CLUSTER`).
+    pub fn original(&self) -> u32 {
+        self.original
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Beat> {
+        self.beat.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Compare slot 0 with what this guard last left there; record a loss.
+    fn still_ours(&self, b: &mut Beat) -> Result<(), EngineError> {
+        if let Some((found, node)) = b.lost {
+            return Err(EngineError::MarkerLost { found, node });
+        }
+        let now = self.io.read()?;
+        let (found, node) = now.slots.first().map_or((0, 0), |s| (s.raw, s.node));
+        if (found, node) != (self.marker, b.node) {
+            b.lost = Some((found, node));
+            return Err(EngineError::MarkerLost { found, node });
+        }
+        Ok(())
+    }
+
+    /// Re-read slot 0 and confirm it holds the marker as this guard left
+    /// it. Call before each batch of writes: an error means another node or
+    /// tool took the volume, and nothing more may be written.
+    pub fn verify(&self) -> Result<(), EngineError> {
+        self.still_ours(&mut self.lock())
+    }
+
+    /// Whether the keep-alive (or a [`Guard::verify`]) found the marker gone.
+    pub fn lost(&self) -> Option<(u32, u32)> {
+        self.lock().lost
+    }
+
+    /// One keep-alive step: re-read slot 0 and, if the marker is still ours,
+    /// move its node field by one.
+    pub fn keep_alive(&self) -> Result<(), EngineError> {
+        let mut b = self.lock();
+        self.still_ours(&mut b)?;
+        let next = b.node.wrapping_add(1);
+        self.io.write(TOOL_SLOT, self.marker, next)?;
+        b.node = next;
+        Ok(())
+    }
+
+    /// Run `work` while a thread keeps the marker alive: every update
+    /// interval, and at least every 5 s (the kernel's check interval floor),
+    /// so a watcher of one wait time sees it move at least twice. The thread
+    /// stops at the first loss, which [`Guard::verify`] then reports.
+    pub fn hold<R>(&self, work: impl FnOnce() -> R) -> R {
+        let period = Duration::from_secs(u64::from(self.interval.clamp(1, 5)));
+        let stop = (Mutex::new(false), Condvar::new());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut stopped = stop.0.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    let (g, _) = stop
+                        .1
+                        .wait_timeout(stopped, period)
+                        .unwrap_or_else(|p| p.into_inner());
+                    stopped = g;
+                    if *stopped || self.keep_alive().is_err() {
+                        return;
+                    }
+                }
+            });
+            hook::hold_for();
+            let r = work();
+            *stop.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            stop.1.notify_all();
+            r
+        })
+    }
+
+    /// What slot 0 should hold once the tool is done: a dead mount's
+    /// sequence stays (the next mount waits for it, keeps the same-kind
+    /// rule and replays its journal), a dead clustered node's
+    /// `VALID_CLUSTER` stays (only a clustered mount replays it), anything
+    /// else becomes `0`, what a clean unmount leaves.
+    pub fn restore_value(&self) -> u32 {
+        match MmpState::decode(self.original) {
+            MmpState::Sequence(s) => s,
+            MmpState::Cluster => value::VALID_CLUSTER,
+            _ => value::EMPTY,
+        }
+    }
+
+    /// Put back [`Guard::restore_value`].
+    pub fn release(self) -> Result<(), EngineError> {
+        let back = self.restore_value();
+        self.release_to(back)
+    }
+
+    /// Put `raw` (and slot 0's original node) into slot 0, only if it still
+    /// holds the marker as this guard left it.
+    pub fn release_to(mut self, raw: u32) -> Result<(), EngineError> {
+        self.released = true;
+        self.put_back(raw)
+    }
+
+    fn put_back(&self, raw: u32) -> Result<(), EngineError> {
+        let mut b = self.lock();
+        self.still_ours(&mut b)?;
+        hook::releasing();
+        self.io.write(TOOL_SLOT, raw, self.node)?;
+        Ok(())
+    }
+
+    /// Give up the guard without touching the slot map (the marker stays).
+    pub fn leak(mut self) {
+        self.released = true;
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if !self.released {
+            // An error or a signal: put back what the volume needs.
+            let _ = self.put_back(self.restore_value());
+        }
+    }
+}
+
+/// What [`take_with_own_sequence`] leaves: our sequence in slot 0.
+pub(crate) struct Own {
+    pub seq: u32,
+    pub node: u32,
+    pub original: u32,
+}
+
+/// Steps 1 and 2 of the module notes, shared with the heartbeat: the check,
+/// then a sequence only this process wrote, proved by a wait and a re-read.
+/// On a race nothing of the other writer's is touched; on a signal during
+/// the wait slot 0 gets back what it held.
+pub(crate) fn take_with_own_sequence(
+    io: &dyn SlotIo,
+    update_interval: u16,
+    hb: Option<HbOptions>,
+    clock: &mut dyn Clock,
+    obs: &mut dyn Observer,
+    intr: &dyn Interrupt,
+) -> Result<(Own, u32), EngineError> {
+    let report = check(
+        update_interval,
+        CheckOptions {
+            wait: true,
+            feature_on: true,
+            hb,
+        },
+        io,
+        clock,
+        obs,
+    )?;
+    if let Some(sig) = intr.pending() {
+        return Err(EngineError::Interrupted(sig));
+    }
+    if let Verdict::Interrupted { signal } = report.verdict {
+        return Err(EngineError::Interrupted(signal));
+    }
+    if !report.verdict.is_safe() {
+        return Err(EngineError::InUse(report.verdict));
+    }
+    let before = io.read()?;
+    if let Some(last) = &report.last {
+        if let Some((b, a)) = last
+            .slots
+            .iter()
+            .zip(&before.slots)
+            .find(|(b, a)| b.raw != a.raw)
+        {
+            return Err(EngineError::Raced {
+                slot: b.index,
+                expected: b.raw,
+                found: a.raw,
+            });
+        }
+    }
+    let (original, node) = before.slots.first().map_or((0, 0), |s| (s.raw, s.node));
+    let seq = new_seq();
+    io.write_if(TOOL_SLOT, original, seq, node)?;
+    let wt = wait_time(update_interval);
+    obs.waiting(
+        wt,
+        &format!(
+            "wrote a sequence of its own into slot {TOOL_SLOT}: watching for {wt} s that no other node or tool writes there"
+        ),
+    );
+    if let Err(e) = sleep_checked(wt, clock, obs, intr) {
+        // Ours still there: put back what was. Theirs: leave it.
+        let _ = io.write_if(TOOL_SLOT, seq, original, node);
+        return Err(e);
+    }
+    let after = io.read()?;
+    let found = after.slots.first().map_or(0, |s| s.raw);
+    if found != seq {
+        return Err(EngineError::Raced {
+            slot: TOOL_SLOT,
+            expected: seq,
+            found,
+        });
+    }
+    if let Some((b, a)) = before
+        .slots
+        .iter()
+        .zip(&after.slots)
+        .skip(1)
+        .find(|(b, a)| b.raw != a.raw)
+    {
+        let _ = io.write_if(TOOL_SLOT, seq, original, node);
+        return Err(EngineError::Raced {
+            slot: b.index,
+            expected: b.raw,
+            found: a.raw,
+        });
+    }
+    Ok((
+        Own {
+            seq,
+            node,
+            original,
+        },
+        report.waited + wt,
+    ))
+}
+
+/// Test hook, in the spirit of the write failpoint: with
+/// `OCFS2_MMP_HOLD_HOOK=FILE[:SECONDS]`, a holder appends
+/// `acquire PID NANOS` to FILE once it holds the volume (wall clock,
+/// nanoseconds since the epoch), holds it SECONDS longer than its work
+/// needs, and appends `release PID NANOS` just before it gives slot 0 back.
+/// Race tests read the intervals from there, not from exit codes.
+pub mod hook {
+    use std::io::Write;
+
+    fn spec() -> Option<(String, u64)> {
+        let v = std::env::var("OCFS2_MMP_HOLD_HOOK").ok()?;
+        Some(match v.rsplit_once(':') {
+            Some((f, s)) if s.parse::<u64>().is_ok() => (f.to_string(), s.parse().unwrap_or(0)),
+            _ => (v, 0),
+        })
+    }
+
+    fn record(what: &str) {
+        let Some((file, _)) = spec() else { return };
+        let ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+        {
+            // One write of one short line: appends do not interleave.
+            let _ = f.write_all(format!("{what} {} {ns}\n", std::process::id()).as_bytes());
+        }
+    }
+
+    /// The volume is held from now on.
+    pub fn acquired() {
+        record("acquire");
+    }
+
+    /// Hold SECONDS longer (inside [`super::Guard::hold`]).
+    pub fn hold_for() {
+        if let Some((_, secs)) = spec() {
+            std::thread::sleep(std::time::Duration::from_secs(secs));
+        }
+    }
+
+    /// About to give slot 0 back.
+    pub fn releasing() {
+        record("release");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fake::{Fake, Quiet, Tick};
+    use crate::engine::NoInterrupt;
+
+    fn take<'a>(fake: &'a Fake, clock: &mut Tick<'_>) -> Result<Guard<'a>, EngineError> {
+        Guard::acquire(
+            fake,
+            5,
+            None,
+            value::SEQ_FSCK,
+            clock,
+            &mut Quiet,
+            &NoInterrupt,
+        )
+    }
+
+    #[test]
+    fn takes_with_its_own_sequence_then_the_marker_and_gives_back_0() {
+        let fake = Fake::new(&[0, 0, 0]);
+        let own = std::cell::Cell::new(0);
+        // Mid-wait (an empty map has no check wait): our own sequence.
+        let mut clock = Tick::at(5, || own.set(fake.get(0).0));
+        let g = take(&fake, &mut clock).unwrap();
+        assert!(matches!(MmpState::decode(own.get()), MmpState::Sequence(_)));
+        assert_eq!(g.waited, 11, "always waits after writing its own value");
+        assert_eq!(fake.get(0).0, value::SEQ_FSCK);
+        g.release().unwrap();
+        assert_eq!(fake.get(0), (0, 0));
+    }
+
+    #[test]
+    fn of_two_tools_started_together_only_the_last_writer_holds() {
+        let fake = Fake::new(&[0, 0]);
+        // Tool B writes its sequence during tool A's wait, as a tool that
+        // passed its check at the same instant does.
+        let mut clock = Tick::at(3, || fake.set(0, 0x00BB_0001, 0));
+        let r = take(&fake, &mut clock);
+        assert!(
+            matches!(r, Err(EngineError::Raced { slot: 0, found: 0x00BB_0001, .. })),
+            "{:?}",
+            r.err()
+        );
+        assert_eq!(fake.get(0).0, 0x00BB_0001, "B's value is left alone");
+    }
+
+    #[test]
+    fn a_slot_taken_elsewhere_during_the_wait_gives_slot_0_back() {
+        let fake = Fake::new(&[0, 0]);
+        let mut clock = Tick::at(4, || fake.set(1, value::VALID_CLUSTER, 3));
+        let r = take(&fake, &mut clock);
+        assert!(matches!(r, Err(EngineError::Raced { slot: 1, .. })));
+        assert_eq!(fake.get(0).0, 0, "our sequence is withdrawn");
+        assert_eq!(fake.get(1), (value::VALID_CLUSTER, 3));
+    }
+
+    #[test]
+    fn keep_alive_moves_the_node_field_and_release_restores_it() {
+        let fake = Fake::new(&[0, 0]);
+        fake.set(0, 0, 7);
+        let g = take(&fake, &mut Tick::plain()).unwrap();
+        assert_eq!(fake.get(0), (value::SEQ_FSCK, 7));
+        g.keep_alive().unwrap();
+        g.keep_alive().unwrap();
+        assert_eq!(fake.get(0), (value::SEQ_FSCK, 9));
+        g.verify().unwrap();
+        g.release().unwrap();
+        assert_eq!(fake.get(0), (0, 7));
+    }
+
+    #[test]
+    fn a_lost_marker_stops_every_write() {
+        let fake = Fake::new(&[0, 0]);
+        let g = take(&fake, &mut Tick::plain()).unwrap();
+        // --clear-mmp --force, then a mount's sequence.
+        fake.set(0, 0x4242, 0);
+        assert!(matches!(
+            g.keep_alive(),
+            Err(EngineError::MarkerLost { found: 0x4242, .. })
+        ));
+        assert_eq!(g.lost(), Some((0x4242, 0)));
+        // Even if the slot reads like ours again, the loss stands.
+        fake.set(0, value::SEQ_FSCK, 0);
+        assert!(g.verify().is_err());
+        fake.set(0, 0x4242, 0);
+        assert!(matches!(g.release(), Err(EngineError::MarkerLost { .. })));
+        assert_eq!(fake.get(0).0, 0x4242, "nothing written over it");
+    }
+
+    #[test]
+    fn another_tools_marker_with_another_node_field_is_not_ours() {
+        let fake = Fake::new(&[0]);
+        let g = take(&fake, &mut Tick::plain()).unwrap();
+        // A second holder's SEQ_FSCK, with its own node field.
+        fake.set(0, value::SEQ_FSCK, 55);
+        assert!(g.verify().is_err());
+        drop(g);
+        assert_eq!(fake.get(0), (value::SEQ_FSCK, 55));
+    }
+
+    #[test]
+    fn release_keeps_what_the_volume_needs() {
+        for (before, after) in [
+            (0x1234_5678, 0x1234_5678),
+            (value::VALID_CLUSTER, value::VALID_CLUSTER),
+            (0, 0),
+        ] {
+            let fake = Fake::new(&[before, 0]);
+            let mut g = take(&fake, &mut Tick::plain());
+            if before == value::VALID_CLUSTER {
+                // Without heartbeat options the check cannot judge it:
+                // stage "the slot held VALID_CLUSTER before the marker".
+                assert!(matches!(g, Err(EngineError::InUse(Verdict::NoLiveness { .. }))));
+                fake.set(0, 0, 0);
+                g = take(&fake, &mut Tick::plain()).map(|mut g| {
+                    g.original = before;
+                    g
+                });
+            }
+            let g = g.unwrap();
+            g.release().unwrap();
+            assert_eq!(fake.get(0).0, after, "{before:#x}");
+        }
+    }
+
+    #[test]
+    fn drop_on_an_error_puts_back_a_dead_sequence() {
+        let fake = Fake::new(&[0x99, 0]);
+        {
+            let _g = take(&fake, &mut Tick::plain()).unwrap();
+            assert_eq!(fake.get(0).0, value::SEQ_FSCK);
+        }
+        assert_eq!(fake.get(0).0, 0x99);
+    }
+
+    #[test]
+    fn refuses_fsck_running_and_the_old_slot_map() {
+        let fake = Fake::new(&[value::SEQ_FSCK, 0]);
+        assert!(matches!(
+            take(&fake, &mut Tick::plain()),
+            Err(EngineError::InUse(Verdict::FsckRunning { slot: 0 }))
+        ));
+        let mut fake = Fake::new(&[0, 0]);
+        fake.format = ocfs2_format::slotmap::Format::Old;
+        assert!(matches!(
+            take(&fake, &mut Tick::plain()),
+            Err(EngineError::InUse(Verdict::OldSlotMap))
+        ));
+        assert_eq!(fake.get(0).0, 0);
+    }
+
+    #[test]
+    fn a_signal_during_the_own_sequence_wait_gives_slot_0_back() {
+        let fake = Fake::new(&[0, 0]);
+        let hit = std::cell::Cell::new(false);
+        let mut clock = Tick::at(2, || hit.set(true));
+        let intr = || hit.get().then_some(15);
+        let r = Guard::acquire(
+            &fake,
+            5,
+            None,
+            value::SEQ_FSCK,
+            &mut clock,
+            &mut Quiet,
+            &intr,
+        );
+        assert!(matches!(r, Err(EngineError::Interrupted(15))));
+        assert_eq!(fake.get(0).0, 0);
+    }
+
+    #[test]
+    fn hold_keeps_the_marker_alive_while_the_work_runs() {
+        let fake = Fake::new(&[0]);
+        let g = Guard::acquire(
+            &fake,
+            1,
+            None,
+            value::SEQ_FSCK,
+            &mut Tick::plain(),
+            &mut Quiet,
+            &NoInterrupt,
+        )
+        .unwrap();
+        let node = g.hold(|| {
+            std::thread::sleep(Duration::from_millis(2500));
+            fake.get(0).1
+        });
+        assert!(node >= 2, "the node field moved every second: {node}");
+        g.release().unwrap();
+        assert_eq!(fake.get(0), (0, 0));
+    }
+}
