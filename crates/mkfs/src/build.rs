@@ -1403,6 +1403,52 @@ impl Layout {
     /// Write the volume: zero ranges, metadata, backups, and the primary
     /// superblock last, so that a crash before the end leaves no volume.
     pub fn write(&self, dev: &dyn BlockIo, progress: &mut dyn Progress) -> Result<()> {
+        self.write_body(dev, progress)?;
+        self.write_primary(dev)
+    }
+
+    /// Byte offset of the primary superblock.
+    pub fn primary_offset(&self) -> u64 {
+        2 * u64::from(self.bs())
+    }
+
+    /// The primary superblock, written last: until then nothing on the
+    /// device looks like the new volume.
+    pub fn write_primary(&self, dev: &dyn BlockIo) -> Result<()> {
+        dev.write_at(self.primary_offset(), &self.superblock(2))?;
+        Ok(dev.flush()?)
+    }
+
+    /// Byte offset of slot 0's entry in the new extended slot map (`None`
+    /// with the old slot map, which holds no MMP value).
+    pub fn slot0_offset(&self) -> Option<u64> {
+        if !self.plan.extended_slot_map() {
+            return None;
+        }
+        let r = &self.recs[self.rec("slot_map")];
+        let &(_, _, blkno) = r.extents.iter().find(|&&(cpos, _, _)| cpos == 0)?;
+        Some(blkno * u64::from(self.bs()))
+    }
+
+    /// Start the new slot map with `raw`/`node` in slot 0 (a tool's marker,
+    /// so that the new volume is held from its first moment).
+    pub fn set_slot0(&mut self, raw: u32, node: u32) -> bool {
+        let Some(off) = self.slot0_offset() else {
+            return false;
+        };
+        let blkno = off / u64::from(self.bs());
+        match self.blocks.get_mut(&blkno) {
+            Some(b) if b.len() >= 8 => {
+                b[..4].copy_from_slice(&raw.to_le_bytes());
+                b[4..8].copy_from_slice(&node.to_le_bytes());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Every block but the primary superblock.
+    pub fn write_body(&self, dev: &dyn BlockIo, progress: &mut dyn Progress) -> Result<()> {
         let p = &self.plan;
         let bs = u64::from(p.block_size);
         // Clear both ends (stale superblocks of any block size live in the first MiB).
@@ -1468,10 +1514,7 @@ impl Layout {
         for &b in &self.backups {
             dev.write_at(b * bs, &self.superblock(b))?;
         }
-        dev.flush()?;
-        dev.write_at(2 * bs, &self.superblock(2))?;
-        dev.flush()?;
-        Ok(())
+        Ok(dev.flush()?)
     }
 }
 

@@ -3,6 +3,7 @@
 //! multiple mount protection from birth.
 
 pub mod build;
+mod hold;
 pub mod plan;
 pub mod quota;
 
@@ -394,7 +395,9 @@ pub fn main() -> ExitCode {
 
 /// Refuse a target that is missing, empty, read-only, mounted, busy, or
 /// holds a file system (unless forced), before any byte is written.
-fn open_target(cli: &Cli) -> anyhow::Result<FileDevice> {
+/// The target, and whether it holds an OCFS2 volume with MMP that the
+/// format must hold with the MMP guard from start to end.
+fn open_target(cli: &Cli) -> anyhow::Result<(FileDevice, bool)> {
     let path = ocfs2_format::resolve::resolve(&cli.device)?;
     let dev_name = path.display().to_string();
     let meta = std::fs::metadata(&path).with_context(|| format!("{dev_name}: cannot open"))?;
@@ -419,15 +422,16 @@ fn open_target(cli: &Cli) -> anyhow::Result<FileDevice> {
     if dev.size() == 0 {
         bail!("{dev_name}: the target is empty (0 bytes): give an image file a size first (truncate -s 1G {dev_name})");
     }
+    let mut hold = false;
     if let Some(sig) = ocfs2_format::probe::existing_signature(&dev) {
         if sig == "ocfs2" {
-            refuse_if_in_use(&path, &dev_name, cli.force, cli.hb_window)?;
+            hold = refuse_if_in_use(&path, &dev_name, cli, cli.hb_window)?;
         }
         if !cli.force {
             bail!("{dev_name}: holds an existing {sig} file system; use -F to overwrite it");
         }
     }
-    Ok(dev)
+    Ok((dev, hold))
 }
 
 /// A read-only block device (`losetup -r`, a write-protected disk) opens
@@ -444,18 +448,21 @@ fn block_device_read_only(path: &std::path::Path) -> bool {
 }
 
 /// An OCFS2 volume with MMP that is in use (or being checked) is refused
-/// even with -F.
+/// even with -F. `Ok(true)`: a volume with MMP, to be held with the guard
+/// while it is formatted over (whose check comes first; a dry run checks
+/// here instead).
 fn refuse_if_in_use(
     path: &std::path::Path,
     dev_name: &str,
-    force: bool,
+    cli: &Cli,
     hb_window: Option<u32>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
+    let force = cli.force;
     let Ok(dev) = FileDevice::open(path, OpenMode::default()) else {
-        return Ok(());
+        return Ok(false);
     };
     let Ok(vol) = Volume::open(Box::new(dev)) else {
-        return Ok(());
+        return Ok(false);
     };
     if !vol.features().has_incompat(incompat::MMP) {
         // A cluster (stock kernels, no MMP) may have it mounted: its nodes'
@@ -463,7 +470,7 @@ fn refuse_if_in_use(
         // heartbeated here, or when the slot map cannot be found; and none
         // without -F, which is refused next anyway.
         if !force || vol.slot_map_layout().is_err() {
-            return Ok(());
+            return Ok(false);
         }
         let report = ocfs2_mmp::engine::watch_without_mmp(
             &vol,
@@ -493,7 +500,7 @@ fn refuse_if_in_use(
                 );
             }
         }
-        return Ok(());
+        return Ok(false);
     }
     let io = ocfs2_mmp::engine::VolumeSlots::new(&vol).map_err(|e| {
         anyhow::anyhow!(
@@ -501,6 +508,10 @@ fn refuse_if_in_use(
              whether a node uses it; refusing even with -F (clear the volume's first MiB by hand if you are sure)"
         )
     })?;
+    if force && !cli.dry_run {
+        // The guard runs the same check, then holds the volume.
+        return Ok(true);
+    }
     let report = ocfs2_mmp::check(
         vol.sb().s_mmp_update_interval.get(),
         ocfs2_mmp::CheckOptions {
@@ -524,11 +535,11 @@ fn refuse_if_in_use(
             report.verdict.describe()
         );
     }
-    Ok(())
+    Ok(false)
 }
 
 pub fn run(cli: &Cli, opts: &Options) -> anyhow::Result<()> {
-    let dev = open_target(cli)?;
+    let (dev, hold) = open_target(cli)?;
     let dev_name = dev.path().display().to_string();
     let p = plan::make_plan(opts, dev.size(), dev.sector_size())
         .map_err(|e| anyhow::anyhow!("{dev_name}: {e}"))?;
@@ -551,7 +562,7 @@ pub fn run(cli: &Cli, opts: &Options) -> anyhow::Result<()> {
             .map_or(0, |d| d.as_secs()),
     };
     // Lay out in memory first: every refusal comes before the first write.
-    let layout = build::layout(&p, id).map_err(|e| anyhow::anyhow!("{dev_name}: {e}"))?;
+    let mut layout = build::layout(&p, id).map_err(|e| anyhow::anyhow!("{dev_name}: {e}"))?;
     if cli.dry_run {
         if !cli.quiet {
             println!("Dry run");
@@ -567,9 +578,14 @@ pub fn run(cli: &Cli, opts: &Options) -> anyhow::Result<()> {
         tty: ocfs2_toolkit::stdout_is_tty(),
         open: false,
     };
-    layout
-        .write(&dev, &mut steps)
-        .map_err(|e| anyhow::anyhow!("{dev_name}: {e}"))?;
+    if hold {
+        hold::format_held(&dev, &mut layout, &mut steps, cli.hb_window)
+            .with_context(|| dev_name.clone())?;
+    } else {
+        layout
+            .write(&dev, &mut steps)
+            .map_err(|e| anyhow::anyhow!("{dev_name}: {e}"))?;
+    }
     steps.done();
     if !cli.quiet {
         println!(

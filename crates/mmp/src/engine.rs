@@ -61,6 +61,16 @@ impl<'a> VolumeSlots<'a> {
         let (_, runs) = vol.slot_map_layout()?;
         Ok(VolumeSlots { vol, runs })
     }
+
+    /// Device byte offset and length of `slot`'s entry.
+    pub fn entry_offset(&self, slot: u16) -> Option<(u64, usize)> {
+        let len = self.vol.slot_map_format().entry_size();
+        let off = u64::from(slot) * len as u64;
+        self.runs
+            .iter()
+            .find(|&&(foff, _, n)| off >= foff && off + len as u64 <= foff + n as u64)
+            .map(|&(foff, dev_off, _)| (dev_off + (off - foff), len))
+    }
 }
 
 impl SlotIo for VolumeSlots<'_> {

@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod guard;
+pub mod shield;
 pub mod liveness;
 
 use engine::SlotIo;

@@ -1,0 +1,201 @@
+//! A device for a tool that rewrites a whole volume while a [`Guard`]
+//! holds the old one (mkfs over an existing MMP volume).
+//!
+//! Writes skip a few protected byte ranges, the old primary superblock and
+//! the old slot 0 entry: until the tool is done, every other tool and every
+//! mount still finds the old volume, its MMP bit and the guard's marker, and
+//! refuses. What the writes meant for those ranges is kept, for the tool to
+//! write once the new primary superblock (and its own marker in the new slot
+//! map) is in place.
+//!
+//! [`Guard`]: crate::guard::Guard
+
+use ocfs2_format::{BlockIo, Result};
+use std::sync::Mutex;
+
+struct Range {
+    off: u64,
+    /// The bytes the writes meant for the range (starting as they were).
+    want: Vec<u8>,
+    touched: bool,
+}
+
+impl Range {
+    fn end(&self) -> u64 {
+        self.off + self.want.len() as u64
+    }
+}
+
+/// See the module notes.
+pub struct Shield<'a> {
+    inner: &'a dyn BlockIo,
+    ranges: Mutex<Vec<Range>>,
+}
+
+/// A write's parts: `(offset, start, end)` of the buffer outside every
+/// protected range, and the parts inside (kept).
+fn split(off: u64, len: usize, ranges: &[Range]) -> Vec<(u64, usize, usize)> {
+    let end = off + len as u64;
+    let mut cuts: Vec<(u64, u64)> = ranges
+        .iter()
+        .filter(|r| r.off < end && r.end() > off)
+        .map(|r| (r.off.max(off), r.end().min(end)))
+        .collect();
+    cuts.sort_unstable();
+    let mut out = Vec::new();
+    let mut at = off;
+    for (a, b) in cuts {
+        if a > at {
+            out.push((at, (at - off) as usize, (a - off) as usize));
+        }
+        at = at.max(b);
+    }
+    if at < end {
+        out.push((at, (at - off) as usize, len));
+    }
+    out
+}
+
+impl<'a> Shield<'a> {
+    /// Protect `(offset, length)` ranges of `inner`, reading what they hold.
+    pub fn new(inner: &'a dyn BlockIo, protect: &[(u64, usize)]) -> Result<Self> {
+        let mut ranges = Vec::new();
+        for &(off, len) in protect {
+            let mut want = vec![0u8; len];
+            inner.read_direct(off, &mut want)?;
+            ranges.push(Range {
+                off,
+                want,
+                touched: false,
+            });
+        }
+        Ok(Shield {
+            inner,
+            ranges: Mutex::new(ranges),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Range>> {
+        self.ranges.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keep what `buf` (at `off`) means for the protected ranges.
+    fn keep(&self, off: u64, buf: Option<&[u8]>, len: usize) {
+        let end = off + len as u64;
+        for r in self.lock().iter_mut() {
+            let (a, b) = (r.off.max(off), r.end().min(end));
+            if a >= b {
+                continue;
+            }
+            let dst = &mut r.want[(a - r.off) as usize..(b - r.off) as usize];
+            match buf {
+                Some(buf) => dst.copy_from_slice(&buf[(a - off) as usize..(b - off) as usize]),
+                None => dst.fill(0),
+            }
+            r.touched = true;
+        }
+    }
+
+    /// The protected ranges that writes meant to change, with their bytes.
+    pub fn finish(self) -> Vec<(u64, Vec<u8>)> {
+        self.ranges
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .into_iter()
+            .filter(|r| r.touched)
+            .map(|r| (r.off, r.want))
+            .collect()
+    }
+}
+
+impl BlockIo for Shield<'_> {
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+    fn sector_size(&self) -> u32 {
+        self.inner.sector_size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.inner.read_at(offset, buf)
+    }
+    fn read_direct(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.inner.read_direct(offset, buf)
+    }
+    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<()> {
+        let parts = split(offset, buf.len(), &self.lock());
+        for (at, a, b) in parts {
+            self.inner.write_at(at, &buf[a..b])?;
+        }
+        self.keep(offset, Some(buf), buf.len());
+        Ok(())
+    }
+    fn write_direct(&self, offset: u64, buf: &[u8]) -> Result<()> {
+        let parts = split(offset, buf.len(), &self.lock());
+        for (at, a, b) in parts {
+            self.inner.write_direct(at, &buf[a..b])?;
+        }
+        self.keep(offset, Some(buf), buf.len());
+        Ok(())
+    }
+    fn zero_range(&self, offset: u64, len: u64) -> Result<()> {
+        let Ok(n) = usize::try_from(len) else {
+            return self.inner.zero_range(offset, len);
+        };
+        let parts = split(offset, n, &self.lock());
+        for (at, a, b) in parts {
+            self.inner.zero_range(at, (b - a) as u64)?;
+        }
+        self.keep(offset, None, n);
+        Ok(())
+    }
+    fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+    fn direct_warning(&self) -> Option<String> {
+        self.inner.direct_warning()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ocfs2_format::MemDevice;
+
+    #[test]
+    fn writes_skip_protected_ranges_and_keep_what_they_meant() {
+        let dev = MemDevice::new(vec![7u8; 64]);
+        let sh = Shield::new(&dev, &[(10, 4), (30, 8)]).unwrap();
+        sh.write_at(0, &[1u8; 20]).unwrap();
+        sh.zero_range(28, 20).unwrap();
+        sh.write_at(50, &[2u8; 4]).unwrap();
+        let kept = sh.finish();
+        let data = dev.into_inner();
+        assert_eq!(&data[..10], &[1u8; 10]);
+        assert_eq!(&data[10..14], &[7u8; 4], "first range untouched on disk");
+        assert_eq!(&data[14..20], &[1u8; 6]);
+        assert_eq!(&data[28..30], &[0u8; 2]);
+        assert_eq!(&data[30..38], &[7u8; 8], "second range untouched on disk");
+        assert_eq!(&data[38..48], &[0u8; 10]);
+        assert_eq!(kept, vec![(10, vec![1u8; 4]), (30, vec![0u8; 8])]);
+    }
+
+    #[test]
+    fn untouched_ranges_are_not_returned() {
+        let dev = MemDevice::new(vec![0u8; 32]);
+        let sh = Shield::new(&dev, &[(0, 4), (16, 4)]).unwrap();
+        sh.write_at(17, &[9, 9]).unwrap();
+        assert_eq!(sh.finish(), vec![(16, vec![0, 9, 9, 0])]);
+    }
+
+    #[test]
+    fn split_covers_everything_outside() {
+        let r = |off, len| Range {
+            off,
+            want: vec![0; len],
+            touched: false,
+        };
+        assert_eq!(split(0, 10, &[]), vec![(0, 0, 10)]);
+        assert_eq!(split(0, 10, &[r(0, 10)]), vec![]);
+        assert_eq!(split(5, 10, &[r(0, 7), r(12, 1)]), vec![(7, 2, 7), (13, 8, 10)]);
+    }
+}
