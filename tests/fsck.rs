@@ -1688,6 +1688,28 @@ fn fsck_live(img: &Path, args: &[&str]) -> Live {
     Live::spawn(c)
 }
 
+/// fsck holding the volume `secs` seconds longer than its passes need (the
+/// guard's test hook), the hook's record beside the image.
+fn fsck_holding(img: &Path, args: &[&str], secs: u32) -> Live {
+    let mut c = cmd(FSCK);
+    c.args(args)
+        .arg(img)
+        .env("OCFS2_MMP_HOLD_HOOK", format!("{}:{secs}", img.with_extension("hold").display()));
+    Live::spawn(c)
+}
+
+/// Wait until slot 0 holds SEQ_FSCK (the guard's own sequence came first).
+fn wait_marker(img: &Path) -> Result<(), String> {
+    let t0 = Instant::now();
+    while slot0(img) != value::SEQ_FSCK {
+        if t0.elapsed() > Duration::from_secs(30) {
+            return Err(format!("slot 0 never held SEQ_FSCK ({:#010x})", slot0(img)));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
 fn fsck_run(img: &Path, args: &[&str]) -> Run {
     let mut c = cmd(FSCK);
     c.args(args).arg(img);
@@ -1829,9 +1851,8 @@ fn mmp_stale_fsck_marker(dir: &Path) -> Result<(), String> {
 /// (c) SIGKILL inside the guard's wait leaves SEQ_FSCK; the next run refuses.
 fn mmp_sigkill(dir: &Path) -> Result<(), String> {
     let img = mmp_image(dir, "sigkill", 128 * MIB);
-    let mut f = fsck_live(&img, &["-y", "-v"]);
-    f.wait_line("waiting", Duration::from_secs(20));
-    std::thread::sleep(Duration::from_millis(300));
+    let mut f = fsck_holding(&img, &["-y", "-v"], 30);
+    wait_marker(&img)?;
     f.signal("KILL");
     let r = f.finish(Duration::from_secs(10));
     let held = slot0(&img);
@@ -1859,6 +1880,8 @@ fn mmp_signal(dir: &Path, sig: &str, in_passes: bool) -> Result<(), String> {
     let size = if in_passes { TIB } else { 128 * MIB };
     let img = mmp_image(dir, &name, size);
     let mut f = fsck_live(&img, &["-y", "-v"]);
+    // In the wait: the guard's own sequence is in slot 0 (SEQ_FSCK comes
+    // after the wait); in the passes: SEQ_FSCK.
     let at = if in_passes {
         f.wait_line("Pass 1:", Duration::from_secs(40))
     } else {
@@ -1871,9 +1894,15 @@ fn mmp_signal(dir: &Path, sig: &str, in_passes: bool) -> Result<(), String> {
     let r = f.finish(Duration::from_secs(60));
     let now = slot0(&img);
     let mut why = Vec::new();
-    if marked != value::SEQ_FSCK {
+    let own_sequence = (1..=value::SEQ_MAX).contains(&marked);
+    if in_passes && marked != value::SEQ_FSCK {
         why.push(format!(
             "slot 0 was {marked:#010x} while it ran, not SEQ_FSCK"
+        ));
+    }
+    if !in_passes && !own_sequence {
+        why.push(format!(
+            "slot 0 was {marked:#010x} during the guard's wait, not a sequence of its own"
         ));
     }
     if r.code != Some(EXIT_CANCELLED) {
@@ -1900,8 +1929,8 @@ fn mmp_signal(dir: &Path, sig: &str, in_passes: bool) -> Result<(), String> {
 /// (e) the first ends with exit 0 and slot 0 = 0.
 fn mmp_two_runs(dir: &Path) -> Result<(), String> {
     let img = mmp_image(dir, "two", 128 * MIB);
-    let mut first = fsck_live(&img, &["-y"]);
-    first.wait_line("waiting", Duration::from_secs(20));
+    let mut first = fsck_holding(&img, &["-y"], 15);
+    wait_marker(&img)?;
     let second = fsck_run(&img, &["-y"]);
     let third = fsck_run(&img, &["-n"]);
     let held = slot0(&img);

@@ -150,7 +150,7 @@ fn volume(mmp: bool) -> Vol {
 }
 
 fn set_slot(v: &Vol, slot: u16, value: &str, node: u32) {
-    let req = format!("mmp set {slot} {value} {node}");
+    let req = format!("mmp set --force {slot} {value} {node}");
     let r = run(DEBUGFS, &["-w", "-R", &req, v.dev()]);
     assert_eq!(r.code, 0, "{}", r.show());
 }
@@ -312,7 +312,7 @@ fn live_silent_and_stale_clustered_nodes() {
     // Both dead: safe, both slots stale, the same-kind rule demands a
     // clustered mount.
     nodes.set(0);
-    let r = status(&v, "--hb-window 4");
+    let r = status(&v, "--hb-window 5");
     assert_eq!(r.code, 0, "{}", r.show());
     let j = r.json();
     assert_eq!(j["verdict"]["kind"], "stale", "{j:#}");
@@ -326,13 +326,13 @@ fn live_silent_and_stale_clustered_nodes() {
     }
     // fsck -n runs; fsck (marking SEQ_FSCK in slot 0) and tunefs put the
     // dead node's VALID_CLUSTER back: its journal waits for a clustered mount.
-    let f = run(FSCK, &["-n", "--hb-window", "4", v.dev()]);
+    let f = run(FSCK, &["-n", "--hb-window", "5", v.dev()]);
     assert!(f.code == 0 || f.code == 4, "{}", f.show());
-    let f = run(FSCK, &["-y", "--hb-window", "4", v.dev()]);
+    let f = run(FSCK, &["-y", "--hb-window", "5", v.dev()]);
     assert!(f.code == 0 || f.code == 4, "{}", f.show());
     let t = run(
         TUNEFS,
-        &["-y", "--hb-window", "4", "--mmp-update-interval=7", v.dev()],
+        &["-y", "--hb-window", "5", "--mmp-update-interval=7", v.dev()],
     );
     assert_eq!(t.code, 0, "{}", t.show());
     let m = run(DEBUGFS, &["--json", "-R", "slotmap", v.dev()]).json();
@@ -345,7 +345,7 @@ fn live_silent_and_stale_clustered_nodes() {
     assert_eq!(states, ["cluster", "cluster", "empty", "empty"], "{m:#}");
     // --clear-mmp clears them: the journals are clean (never mounted).
     // (With dirty journals it refuses: interop c4, where real nodes died.)
-    let c = run(TUNEFS, &["-y", "--clear-mmp", "--hb-window", "4", v.dev()]);
+    let c = run(TUNEFS, &["-y", "--clear-mmp", "--hb-window", "5", v.dev()]);
     assert_eq!(c.code, 0, "{}", c.show());
     assert!(c.stdout.contains("node 0 stayed silent"), "{}", c.show());
     let r = status(&v, "-i");
@@ -371,7 +371,7 @@ fn a_live_node_without_a_slot_and_a_damaged_block() {
     file.write_all_at(&old0, v.hb_offset).expect("write");
     file.sync_data().expect("sync");
     let nodes = Nodes::start(&v, 0b100);
-    let r = status(&v, "--hb-window 4");
+    let r = status(&v, "--hb-window 5");
     assert_eq!(r.code, 1, "{}", r.show());
     let j = r.json();
     assert_eq!(j["verdict"]["kind"], "heartbeating", "{j:#}");
@@ -447,15 +447,15 @@ fn without_mmp_every_node_is_watched() {
     assert!(b == a, "a refused tool changed the volume");
     // Nobody heartbeats any more: MMP is off, so "cannot tell" (2).
     nodes.set(0);
-    let r = status(&v, "--hb-window 3");
+    let r = status(&v, "--hb-window 5");
     assert_eq!(r.code, 2, "{}", r.show());
     let j = r.json();
     assert_eq!(j["verdict"]["kind"], "feature_off", "{j:#}");
     assert_eq!(list(&j, "silent_nodes"), [0], "{j:#}");
     // The node is dead: fsck runs and mkfs -F makes a new volume.
-    let f = run(FSCK, &["-n", "--hb-window", "3", v.dev()]);
+    let f = run(FSCK, &["-n", "--hb-window", "5", v.dev()]);
     assert_eq!(f.code, 0, "{}", f.show());
-    let m = run(MKFS, &["-q", "-F", "-N", "2", "--hb-window", "3", v.dev()]);
+    let m = run(MKFS, &["-q", "-F", "-N", "2", "--hb-window", "5", v.dev()]);
     assert_eq!(m.code, 0, "{}", m.show());
     drop(nodes);
     drop(file);
@@ -476,7 +476,7 @@ fn no_heartbeat_ever_means_no_wait() {
     // The window option is checked.
     let bad = run(DEBUGFS, &["--hb-window", "0", "-R", "mmp status", v.dev()]);
     assert_eq!(bad.code, 16, "{}", bad.show());
-    assert!(bad.stderr.contains("1..=600"), "{}", bad.show());
+    assert!(bad.stderr.contains("at least 5 s"), "{}", bad.show());
     let bad = run(TUNEFS, &["--hb-window", "601", "--clear-mmp", v.dev()]);
     assert_eq!(bad.code, 2, "{}", bad.show());
 }

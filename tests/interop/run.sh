@@ -5,7 +5,13 @@
 # each wait took, and fails with a "FAIL scenario N: what" line followed by
 # that record when an expectation does not hold.
 #
-#   tests/interop/run.sh [SCENARIO...]      scenarios 1-6, c1-c5 (default: all)
+#   tests/interop/run.sh [SCENARIO...]      scenarios 1-6, c1-c5, r (default: all, each
+#                                           on the image file and again as N@loop)
+#
+#   N@loop runs scenario N with the host tools on a loop device over the
+#   guest's image (tests/interop/via-loop.sh), as on shared storage: the guest
+#   writes the image file directly, below the loop device's page cache, which
+#   a holder process keeps filled with stale pages.
 #
 #   1  mounted MMP volume: mmp status / tunefs / fsck -n refuse, bytes unchanged;
 #      clean after umount
@@ -28,6 +34,8 @@
 #      journals); a clustered mount recovers both slots, as the status said
 #   c5 mixed kernels (stock node 0 mounted, patched node 1 up), volume without MMP:
 #      status says in use because node 0 heartbeats
+#   r  the kernel mounts while fsck -y starts, at the same instant, both orders:
+#      exactly one gets the volume, the other says why
 #
 # Env: INTEROP_OPTIONAL=1   exit 0 (after saying why) when the kernel peer is absent
 #      KPEER_DIR            where the kernel peer keeps its build and run dirs
@@ -42,7 +50,8 @@ ROOT=$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null) || ROOT=$(cd "$HERE
 KPT=$ROOT/../shared/tools/kernel-peer
 W=$ROOT/target/interop
 export KPEER_DIR=${KPEER_DIR:-$HOME/.cache/kpeer}
-ALL="1 2 3 4 5 6 c1 c2 c3 c4 c5"
+BASE="1 2 3 4 5 6 c1 c2 c3 c4 c5 r"
+ALL="$BASE $(for s in $BASE; do printf '%s@loop ' "$s"; done)"
 
 say() { printf '[interop %(%H:%M:%S)T] %s\n' -1 "$*"; }
 
@@ -88,6 +97,14 @@ else
 	B=$ROOT/target/release
 fi
 MKFS=$B/mkfs-ocfs2-mmp TUNEFS=$B/tunefs-ocfs2-mmp DEBUGFS=$B/debugfs-mmp FSCK=$B/fsck-ocfs2-mmp
+# N@loop: the same tools behind via-loop.sh, one wrapper per tool.
+export W
+BL=$W/bin-loop
+mkdir -p "$BL"
+for t in mkfs-ocfs2-mmp tunefs-ocfs2-mmp debugfs-mmp fsck-ocfs2-mmp; do
+	printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$HERE/via-loop.sh" "$B/$t" > "$BL/$t"
+	chmod +x "$BL/$t"
+done
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
 H="$PY $HERE/helper.py"
 for t in "$MKFS" "$TUNEFS" "$DEBUGFS" "$FSCK"; do [ -x "$t" ] || { echo "interop: FAILED: $t missing" >&2; exit 1; }; done
@@ -282,7 +299,8 @@ scenario_2() {
 	local img=$W/s2.img t p rc
 	mkvol "$img" -M local --fs-features=mmp --mmp-update-interval=5
 	t=$(now)
-	"$FSCK" -y "$img" > "$W/s2-fsck.out" 2>&1 & p=$!
+	# The guard's test hook: hold the volume 30 s longer than the passes need.
+	OCFS2_MMP_HOLD_HOOK=$W/s$SC.hold:30 "$FSCK" -y "$img" > "$W/s$SC-fsck.out" 2>&1 & p=$!
 	BGPIDS+=("$p")
 	wait_slot0 "$img" 0xe24d4d50 30 || fail "slot 0 never read SEQ_FSCK 0xe24d4d50 while fsck -y ran (last: $SLOTS)"
 	kill -STOP "$p"
@@ -296,8 +314,8 @@ scenario_2() {
 	[ "$S0" = 0xe24d4d50 ] || fail "slot 0 no longer holds SEQ_FSCK after the failed mount: $SLOTS"
 	kill -0 "$p" 2>/dev/null || fail "fsck died while stopped"
 	t=$(now); kill -CONT "$p"; wait "$p"; rc=$?
-	rec "SIGCONT; fsck -y ended rc=$rc $(since "$t")s later: $(tail -1 "$W/s2-fsck.out")"
-	[ $rc = 0 ] || fail "fsck.ocfs2-mmp -y exited $rc, expected 0: $(cat "$W/s2-fsck.out")"
+	rec "SIGCONT; fsck -y ended rc=$rc $(since "$t")s later: $(tail -1 "$W/s$SC-fsck.out")"
+	[ $rc = 0 ] || fail "fsck.ocfs2-mmp -y exited $rc, expected 0: $(cat "$W/s$SC-fsck.out")"
 	show_slots "$img" "after fsck"
 	[ "$S0" = 0x00000000 ] || fail "fsck did not put slot 0 back to 0: $SLOTS"
 	vm_fg mount2 "$img" "$KPT/tests/mount-once.sh" --mmp
@@ -478,7 +496,7 @@ scenario_6() {
 		if [ -z "$ra" ] && ! kill -0 $pa 2>/dev/null; then wait $pa; ra=$?; rec "A: heartbeat a exited rc=$ra after $(since "$t")s: $(tail -1 "$W/s6-a.err")"; fi
 		if [ -z "$rb" ] && ! kill -0 $pb 2>/dev/null; then wait $pb; rb=$?; rec "A: heartbeat b exited rc=$rb after $(since "$t")s: $(tail -1 "$W/s6-b.err")"; fi
 		ba=$(grep -c 'heartbeat: slot 0 =' "$W/s6-a.err"); bb=$(grep -c 'heartbeat: slot 0 =' "$W/s6-b.err")
-		[ -z "$ra" ] && [ -z "$rb" ] && [ "$ba" -ge 2 ] && [ "$bb" -ge 2 ] &&
+		[ -z "$ra" ] && [ -z "$rb" ] && [ "$ba" -ge 1 ] && [ "$bb" -ge 1 ] &&
 			fail "A: both heartbeats are updating slot 0 (a: $(grep 'slot 0 =' "$W/s6-a.err" | tail -1); b: $(grep 'slot 0 =' "$W/s6-b.err" | tail -1))"
 		[ -n "$ra$rb" ] && awk -v a="$t" -v b="$(now)" 'BEGIN{exit !(b-a >= 17)}' && break
 		sleep 0.5
@@ -756,6 +774,61 @@ scenario_c5() {
 	cl_stop
 }
 
+# ------------------------------------------------------------ scenario r
+# race_once ORDER (tool-first | mount-first): the guest's kernel mounts and
+# fsck -y starts at the same instant (within the control channel's latency,
+# ORDER saying which command leaves first): exactly one gets the volume, and
+# the other says why.
+race_once() {
+	local order=$1 img=$W/sr-$1.img t p rc mrc a b won
+	mkvol "$img" -M local --fs-features=mmp --mmp-update-interval=5
+	vm_bg "$order" "$img" "$HERE/guest/serve.sh" --mmp
+	t=$(now)
+	if [ "$order" = tool-first ]; then
+		OCFS2_MMP_HOLD_HOOK=$W/sr-$order.hold:20 "$FSCK" -y "$img" > "$W/sr-$order-fsck.out" 2>&1 & p=$!
+		BGPIDS+=("$p")
+		vm_send 'kp_mount; echo mount-rc=$?'
+	else
+		( KPEER_SEND_TIMEOUT=120 "$VM" send "$RD" 'kp_mount; echo mount-rc=$?' > "$W/sr-$order-mount.out" 2>&1 ) & a=$!
+		sleep 0.2
+		OCFS2_MMP_HOLD_HOOK=$W/sr-$order.hold:20 "$FSCK" -y "$img" > "$W/sr-$order-fsck.out" 2>&1 & p=$!
+		BGPIDS+=("$p")
+		wait "$a"; SENT=$(cat "$W/sr-$order-mount.out")
+	fi
+	mrc=$(printf '%s\n' "$SENT" | sed -n 's/.*mount-rc=\([0-9]*\).*/\1/p' | tail -1)
+	rec "$order: guest mount rc=${mrc:-?} after $(since "$t")s"
+	wait "$p"; rc=$?
+	rec "$order: fsck -y rc=$rc after $(since "$t")s: $(tail -1 "$W/sr-$order-fsck.out")"
+	[ -n "$mrc" ] || fail "$order: no mount result from the guest: $SENT"
+	won=0
+	[ "$mrc" = 0 ] && won=$((won + 1))
+	[ "$rc" = 0 ] && won=$((won + 1))
+	[ $won = 1 ] || fail "$order: $won of the kernel and fsck got the volume (mount rc=$mrc, fsck rc=$rc)"
+	if [ "$mrc" = 0 ]; then
+		[ "$rc" = 8 ] || fail "$order: fsck lost the race but exited $rc, not 8"
+		grep -aqE 'in use|racing|another node' "$W/sr-$order-fsck.out" ||
+			fail "$order: fsck does not say why it refused: $(cat "$W/sr-$order-fsck.out")"
+		[ ! -s "$W/sr-$order.hold" ] || fail "$order: fsck recorded a hold while the kernel had the volume: $(cat "$W/sr-$order.hold")"
+		read_slots "$img"; a=$S0; sleep 6; read_slots "$img"; b=$S0
+		rec "$order: the kernel won; kmmpd moves slot 0: $a -> $b"
+		[ "$a" != "$b" ] || fail "$order: the mounted kernel does not move slot 0 ($a)"
+	else
+		grep -aq acquire "$W/sr-$order.hold" || fail "$order: fsck exited 0 without holding the volume"
+		vm_send 'dmesg | grep -E "fsck is running|active on another node|clustered mount info" | tail -2'
+		rec "$order: fsck won; the kernel said: $(printf '%s' "$SENT" | grep -aE 'fsck is running|active|clustered' | head -1)"
+		printf '%s' "$SENT" | grep -aqE 'fsck is running|active on another node|clustered mount info' ||
+			fail "$order: the kernel's refusal says nothing about MMP: $SENT"
+		show_slots "$img" "$order: after fsck"
+		[ "$S0" = 0x00000000 ] || fail "$order: fsck did not give slot 0 back: $SLOTS"
+	fi
+	vm_stop
+	rec "$order: guest stopped rc=$RC"
+}
+scenario_r() {
+	race_once tool-first
+	race_once mount-first
+}
+
 # ------------------------------------------------------------ main
 declare -A RESULT DUR
 for s in $SCEN; do
@@ -764,16 +837,20 @@ for s in $SCEN; do
 	(
 		SC=$s T0=$(date +%s.%N) RECORD=$W/s$s.record
 		: > "$RECORD"
-		trap cleanup EXIT
+		trap 'cleanup; "$HERE/via-loop.sh" --cleanup' EXIT
 		trap 'exit 130' INT TERM
-		"scenario_$s"
+		if [ "${s%@loop}" != "$s" ]; then
+			MKFS=$BL/mkfs-ocfs2-mmp TUNEFS=$BL/tunefs-ocfs2-mmp DEBUGFS=$BL/debugfs-mmp FSCK=$BL/fsck-ocfs2-mmp
+			rec "host tools on loop devices over the guest's images (via-loop.sh)"
+		fi
+		"scenario_${s%@loop}"
 		rec "PASS"
 	) 2>&1 | tee "$W/s$s.log"
 	rc=${PIPESTATUS[0]}
 	DUR[$s]=$(since "$ts")
 	if [ "$rc" = 0 ]; then RESULT[$s]=PASS; else RESULT[$s]="FAIL (rc=$rc)"; fi
 	[ "$rc" = 130 ] && { say "interrupted"; break; }
-	if [ "$rc" = 0 ] && [ "${INTEROP_KEEP:-0}" != 1 ]; then rm -f "$W/s$s.img"; fi
+	if [ "$rc" = 0 ] && [ "${INTEROP_KEEP:-0}" != 1 ]; then rm -f "$W/s${s%@loop}.img"; fi
 done
 
 echo

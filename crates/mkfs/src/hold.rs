@@ -28,6 +28,7 @@ pub(crate) fn format_held(
     layout: &mut Layout,
     progress: &mut dyn Progress,
     hb_window: Option<u32>,
+    announce: &dyn Fn(),
 ) -> Result<()> {
     // A second handle on the old volume, for the guard (the first holds
     // the exclusive claim).
@@ -59,8 +60,13 @@ pub(crate) fn format_held(
             "the existing OCFS2 volume is {}; refusing even with -F",
             v.describe()
         ),
+        EngineError::Io(e) => anyhow!(
+            "the existing OCFS2 volume has MMP on but its slot map or heartbeat cannot be read ({e}): cannot \
+             tell whether a node uses it; refusing even with -F"
+        ),
         other => anyhow::Error::new(other).context("existing volume"),
     })?;
+    announce();
     // The new volume is held from its first moment.
     const NEW_NODE: u32 = 0;
     let new_slot0 = layout
@@ -99,6 +105,7 @@ pub(crate) fn format_held(
                  another node wrote slot 0; check it with debugfs-mmp -R \"mmp status\""
             );
         }
+        ocfs2_mmp::engine::hook::releasing();
         dev.write_direct(off, &[0u8; 8])?;
     }
     Ok(())

@@ -570,18 +570,22 @@ pub fn run(cli: &Cli, opts: &Options) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    if !cli.quiet {
-        print!("{}", summary(&p));
-    }
+    // Printed once the volume is ours to write: a refusal prints nothing.
+    let announce = || {
+        if !cli.quiet {
+            print!("{}", summary(&p));
+        }
+    };
     let mut steps = Steps {
         quiet: cli.quiet,
         tty: ocfs2_toolkit::stdout_is_tty(),
         open: false,
     };
     if hold {
-        hold::format_held(&dev, &mut layout, &mut steps, cli.hb_window)
+        hold::format_held(&dev, &mut layout, &mut steps, cli.hb_window, &announce)
             .with_context(|| dev_name.clone())?;
     } else {
+        announce();
         layout
             .write(&dev, &mut steps)
             .map_err(|e| anyhow::anyhow!("{dev_name}: {e}"))?;
