@@ -1851,7 +1851,7 @@ fn mmp_stale_fsck_marker(dir: &Path) -> Result<(), String> {
 /// (c) SIGKILL inside the guard's wait leaves SEQ_FSCK; the next run refuses.
 fn mmp_sigkill(dir: &Path) -> Result<(), String> {
     let img = mmp_image(dir, "sigkill", 128 * MIB);
-    let mut f = fsck_holding(&img, &["-y", "-v"], 30);
+    let f = fsck_holding(&img, &["-y", "-v"], 30);
     wait_marker(&img)?;
     f.signal("KILL");
     let r = f.finish(Duration::from_secs(10));
@@ -1929,7 +1929,7 @@ fn mmp_signal(dir: &Path, sig: &str, in_passes: bool) -> Result<(), String> {
 /// (e) the first ends with exit 0 and slot 0 = 0.
 fn mmp_two_runs(dir: &Path) -> Result<(), String> {
     let img = mmp_image(dir, "two", 128 * MIB);
-    let mut first = fsck_holding(&img, &["-y"], 15);
+    let first = fsck_holding(&img, &["-y"], 15);
     wait_marker(&img)?;
     let second = fsck_run(&img, &["-y"]);
     let third = fsck_run(&img, &["-n"]);

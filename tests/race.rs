@@ -6,7 +6,8 @@
 //! (one per tool, as tools on several hosts would be; on one block device
 //! the exclusive open alone would keep them apart). The test hook
 //! (`OCFS2_MMP_HOLD_HOOK=FILE:SECONDS`) makes every holder record when it
-//! took and gave back the volume and hold it a few seconds longer; the
+//! took and gave back the volume (or found it taken) and hold it a few
+//! seconds longer; the
 //! intervals are read from that record, not inferred from exit codes: they
 //! never overlap, and every round has a holder.
 
@@ -68,7 +69,7 @@ struct Interval {
 }
 
 /// The hook's record: `acquire PID NANOS` / `release PID NANOS` lines.
-fn intervals(log: &Path) -> Vec<Interval> {
+fn intervals(log: &Path, report: &str) -> Vec<Interval> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let mut open: Vec<(u32, u128)> = Vec::new();
     let mut out = Vec::new();
@@ -81,7 +82,8 @@ fn intervals(log: &Path) -> Vec<Interval> {
         let ns: u128 = ns.parse().expect("nanoseconds");
         match *what {
             "acquire" => open.push((pid, ns)),
-            "release" => {
+            // Given back, or found taken by another: held no longer.
+            "release" | "lost" => {
                 let i = open
                     .iter()
                     .position(|&(p, _)| p == pid)
@@ -92,7 +94,10 @@ fn intervals(log: &Path) -> Vec<Interval> {
             _ => panic!("bad hook line {l:?}"),
         }
     }
-    assert!(open.is_empty(), "holders that never gave the volume back:\n{text}");
+    assert!(
+        open.is_empty(),
+        "holders that never gave the volume back:\n{text}\n{report}"
+    );
     out
 }
 
@@ -148,8 +153,8 @@ fn race(paths: usize, rounds: usize) {
     let log = dir.path().join("hold.log");
     for r in 0..rounds {
         let report = round(&devs, r, &log, &fifo);
-        let iv = intervals(&log);
         let all = format!("round {r}:\n{}", report.join("\n"));
+        let iv = intervals(&log, &all);
         assert!(!iv.is_empty(), "no tool held the volume in {all}");
         for (i, a) in iv.iter().enumerate() {
             for b in &iv[i + 1..] {

@@ -336,7 +336,6 @@ fn the_heartbeat_on_a_loop_device_is_seen_from_the_other_side() {
     );
     let st = one(DEBUGFS, &["-R", "mmp status", &v.dev(Via::Image)]);
     st.expect(1);
-    let mut hb = hb;
     let _ = nix_kill(&hb);
     let out = hb.wait_with_output().expect("wait");
     assert!(out.status.success(), "{}", show(&out));

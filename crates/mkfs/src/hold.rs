@@ -90,6 +90,13 @@ pub(crate) fn format_held(
         }
     }
     dev.flush()?;
+    // Where the new slot 0 lies where the old one did, the marker there is
+    // the guard's, its node field moved by the keep-alive.
+    let node_there = if new_slot0 == Some(slot0) {
+        guard.node_field()
+    } else {
+        NEW_NODE
+    };
     // The old slot map is gone: nothing of the guard's is left to put back.
     guard.leak();
     if let Some(off) = new_slot0 {
@@ -99,7 +106,7 @@ pub(crate) fn format_held(
             u32::from_le_bytes(entry[..4].try_into().expect("4 bytes")),
             u32::from_le_bytes(entry[4..].try_into().expect("4 bytes")),
         );
-        if (raw, node) != (SEQ_FSCK, NEW_NODE) {
+        if (raw, node) != (SEQ_FSCK, node_there) {
             bail!(
                 "the new volume is written, but its slot 0 holds {raw:#010x} (node {node}), not this tool's marker: \
                  another node wrote slot 0; check it with debugfs-mmp -R \"mmp status\""

@@ -29,6 +29,12 @@ pub trait SlotIo {
         Ok(Vec::new())
     }
 
+    /// Whether `slot`'s journal is marked dirty (a mount that is live or
+    /// died; its log waits for replay), read uncached.
+    fn journal_dirty(&self, _slot: u16) -> ocfs2_format::Result<bool> {
+        Ok(false)
+    }
+
     /// Write `raw` into `slot` only if a fresh read shows it still holds
     /// `expected` (what this process wrote or saw last): another node's
     /// value is never overwritten.
@@ -82,6 +88,9 @@ impl SlotIo for VolumeSlots<'_> {
     }
     fn heartbeat(&self) -> ocfs2_format::Result<Vec<HbBlock>> {
         self.vol.heartbeat_area()
+    }
+    fn journal_dirty(&self, slot: u16) -> ocfs2_format::Result<bool> {
+        self.vol.journal_dirty(slot)
     }
 }
 
@@ -176,23 +185,6 @@ pub enum EngineError {
     Io(#[from] ocfs2_format::Error),
 }
 
-/// Sleep `secs` seconds in small steps, giving up when interrupted.
-pub(crate) fn sleep_checked(
-    secs: u32,
-    clock: &mut dyn Clock,
-    obs: &mut dyn Observer,
-    intr: &dyn Interrupt,
-) -> Result<(), EngineError> {
-    for left in (0..secs).rev() {
-        clock.sleep(Duration::from_secs(1));
-        if let Some(sig) = intr.pending() {
-            return Err(EngineError::Interrupted(sig));
-        }
-        obs.tick(left);
-    }
-    Ok(())
-}
-
 /// The slot the tools use: the kernel's local and `nocluster` mounts always
 /// take slot 0, so a marker there is what a mount meets first.
 pub const TOOL_SLOT: u16 = 0;
@@ -274,7 +266,12 @@ pub fn heartbeat(
             slept += step;
         }
         let next = next_seq(seq);
-        io.write_if(TOOL_SLOT, seq, next, node)?;
+        if let Err(e) = io.write_if(TOOL_SLOT, seq, next, node) {
+            if matches!(e, EngineError::ForeignWrite { .. }) {
+                crate::guard::hook::lost();
+            }
+            return Err(e);
+        }
         seq = next;
         updates += 1;
         obs.beat(seq);
@@ -282,7 +279,7 @@ pub fn heartbeat(
 }
 
 /// kmmpd's next sequence: one more, wrapping from `SEQ_MAX` to 1.
-fn next_seq(seq: u32) -> u32 {
+pub(crate) fn next_seq(seq: u32) -> u32 {
     if seq >= value::SEQ_MAX {
         1
     } else {
@@ -301,12 +298,14 @@ pub(crate) mod fake {
     pub struct Fake {
         pub slots: Mutex<Vec<(u32, u32)>>,
         pub format: Format,
+        pub dirty: bool,
     }
     impl Fake {
         pub fn new(values: &[u32]) -> Self {
             Fake {
                 slots: Mutex::new(values.iter().map(|&v| (v, 0)).collect()),
                 format: Format::Extended,
+                dirty: false,
             }
         }
         pub fn get(&self, slot: usize) -> (u32, u32) {
@@ -337,6 +336,9 @@ pub(crate) mod fake {
         fn write(&self, slot: u16, raw: u32, node: u32) -> ocfs2_format::Result<()> {
             self.set(usize::from(slot), raw, node);
             Ok(())
+        }
+        fn journal_dirty(&self, _slot: u16) -> ocfs2_format::Result<bool> {
+            Ok(self.dirty)
         }
     }
 
@@ -390,12 +392,12 @@ mod tests {
     fn heartbeat_moves_at_once_and_stops_clean() {
         let fake = Fake::new(&[0]);
         let seen = std::cell::Cell::new(0);
-        // Mid-wait: its own sequence.
-        let mut clock = Tick::at(5, || seen.set(fake.get(0).0));
+        // Tick 3 of the 11 s proof wait: its own sequence, not moved yet.
+        let mut clock = Tick::at(3, || seen.set(fake.get(0).0));
         // run_for = 0: it stops at the first chance after the wait.
         let end = heartbeat(
             &fake,
-            1,
+            5,
             None,
             Some(Duration::ZERO),
             &mut clock,
@@ -404,7 +406,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(end.updates, 1, "one update right after the wait");
-        assert_eq!(end.last_seq, seen.get() + 1);
+        // Moved at 5 and 10 s of the proof wait, then once right after it.
+        assert_eq!(end.last_seq, seen.get() + 3);
         assert_eq!(fake.get(0).0, 0, "a clean stop leaves 0");
     }
 

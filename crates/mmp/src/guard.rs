@@ -15,7 +15,7 @@
 //! 5. release: slot 0 gets back what the volume needs, if it still holds the
 //!    marker as this guard last left it.
 
-use crate::engine::{new_seq, sleep_checked, EngineError, Interrupt, SlotIo, TOOL_SLOT};
+use crate::engine::{new_seq, EngineError, Interrupt, SlotIo, TOOL_SLOT};
 use crate::liveness::HbOptions;
 use crate::{check, wait_time, CheckOptions, Clock, Observer, Verdict};
 use ocfs2_format::slotmap::{value, MmpState};
@@ -101,6 +101,7 @@ impl<'a> Guard<'a> {
         let (found, node) = now.slots.first().map_or((0, 0), |s| (s.raw, s.node));
         if (found, node) != (self.marker, b.node) {
             b.lost = Some((found, node));
+            hook::lost();
             return Err(EngineError::MarkerLost { found, node });
         }
         Ok(())
@@ -111,6 +112,11 @@ impl<'a> Guard<'a> {
     /// tool took the volume, and nothing more may be written.
     pub fn verify(&self) -> Result<(), EngineError> {
         self.still_ours(&mut self.lock())
+    }
+
+    /// The node field this guard last wrote beside its marker.
+    pub fn node_field(&self) -> u32 {
+        self.lock().node
     }
 
     /// Whether the keep-alive (or a [`Guard::verify`]) found the marker gone.
@@ -159,13 +165,16 @@ impl<'a> Guard<'a> {
     }
 
     /// What slot 0 should hold once the tool is done: a dead mount's
-    /// sequence stays (the next mount waits for it, keeps the same-kind
-    /// rule and replays its journal), a dead clustered node's
+    /// sequence stays while slot 0's journal is dirty (the next mount waits
+    /// for it, keeps the same-kind rule and replays the journal; a journal
+    /// that cannot be read counts as dirty), a dead clustered node's
     /// `VALID_CLUSTER` stays (only a clustered mount replays it), anything
-    /// else becomes `0`, what a clean unmount leaves.
+    /// else becomes `0`, what a clean unmount leaves. A sequence over a
+    /// clean journal is no mount's to keep: a killed tool's, or the own
+    /// value of a tool that lost a race.
     pub fn restore_value(&self) -> u32 {
         match MmpState::decode(self.original) {
-            MmpState::Sequence(s) => s,
+            MmpState::Sequence(s) if self.io.journal_dirty(TOOL_SLOT).unwrap_or(true) => s,
             MmpState::Cluster => value::VALID_CLUSTER,
             _ => value::EMPTY,
         }
@@ -263,41 +272,76 @@ pub(crate) fn take_with_own_sequence(
     }
     let (original, node) = before.slots.first().map_or((0, 0), |s| (s.raw, s.node));
     let seq = new_seq();
-    io.write_if(TOOL_SLOT, original, seq, node)?;
+    // Another tool may have written since the check's last read.
+    io.write_if(TOOL_SLOT, original, seq, node)
+        .map_err(|e| match e {
+            EngineError::ForeignWrite {
+                slot,
+                expected,
+                found,
+            } => EngineError::Raced {
+                slot,
+                expected,
+                found,
+            },
+            other => other,
+        })?;
     let wt = wait_time(update_interval);
     obs.waiting(
         wt,
         &format!(
-            "wrote a sequence of its own into slot {TOOL_SLOT}: watching for {wt} s that no other node or tool writes there"
+            "wrote a sequence of its own into slot {TOOL_SLOT}: watching for {wt} s that no other node or tool \
+             writes there (moving it every {} s meanwhile, as a live holder does)",
+            bump_every(update_interval, wt)
         ),
     );
-    if let Err(e) = sleep_checked(wt, clock, obs, intr) {
-        // Ours still there: put back what was. Theirs: leave it.
+    // Ours still there: put back what was. Theirs: leave it.
+    let give_back = |seq: u32| {
         let _ = io.write_if(TOOL_SLOT, seq, original, node);
-        return Err(e);
-    }
-    let after = io.read()?;
-    let found = after.slots.first().map_or(0, |s| s.raw);
-    if found != seq {
-        return Err(EngineError::Raced {
-            slot: TOOL_SLOT,
-            expected: seq,
-            found,
-        });
-    }
-    if let Some((b, a)) = before
-        .slots
-        .iter()
-        .zip(&after.slots)
-        .skip(1)
-        .find(|(b, a)| b.raw != a.raw)
-    {
-        let _ = io.write_if(TOOL_SLOT, seq, original, node);
-        return Err(EngineError::Raced {
-            slot: b.index,
-            expected: b.raw,
-            found: a.raw,
-        });
+    };
+    let mut seq = seq;
+    for at in 1..=wt {
+        clock.sleep(Duration::from_secs(1));
+        if let Some(sig) = intr.pending() {
+            give_back(seq);
+            return Err(EngineError::Interrupted(sig));
+        }
+        obs.tick(wt - at);
+        // Every update interval, and at the end: still ours, nothing else
+        // changed? Then (before the end) one more, so that a watcher sees
+        // a live holder from the start, as it would see kmmpd.
+        let bump = at % bump_every(update_interval, wt) == 0 && at < wt;
+        if !bump && at < wt {
+            continue;
+        }
+        let now = io.read()?;
+        let found = now.slots.first().map_or(0, |s| s.raw);
+        if found != seq {
+            return Err(EngineError::Raced {
+                slot: TOOL_SLOT,
+                expected: seq,
+                found,
+            });
+        }
+        if let Some((b, a)) = before
+            .slots
+            .iter()
+            .zip(&now.slots)
+            .skip(1)
+            .find(|(b, a)| b.raw != a.raw)
+        {
+            give_back(seq);
+            return Err(EngineError::Raced {
+                slot: b.index,
+                expected: b.raw,
+                found: a.raw,
+            });
+        }
+        if bump {
+            let next = crate::engine::next_seq(seq);
+            io.write(TOOL_SLOT, next, node)?;
+            seq = next;
+        }
     }
     Ok((
         Own {
@@ -309,11 +353,18 @@ pub(crate) fn take_with_own_sequence(
     ))
 }
 
+/// Seconds between a holder's moves of its own sequence during its proof
+/// wait: its update interval, within the wait.
+fn bump_every(update_interval: u16, wt: u32) -> u32 {
+    u32::from(update_interval).clamp(1, wt.max(1))
+}
+
 /// Test hook, in the spirit of the write failpoint: with
 /// `OCFS2_MMP_HOLD_HOOK=FILE[:SECONDS]`, a holder appends
 /// `acquire PID NANOS` to FILE once it holds the volume (wall clock,
 /// nanoseconds since the epoch), holds it SECONDS longer than its work
-/// needs, and appends `release PID NANOS` just before it gives slot 0 back.
+/// needs, and appends `release PID NANOS` just before it gives slot 0 back
+/// (`lost PID NANOS` when it finds slot 0 taken by another instead).
 /// Race tests read the intervals from there, not from exit codes.
 pub mod hook {
     use std::io::Write;
@@ -356,6 +407,11 @@ pub mod hook {
     /// About to give slot 0 back.
     pub fn releasing() {
         record("release");
+    }
+
+    /// Found slot 0 taken by another: held no longer.
+    pub fn lost() {
+        record("lost");
     }
 }
 
@@ -404,6 +460,49 @@ mod tests {
             r.err()
         );
         assert_eq!(fake.get(0).0, 0x00BB_0001, "B's value is left alone");
+    }
+
+    /// A clock that records slot 0 at each one-second tick.
+    struct Recorder<'a> {
+        fake: &'a Fake,
+        n: u32,
+        seen: Vec<u32>,
+    }
+    impl Clock for Recorder<'_> {
+        fn now(&mut self) -> Duration {
+            Duration::from_secs(u64::from(self.n))
+        }
+        fn sleep(&mut self, _d: Duration) {
+            self.n += 1;
+            self.seen.push(self.fake.get(0).0);
+        }
+    }
+
+    #[test]
+    fn the_own_sequence_moves_during_the_proof_wait() {
+        let fake = Fake::new(&[0]);
+        let mut rec = Recorder {
+            fake: &fake,
+            n: 0,
+            seen: Vec::new(),
+        };
+        let g = Guard::acquire(
+            &fake,
+            5,
+            None,
+            value::SEQ_FSCK,
+            &mut rec,
+            &mut Quiet,
+            &NoInterrupt,
+        )
+        .unwrap();
+        // seen[i]: slot 0 at second i + 1, before that second's move.
+        let s = &rec.seen;
+        assert_eq!(s.len(), 11, "{s:x?}");
+        assert!(s[..5].iter().all(|&v| v == s[0]), "{s:x?}");
+        assert_eq!(s[5], s[0] + 1, "moved at 5 s: {s:x?}");
+        assert_eq!(s[10], s[0] + 2, "moved at 10 s: {s:x?}");
+        g.release().unwrap();
     }
 
     #[test]
@@ -462,12 +561,14 @@ mod tests {
 
     #[test]
     fn release_keeps_what_the_volume_needs() {
-        for (before, after) in [
-            (0x1234_5678, 0x1234_5678),
-            (value::VALID_CLUSTER, value::VALID_CLUSTER),
-            (0, 0),
+        for (before, dirty, after) in [
+            (0x1234_5678, true, 0x1234_5678),
+            (0x1234_5678, false, 0),
+            (value::VALID_CLUSTER, false, value::VALID_CLUSTER),
+            (0, true, 0),
         ] {
-            let fake = Fake::new(&[before, 0]);
+            let mut fake = Fake::new(&[before, 0]);
+            fake.dirty = dirty;
             let mut g = take(&fake, &mut Tick::plain());
             if before == value::VALID_CLUSTER {
                 // Without heartbeat options the check cannot judge it:
@@ -487,7 +588,8 @@ mod tests {
 
     #[test]
     fn drop_on_an_error_puts_back_a_dead_sequence() {
-        let fake = Fake::new(&[0x99, 0]);
+        let mut fake = Fake::new(&[0x99, 0]);
+        fake.dirty = true;
         {
             let _g = take(&fake, &mut Tick::plain()).unwrap();
             assert_eq!(fake.get(0).0, value::SEQ_FSCK);

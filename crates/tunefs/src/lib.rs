@@ -451,7 +451,7 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     // dead clustered node's VALID_CLUSTER stays: its journal still needs a
     // clustered mount; a stock kernel reads its low byte as held).
     let put_back = guard.map(|g| {
-        let restore = match MmpState::decode(g.original()) {
+        let restore = match MmpState::decode(g.restore_value()) {
             MmpState::Sequence(_) if plan.disable => value::LEGACY_VALID,
             _ => g.restore_value(),
         };
