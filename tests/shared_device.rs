@@ -38,11 +38,15 @@ struct Shared {
     _dir: tempfile::TempDir,
     img: PathBuf,
     lp: Loop,
+    /// More loop devices over the same image: one per tool started at once
+    /// (on one block device the exclusive open alone would keep writers
+    /// apart, and a test would pass for the wrong reason).
+    more: Vec<Loop>,
     host: Host,
     /// Byte offsets of the slot map and the heartbeat area (debugfs.ocfs2).
     map: u64,
     hb: u64,
-    _cache: Option<CacheHolder>,
+    _cache: Vec<CacheHolder>,
 }
 
 impl Shared {
@@ -52,9 +56,27 @@ impl Shared {
             Via::Loop => self.lp.dev.clone(),
         }
     }
+    /// `n` paths to the volume for `n` tools started at once: the image
+    /// file n times, or n loop devices over it, each with cached pages.
+    fn devs(&mut self, via: Via, n: usize) -> Vec<String> {
+        match via {
+            Via::Image => vec![self.dev(via); n],
+            Via::Loop => {
+                while self.more.len() + 1 < n {
+                    let l = Loop::attach(&self.img, 512);
+                    self._cache.push(CacheHolder::start(&l.dev));
+                    self.more.push(l);
+                }
+                std::iter::once(self.lp.dev.clone())
+                    .chain(self.more.iter().map(|l| l.dev.clone()))
+                    .take(n)
+                    .collect()
+            }
+        }
+    }
     /// From now on the loop device's page cache holds the volume as it is.
     fn cache(&mut self) {
-        self._cache = Some(CacheHolder::start(&self.lp.dev));
+        self._cache.push(CacheHolder::start(&self.lp.dev));
     }
     fn interval(&self) -> u16 {
         self.host.u16_at(INTERVAL_AT)
@@ -113,10 +135,11 @@ fn shared() -> Shared {
         _dir: dir,
         img,
         lp,
+        more: Vec::new(),
         host,
         map,
         hb,
-        _cache: None,
+        _cache: Vec::new(),
     }
 }
 
@@ -182,25 +205,55 @@ fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
 
+/// The five tools of a scenario, each on its own path, started at once:
+/// status, fsck -fy, tunefs, mkfs -F, the heartbeat.
+fn five(d: &[String], hb_window: Option<&str>) -> Vec<(&'static str, Vec<String>)> {
+    let mut w: Vec<String> = Vec::new();
+    if let Some(x) = hb_window {
+        w = vec!["--hb-window".into(), x.into()];
+    }
+    let with = |pre: &[&str], i: usize| {
+        let mut a = s(pre);
+        a.extend(w.iter().cloned());
+        a.push(d[i].clone());
+        a
+    };
+    let status = match hb_window {
+        Some(x) => format!("mmp status --hb-window {x}"),
+        None => "mmp status".into(),
+    };
+    let heartbeat = match hb_window {
+        Some(x) => format!("mmp heartbeat --for 3 --hb-window {x}"),
+        None => "mmp heartbeat --for 3".into(),
+    };
+    vec![
+        (DEBUGFS, vec!["-R".into(), status, d[0].clone()]),
+        (FSCK, with(&["-fy"], 1)),
+        (TUNEFS, with(&["-y", "--mmp-update-interval=9"], 2)),
+        (MKFS, with(&["-q", "-F", "-N", "2"], 3)),
+        (DEBUGFS, vec!["-w".into(), "-R".into(), heartbeat, d[4].clone()]),
+    ]
+}
+
+/// Every one of the five refused: status 1, fsck 8, tunefs 1, mkfs 1, the
+/// heartbeat non-zero.
+#[track_caller]
+fn all_refused(r: &[Ran]) {
+    r[0].expect(1);
+    r[1].expect(8);
+    r[2].expect(1);
+    r[3].expect(1);
+    assert_ne!(r[4].code(), 0, "{}\n{}", r[4].what, show(&r[4].out));
+}
+
 /// A mount's kmmpd on the other host: every tool sees it and none writes.
 fn kmmpd_is_seen(via: Via) {
     let mut v = shared();
     v.cache();
     let before = v.superblock();
     let k = Writer::kmmpd(&v.host, v.map, Duration::from_secs(u64::from(INTERVAL)));
-    let d = v.dev(via);
-    let r = all(&[
-        (DEBUGFS, s(&["-R", "mmp status", &d])),
-        (FSCK, s(&["-fy", &d])),
-        (TUNEFS, s(&["-y", "--mmp-update-interval=9", &d])),
-        (MKFS, s(&["-q", "-F", "-N", "2", &d])),
-        (DEBUGFS, s(&["-w", "-R", "mmp heartbeat --for 3", &d])),
-    ]);
-    r[0].expect(1);
-    r[1].expect(8);
-    r[2].expect(1);
-    r[3].expect(1);
-    assert_ne!(r[4].code(), 0, "{}", show(&r[4].out));
+    let d = v.devs(via, 5);
+    all_refused(&all(&five(&d, None)));
     k.finish();
     assert_eq!(v.superblock(), before, "{via:?}: the superblock changed");
     assert_eq!(v.interval(), INTERVAL);
@@ -221,22 +274,19 @@ fn o2hb_is_seen(via: Via) {
     let mut v = shared();
     v.host.set_slot(v.map, 1, VALID_CLUSTER, 1);
     v.cache();
+    let before = v.superblock();
     let w = Writer::o2hb(&v.host, v.hb, 1);
-    let d = v.dev(via);
-    let r = all(&[
-        (DEBUGFS, s(&["-R", "mmp status --hb-window 8", &d])),
-        (FSCK, s(&["-fy", "--hb-window", "8", &d])),
-        (TUNEFS, s(&["-y", "--hb-window", "8", "--mmp-update-interval=9", &d])),
-        (TUNEFS, s(&["-y", "--hb-window", "8", "--clear-mmp", &d])),
-    ]);
-    r[0].expect(1);
-    r[1].expect(8);
-    r[2].expect(1);
-    r[3].expect(1);
+    let mut d = v.devs(via, 6);
+    let mut tools = five(&d, Some("8"));
+    let clear = d.pop().expect("six paths");
+    tools.push((TUNEFS, s(&["-y", "--hb-window", "8", "--clear-mmp", &clear])));
+    let r = all(&tools);
+    all_refused(&r);
+    r[5].expect(1);
     w.finish();
     assert_eq!(v.host.slot(v.map, 1), (VALID_CLUSTER, 1));
     assert_eq!(v.host.slot(v.map, 0).0, 0);
-    assert_eq!(v.interval(), INTERVAL);
+    assert_eq!(v.superblock(), before, "{via:?}: the superblock changed");
 }
 
 #[test]
@@ -249,40 +299,65 @@ fn o2hb_is_seen_on_a_loop_device() {
     o2hb_is_seen(Via::Loop);
 }
 
-/// A clustered mount takes slot 1 while a tool waits: the tool backs off
-/// and leaves it, whether it found it during its check or its own wait.
-fn a_slot_taken_during_the_wait(via: Via, bin: &str, args: &[&str], refused: i32) {
+/// A clustered mount takes slot 1 while the tools wait: each backs off and
+/// leaves it. On an empty slot map the writers are in their own proof wait
+/// (status has nothing to wait for there); behind a dead mount's sequence
+/// all five are in the check's wait.
+fn a_slot_taken_during_the_wait(via: Via, dead_sequence: bool) {
     let mut v = shared();
+    let dead = 0x0D0D_0001;
+    if dead_sequence {
+        v.host.set_slot(v.map, 0, dead, 0);
+    }
     v.cache();
     let before = v.superblock();
-    let d = v.dev(via);
-    let mut a: Vec<&str> = args.to_vec();
-    a.push(&d);
-    let (child, t0) = spawn(bin, &a);
+    let d = v.devs(via, 5);
+    let t0 = Instant::now();
+    let tools: Vec<_> = five(&d, None)
+        .into_iter()
+        .skip(usize::from(!dead_sequence))
+        .collect();
+    let started: Vec<_> = tools
+        .into_iter()
+        .map(|(bin, args)| {
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            (format!("{bin} {}", args.join(" ")), spawn(bin, &a).0)
+        })
+        .collect();
     std::thread::sleep(Duration::from_secs(3));
     v.host.set_slot(v.map, 1, VALID_CLUSTER, 1);
-    let out = child.wait_with_output().expect("wait");
-    let r = Ran {
-        what: format!("{bin} {}", a.join(" ")),
-        out,
-    };
-    r.expect(refused);
+    let r: Vec<Ran> = started
+        .into_iter()
+        .map(|(what, c)| Ran {
+            what,
+            out: c.wait_with_output().expect("wait"),
+        })
+        .collect();
+    if dead_sequence {
+        all_refused(&r);
+    } else {
+        r[0].expect(8);
+        r[1].expect(1);
+        r[2].expect(1);
+        assert_ne!(r[3].code(), 0, "{}\n{}", r[3].what, show(&r[3].out));
+    }
     assert!(t0.elapsed() < Duration::from_secs(30));
-    assert_eq!(v.host.slot(v.map, 1), (VALID_CLUSTER, 1), "{via:?} {bin}: slot 1 wiped");
-    assert_eq!(v.host.slot(v.map, 0).0, 0, "{via:?} {bin}: slot 0 left changed");
-    assert_eq!(v.superblock(), before, "{via:?} {bin}: the superblock changed");
+    assert_eq!(v.host.slot(v.map, 1), (VALID_CLUSTER, 1), "{via:?}: slot 1 wiped");
+    let want = if dead_sequence { dead } else { 0 };
+    assert_eq!(v.host.slot(v.map, 0).0, want, "{via:?}: slot 0 left changed");
+    assert_eq!(v.superblock(), before, "{via:?}: the superblock changed");
 }
 
 #[test]
 fn a_slot_taken_during_the_wait_on_an_image() {
-    a_slot_taken_during_the_wait(Via::Image, TUNEFS, &["-y", "--mmp-update-interval=9"], 1);
-    a_slot_taken_during_the_wait(Via::Image, FSCK, &["-fy"], 8);
+    a_slot_taken_during_the_wait(Via::Image, false);
+    a_slot_taken_during_the_wait(Via::Image, true);
 }
 
 #[test]
 fn a_slot_taken_during_the_wait_on_a_loop_device() {
-    a_slot_taken_during_the_wait(Via::Loop, TUNEFS, &["-y", "--mmp-update-interval=9"], 1);
-    a_slot_taken_during_the_wait(Via::Loop, MKFS, &["-q", "-F", "-N", "2"], 1);
+    a_slot_taken_during_the_wait(Via::Loop, false);
+    a_slot_taken_during_the_wait(Via::Loop, true);
 }
 
 /// The interval changed on disk after the loop device's cache was filled:
@@ -299,12 +374,15 @@ fn an_interval_changed_on_disk_is_read_from_the_disk() {
                 .unwrap_or_else(|e| panic!("{e}: {}", show(&r.out)));
         assert_eq!(j["update_interval"], 12, "{via:?}: {j}");
     }
-    // kmmpd at the new interval: the status waits 25 s, not 11, and sees it.
+    // kmmpd at the new interval: the check waits 25 s, not 11, and every
+    // tool sees it, on loop devices whose caches hold the old interval.
     let k = Writer::kmmpd(&v.host, v.map, Duration::from_secs(12));
-    let r = one(DEBUGFS, &["-R", "mmp status", &v.dev(Via::Loop)]);
-    r.expect(1);
-    assert!(r.stderr().contains("waiting 25 s"), "{}", r.stderr());
+    let d = v.devs(Via::Loop, 5);
+    let r = all(&five(&d, None));
+    all_refused(&r);
+    assert!(r[0].stderr().contains("waiting 25 s"), "{}", r[0].stderr());
     k.finish();
+    assert_eq!(v.interval(), 12);
 }
 
 /// Our heartbeat on the loop device moves right after its wait, where the
@@ -330,15 +408,23 @@ fn the_heartbeat_on_a_loop_device_is_seen_from_the_other_side() {
     }
     let (_, written) = first.expect("the heartbeat wrote slot 0");
     let moved = moved.expect("the heartbeat moved slot 0");
+    // It moves its own sequence every update interval (2 s) from the start.
     assert!(
-        moved - written < Duration::from_secs(13),
-        "first update {moved:?} after its own sequence at {written:?}"
+        moved - written <= Duration::from_secs(4),
+        "first move {moved:?} after its own sequence at {written:?}"
     );
+    // Past its 11 s proof: a holder, seen from the image file.
+    std::thread::sleep((written + Duration::from_secs(13)).saturating_sub(t0.elapsed()));
     let st = one(DEBUGFS, &["-R", "mmp status", &v.dev(Via::Image)]);
     st.expect(1);
     let _ = nix_kill(&hb);
     let out = hb.wait_with_output().expect("wait");
     assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("stopped by signal 15"),
+        "{}",
+        show(&out)
+    );
     assert_eq!(v.host.slot(v.map, 0).0, 0, "a stopped heartbeat leaves 0");
 }
 

@@ -1352,11 +1352,12 @@ fn crash_at_every_write() {
         for l in lines {
             println!("  {l}");
         }
-        // Its own sequence into slot 0, SEQ_FSCK over it, the two backups,
-        // the primary, slot 0 back.
+        // Its own sequence into slot 0, moved every 2 s of its 11 s proof
+        // wait (5 moves), SEQ_FSCK over it, the two backups, the primary,
+        // slot 0 back.
         assert_eq!(
             *writes,
-            6,
+            11,
             "{name}: writes on a volume with 2 backup superblocks:\n{}",
             lines.join("\n")
         );

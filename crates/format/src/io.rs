@@ -284,6 +284,57 @@ fn aligned_window(offset: u64, n: usize, a: u64) -> (u64, usize) {
 }
 
 impl FileDevice {
+    /// Write through the `O_DIRECT` descriptor, without syncing: the
+    /// aligned window around the range, read first (uncached) where the
+    /// range does not cover it whole. A window that would run past the end
+    /// of an image file goes through the cache instead.
+    fn write_uncached(&self, offset: u64, buf: &[u8]) -> Result<()> {
+        let Some(direct) = &self.direct else {
+            return self.write_cached(offset, buf);
+        };
+        let unit = self.dio_unit();
+        let (start, len) = aligned_window(offset, buf.len(), unit);
+        if start + len as u64 > self.size {
+            return self.write_cached(offset, buf);
+        }
+        let mut ab = AlignedBuf::new(len);
+        let win = &mut ab.as_mut()[..len];
+        let skip = (offset - start) as usize;
+        if skip != 0 || buf.len() != len {
+            direct
+                .read_exact_at(win, start)
+                .map_err(|source| Error::Read {
+                    offset: start,
+                    len,
+                    source,
+                })?;
+        }
+        win[skip..skip + buf.len()].copy_from_slice(buf);
+        direct
+            .write_all_at(win, start)
+            .map_err(|source| Error::Write {
+                offset: start,
+                len,
+                source,
+            })?;
+        self.written
+            .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn write_cached(&self, offset: u64, buf: &[u8]) -> Result<()> {
+        self.check_range(offset, buf.len())
+            .and_then(|()| self.file.write_all_at(buf, offset))
+            .map_err(|source| Error::Write {
+                offset,
+                len: buf.len(),
+                source,
+            })?;
+        self.written
+            .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
     /// The unit of an `O_DIRECT` transfer: a block device's logical sector
     /// (so a slot write rewrites no more than that sector, as narrow as the
     /// device allows), or 4 KiB on an image file, which every file system
@@ -316,16 +367,19 @@ impl BlockIo for FileDevice {
     }
     fn write_at(&self, offset: u64, buf: &[u8]) -> Result<()> {
         failpoint();
-        self.check_range(offset, buf.len())
-            .and_then(|()| self.file.write_all_at(buf, offset))
-            .map_err(|source| Error::Write {
-                offset,
-                len: buf.len(),
-                source,
-            })?;
-        self.written
-            .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
+        // On a block device nothing goes through the page cache: reads are
+        // direct, and a cached write beside a direct one on the same page
+        // fails the kernel's invalidation (EIO at the next fsync).
+        if self.is_block {
+            self.check_range(offset, buf.len())
+                .map_err(|source| Error::Write {
+                    offset,
+                    len: buf.len(),
+                    source,
+                })?;
+            return self.write_uncached(offset, buf);
+        }
+        self.write_cached(offset, buf)
     }
     fn zero_range(&self, offset: u64, len: u64) -> Result<()> {
         if len == 0 {
@@ -362,7 +416,14 @@ impl BlockIo for FileDevice {
         self.file.sync_all().map_err(|source| Error::Io {
             what: format!("{}: fsync", self.path.display()),
             source,
-        })
+        })?;
+        if let (true, Some(d)) = (self.is_block, &self.direct) {
+            d.sync_all().map_err(|source| Error::Io {
+                what: format!("{}: fsync", self.path.display()),
+                source,
+            })?;
+        }
+        Ok(())
     }
     fn read_direct(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         let Some(direct) = &self.direct else {
@@ -398,37 +459,14 @@ impl BlockIo for FileDevice {
         Ok(())
     }
     fn write_direct(&self, offset: u64, buf: &[u8]) -> Result<()> {
-        let Some(direct) = &self.direct else {
+        if self.direct.is_none() {
             // (write_at counts the failpoint)
             self.write_at(offset, buf)?;
             return self.flush();
-        };
-        failpoint();
-        let (start, len) = aligned_window(offset, buf.len(), self.dio_unit());
-        if start + len as u64 > self.size {
-            // The window would run past the end: write through the cache.
-            self.write_at(offset, buf)?;
-            return self.flush();
         }
-        let mut ab = AlignedBuf::new(len);
-        let win = &mut ab.as_mut()[..len];
-        // Read-modify-write of the aligned window, all uncached.
-        direct
-            .read_exact_at(win, start)
-            .map_err(|source| Error::Read {
-                offset: start,
-                len,
-                source,
-            })?;
-        let skip = (offset - start) as usize;
-        win[skip..skip + buf.len()].copy_from_slice(buf);
-        direct
-            .write_all_at(win, start)
-            .map_err(|source| Error::Write {
-                offset: start,
-                len,
-                source,
-            })?;
+        failpoint();
+        self.write_uncached(offset, buf)?;
+        let direct = self.direct.as_ref().expect("checked above");
         direct.sync_data().map_err(|source| Error::Io {
             what: format!("{}: fdatasync", self.path.display()),
             source,

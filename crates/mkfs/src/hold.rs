@@ -73,7 +73,7 @@ pub(crate) fn format_held(
         .set_slot0(SEQ_FSCK, NEW_NODE)
         .then(|| layout.slot0_offset())
         .flatten();
-    let shield = Shield::new(dev, &[old_super, (slot0, slot0_len)])?;
+    let shield = Shield::new(dev, &[old_super, (slot0, slot0_len)], Some(&guard))?;
     guard.hold(|| -> Result<()> {
         guard.verify()?;
         layout.write_body(&shield, progress)?;

@@ -228,8 +228,26 @@ pub fn heartbeat(
     obs: &mut dyn BeatObserver,
     intr: &dyn Interrupt,
 ) -> Result<HeartbeatEnd, EngineError> {
-    let (own, _) =
-        crate::guard::take_with_own_sequence(io, update_interval, hb, clock, obs, intr)?;
+    let own = match crate::guard::take_with_own_sequence(
+        io,
+        update_interval,
+        hb,
+        clock,
+        obs,
+        intr,
+    ) {
+        Ok((own, _)) => own,
+        // Stopped while proving its sequence: slot 0 is given back; a clean
+        // stop, as after the wait.
+        Err(EngineError::Interrupted(sig)) => {
+            return Ok(HeartbeatEnd {
+                updates: 0,
+                last_seq: 0,
+                signal: Some(sig),
+            })
+        }
+        Err(e) => return Err(e),
+    };
     let node = own.node;
     let end_of = |seq: u32, updates: u64, signal| HeartbeatEnd {
         updates,

@@ -114,6 +114,15 @@ impl<'a> Guard<'a> {
         self.still_ours(&mut self.lock())
     }
 
+    /// Run `f` while the keep-alive cannot write slot 0: for a writer whose
+    /// blocks share a page with slot 0's entry (a direct write of slot 0
+    /// beside a cached write of its page fails the kernel's invalidation,
+    /// and a read-modify-write of the page could put back an old node field).
+    pub fn exclusive<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _b = self.lock();
+        f()
+    }
+
     /// The node field this guard last wrote beside its marker.
     pub fn node_field(&self) -> u32 {
         self.lock().node

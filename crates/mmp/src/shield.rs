@@ -30,7 +30,15 @@ impl Range {
 pub struct Shield<'a> {
     inner: &'a dyn BlockIo,
     ranges: Mutex<Vec<Range>>,
+    /// The guard whose keep-alive writes a protected range: writes near it
+    /// wait for the keep-alive (see [`Guard::exclusive`]).
+    ///
+    /// [`Guard::exclusive`]: crate::guard::Guard::exclusive
+    guard: Option<&'a crate::guard::Guard<'a>>,
 }
+
+/// Writes within this distance of a protected range share a page with it.
+const NEAR: u64 = 4096;
 
 /// A write's parts: `(offset, start, end)` of the buffer outside every
 /// protected range, and the parts inside (kept).
@@ -58,7 +66,11 @@ fn split(off: u64, len: usize, ranges: &[Range]) -> Vec<(u64, usize, usize)> {
 
 impl<'a> Shield<'a> {
     /// Protect `(offset, length)` ranges of `inner`, reading what they hold.
-    pub fn new(inner: &'a dyn BlockIo, protect: &[(u64, usize)]) -> Result<Self> {
+    pub fn new(
+        inner: &'a dyn BlockIo,
+        protect: &[(u64, usize)],
+        guard: Option<&'a crate::guard::Guard<'a>>,
+    ) -> Result<Self> {
         let mut ranges = Vec::new();
         for &(off, len) in protect {
             let mut want = vec![0u8; len];
@@ -72,7 +84,22 @@ impl<'a> Shield<'a> {
         Ok(Shield {
             inner,
             ranges: Mutex::new(ranges),
+            guard,
         })
+    }
+
+    /// Run a write of `[off, off + len)`, serialized with the guard's
+    /// keep-alive when it comes near a protected range.
+    fn write_near<T>(&self, off: u64, len: u64, f: impl FnOnce() -> T) -> T {
+        let end = off.saturating_add(len);
+        let near = self
+            .lock()
+            .iter()
+            .any(|r| off < r.end() + NEAR && end + NEAR > r.off);
+        match (near, self.guard) {
+            (true, Some(g)) => g.exclusive(f),
+            _ => f(),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Range>> {
@@ -123,17 +150,24 @@ impl BlockIo for Shield<'_> {
     }
     fn write_at(&self, offset: u64, buf: &[u8]) -> Result<()> {
         let parts = split(offset, buf.len(), &self.lock());
-        for (at, a, b) in parts {
-            self.inner.write_at(at, &buf[a..b])?;
-        }
+        self.write_near(offset, buf.len() as u64, || {
+            for (at, a, b) in parts {
+                self.inner.write_at(at, &buf[a..b])?;
+            }
+            // Durable before the keep-alive touches the page again.
+            self.inner.flush()
+        })?;
         self.keep(offset, Some(buf), buf.len());
         Ok(())
     }
     fn write_direct(&self, offset: u64, buf: &[u8]) -> Result<()> {
         let parts = split(offset, buf.len(), &self.lock());
-        for (at, a, b) in parts {
-            self.inner.write_direct(at, &buf[a..b])?;
-        }
+        self.write_near(offset, buf.len() as u64, || {
+            for (at, a, b) in parts {
+                self.inner.write_direct(at, &buf[a..b])?;
+            }
+            Ok::<_, ocfs2_format::Error>(())
+        })?;
         self.keep(offset, Some(buf), buf.len());
         Ok(())
     }
@@ -142,9 +176,12 @@ impl BlockIo for Shield<'_> {
             return self.inner.zero_range(offset, len);
         };
         let parts = split(offset, n, &self.lock());
-        for (at, a, b) in parts {
-            self.inner.zero_range(at, (b - a) as u64)?;
-        }
+        self.write_near(offset, len, || {
+            for (at, a, b) in parts {
+                self.inner.zero_range(at, (b - a) as u64)?;
+            }
+            self.inner.flush()
+        })?;
         self.keep(offset, None, n);
         Ok(())
     }
@@ -164,7 +201,7 @@ mod tests {
     #[test]
     fn writes_skip_protected_ranges_and_keep_what_they_meant() {
         let dev = MemDevice::new(vec![7u8; 64]);
-        let sh = Shield::new(&dev, &[(10, 4), (30, 8)]).unwrap();
+        let sh = Shield::new(&dev, &[(10, 4), (30, 8)], None).unwrap();
         sh.write_at(0, &[1u8; 20]).unwrap();
         sh.zero_range(28, 20).unwrap();
         sh.write_at(50, &[2u8; 4]).unwrap();
@@ -182,7 +219,7 @@ mod tests {
     #[test]
     fn untouched_ranges_are_not_returned() {
         let dev = MemDevice::new(vec![0u8; 32]);
-        let sh = Shield::new(&dev, &[(0, 4), (16, 4)]).unwrap();
+        let sh = Shield::new(&dev, &[(0, 4), (16, 4)], None).unwrap();
         sh.write_at(17, &[9, 9]).unwrap();
         assert_eq!(sh.finish(), vec![(16, vec![0, 9, 9, 0])]);
     }
