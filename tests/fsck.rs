@@ -1692,9 +1692,10 @@ fn fsck_live(img: &Path, args: &[&str]) -> Live {
 /// guard's test hook), the hook's record beside the image.
 fn fsck_holding(img: &Path, args: &[&str], secs: u32) -> Live {
     let mut c = cmd(FSCK);
-    c.args(args)
-        .arg(img)
-        .env("OCFS2_MMP_HOLD_HOOK", format!("{}:{secs}", img.with_extension("hold").display()));
+    c.args(args).arg(img).env(
+        "OCFS2_MMP_HOLD_HOOK",
+        format!("{}:{secs}", img.with_extension("hold").display()),
+    );
     Live::spawn(c)
 }
 

@@ -127,13 +127,22 @@ fn round(devs: &[String], round: usize, log: &Path, fifo: &Path) -> Vec<String> 
     // Let every racer block on the FIFO, then open it for writing and close
     // it: all reads return at once.
     std::thread::sleep(Duration::from_millis(500));
-    drop(std::fs::OpenOptions::new().write(true).open(fifo).expect("open the barrier"));
+    drop(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(fifo)
+            .expect("open the barrier"),
+    );
     let mut report = Vec::new();
     for (what, c) in children {
         let out = c.wait_with_output().expect("wait");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.contains("panicked"), "{what}\n{}", show(&out));
-        report.push(format!("{what}: exit {:?}: {}", out.status.code(), err.trim()));
+        report.push(format!(
+            "{what}: exit {:?}: {}",
+            out.status.code(),
+            err.trim()
+        ));
     }
     report
 }
@@ -148,7 +157,10 @@ fn race(paths: usize, rounds: usize) {
     let mut devs: Vec<String> = vec![img.display().to_string()];
     devs.extend(loops.iter().map(|l| l.dev.clone()));
     let fifo: PathBuf = dir.path().join("barrier");
-    let st = cmd(find_tool("mkfifo", "coreutils")).arg(&fifo).status().expect("mkfifo");
+    let st = cmd(find_tool("mkfifo", "coreutils"))
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
     assert!(st.success());
     let log = dir.path().join("hold.log");
     for r in 0..rounds {
@@ -174,7 +186,11 @@ fn race(paths: usize, rounds: usize) {
         let host = Host::open(&img);
         let map = slot_map_offset(&img);
         assert_eq!(host.slot(map, 0).0, 0, "slot 0 after {all}");
-        eprintln!("race: round {r}: {} holder(s), {} racers", iv.len(), devs.len());
+        eprintln!(
+            "race: round {r}: {} holder(s), {} racers",
+            iv.len(),
+            devs.len()
+        );
     }
 }
 
@@ -186,8 +202,8 @@ fn slot_map_offset(img: &Path) -> u64 {
         .arg(img)
         .output()
         .expect("debugfs-mmp");
-    let j: serde_json::Value = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", show(&o)));
+    let j: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&o)));
     let blkno = j["extents"][0]["blkno"]
         .as_u64()
         .unwrap_or_else(|| panic!("no extent in {j}"));

@@ -42,6 +42,8 @@ struct Shared {
     /// (on one block device the exclusive open alone would keep writers
     /// apart, and a test would pass for the wrong reason).
     more: Vec<Loop>,
+    /// Logical sector size of the loop devices.
+    sector: u32,
     host: Host,
     /// Byte offsets of the slot map and the heartbeat area (debugfs.ocfs2).
     map: u64,
@@ -63,7 +65,7 @@ impl Shared {
             Via::Image => vec![self.dev(via); n],
             Via::Loop => {
                 while self.more.len() + 1 < n {
-                    let l = Loop::attach(&self.img, 512);
+                    let l = Loop::attach(&self.img, self.sector);
                     self._cache.push(CacheHolder::start(&l.dev));
                     self.more.push(l);
                 }
@@ -101,8 +103,14 @@ fn first_block(img: &std::path::Path, file: &str) -> u64 {
         .unwrap_or_else(|| panic!("no extent in debugfs.ocfs2's stat {file}:\n{text}"))
 }
 
-/// A clustered MMP volume (interval 2 s) on an image and a loop device.
+/// A clustered MMP volume (interval 2 s) on an image and a loop device
+/// with 512-byte logical sectors.
 fn shared() -> Shared {
+    shared_with_sectors(512)
+}
+
+/// The same with loop devices of `sector`-byte logical sectors.
+fn shared_with_sectors(sector: u32) -> Shared {
     let dir = scratch("shared-");
     let img = dir.path().join("s.img");
     sparse_file(&img, 256 << 20);
@@ -117,25 +125,35 @@ fn shared() -> Shared {
         .expect("mkfs.ocfs2");
     {
         use std::io::Write;
-        let _ = child.stdin.take().expect("stdin").write_all("y\n".repeat(16).as_bytes());
+        let _ = child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all("y\n".repeat(16).as_bytes());
     }
     let o = child.wait_with_output().expect("mkfs.ocfs2");
     assert!(o.status.success(), "mkfs.ocfs2: {}", show(&o));
     let map = first_block(&img, "//slot_map") * 4096;
     let hb = first_block(&img, "//heartbeat") * 4096;
     let o = cmd(TUNEFS)
-        .args(["-y", "-q", "--enable-mmp", &format!("--mmp-update-interval={INTERVAL}")])
+        .args([
+            "-y",
+            "-q",
+            "--enable-mmp",
+            &format!("--mmp-update-interval={INTERVAL}"),
+        ])
         .arg(&img)
         .output()
         .expect("tunefs");
     assert!(o.status.success(), "{}", show(&o));
-    let lp = Loop::attach(&img, 512);
+    let lp = Loop::attach(&img, sector);
     let host = Host::open(&img);
     Shared {
         _dir: dir,
         img,
         lp,
         more: Vec::new(),
+        sector,
         host,
         map,
         hb,
@@ -231,7 +249,10 @@ fn five(d: &[String], hb_window: Option<&str>) -> Vec<(&'static str, Vec<String>
         (FSCK, with(&["-fy"], 1)),
         (TUNEFS, with(&["-y", "--mmp-update-interval=9"], 2)),
         (MKFS, with(&["-q", "-F", "-N", "2"], 3)),
-        (DEBUGFS, vec!["-w".into(), "-R".into(), heartbeat, d[4].clone()]),
+        (
+            DEBUGFS,
+            vec!["-w".into(), "-R".into(), heartbeat, d[4].clone()],
+        ),
     ]
 }
 
@@ -248,7 +269,10 @@ fn all_refused(r: &[Ran]) {
 
 /// A mount's kmmpd on the other host: every tool sees it and none writes.
 fn kmmpd_is_seen(via: Via) {
-    let mut v = shared();
+    kmmpd_is_seen_with(shared(), via);
+}
+
+fn kmmpd_is_seen_with(mut v: Shared, via: Via) {
     v.cache();
     let before = v.superblock();
     let k = Writer::kmmpd(&v.host, v.map, Duration::from_secs(u64::from(INTERVAL)));
@@ -269,6 +293,12 @@ fn kmmpd_is_seen_on_a_loop_device() {
     kmmpd_is_seen(Via::Loop);
 }
 
+/// 4 KiB logical sectors: every direct transfer is a whole 4 KiB sector.
+#[test]
+fn kmmpd_is_seen_on_a_4k_sector_loop_device() {
+    kmmpd_is_seen_with(shared_with_sectors(4096), Via::Loop);
+}
+
 /// A clustered node's o2hb on the other host: its slot is not stale.
 fn o2hb_is_seen(via: Via) {
     let mut v = shared();
@@ -279,7 +309,10 @@ fn o2hb_is_seen(via: Via) {
     let mut d = v.devs(via, 6);
     let mut tools = five(&d, Some("8"));
     let clear = d.pop().expect("six paths");
-    tools.push((TUNEFS, s(&["-y", "--hb-window", "8", "--clear-mmp", &clear])));
+    tools.push((
+        TUNEFS,
+        s(&["-y", "--hb-window", "8", "--clear-mmp", &clear]),
+    ));
     let r = all(&tools);
     all_refused(&r);
     r[5].expect(1);
@@ -342,9 +375,17 @@ fn a_slot_taken_during_the_wait(via: Via, dead_sequence: bool) {
         assert_ne!(r[3].code(), 0, "{}\n{}", r[3].what, show(&r[3].out));
     }
     assert!(t0.elapsed() < Duration::from_secs(30));
-    assert_eq!(v.host.slot(v.map, 1), (VALID_CLUSTER, 1), "{via:?}: slot 1 wiped");
+    assert_eq!(
+        v.host.slot(v.map, 1),
+        (VALID_CLUSTER, 1),
+        "{via:?}: slot 1 wiped"
+    );
     let want = if dead_sequence { dead } else { 0 };
-    assert_eq!(v.host.slot(v.map, 0).0, want, "{via:?}: slot 0 left changed");
+    assert_eq!(
+        v.host.slot(v.map, 0).0,
+        want,
+        "{via:?}: slot 0 left changed"
+    );
     assert_eq!(v.superblock(), before, "{via:?}: the superblock changed");
 }
 
@@ -369,9 +410,13 @@ fn an_interval_changed_on_disk_is_read_from_the_disk() {
     v.host.write(INTERVAL_AT, &12u16.to_le_bytes());
     for via in [Via::Image, Via::Loop] {
         let r = one(DEBUGFS, &["--json", "-R", "mmp status -i", &v.dev(via)]);
-        let j: serde_json::Value =
-            serde_json::from_str(String::from_utf8_lossy(&r.out.stdout).lines().last().unwrap_or(""))
-                .unwrap_or_else(|e| panic!("{e}: {}", show(&r.out)));
+        let j: serde_json::Value = serde_json::from_str(
+            String::from_utf8_lossy(&r.out.stdout)
+                .lines()
+                .last()
+                .unwrap_or(""),
+        )
+        .unwrap_or_else(|e| panic!("{e}: {}", show(&r.out)));
         assert_eq!(j["update_interval"], 12, "{via:?}: {j}");
     }
     // kmmpd at the new interval: the check waits 25 s, not 11, and every
@@ -454,7 +499,10 @@ fn clear_mmp_tells_a_live_fsck_from_a_killed_one() {
         .expect("fsck");
     let t0 = Instant::now();
     while v.host.slot(v.map, 0).0 != SEQ_FSCK {
-        assert!(t0.elapsed() < Duration::from_secs(20), "fsck never held the volume");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "fsck never held the volume"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // From the other side (the image file: the loop device is claimed by

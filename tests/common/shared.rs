@@ -164,7 +164,8 @@ impl Writer {
         let off = area + 512 * u64::from(node);
         let mut seq = 0x6b00_0000u64;
         let mut write = move || {
-            let b = ocfs2_format::heartbeat::encode(512, seq, node, 0x1000 + u64::from(node), 62_000);
+            let b =
+                ocfs2_format::heartbeat::encode(512, seq, node, 0x1000 + u64::from(node), 62_000);
             h.write(off, &b);
             seq += 1;
         };
@@ -175,7 +176,10 @@ impl Writer {
         })
     }
 
-    fn spawn(every: Duration, mut step: impl FnMut(&mut Vec<String>) -> bool + Send + 'static) -> Writer {
+    fn spawn(
+        every: Duration,
+        mut step: impl FnMut(&mut Vec<String>) -> bool + Send + 'static,
+    ) -> Writer {
         let stop = Arc::new(AtomicBool::new(false));
         let overwritten = Arc::new(Mutex::new(Vec::new()));
         let (s, o) = (stop.clone(), overwritten.clone());
@@ -208,7 +212,10 @@ impl Writer {
             let _ = t.join();
         }
         let over = self.overwritten.lock().expect("lock");
-        assert!(over.is_empty(), "the other host's value was overwritten: {over:?}");
+        assert!(
+            over.is_empty(),
+            "the other host's value was overwritten: {over:?}"
+        );
     }
 }
 

@@ -43,8 +43,9 @@ loop_for() {  # loop_for IMG: print the loop device over IMG, attaching one if n
 		fi
 		dev=$(losetup -f --show "$img") || exit 1
 		echo "$dev" > "$L/$ino.dev"
+		# (Not holding the lock: fd 9 closed for it.)
 		setsid sh -c 'exec 3<"$0"; dd if="$0" of=/dev/null bs=1M count=64 2>/dev/null; exec sleep 100000' "$dev" \
-			< /dev/null > /dev/null 2>&1 &
+			< /dev/null > /dev/null 2>&1 9>&- &
 		echo $! > "$L/$ino.holder"
 		# Let the holder fill the cache before the tool starts.
 		sleep 0.5

@@ -1296,7 +1296,9 @@ fn parse_mmp_set(slot: &str, val: &str, rest: &[&str], force: bool) -> Result<Re
         return bad("SLOT is a number");
     };
     let Some(value) = ocfs2_format::slotmap::parse_value(val) else {
-        return bad("VALUE is a 32-bit number (0x.. for hex) or empty, clean, fsck, cluster, nocluster");
+        return bad(
+            "VALUE is a 32-bit number (0x.. for hex) or empty, clean, fsck, cluster, nocluster",
+        );
     };
     let node = match rest.first() {
         Some(n) => match n.parse() {

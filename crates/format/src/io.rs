@@ -147,10 +147,12 @@ impl FileDevice {
             Ok(f) => (Some(f), None),
             // Another host's writes reach a shared block device below our
             // page cache: without O_DIRECT no read of it can be trusted.
-            Err(source) if is_block => return Err(Error::NoDirect {
-                path: path.into(),
-                source,
-            }),
+            Err(source) if is_block => {
+                return Err(Error::NoDirect {
+                    path: path.into(),
+                    source,
+                })
+            }
             Err(e) => (None, Some(e.to_string())),
         };
         let (size, sector_size) = if is_block {

@@ -276,7 +276,9 @@ pub fn run(cli: &Cli) -> Result<u8> {
         }
     }
     if let Err(e) = put_back {
-        return Err(anyhow::Error::new(e).context("the check is done, but slot 0 could not be put back"));
+        return Err(
+            anyhow::Error::new(e).context("the check is done, but slot 0 could not be put back")
+        );
     }
     Ok(code)
 }

@@ -45,7 +45,8 @@ pub(crate) fn format_held(
         .entry_offset(0)
         .ok_or_else(|| anyhow!("existing volume: slot 0 lies outside the slot map's extents"))?;
     let old_super = (2 * u64::from(old.block_size()), old.block_size() as usize);
-    let mut say = ocfs2_toolkit::WaitReporter::new(crate::PROG, false).with_prefix("existing volume: ");
+    let mut say =
+        ocfs2_toolkit::WaitReporter::new(crate::PROG, false).with_prefix("existing volume: ");
     let guard = Guard::acquire(
         &slots,
         old.sb().s_mmp_update_interval.get(),

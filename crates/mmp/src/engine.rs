@@ -228,14 +228,8 @@ pub fn heartbeat(
     obs: &mut dyn BeatObserver,
     intr: &dyn Interrupt,
 ) -> Result<HeartbeatEnd, EngineError> {
-    let own = match crate::guard::take_with_own_sequence(
-        io,
-        update_interval,
-        hb,
-        clock,
-        obs,
-        intr,
-    ) {
+    let own = match crate::guard::take_with_own_sequence(io, update_interval, hb, clock, obs, intr)
+    {
         Ok((own, _)) => own,
         // Stopped while proving its sequence: slot 0 is given back; a clean
         // stop, as after the wait.
@@ -447,7 +441,10 @@ mod tests {
         let fake = Fake::new(&[0]);
         let mut clock = Tick::at(5, || fake.set(0, 0x1234, 0));
         let r = heartbeat(&fake, 5, None, None, &mut clock, &mut Quiet, &NoInterrupt);
-        assert!(matches!(r, Err(EngineError::Raced { found: 0x1234, .. })), "{r:?}");
+        assert!(
+            matches!(r, Err(EngineError::Raced { found: 0x1234, .. })),
+            "{r:?}"
+        );
         assert_eq!(fake.get(0).0, 0x1234, "the other writer's value stays");
     }
 }

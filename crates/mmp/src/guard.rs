@@ -464,7 +464,14 @@ mod tests {
         let mut clock = Tick::at(3, || fake.set(0, 0x00BB_0001, 0));
         let r = take(&fake, &mut clock);
         assert!(
-            matches!(r, Err(EngineError::Raced { slot: 0, found: 0x00BB_0001, .. })),
+            matches!(
+                r,
+                Err(EngineError::Raced {
+                    slot: 0,
+                    found: 0x00BB_0001,
+                    ..
+                })
+            ),
             "{:?}",
             r.err()
         );
@@ -582,7 +589,10 @@ mod tests {
             if before == value::VALID_CLUSTER {
                 // Without heartbeat options the check cannot judge it:
                 // stage "the slot held VALID_CLUSTER before the marker".
-                assert!(matches!(g, Err(EngineError::InUse(Verdict::NoLiveness { .. }))));
+                assert!(matches!(
+                    g,
+                    Err(EngineError::InUse(Verdict::NoLiveness { .. }))
+                ));
                 fake.set(0, 0, 0);
                 g = take(&fake, &mut Tick::plain()).map(|mut g| {
                     g.original = before;

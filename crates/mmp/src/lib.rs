@@ -6,8 +6,8 @@
 
 pub mod engine;
 pub mod guard;
-pub mod shield;
 pub mod liveness;
+pub mod shield;
 
 use engine::SlotIo;
 use liveness::{HbOptions, HbReport, NodeState, Tracker};

@@ -233,6 +233,9 @@ mod tests {
         };
         assert_eq!(split(0, 10, &[]), vec![(0, 0, 10)]);
         assert_eq!(split(0, 10, &[r(0, 10)]), vec![]);
-        assert_eq!(split(5, 10, &[r(0, 7), r(12, 1)]), vec![(7, 2, 7), (13, 8, 10)]);
+        assert_eq!(
+            split(5, 10, &[r(0, 7), r(12, 1)]),
+            vec![(7, 2, 7), (13, 8, 10)]
+        );
     }
 }

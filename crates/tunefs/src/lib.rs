@@ -465,7 +465,8 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     }
     if let Some(Err(e)) = put_back {
         // The change is on disk by now: say so, then why slot 0 was left.
-        return Err(anyhow::Error::new(e).context("the change is written, but slot 0 could not be put back"));
+        return Err(anyhow::Error::new(e)
+            .context("the change is written, but slot 0 could not be put back"));
     }
     Ok(exit::OK)
 }
