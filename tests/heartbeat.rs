@@ -264,6 +264,13 @@ fn live_silent_and_stale_clustered_nodes() {
         "{}",
         text.show()
     );
+    // A window under the nodes' dead threshold (62 s) is said to be one.
+    assert!(
+        text.stderr
+            .contains("shorter than the nodes' dead threshold of 62 s"),
+        "{}",
+        text.show()
+    );
 
     // The writers refuse while a node lives, and change nothing.
     let before = std::fs::read(&v.path).expect("read image");

@@ -520,3 +520,50 @@ fn clear_mmp_tells_a_live_fsck_from_a_killed_one() {
     c.expect(0);
     assert_eq!(v.host.slot(v.map, 0).0, 0);
 }
+
+/// The MMP bit on a volume with the old slot map (made by hand: no tool
+/// makes one): its one-byte entries hold no sequence, so no tool writes an
+/// MMP value there (fsck once wrote SEQ_FSCK cut to 16 bits), and the
+/// status cannot tell.
+#[test]
+fn the_old_slot_map_with_the_mmp_bit_is_refused() {
+    let dir = scratch("oldmap-");
+    let img = dir.path().join("o.img");
+    sparse_file(&img, 256 << 20);
+    let o = cmd(find_tool("mkfs.ocfs2", "ocfs2-tools"))
+        .args([
+            "-q", "-F", "-M", "local", "-N", "2", "-b", "4096", "-C", "4096",
+        ])
+        .arg("--fs-feature-level=max-compat")
+        .arg(&img)
+        .output()
+        .expect("mkfs.ocfs2");
+    assert!(o.status.success(), "{}", show(&o));
+    let host = Host::open(&img);
+    // s_feature_incompat: superblock at block 2, id2 at +0xC0, field at +0x20.
+    let at = 2 * 4096 + 0xC0 + 0x20;
+    let f = host.u32_at(at) | 0x1_0000;
+    host.write(at, &f.to_le_bytes());
+    let lp = Loop::attach(&img, 512);
+    let before = std::fs::read(&img).expect("read image");
+    for dev in [img.display().to_string(), lp.dev.clone()] {
+        let st = one(DEBUGFS, &["-R", "mmp status", &dev]);
+        st.expect(2);
+        assert!(
+            String::from_utf8_lossy(&st.out.stdout).contains("old format"),
+            "{}",
+            show(&st.out)
+        );
+        one(FSCK, &["-fy", &dev]).expect(8);
+        one(TUNEFS, &["-y", "--mmp-update-interval=9", &dev]).expect(1);
+        one(MKFS, &["-q", "-F", "-N", "2", &dev]).expect(1);
+        assert_ne!(
+            one(DEBUGFS, &["-w", "-R", "mmp heartbeat --for 2", &dev]).code(),
+            0
+        );
+    }
+    assert!(
+        std::fs::read(&img).expect("read image") == before,
+        "a refusal wrote to the volume"
+    );
+}
