@@ -227,10 +227,11 @@ pub fn run(cli: &Cli) -> Result<u8> {
         Some(g) => g.hold(|| checker.run(&mut passes, &stop)),
         None => checker.run(&mut passes, &stop),
     }
-    if let Some((found, node)) = lost() {
-        // (Dropping the guard writes nothing: its marker is gone.)
-        return Err(EngineError::MarkerLost { found, node })
-            .context("the check was stopped and its findings are void");
+    if let Some(e) = lost() {
+        // (Dropping the guard writes nothing: its hold is over.)
+        return Err(
+            anyhow::Error::new(e).context("the check was stopped and its findings are void")
+        );
     }
     if let Some(sig) = ocfs2_toolkit::signals::pending() {
         if let Some(g) = guard {

@@ -30,6 +30,9 @@ pub(crate) fn format_held(
     hb_window: Option<u32>,
     announce: &dyn Fn(),
 ) -> Result<()> {
+    // A signal during the waits gives slot 0 back; during the writes it
+    // stops them (the old volume stays held, as after a crash).
+    ocfs2_toolkit::signals::install();
     // A second handle on the old volume, for the guard (the first holds
     // the exclusive claim).
     let old_dev = FileDevice::open(
@@ -74,16 +77,25 @@ pub(crate) fn format_held(
         .set_slot0(SEQ_FSCK, NEW_NODE)
         .then(|| layout.slot0_offset())
         .flatten();
-    let shield = Shield::new(dev, &[old_super, (slot0, slot0_len)], Some(&guard))?;
-    guard.hold(|| -> Result<()> {
-        guard.verify()?;
-        layout.write_body(&shield, progress)?;
-        Ok(())
-    })?;
-    // The switch to the new volume: only while the old one is still ours.
+    let intr = ocfs2_toolkit::signals::pending;
+    let shield = Shield::new(dev, &[old_super, (slot0, slot0_len)], Some(&guard), &intr)?;
     guard.verify()?;
+    // From the first write of the new volume on, a failure leaves the old
+    // one held: its superblock still reads, over blocks partly rewritten.
+    let body = guard.hold(|| layout.write_body(&shield, progress));
+    // The switch to the new volume: only while the old one is still ours.
+    let switched = body
+        .map_err(anyhow::Error::new)
+        .and_then(|()| Ok(guard.verify()?))
+        .and_then(|()| Ok(layout.write_primary(dev)?));
+    if let Err(e) = switched {
+        guard.leak();
+        return Err(e.context(
+            "the format stopped part-way: the old volume is left held (SEQ_FSCK in slot 0) over partly \
+             rewritten blocks; run mkfs again (after tunefs.ocfs2-mmp --clear-mmp if nothing else holds it)",
+        ));
+    }
     let kept = shield.finish();
-    layout.write_primary(dev)?;
     for (off, bytes) in kept {
         let superseded = off == layout.primary_offset() || Some(off) == new_slot0;
         if !superseded {

@@ -35,6 +35,32 @@ pub trait SlotIo {
         Ok(false)
     }
 
+    /// Write `raw`/`node` into `slot` only if a fresh read shows the whole
+    /// entry, value and node field, as `expected` (a holder of `SEQ_FSCK`
+    /// shows it is alive by its node field alone).
+    fn write_if_entry(
+        &self,
+        slot: u16,
+        expected: (u32, u32),
+        raw: u32,
+        node: u32,
+    ) -> Result<(), EngineError> {
+        let found = self
+            .read()?
+            .slots
+            .get(usize::from(slot))
+            .map_or((0, 0), |s| (s.raw, s.node));
+        if found != expected {
+            return Err(EngineError::ForeignWrite {
+                slot,
+                expected: expected.0,
+                found: found.0,
+            });
+        }
+        self.write(slot, raw, node)?;
+        Ok(())
+    }
+
     /// Write `raw` into `slot` only if a fresh read shows it still holds
     /// `expected` (what this process wrote or saw last): another node's
     /// value is never overwritten.
@@ -179,6 +205,8 @@ pub enum EngineError {
     },
     #[error("slot 0 no longer holds this tool's marker (it holds {found:#010x}, node {node}): another node or tool wrote slot 0; nothing more is written")]
     MarkerLost { found: u32, node: u32 },
+    #[error("the keep-alive could not re-read or write slot 0 ({0}): this tool's hold can no longer be shown to other nodes; stopping without writing")]
+    KeepAlive(String),
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
     #[error(transparent)]
@@ -311,6 +339,8 @@ pub(crate) mod fake {
         pub slots: Mutex<Vec<(u32, u32)>>,
         pub format: Format,
         pub dirty: bool,
+        /// Every read fails while set (a path failing over, a dying disk).
+        pub broken: std::sync::atomic::AtomicBool,
     }
     impl Fake {
         pub fn new(values: &[u32]) -> Self {
@@ -318,6 +348,7 @@ pub(crate) mod fake {
                 slots: Mutex::new(values.iter().map(|&v| (v, 0)).collect()),
                 format: Format::Extended,
                 dirty: false,
+                broken: std::sync::atomic::AtomicBool::new(false),
             }
         }
         pub fn get(&self, slot: usize) -> (u32, u32) {
@@ -329,6 +360,13 @@ pub(crate) mod fake {
     }
     impl SlotIo for Fake {
         fn read(&self) -> ocfs2_format::Result<SlotMap> {
+            if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(ocfs2_format::Error::Read {
+                    offset: 0,
+                    len: 8,
+                    source: std::io::Error::other("broken"),
+                });
+            }
             Ok(SlotMap {
                 format: self.format,
                 slots: self

@@ -23,12 +23,34 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// What the keep-alive and the writers share.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Beat {
     /// The node field this guard last wrote beside its marker.
     node: u32,
-    /// What slot 0 held when the marker was found gone: `(value, node)`.
-    lost: Option<(u32, u32)>,
+    /// Why the hold is over, once it is.
+    lost: Option<Lost>,
+}
+
+/// Why a guard no longer holds the volume.
+#[derive(Debug, Clone)]
+enum Lost {
+    /// Slot 0 was found holding `(value, node)`, not the marker as left.
+    Taken { found: u32, node: u32 },
+    /// The keep-alive could not read or write slot 0: the hold can no
+    /// longer be shown to a watcher, who may soon call it dead.
+    Unreachable(String),
+}
+
+impl Lost {
+    fn error(&self) -> EngineError {
+        match self {
+            Lost::Taken { found, node } => EngineError::MarkerLost {
+                found: *found,
+                node: *node,
+            },
+            Lost::Unreachable(e) => EngineError::KeepAlive(e.clone()),
+        }
+    }
 }
 
 /// A volume held for a tool; see the module notes.
@@ -59,8 +81,11 @@ impl<'a> Guard<'a> {
         intr: &dyn Interrupt,
     ) -> Result<Guard<'a>, EngineError> {
         let (own, waited) = take_with_own_sequence(io, update_interval, hb, clock, obs, intr)?;
-        // The sequence is ours and proved: the marker replaces it.
-        io.write_if(TOOL_SLOT, own.seq, marker, own.node)?;
+        // The sequence is ours and proved: the marker replaces it, with a
+        // node field of our own (never inherited: a stalled holder of an
+        // earlier marker must not find this one matching its own).
+        let start: u32 = rand::random();
+        io.write_if(TOOL_SLOT, own.seq, marker, start)?;
         hook::acquired();
         Ok(Guard {
             io,
@@ -69,7 +94,7 @@ impl<'a> Guard<'a> {
             original: own.original,
             interval: update_interval,
             beat: Mutex::new(Beat {
-                node: own.node,
+                node: start,
                 lost: None,
             }),
             released: false,
@@ -94,13 +119,13 @@ impl<'a> Guard<'a> {
 
     /// Compare slot 0 with what this guard last left there; record a loss.
     fn still_ours(&self, b: &mut Beat) -> Result<(), EngineError> {
-        if let Some((found, node)) = b.lost {
-            return Err(EngineError::MarkerLost { found, node });
+        if let Some(l) = &b.lost {
+            return Err(l.error());
         }
         let now = self.io.read()?;
         let (found, node) = now.slots.first().map_or((0, 0), |s| (s.raw, s.node));
         if (found, node) != (self.marker, b.node) {
-            b.lost = Some((found, node));
+            b.lost = Some(Lost::Taken { found, node });
             hook::lost();
             return Err(EngineError::MarkerLost { found, node });
         }
@@ -128,20 +153,36 @@ impl<'a> Guard<'a> {
         self.lock().node
     }
 
-    /// Whether the keep-alive (or a [`Guard::verify`]) found the marker gone.
-    pub fn lost(&self) -> Option<(u32, u32)> {
-        self.lock().lost
+    /// Why the hold is over, once the keep-alive (or a [`Guard::verify`])
+    /// found the marker gone or could not show it alive.
+    pub fn lost(&self) -> Option<EngineError> {
+        self.lock().lost.as_ref().map(Lost::error)
     }
 
     /// One keep-alive step: re-read slot 0 and, if the marker is still ours,
-    /// move its node field by one.
+    /// move its node field by one. A read or write that fails ends the
+    /// hold too: a marker that stops moving will be called dead.
     pub fn keep_alive(&self) -> Result<(), EngineError> {
         let mut b = self.lock();
-        self.still_ours(&mut b)?;
-        let next = b.node.wrapping_add(1);
-        self.io.write(TOOL_SLOT, self.marker, next)?;
-        b.node = next;
-        Ok(())
+        let step = self.still_ours(&mut b).and_then(|()| {
+            let next = b.node.wrapping_add(1);
+            self.io.write(TOOL_SLOT, self.marker, next)?;
+            Ok(next)
+        });
+        match step {
+            Ok(next) => {
+                b.node = next;
+                Ok(())
+            }
+            Err(EngineError::Io(e)) => {
+                let l = Lost::Unreachable(e.to_string());
+                let err = l.error();
+                b.lost = Some(l);
+                hook::lost();
+                Err(err)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Run `work` while a thread keeps the marker alive: every update
@@ -165,11 +206,18 @@ impl<'a> Guard<'a> {
                     }
                 }
             });
+            // Stop the keep-alive however `work` ends (a panic included),
+            // or the scope would wait for it forever.
+            struct StopOnDrop<'s>(&'s (Mutex<bool>, Condvar));
+            impl Drop for StopOnDrop<'_> {
+                fn drop(&mut self) {
+                    *self.0 .0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                    self.0 .1.notify_all();
+                }
+            }
+            let _stop = StopOnDrop(&stop);
             hook::hold_for();
-            let r = work();
-            *stop.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
-            stop.1.notify_all();
-            r
+            work()
         })
     }
 
@@ -323,7 +371,7 @@ pub(crate) fn take_with_own_sequence(
         if !bump && at < wt {
             continue;
         }
-        let now = io.read()?;
+        let now = io.read().inspect_err(|_| give_back(seq))?;
         let found = now.slots.first().map_or(0, |s| s.raw);
         if found != seq {
             return Err(EngineError::Raced {
@@ -348,7 +396,8 @@ pub(crate) fn take_with_own_sequence(
         }
         if bump {
             let next = crate::engine::next_seq(seq);
-            io.write(TOOL_SLOT, next, node)?;
+            io.write(TOOL_SLOT, next, node)
+                .inspect_err(|_| give_back(seq))?;
             seq = next;
         }
     }
@@ -536,10 +585,12 @@ mod tests {
         let fake = Fake::new(&[0, 0]);
         fake.set(0, 0, 7);
         let g = take(&fake, &mut Tick::plain()).unwrap();
-        assert_eq!(fake.get(0), (value::SEQ_FSCK, 7));
+        let (marker, start) = fake.get(0);
+        assert_eq!(marker, value::SEQ_FSCK);
+        assert_eq!(start, g.node_field());
         g.keep_alive().unwrap();
         g.keep_alive().unwrap();
-        assert_eq!(fake.get(0), (value::SEQ_FSCK, 9));
+        assert_eq!(fake.get(0), (value::SEQ_FSCK, start.wrapping_add(2)));
         g.verify().unwrap();
         g.release().unwrap();
         assert_eq!(fake.get(0), (0, 7));
@@ -555,13 +606,38 @@ mod tests {
             g.keep_alive(),
             Err(EngineError::MarkerLost { found: 0x4242, .. })
         ));
-        assert_eq!(g.lost(), Some((0x4242, 0)));
+        assert!(matches!(
+            g.lost(),
+            Some(EngineError::MarkerLost {
+                found: 0x4242,
+                node: 0
+            })
+        ));
         // Even if the slot reads like ours again, the loss stands.
         fake.set(0, value::SEQ_FSCK, 0);
         assert!(g.verify().is_err());
         fake.set(0, 0x4242, 0);
         assert!(matches!(g.release(), Err(EngineError::MarkerLost { .. })));
         assert_eq!(fake.get(0).0, 0x4242, "nothing written over it");
+    }
+
+    #[test]
+    fn a_keep_alive_that_cannot_read_ends_the_hold() {
+        use std::sync::atomic::Ordering;
+        let fake = Fake::new(&[0]);
+        let g = take(&fake, &mut Tick::plain()).unwrap();
+        fake.broken.store(true, Ordering::SeqCst);
+        assert!(matches!(g.keep_alive(), Err(EngineError::KeepAlive(_))));
+        fake.broken.store(false, Ordering::SeqCst);
+        // The marker reads as ours again, but the hold was not shown: over.
+        assert!(matches!(g.verify(), Err(EngineError::KeepAlive(_))));
+        assert!(g.lost().is_some());
+        assert!(g.release().is_err());
+        assert_eq!(
+            fake.get(0).0,
+            value::SEQ_FSCK,
+            "nothing written after the loss"
+        );
     }
 
     #[test]
@@ -664,11 +740,13 @@ mod tests {
             &NoInterrupt,
         )
         .unwrap();
+        let start = g.node_field();
         let node = g.hold(|| {
             std::thread::sleep(Duration::from_millis(2500));
             fake.get(0).1
         });
-        assert!(node >= 2, "the node field moved every second: {node}");
+        let moved = node.wrapping_sub(start);
+        assert!(moved >= 2, "the node field moved every second: {moved}");
         g.release().unwrap();
         assert_eq!(fake.get(0), (0, 0));
     }

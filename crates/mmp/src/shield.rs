@@ -35,10 +35,20 @@ pub struct Shield<'a> {
     ///
     /// [`Guard::exclusive`]: crate::guard::Guard::exclusive
     guard: Option<&'a crate::guard::Guard<'a>>,
+    /// Asked before every write: a signal stops the writes.
+    intr: &'a (dyn crate::engine::Interrupt + Sync),
 }
 
 /// Writes within this distance of a protected range share a page with it.
 const NEAR: u64 = 4096;
+
+/// Why a write through the shield was not made.
+fn stopped(why: String) -> ocfs2_format::Error {
+    ocfs2_format::Error::Io {
+        what: why,
+        source: std::io::Error::from(std::io::ErrorKind::Interrupted),
+    }
+}
 
 /// A write's parts: `(offset, start, end)` of the buffer outside every
 /// protected range, and the parts inside (kept).
@@ -70,6 +80,7 @@ impl<'a> Shield<'a> {
         inner: &'a dyn BlockIo,
         protect: &[(u64, usize)],
         guard: Option<&'a crate::guard::Guard<'a>>,
+        intr: &'a (dyn crate::engine::Interrupt + Sync),
     ) -> Result<Self> {
         let mut ranges = Vec::new();
         for &(off, len) in protect {
@@ -85,25 +96,64 @@ impl<'a> Shield<'a> {
             inner,
             ranges: Mutex::new(ranges),
             guard,
+            intr,
         })
-    }
-
-    /// Run a write of `[off, off + len)`, serialized with the guard's
-    /// keep-alive when it comes near a protected range.
-    fn write_near<T>(&self, off: u64, len: u64, f: impl FnOnce() -> T) -> T {
-        let end = off.saturating_add(len);
-        let near = self
-            .lock()
-            .iter()
-            .any(|r| off < r.end() + NEAR && end + NEAR > r.off);
-        match (near, self.guard) {
-            (true, Some(g)) => g.exclusive(f),
-            _ => f(),
-        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Range>> {
         self.ranges.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Refuse to write once the guard's hold is over or a signal came: the
+    /// volume may be another node's by now.
+    fn may_write(&self) -> Result<()> {
+        if let Some(e) = self.guard.and_then(crate::guard::Guard::lost) {
+            return Err(stopped(e.to_string()));
+        }
+        if let Some(sig) = self.intr.pending() {
+            return Err(stopped(format!("interrupted by signal {sig}")));
+        }
+        Ok(())
+    }
+
+    /// Write the parts `(offset, start, end)` of a buffer with `put`: those
+    /// within [`NEAR`] of a protected range while the guard's keep-alive
+    /// waits (they share a page with slot 0's entry), the rest freely, so
+    /// that a long write never stalls the keep-alive.
+    fn write_parts(
+        &self,
+        parts: Vec<(u64, usize, usize)>,
+        put: impl Fn(u64, usize, usize) -> Result<()>,
+    ) -> Result<()> {
+        let windows: Vec<(u64, u64)> = self
+            .lock()
+            .iter()
+            .map(|r| (r.off.saturating_sub(NEAR), r.end() + NEAR))
+            .collect();
+        for (at, a, b) in parts {
+            // Cut the part at the windows' edges.
+            let end = at + (b - a) as u64;
+            let mut cuts = vec![at, end];
+            for &(w0, w1) in &windows {
+                cuts.extend([w0, w1].into_iter().filter(|&c| c > at && c < end));
+            }
+            cuts.sort_unstable();
+            cuts.dedup();
+            for pair in cuts.windows(2) {
+                let (p0, p1) = (pair[0], pair[1]);
+                let (s0, s1) = (a + (p0 - at) as usize, a + (p1 - at) as usize);
+                let near = windows.iter().any(|&(w0, w1)| p0 < w1 && p1 > w0);
+                match (near, self.guard) {
+                    (true, Some(g)) => g.exclusive(|| {
+                        put(p0, s0, s1)?;
+                        // Durable before the keep-alive reads the page.
+                        self.inner.flush()
+                    })?,
+                    _ => put(p0, s0, s1)?,
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Keep what `buf` (at `off`) means for the protected ranges.
@@ -149,39 +199,26 @@ impl BlockIo for Shield<'_> {
         self.inner.read_direct(offset, buf)
     }
     fn write_at(&self, offset: u64, buf: &[u8]) -> Result<()> {
+        self.may_write()?;
         let parts = split(offset, buf.len(), &self.lock());
-        self.write_near(offset, buf.len() as u64, || {
-            for (at, a, b) in parts {
-                self.inner.write_at(at, &buf[a..b])?;
-            }
-            // Durable before the keep-alive touches the page again.
-            self.inner.flush()
-        })?;
+        self.write_parts(parts, |at, a, b| self.inner.write_at(at, &buf[a..b]))?;
         self.keep(offset, Some(buf), buf.len());
         Ok(())
     }
     fn write_direct(&self, offset: u64, buf: &[u8]) -> Result<()> {
+        self.may_write()?;
         let parts = split(offset, buf.len(), &self.lock());
-        self.write_near(offset, buf.len() as u64, || {
-            for (at, a, b) in parts {
-                self.inner.write_direct(at, &buf[a..b])?;
-            }
-            Ok::<_, ocfs2_format::Error>(())
-        })?;
+        self.write_parts(parts, |at, a, b| self.inner.write_direct(at, &buf[a..b]))?;
         self.keep(offset, Some(buf), buf.len());
         Ok(())
     }
     fn zero_range(&self, offset: u64, len: u64) -> Result<()> {
+        self.may_write()?;
         let Ok(n) = usize::try_from(len) else {
             return self.inner.zero_range(offset, len);
         };
         let parts = split(offset, n, &self.lock());
-        self.write_near(offset, len, || {
-            for (at, a, b) in parts {
-                self.inner.zero_range(at, (b - a) as u64)?;
-            }
-            self.inner.flush()
-        })?;
+        self.write_parts(parts, |at, a, b| self.inner.zero_range(at, (b - a) as u64))?;
         self.keep(offset, None, n);
         Ok(())
     }
@@ -201,7 +238,7 @@ mod tests {
     #[test]
     fn writes_skip_protected_ranges_and_keep_what_they_meant() {
         let dev = MemDevice::new(vec![7u8; 64]);
-        let sh = Shield::new(&dev, &[(10, 4), (30, 8)], None).unwrap();
+        let sh = Shield::new(&dev, &[(10, 4), (30, 8)], None, &crate::engine::NoInterrupt).unwrap();
         sh.write_at(0, &[1u8; 20]).unwrap();
         sh.zero_range(28, 20).unwrap();
         sh.write_at(50, &[2u8; 4]).unwrap();
@@ -217,9 +254,42 @@ mod tests {
     }
 
     #[test]
+    fn no_write_once_the_hold_is_over_or_a_signal_came() {
+        use crate::engine::fake::{Fake, Quiet, Tick};
+        let fake = Fake::new(&[0]);
+        let g = crate::guard::Guard::acquire(
+            &fake,
+            5,
+            None,
+            ocfs2_format::slotmap::value::SEQ_FSCK,
+            &mut Tick::plain(),
+            &mut Quiet,
+            &crate::engine::NoInterrupt,
+        )
+        .unwrap();
+        let dev = MemDevice::new(vec![0u8; 64]);
+        let sh = Shield::new(&dev, &[(0, 8)], Some(&g), &crate::engine::NoInterrupt).unwrap();
+        sh.write_at(16, &[1; 8]).unwrap();
+        fake.set(0, 0x1234, 0);
+        assert!(g.keep_alive().is_err());
+        assert!(sh.write_at(24, &[2; 8]).is_err());
+        assert!(sh.zero_range(32, 8).is_err());
+        let sig = || Some(2);
+        let sh = Shield::new(&dev, &[(0, 8)], None, &sig).unwrap();
+        assert!(sh.write_at(40, &[3; 8]).is_err());
+        let data = dev.into_inner();
+        assert_eq!(&data[16..24], &[1; 8]);
+        assert_eq!(
+            &data[24..48],
+            &[0; 24],
+            "nothing written after the loss or the signal"
+        );
+    }
+
+    #[test]
     fn untouched_ranges_are_not_returned() {
         let dev = MemDevice::new(vec![0u8; 32]);
-        let sh = Shield::new(&dev, &[(0, 4), (16, 4)], None).unwrap();
+        let sh = Shield::new(&dev, &[(0, 4), (16, 4)], None, &crate::engine::NoInterrupt).unwrap();
         sh.write_at(17, &[9, 9]).unwrap();
         assert_eq!(sh.finish(), vec![(16, vec![0, 9, 9, 0])]);
     }

@@ -428,35 +428,48 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
             // a dead mount's sequence -> 1 (a stock kernel's "held", so its
             // journal is still recovered).
             verify()?;
-            for s in map.slots.iter().skip(1) {
-                let new = match MmpState::decode(s.raw) {
-                    MmpState::Clean => value::EMPTY,
-                    MmpState::Sequence(_) => value::LEGACY_VALID,
-                    _ => continue,
-                };
-                if new != s.raw {
-                    slots.write_if(s.index, s.raw, new, s.node)?;
+            // Slots 1.. share slot 0's sector: written while the keep-alive
+            // waits, so neither read-modify-write undoes the other.
+            let others = || -> Result<(), EngineError> {
+                for s in map.slots.iter().skip(1) {
+                    let new = match MmpState::decode(s.raw) {
+                        MmpState::Clean => value::EMPTY,
+                        MmpState::Sequence(_) => value::LEGACY_VALID,
+                        _ => continue,
+                    };
+                    if new != s.raw {
+                        slots.write_if(s.index, s.raw, new, s.node)?;
+                    }
                 }
+                Ok(())
+            };
+            match &guard {
+                Some(g) => g.exclusive(others)?,
+                None => others()?,
             }
         }
         verify()?;
         vol.write_super_everywhere(&sb)
             .context("writing the superblock")
     };
+    // Slot 0 back to what it meant before: 0, or a dead mount's mark (a
+    // dead clustered node's VALID_CLUSTER stays: its journal still needs a
+    // clustered mount; a stock kernel reads its low byte as held). Decided
+    // before the writes: a failure part-way (the primary may be written
+    // with MMP off) puts back the same value as success.
+    let restore = guard.as_ref().map(|g| {
+        let v = g.restore_value();
+        match MmpState::decode(v) {
+            MmpState::Sequence(_) if plan.disable => value::LEGACY_VALID,
+            _ => v,
+        }
+    });
     let written = match &guard {
         Some(g) => g.hold(write),
         None => write(),
-    }?;
-    // Slot 0 back to what it meant before: 0, or a dead mount's mark (a
-    // dead clustered node's VALID_CLUSTER stays: its journal still needs a
-    // clustered mount; a stock kernel reads its low byte as held).
-    let put_back = guard.map(|g| {
-        let restore = match MmpState::decode(g.restore_value()) {
-            MmpState::Sequence(_) if plan.disable => value::LEGACY_VALID,
-            _ => g.restore_value(),
-        };
-        g.release_to(restore)
-    });
+    };
+    let put_back = guard.map(|g| g.release_to(restore.unwrap_or(value::EMPTY)));
+    let written = written?;
     if !cli.quiet {
         for l in &lines {
             println!("{l}: done");
@@ -655,7 +668,9 @@ fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut WaitReporter) -> 
         return Ok(exit::CANCELLED);
     }
     for s in &stale {
-        slots.write_if(s.index, s.raw, value::EMPTY, s.node)?;
+        // As watched, node field included: a holder that finished while the
+        // question was asked, and a new one that took its place, differ.
+        slots.write_if_entry(s.index, (s.raw, s.node), value::EMPTY, s.node)?;
         println!("Slot {}: overrode {:#010x} with 0", s.index, s.raw);
     }
     Ok(exit::OK)
