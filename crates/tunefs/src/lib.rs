@@ -670,7 +670,10 @@ fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut WaitReporter) -> 
     for s in &stale {
         // As watched, node field included: a holder that finished while the
         // question was asked, and a new one that took its place, differ.
-        slots.write_if_entry(s.index, (s.raw, s.node), value::EMPTY, s.node)?;
+        // A tool's SEQ_FSCK carries a node field of its own making (its
+        // keep-alive counter): that goes too. Other values keep their node.
+        let node = if s.raw == value::SEQ_FSCK { 0 } else { s.node };
+        slots.write_if_entry(s.index, (s.raw, s.node), value::EMPTY, node)?;
         println!("Slot {}: overrode {:#010x} with 0", s.index, s.raw);
     }
     Ok(exit::OK)
