@@ -461,14 +461,13 @@ impl BlockIo for FileDevice {
         Ok(())
     }
     fn write_direct(&self, offset: u64, buf: &[u8]) -> Result<()> {
-        if self.direct.is_none() {
+        let Some(direct) = &self.direct else {
             // (write_at counts the failpoint)
             self.write_at(offset, buf)?;
             return self.flush();
-        }
+        };
         failpoint();
         self.write_uncached(offset, buf)?;
-        let direct = self.direct.as_ref().expect("checked above");
         direct.sync_data().map_err(|source| Error::Io {
             what: format!("{}: fdatasync", self.path.display()),
             source,

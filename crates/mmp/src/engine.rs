@@ -45,11 +45,7 @@ pub trait SlotIo {
         raw: u32,
         node: u32,
     ) -> Result<(), EngineError> {
-        let found = self
-            .read()?
-            .slots
-            .get(usize::from(slot))
-            .map_or((0, 0), |s| (s.raw, s.node));
+        let found = entry(self, slot)?;
         if found != expected {
             return Err(EngineError::ForeignWrite {
                 slot,
@@ -65,11 +61,7 @@ pub trait SlotIo {
     /// `expected` (what this process wrote or saw last): another node's
     /// value is never overwritten.
     fn write_if(&self, slot: u16, expected: u32, raw: u32, node: u32) -> Result<(), EngineError> {
-        let found = self
-            .read()?
-            .slots
-            .get(usize::from(slot))
-            .map_or(0, |s| s.raw);
+        let (found, _) = entry(self, slot)?;
         if found != expected {
             return Err(EngineError::ForeignWrite {
                 slot,
@@ -80,6 +72,15 @@ pub trait SlotIo {
         self.write(slot, raw, node)?;
         Ok(())
     }
+}
+
+/// `slot`'s `(value, node)` from a fresh read (`(0, 0)` past the map).
+fn entry<S: SlotIo + ?Sized>(io: &S, slot: u16) -> ocfs2_format::Result<(u32, u32)> {
+    Ok(io
+        .read()?
+        .slots
+        .get(usize::from(slot))
+        .map_or((0, 0), |s| (s.raw, s.node)))
 }
 
 /// The slot map of an opened volume, through `O_DIRECT`.

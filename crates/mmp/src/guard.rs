@@ -18,7 +18,7 @@
 use crate::engine::{new_seq, EngineError, Interrupt, SlotIo, TOOL_SLOT};
 use crate::liveness::HbOptions;
 use crate::{check, wait_time, CheckOptions, Clock, Observer, Verdict};
-use ocfs2_format::slotmap::{value, MmpState};
+use ocfs2_format::slotmap::{value, MmpState, SlotMap};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -313,19 +313,12 @@ pub(crate) fn take_with_own_sequence(
         return Err(EngineError::InUse(report.verdict));
     }
     let before = io.read()?;
-    if let Some(last) = &report.last {
-        if let Some((b, a)) = last
-            .slots
-            .iter()
-            .zip(&before.slots)
-            .find(|(b, a)| b.raw != a.raw)
-        {
-            return Err(EngineError::Raced {
-                slot: b.index,
-                expected: b.raw,
-                found: a.raw,
-            });
-        }
+    if let Some(e) = report
+        .last
+        .as_ref()
+        .and_then(|last| raced(last, &before, 0))
+    {
+        return Err(e);
     }
     let (original, node) = before.slots.first().map_or((0, 0), |s| (s.raw, s.node));
     let seq = new_seq();
@@ -344,12 +337,12 @@ pub(crate) fn take_with_own_sequence(
             other => other,
         })?;
     let wt = wait_time(update_interval);
+    let every = bump_every(update_interval, wt);
     obs.waiting(
         wt,
         &format!(
             "wrote a sequence of its own into slot {TOOL_SLOT}: watching for {wt} s that no other node or tool \
-             writes there (moving it every {} s meanwhile, as a live holder does)",
-            bump_every(update_interval, wt)
+             writes there (moving it every {every} s meanwhile, as a live holder does)"
         ),
     );
     // Ours still there: put back what was. Theirs: leave it.
@@ -367,7 +360,7 @@ pub(crate) fn take_with_own_sequence(
         // Every update interval, and at the end: still ours, nothing else
         // changed? Then (before the end) one more, so that a watcher sees
         // a live holder from the start, as it would see kmmpd.
-        let bump = at % bump_every(update_interval, wt) == 0 && at < wt;
+        let bump = at % every == 0 && at < wt;
         if !bump && at < wt {
             continue;
         }
@@ -380,19 +373,9 @@ pub(crate) fn take_with_own_sequence(
                 found,
             });
         }
-        if let Some((b, a)) = before
-            .slots
-            .iter()
-            .zip(&now.slots)
-            .skip(1)
-            .find(|(b, a)| b.raw != a.raw)
-        {
+        if let Some(e) = raced(&before, &now, 1) {
             give_back(seq);
-            return Err(EngineError::Raced {
-                slot: b.index,
-                expected: b.raw,
-                found: a.raw,
-            });
+            return Err(e);
         }
         if bump {
             let next = crate::engine::next_seq(seq);
@@ -409,6 +392,15 @@ pub(crate) fn take_with_own_sequence(
         },
         report.waited + wt,
     ))
+}
+
+/// Another writer changed a slot (from `skip` on) between two reads.
+fn raced(before: &SlotMap, after: &SlotMap, skip: usize) -> Option<EngineError> {
+    crate::first_change(before, after, skip).map(|(slot, expected, found)| EngineError::Raced {
+        slot,
+        expected,
+        found,
+    })
 }
 
 /// Seconds between a holder's moves of its own sequence during its proof

@@ -450,6 +450,22 @@ pub fn slot_holders(map: &SlotMap) -> BTreeMap<u16, Vec<u16>> {
     out
 }
 
+/// The first slot from `skip` on whose value differs between two reads of
+/// the slot map: `(slot, before, after)`.
+pub(crate) fn first_change(
+    before: &SlotMap,
+    after: &SlotMap,
+    skip: usize,
+) -> Option<(u16, u32, u32)> {
+    before
+        .slots
+        .iter()
+        .zip(&after.slots)
+        .skip(skip)
+        .find(|(b, a)| b.raw != a.raw)
+        .map(|(b, a)| (b.index, b.raw, a.raw))
+}
+
 /// A clustered mount's value: `VALID_CLUSTER`, or a stock kernel's `1`.
 fn clustered_value(raw: u32) -> bool {
     raw == value::VALID_CLUSTER || raw == value::LEGACY_VALID
@@ -579,15 +595,11 @@ pub fn check(
                 return Ok(Break(Some(Verdict::Interrupted { signal })));
             }
             let now_map = io.read()?;
-            let moved = map
-                .slots
-                .iter()
-                .zip(&now_map.slots)
-                .find(|(b, a)| b.raw != a.raw)
-                .map(|(b, a)| Verdict::Active {
-                    slot: b.index,
-                    before: b.raw,
-                    after: a.raw,
+            let moved =
+                first_change(&map, &now_map, 0).map(|(slot, before, after)| Verdict::Active {
+                    slot,
+                    before,
+                    after,
                 });
             report.last = Some(now_map);
             if moved.is_some() {

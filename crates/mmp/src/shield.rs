@@ -156,6 +156,23 @@ impl<'a> Shield<'a> {
         Ok(())
     }
 
+    /// Every write: refused once the hold is over, split around the
+    /// protected ranges (each part written by `put`), and what it meant for
+    /// those ranges kept (`bytes`, or zeros).
+    fn write_through(
+        &self,
+        offset: u64,
+        len: usize,
+        bytes: Option<&[u8]>,
+        put: impl Fn(u64, usize, usize) -> Result<()>,
+    ) -> Result<()> {
+        self.may_write()?;
+        let parts = split(offset, len, &self.lock());
+        self.write_parts(parts, put)?;
+        self.keep(offset, bytes, len);
+        Ok(())
+    }
+
     /// Keep what `buf` (at `off`) means for the protected ranges.
     fn keep(&self, off: u64, buf: Option<&[u8]>, len: usize) {
         let end = off + len as u64;
@@ -199,28 +216,22 @@ impl BlockIo for Shield<'_> {
         self.inner.read_direct(offset, buf)
     }
     fn write_at(&self, offset: u64, buf: &[u8]) -> Result<()> {
-        self.may_write()?;
-        let parts = split(offset, buf.len(), &self.lock());
-        self.write_parts(parts, |at, a, b| self.inner.write_at(at, &buf[a..b]))?;
-        self.keep(offset, Some(buf), buf.len());
-        Ok(())
+        self.write_through(offset, buf.len(), Some(buf), |at, a, b| {
+            self.inner.write_at(at, &buf[a..b])
+        })
     }
     fn write_direct(&self, offset: u64, buf: &[u8]) -> Result<()> {
-        self.may_write()?;
-        let parts = split(offset, buf.len(), &self.lock());
-        self.write_parts(parts, |at, a, b| self.inner.write_direct(at, &buf[a..b]))?;
-        self.keep(offset, Some(buf), buf.len());
-        Ok(())
+        self.write_through(offset, buf.len(), Some(buf), |at, a, b| {
+            self.inner.write_direct(at, &buf[a..b])
+        })
     }
     fn zero_range(&self, offset: u64, len: u64) -> Result<()> {
-        self.may_write()?;
-        let Ok(n) = usize::try_from(len) else {
-            return self.inner.zero_range(offset, len);
-        };
-        let parts = split(offset, n, &self.lock());
-        self.write_parts(parts, |at, a, b| self.inner.zero_range(at, (b - a) as u64))?;
-        self.keep(offset, None, n);
-        Ok(())
+        let n = usize::try_from(len).map_err(|_| {
+            ocfs2_format::Error::Invalid(format!("a range of {len} bytes at byte {offset}"))
+        })?;
+        self.write_through(offset, n, None, |at, a, b| {
+            self.inner.zero_range(at, (b - a) as u64)
+        })
     }
     fn flush(&self) -> Result<()> {
         self.inner.flush()
