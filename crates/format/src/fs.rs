@@ -429,6 +429,15 @@ impl Volume {
         self.dev.write_at(off, buf)
     }
 
+    /// Write a metadata block, its block check recomputed first under
+    /// `metaecc` (every metadata write goes through here).
+    pub fn write_meta(&self, blkno: u64, buf: &mut [u8], at: CheckAt) -> Result<()> {
+        if self.meta_ecc() {
+            blockcheck::update(buf, at);
+        }
+        self.write_block(blkno, buf)
+    }
+
     /// Read a metadata block and, under `metaecc`, validate (and correct one
     /// bit of) its block check.
     pub fn read_meta(&self, blkno: u64, at: CheckAt) -> Result<Vec<u8>> {

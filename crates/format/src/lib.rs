@@ -3,13 +3,16 @@
 //!
 //! This crate knows bytes and nothing of the command line.
 
+pub mod alloc;
 pub mod blockcheck;
 pub mod error;
 pub mod features;
 pub mod fs;
 pub mod heartbeat;
 pub mod io;
+pub mod jbd2;
 pub mod journal;
+pub mod overlay;
 pub mod ondisk;
 pub mod probe;
 pub mod resolve;

@@ -349,6 +349,14 @@ impl Dinode {
     pub fn bitmap_total(&self) -> u32 {
         u32::from_le_bytes([self.id1[4], self.id1[5], self.id1[6], self.id1[7]])
     }
+    /// Set `id1.bitmap1.i_used` (also `id1.journal1.ij_flags`).
+    pub fn set_bitmap_used(&mut self, v: u32) {
+        self.id1[..4].copy_from_slice(&v.to_le_bytes());
+    }
+    /// Set `id1.bitmap1.i_total` (also `id1.journal1.ij_recovery_generation`).
+    pub fn set_bitmap_total(&mut self, v: u32) {
+        self.id1[4..].copy_from_slice(&v.to_le_bytes());
+    }
     /// `id1.journal1.ij_flags`
     pub fn journal_flags(&self) -> u32 {
         self.bitmap_used()

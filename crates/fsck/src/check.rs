@@ -24,6 +24,21 @@ pub struct Finding {
     /// The inode (block number) it belongs to, when it differs from `blkno`.
     pub inode: Option<u64>,
     pub message: String,
+    /// Whether this run repaired it (`-y`, or `-p` for what is safe).
+    pub fixed: bool,
+}
+
+impl Finding {
+    pub fn new(code: &'static str, blkno: Option<u64>, inode: Option<u64>, message: String) -> Self {
+        Finding {
+            code,
+            pass: problems::lookup(code).map_or("?", |p| p.pass),
+            blkno,
+            inode,
+            message,
+            fixed: false,
+        }
+    }
 }
 
 /// Progress per pass.
@@ -156,14 +171,7 @@ impl<'a> Checker<'a> {
     }
 
     fn add(&mut self, code: &'static str, blkno: Option<u64>, inode: Option<u64>, message: String) {
-        let pass = problems::lookup(code).map_or("?", |p| p.pass);
-        self.findings.push(Finding {
-            code,
-            pass,
-            blkno,
-            inode,
-            message,
-        });
+        self.findings.push(Finding::new(code, blkno, inode, message));
     }
 
     fn blocks(&self) -> u64 {
@@ -1121,7 +1129,7 @@ impl<'a> Checker<'a> {
                 if let Some(ino) = self.read_inode(b) {
                     let di = *ino.di();
                     if di.journal_flags() & JOURNAL_DIRTY_FL != 0 {
-                        self.add("JOURNAL_NEEDS_RECOVERY", Some(b), None, format!("journal:{slot:04} is dirty: it needs recovery (replay comes with the repair issue)"));
+                        self.add("JOURNAL_NEEDS_RECOVERY", Some(b), None, format!("journal:{slot:04} is dirty: it needs recovery, and this run did not replay it (run with -y or -p)"));
                     }
                     match self.vol.extents(&ino) {
                         Ok(ext) if !ext.is_empty() => {

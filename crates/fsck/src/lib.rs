@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod problems;
+pub mod replay;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -20,6 +21,7 @@ pub const PROG: &str = "fsck.ocfs2-mmp";
 /// fsck(8) exit codes.
 pub mod exit {
     pub const CLEAN: u8 = 0;
+    pub const CORRECTED: u8 = 1;
     pub const UNCORRECTED: u8 = 4;
     pub const OPERATIONAL: u8 = 8;
     pub const USAGE: u8 = 16;
@@ -30,12 +32,15 @@ pub mod exit {
 #[derive(Debug, Parser)]
 #[command(name = PROG, version, about, long_about = None)]
 pub struct Cli {
-    /// Check only: open read-only and write nothing (not even the MMP marker)
-    #[arg(short = 'n', conflicts_with = "yes")]
+    /// Check only: open read-only and write nothing (not even the MMP marker); dirty journals are replayed in memory so the passes see the volume as -y would leave it
+    #[arg(short = 'n', conflicts_with_all = ["yes", "preen"])]
     pub no: bool,
-    /// Answer yes to every repair (repairs come in a later release: findings are reported)
-    #[arg(short = 'y')]
+    /// Answer yes to every repair: replay dirty journals (other findings are reported, not yet repaired)
+    #[arg(short = 'y', conflicts_with = "preen")]
     pub yes: bool,
+    /// Preen: make only the repairs that are safe without a person (journal replay); exit 4 on the rest
+    #[arg(short = 'p', visible_short_alias = 'a')]
+    pub preen: bool,
     /// Force a full check (the check is always full)
     #[arg(short = 'f')]
     pub force: bool,
@@ -120,7 +125,17 @@ pub fn run(cli: &Cli) -> Result<u8> {
     if let Some(w) = ocfs2_format::BlockIo::direct_warning(&dev) {
         eprintln!("{PROG}: warning: {w}");
     }
-    let vol = Volume::open(Box::new(dev))?;
+    // With -n the volume is seen through an in-memory overlay: the journal
+    // replay writes there, and the passes check what -y would leave.
+    let dev: Box<dyn ocfs2_format::BlockIo> = if cli.no {
+        Box::new(ocfs2_format::overlay::Overlay::new(
+            Box::new(dev),
+            ocfs2_format::io::DIRECT_ALIGN as u32,
+        ))
+    } else {
+        Box::new(dev)
+    };
+    let vol = Volume::open(dev)?;
     let f = vol.features();
     let unknown = f.unknown();
     if unknown.incompat != 0 || unknown.ro_compat != 0 {
@@ -223,16 +238,55 @@ pub fn run(cli: &Cli) -> Result<u8> {
     let mut passes = Passes {
         show: cli.verbose || (!cli.json && ocfs2_toolkit::stderr_is_tty()),
     };
-    match &guard {
-        Some(g) => g.hold(|| checker.run(&mut passes, &stop)),
-        None => checker.run(&mut passes, &stop),
-    }
+    // Journals are replayed by -y and -p, and with -n into the overlay; a
+    // run with none of these leaves them to pass 4 to report.
+    let replay = cli.no || cli.yes || cli.preen;
+    let verify = || -> Result<()> {
+        if let Some(sig) = ocfs2_toolkit::signals::pending() {
+            return Err(EngineError::Interrupted(sig).into());
+        }
+        match &guard {
+            Some(g) => g.verify().map_err(Into::into),
+            None => Ok(()),
+        }
+    };
+    let mut work = || -> Result<Vec<check::Finding>> {
+        let mut found = Vec::new();
+        if replay {
+            if passes.show {
+                eprintln!("Replaying dirty journals");
+            }
+            found = replay::run(&vol, &verify, !cli.no)?.findings;
+        }
+        if !stop() {
+            checker.run(&mut passes, &stop);
+        }
+        Ok(found)
+    };
+    let worked = match &guard {
+        Some(g) => g.hold(work),
+        None => work(),
+    };
     if let Some(e) = lost() {
         // (Dropping the guard writes nothing: its hold is over.)
         return Err(
             anyhow::Error::new(e).context("the check was stopped and its findings are void")
         );
     }
+    let replayed = match worked {
+        Ok(f) => f,
+        Err(e) => {
+            // A replay that failed part-way leaves the slot dirty: the next
+            // run replays it again. The marker goes back as usual.
+            let put_back = guard.map(Guard::release).transpose();
+            if let Some(EngineError::Interrupted(_)) = e.downcast_ref::<EngineError>() {
+                eprintln!("{PROG}: interrupted during the journal replay; the MMP marker is put back");
+                return Ok(exit::CANCELLED);
+            }
+            put_back?;
+            return Err(e);
+        }
+    };
     if let Some(sig) = ocfs2_toolkit::signals::pending() {
         if let Some(g) = guard {
             g.release()?;
@@ -244,36 +298,40 @@ pub fn run(cli: &Cli) -> Result<u8> {
     // journal still waits for the next mount to replay it). Reported after
     // the findings: the check itself is done.
     let put_back = guard.map(Guard::release).transpose();
-    let code = if checker.findings.is_empty() {
+    let mut findings = replayed;
+    findings.append(&mut checker.findings);
+    let code = if findings.iter().any(|f| !f.fixed) {
+        exit::UNCORRECTED
+    } else if findings.is_empty() {
         exit::CLEAN
     } else {
-        exit::UNCORRECTED
+        exit::CORRECTED
     };
     if cli.json {
         let out = serde_json::json!({
             "device": cli.device,
-            "findings": checker.findings,
+            "findings": findings,
             "exit_code": code,
         });
         println!("{out}");
     } else {
-        for fnd in &checker.findings {
+        for fnd in &findings {
             let at = match (fnd.blkno, fnd.inode) {
                 (Some(b), Some(i)) if i != b => format!("block {b} (inode {i})"),
                 (Some(b), _) => format!("block {b}"),
                 (None, Some(i)) => format!("inode {i}"),
                 (None, None) => "volume".to_string(),
             };
-            println!("[{}] {at}: {}", fnd.code, fnd.message);
+            let fixed = if fnd.fixed { " (fixed)" } else { "" };
+            println!("[{}] {at}: {}{fixed}", fnd.code, fnd.message);
         }
-        if checker.findings.is_empty() {
-            println!("{}: clean, {} clusters checked", cli.device, vol.clusters());
-        } else {
-            println!(
-                "{}: {} problem(s) found and left uncorrected",
-                cli.device,
-                checker.findings.len()
-            );
+        let left = findings.iter().filter(|f| !f.fixed).count();
+        let fixed = findings.len() - left;
+        match (fixed, left) {
+            (0, 0) => println!("{}: clean, {} clusters checked", cli.device, vol.clusters()),
+            (f, 0) => println!("{}: {f} problem(s) fixed; the volume is clean", cli.device),
+            (0, l) => println!("{}: {l} problem(s) found and left uncorrected", cli.device),
+            (f, l) => println!("{}: {f} problem(s) fixed, {l} left uncorrected", cli.device),
         }
     }
     if let Err(e) = put_back {

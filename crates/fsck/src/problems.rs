@@ -18,6 +18,9 @@ const fn p(code: &'static str, pass: &'static str, what: &'static str) -> Proble
 /// Every code, in pass order. `man/fsck.ocfs2-mmp.8` documents each one; a
 /// test fails when one is missing there.
 pub const PROBLEMS: &[Problem] = &[
+    p("JOURNAL_NEEDS_RECOVERY", "J", "a journal is marked dirty: a node died with transactions to replay (replayed, then its local alloc and truncate log recovered)"),
+    p("JOURNAL_DAMAGED", "J", "a dirty journal's log is damaged (a descriptor, revoke or commit block fails its checks, points past the volume, or the log loops): what is committed and valid before it is replayed"),
+    p("JOURNAL_BLOCK_CHECKSUM", "J", "a logged block fails its v2/v3 checksum and is not replayed"),
     p("SUPERBLOCK_FIELD", "0", "a superblock field is out of range (slots, root or system directory, first cluster group, revision)"),
     p("SUPERBLOCK_CLUSTERS", "0", "the superblock's cluster count does not match the global bitmap's"),
     p("SUPERBLOCK_BACKUP", "0", "a backup superblock differs from the primary (beyond i_blkno and its block check)"),
@@ -73,7 +76,6 @@ pub const PROBLEMS: &[Problem] = &[
     p("DEALLOC_USED", "3", "a truncate log's tl_used is larger than tl_count"),
     p("TRUNCATE_REC_RANGE", "3", "a truncate log record lies outside the volume"),
     p("JOURNAL_SUPERBLOCK", "4", "a journal's first block is not a jbd2 superblock that fits its file"),
-    p("JOURNAL_NEEDS_RECOVERY", "4", "a journal is marked dirty: a node died with transactions to replay"),
     p("DIRENT_LENGTH", "5", "a directory entry's rec_len or name_len is invalid"),
     p("DIRENT_INODE_RANGE", "5", "a directory entry points outside the volume"),
     p("DIRENT_INODE_FREE", "5", "a directory entry points at an inode that is not allocated or not valid"),

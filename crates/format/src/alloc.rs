@@ -1,0 +1,108 @@
+//! Changes to the global bitmap (the cluster allocator) that recovery and
+//! repairs make: freeing cluster ranges, group by group.
+//!
+//! Freeing is idempotent: only bits found set are cleared, and every count
+//! moves by exactly the bits flipped, so a run stopped part-way and run
+//! again gives the same volume as one uninterrupted run.
+//!
+//! Write order: each group descriptor (bitmap and its free count) first,
+//! then the allocator inode (its chain records' `c_free` and `i_used`). A
+//! crash in between leaves counts that disagree with the bitmaps, which
+//! fsck's pass 2 reports (`CHAIN_BITS`, `CHAIN_GROUP_BITS`); the bitmaps
+//! themselves are right at every step.
+
+use crate::blockcheck::CheckAt;
+use crate::error::{Error, Result};
+use crate::ondisk::{ChainList, ChainRec, GroupDesc, DINODE_ID2, GROUP_DESC_SIGNATURE};
+use crate::Volume;
+use std::collections::BTreeMap;
+use zerocopy::{FromBytes, IntoBytes};
+
+/// Offset of a group descriptor's bitmap.
+const BG_BITMAP: usize = 0x40;
+
+/// The block of the group descriptor that covers cluster group `g` of the
+/// global bitmap (`ocfs2_which_cluster_group`).
+pub fn cluster_group_blkno(vol: &Volume, cpg: u64, g: u64) -> u64 {
+    if g == 0 {
+        vol.sb().s_first_cluster_group.get()
+    } else {
+        g * cpg * u64::from(vol.cluster_size() / vol.block_size())
+    }
+}
+
+/// Free the clusters of `ranges` (start, count) in the global bitmap.
+/// Returns how many bits were cleared.
+pub fn free_clusters(vol: &Volume, ranges: &[(u64, u64)]) -> Result<u64> {
+    let gb = vol.system_inode("global_bitmap")?;
+    let mut inode = vol.read_inode(gb)?;
+    let (cl, _) = inode.chain_list()?;
+    let cpg = u64::from(cl.cl_cpg.get());
+    if cpg == 0 {
+        return Err(Error::corrupt(gb, "global bitmap cl_cpg is 0"));
+    }
+    let total = u64::from(vol.clusters());
+    // Bits to clear, per group.
+    let mut per_group: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for &(start, len) in ranges {
+        let end = start.saturating_add(len);
+        if end > total {
+            return Err(Error::Invalid(format!(
+                "clusters {start}+{len} run past the volume's {total}"
+            )));
+        }
+        for c in start..end {
+            per_group.entry(c / cpg).or_default().push(c % cpg);
+        }
+    }
+    let mut freed_per_chain: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut freed = 0u64;
+    for (g, bits) in per_group {
+        let blkno = cluster_group_blkno(vol, cpg, g);
+        let mut buf = vol.read_meta(blkno, CheckAt::GroupDesc)?;
+        if !buf.starts_with(GROUP_DESC_SIGNATURE) {
+            return Err(Error::corrupt(blkno, "not a group descriptor"));
+        }
+        let (mut desc, _) = GroupDesc::read_from_prefix(&buf).expect("a block holds a group descriptor");
+        let nbits = u64::from(desc.bg_bits.get());
+        let mut n = 0u16;
+        for bit in bits {
+            if bit >= nbits {
+                return Err(Error::corrupt(blkno, format!("bit {bit} past bg_bits {nbits}")));
+            }
+            let byte = BG_BITMAP + (bit / 8) as usize;
+            let mask = 1u8 << (bit % 8);
+            if buf.get(byte).is_some_and(|b| b & mask != 0) {
+                buf[byte] &= !mask;
+                n += 1;
+            }
+        }
+        if n == 0 {
+            continue;
+        }
+        desc.bg_free_bits_count
+            .set(desc.bg_free_bits_count.get().saturating_add(n));
+        buf[..core::mem::size_of::<GroupDesc>()].copy_from_slice(desc.as_bytes());
+        vol.write_meta(blkno, &mut buf, CheckAt::GroupDesc)?;
+        *freed_per_chain.entry(usize::from(desc.bg_chain.get())).or_default() += u64::from(n);
+        freed += u64::from(n);
+    }
+    if freed == 0 {
+        return Ok(0);
+    }
+    let rec_at = DINODE_ID2 + core::mem::size_of::<ChainList>();
+    let used_recs = usize::from(cl.cl_next_free_rec.get());
+    for (chain, n) in freed_per_chain {
+        if chain >= used_recs {
+            return Err(Error::corrupt(gb, format!("a group names chain {chain}, past cl_next_free_rec")));
+        }
+        let at = rec_at + chain * core::mem::size_of::<ChainRec>();
+        let (mut rec, _) = ChainRec::read_from_prefix(&inode.buf[at..]).expect("bounds checked by chain_list");
+        rec.c_free.set(rec.c_free.get().saturating_add(n as u32));
+        inode.buf[at..at + 16].copy_from_slice(rec.as_bytes());
+    }
+    let used = inode.di().bitmap_used();
+    inode.di_mut().set_bitmap_used(used.saturating_sub(freed as u32));
+    vol.write_meta(gb, &mut inode.buf, CheckAt::Inode)?;
+    Ok(freed)
+}
