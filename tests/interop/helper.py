@@ -12,6 +12,9 @@ its own: every on-disk fact comes from debugfs-mmp's --json output).
   helper.py hash IMG [START:LEN...]    sha256 of IMG with those ranges zeroed
   helper.py guestwords < GUEST_OUTPUT  the slot map words kp_slot0 printed
                                        (last dump): "valid0 node0 valid1 node1 ..."
+  helper.py diffblocks A B BS          the blocks (of BS bytes) where images A and B differ,
+                                       one line: "N:SIG ..." (SIG: the block's first 7 bytes in B,
+                                       printable ones only)
   helper.py decode HEX                 the protocol's state name for a raw value
   helper.py hbsum < STATUS_JSON        one line per heartbeat watch: "window 62 s, watched 3 s;
                                        n0 live 0x6b..->0x6b.. (2 changes, last at 3 s) slots [0]; ..."
@@ -105,6 +108,22 @@ def main():
                 n["changes"], "-" if n["last_change"] is None else "at %s s" % n["last_change"], n["slots"],
                 "" if n["block_ok"] else " DAMAGED"))
         print(head + "; " + ("; ".join(parts) if parts else "no node"))
+    elif cmd == "diffblocks":
+        bs = int(sys.argv[4])
+        out = []
+        with open(sys.argv[2], "rb") as fa, open(sys.argv[3], "rb") as fb:
+            n = 0
+            while True:
+                a, b = fa.read(1 << 22), fb.read(1 << 22)
+                if not a and not b:
+                    break
+                if a != b:
+                    for i in range(0, max(len(a), len(b)), bs):
+                        if a[i:i + bs] != b[i:i + bs]:
+                            sig = "".join(chr(c) for c in b[i:i + 7] if 48 <= c < 123)
+                            out.append("%d:%s" % (n + i // bs, sig))
+                n += len(a) // bs
+        print(" ".join(out))
     elif cmd == "decode":
         print(decode(int(sys.argv[2], 16)))
     else:

@@ -134,6 +134,9 @@ pub struct Checker<'a> {
     bitmap_used: Bits,
     limit_reports: usize,
     dup_reports: usize,
+    /// Slots whose journal the replay recovered (or, with -n, would): their
+    /// slot map entries are given up with the recovery, not held.
+    pub recovered: HashSet<u16>,
 }
 
 fn ft_of_mode(mode: u16) -> u8 {
@@ -167,6 +170,7 @@ impl<'a> Checker<'a> {
             bitmap_used: Bits::new(clusters),
             limit_reports: 0,
             dup_reports: 0,
+            recovered: HashSet::new(),
         }
     }
 
@@ -387,6 +391,7 @@ impl<'a> Checker<'a> {
                             ),
                             MmpState::Clean => {}
                             MmpState::Fsck => {} // our own marker, or refused before we got here
+                            _ if self.recovered.contains(&s.index) => {}
                             st => self.add(
                                 "SLOTMAP_HELD",
                                 None,

@@ -256,7 +256,20 @@ pub fn run(cli: &Cli) -> Result<u8> {
             if passes.show {
                 eprintln!("Replaying dirty journals");
             }
-            found = replay::run(&vol, &verify, !cli.no)?.findings;
+            let outcome = replay::run(&vol, &verify, !cli.no)?;
+            found = outcome.findings;
+            // Recovered slots are given up, as the kernel gives up a dead
+            // slot it recovered (with -n, pass 0 is told they would be).
+            if !cli.no {
+                replay::clear_slots(&vol, &outcome.recovered, &|w| match &guard {
+                    Some(g) => g.exclusive(|| {
+                        verify()?;
+                        w()
+                    }),
+                    None => w(),
+                })?;
+            }
+            checker.recovered.extend(outcome.recovered);
         }
         if !stop() {
             checker.run(&mut passes, &stop);
@@ -297,7 +310,17 @@ pub fn run(cli: &Cli) -> Result<u8> {
     // Put back what the volume needs: 0, or a dead mount's value (its
     // journal still waits for the next mount to replay it). Reported after
     // the findings: the check itself is done.
-    let put_back = guard.map(Guard::release).transpose();
+    // A clustered slot 0 whose journal this run recovered is given up too.
+    let slot0_recovered = checker.recovered.contains(&0);
+    let put_back = guard
+        .map(|g| {
+            let back = match ocfs2_format::slotmap::MmpState::decode(g.original()) {
+                ocfs2_format::slotmap::MmpState::Cluster if slot0_recovered => 0,
+                _ => g.restore_value(),
+            };
+            g.release_to(back)
+        })
+        .transpose();
     let mut findings = replayed;
     findings.append(&mut checker.findings);
     let code = if findings.iter().any(|f| !f.fixed) {

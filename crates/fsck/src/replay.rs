@@ -26,6 +26,7 @@ use ocfs2_format::jbd2::{self, Damage, Journal};
 use ocfs2_format::journal::JBD2_MAGIC;
 use ocfs2_format::ondisk::{LocalAlloc, TruncateLog, TruncateRec, DINODE_ID2, JOURNAL_DIRTY_FL};
 use ocfs2_format::zerocopy::{FromBytes, IntoBytes};
+use ocfs2_format::slotmap::{Format, OLD_EMPTY};
 use ocfs2_format::Volume;
 use std::collections::HashSet;
 
@@ -72,6 +73,38 @@ pub fn run(vol: &Volume, verify: &dyn Fn() -> Result<()>, applied: bool) -> Resu
         }
     }
     Ok(r.out)
+}
+
+/// Give up the slot map entries of the slots recovered here (slot 0 excepted:
+/// on a volume with MMP it holds the guard's marker, which the guard puts
+/// back), as the kernel's `ocfs2_clear_slot` does after recovering a dead
+/// slot. `exclusive` serializes the writes with the guard's keep-alive (slot
+/// 0 shares their sector).
+pub fn clear_slots(
+    vol: &Volume,
+    recovered: &[u16],
+    exclusive: &dyn Fn(&mut dyn FnMut() -> Result<()>) -> Result<()>,
+) -> Result<()> {
+    let Ok((_, runs)) = vol.slot_map_layout() else {
+        return Ok(());
+    };
+    let map = vol.read_slot_map_runs(&runs)?;
+    let empty = match map.format {
+        Format::Old => u32::from(OLD_EMPTY),
+        Format::Extended => 0,
+    };
+    for &slot in recovered.iter().filter(|&&s| s != 0) {
+        let Some(entry) = map.slots.get(usize::from(slot)) else {
+            continue;
+        };
+        if entry.legacy_in_use(map.format) {
+            exclusive(&mut || {
+                vol.write_slot(&runs, slot, empty, 0)
+                    .with_context(|| format!("giving up slot {slot} after its recovery"))
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The slot map's device blocks: the kernel never journals them (kmmpd and
