@@ -34,6 +34,18 @@ pub fn cluster_group_blkno(vol: &Volume, cpg: u64, g: u64) -> u64 {
 /// Free the clusters of `ranges` (start, count) in the global bitmap.
 /// Returns how many bits were cleared.
 pub fn free_clusters(vol: &Volume, ranges: &[(u64, u64)]) -> Result<u64> {
+    change_clusters(vol, ranges, false)
+}
+
+/// Mark the clusters of `ranges` in use in the global bitmap. Returns how
+/// many bits were set.
+pub fn claim_clusters(vol: &Volume, ranges: &[(u64, u64)]) -> Result<u64> {
+    change_clusters(vol, ranges, true)
+}
+
+/// Set (`used`) or clear the bits of `ranges`, moving every count by the
+/// bits actually flipped.
+fn change_clusters(vol: &Volume, ranges: &[(u64, u64)], used: bool) -> Result<u64> {
     let gb = vol.system_inode("global_bitmap")?;
     let mut inode = vol.read_inode(gb)?;
     let (cl, _) = inode.chain_list()?;
@@ -72,16 +84,20 @@ pub fn free_clusters(vol: &Volume, ranges: &[(u64, u64)]) -> Result<u64> {
             }
             let byte = BG_BITMAP + (bit / 8) as usize;
             let mask = 1u8 << (bit % 8);
-            if buf.get(byte).is_some_and(|b| b & mask != 0) {
-                buf[byte] &= !mask;
+            if buf.get(byte).is_some_and(|b| (b & mask != 0) != used) {
+                buf[byte] ^= mask;
                 n += 1;
             }
         }
         if n == 0 {
             continue;
         }
-        desc.bg_free_bits_count
-            .set(desc.bg_free_bits_count.get().saturating_add(n));
+        let free = desc.bg_free_bits_count.get();
+        desc.bg_free_bits_count.set(if used {
+            free.saturating_sub(n)
+        } else {
+            free.saturating_add(n)
+        });
         buf[..core::mem::size_of::<GroupDesc>()].copy_from_slice(desc.as_bytes());
         vol.write_meta(blkno, &mut buf, CheckAt::GroupDesc)?;
         *freed_per_chain.entry(usize::from(desc.bg_chain.get())).or_default() += u64::from(n);
@@ -98,11 +114,80 @@ pub fn free_clusters(vol: &Volume, ranges: &[(u64, u64)]) -> Result<u64> {
         }
         let at = rec_at + chain * core::mem::size_of::<ChainRec>();
         let (mut rec, _) = ChainRec::read_from_prefix(&inode.buf[at..]).expect("bounds checked by chain_list");
-        rec.c_free.set(rec.c_free.get().saturating_add(n as u32));
+        let free = rec.c_free.get();
+        rec.c_free.set(if used {
+            free.saturating_sub(n as u32)
+        } else {
+            free.saturating_add(n as u32)
+        });
         inode.buf[at..at + 16].copy_from_slice(rec.as_bytes());
     }
-    let used = inode.di().bitmap_used();
-    inode.di_mut().set_bitmap_used(used.saturating_sub(freed as u32));
+    let in_use = inode.di().bitmap_used();
+    inode.di_mut().set_bitmap_used(if used {
+        in_use.saturating_add(freed as u32)
+    } else {
+        in_use.saturating_sub(freed as u32)
+    });
     vol.write_meta(gb, &mut inode.buf, CheckAt::Inode)?;
     Ok(freed)
+}
+
+/// Make a chain allocator's counts agree with its bitmaps: each group's
+/// free count from its bitmap, each chain record's totals from its groups,
+/// the inode's `i_total`/`i_used` from the chains. Returns whether anything
+/// was written. Groups first, then the inode (one write).
+pub fn recount(vol: &Volume, alloc_blkno: u64) -> Result<bool> {
+    let mut inode = vol.read_inode(alloc_blkno)?;
+    let groups = vol.chain_groups(&inode)?;
+    let (_, recs) = inode.chain_list()?;
+    let mut totals = vec![(0u64, 0u64); recs.len()];
+    let mut wrote = false;
+    for g in &groups {
+        let mut buf = vol.read_meta(g.blkno, CheckAt::GroupDesc)?;
+        let bits = usize::from(g.desc.bg_bits.get());
+        let room = (buf.len() - BG_BITMAP) * 8;
+        if bits > room {
+            return Err(Error::corrupt(g.blkno, format!("bg_bits {bits} exceeds the {room} bits its block holds")));
+        }
+        let set: usize = (0..bits)
+            .filter(|&i| buf[BG_BITMAP + i / 8] & (1 << (i % 8)) != 0)
+            .count();
+        let free = (bits - set) as u16;
+        if g.desc.bg_free_bits_count.get() != free {
+            let (mut desc, _) = GroupDesc::read_from_prefix(&buf).expect("a block holds a group descriptor");
+            desc.bg_free_bits_count.set(free);
+            buf[..core::mem::size_of::<GroupDesc>()].copy_from_slice(desc.as_bytes());
+            vol.write_meta(g.blkno, &mut buf, CheckAt::GroupDesc)?;
+            wrote = true;
+        }
+        if let Some(t) = totals.get_mut(g.chain) {
+            t.0 += bits as u64;
+            t.1 += u64::from(free);
+        }
+    }
+    let rec_at = DINODE_ID2 + core::mem::size_of::<ChainList>();
+    let mut changed = false;
+    let (mut all, mut all_free) = (0u64, 0u64);
+    for (chain, (total, free)) in totals.iter().enumerate() {
+        all += total;
+        all_free += free;
+        let at = rec_at + chain * core::mem::size_of::<ChainRec>();
+        let (mut rec, _) = ChainRec::read_from_prefix(&inode.buf[at..]).expect("bounds checked by chain_list");
+        if u64::from(rec.c_total.get()) != *total || u64::from(rec.c_free.get()) != *free {
+            rec.c_total.set(*total as u32);
+            rec.c_free.set(*free as u32);
+            inode.buf[at..at + 16].copy_from_slice(rec.as_bytes());
+            changed = true;
+        }
+    }
+    let used = (all - all_free) as u32;
+    if u64::from(inode.di().bitmap_total()) != all || inode.di().bitmap_used() != used {
+        inode.di_mut().set_bitmap_total(all as u32);
+        inode.di_mut().set_bitmap_used(used);
+        changed = true;
+    }
+    if changed {
+        vol.write_meta(alloc_blkno, &mut inode.buf, CheckAt::Inode)?;
+    }
+    Ok(wrote || changed)
 }

@@ -26,6 +26,19 @@ pub struct Finding {
     pub message: String,
     /// Whether this run repaired it (`-y`, or `-p` for what is safe).
     pub fixed: bool,
+    /// How `-y` and `-p` repair it, when this release can.
+    #[serde(skip)]
+    pub fix: Option<Fix>,
+}
+
+/// A repair the passes prepared (see repair.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fix {
+    /// Recompute a chain allocator's counts from its bitmaps (its inode).
+    Recount(u64),
+    /// Make the global bitmap agree with the clusters in use
+    /// ([`Checker::bitmap_diff`]).
+    GlobalBitmap,
 }
 
 impl Finding {
@@ -37,6 +50,12 @@ impl Finding {
             inode,
             message,
             fixed: false,
+            fix: match code {
+                "GROUP_FREE_BITS" => inode.map(Fix::Recount),
+                "CHAIN_BITS" | "CHAIN_GROUP_BITS" => blkno.map(Fix::Recount),
+                "CLUSTER_ALLOC_BIT" => Some(Fix::GlobalBitmap),
+                _ => None,
+            },
         }
     }
 }
@@ -45,6 +64,10 @@ impl Finding {
 pub trait Progress {
     fn pass(&mut self, _n: &str, _name: &str) {}
 }
+
+/// No progress shown.
+pub struct Quiet;
+impl Progress for Quiet {}
 
 /// A bitset over clusters, one bit per cluster, LSB first (as on disk).
 struct Bits(Vec<u8>);
@@ -137,6 +160,9 @@ pub struct Checker<'a> {
     /// Slots whose journal the replay recovered (or, with -n, would): their
     /// slot map entries are given up with the recovery, not held.
     pub recovered: HashSet<u16>,
+    /// Filled by pass 7: every cluster whose global bitmap bit is wrong,
+    /// with whether it is in use.
+    pub bitmap_diff: Vec<(u64, bool)>,
 }
 
 fn ft_of_mode(mode: u16) -> u8 {
@@ -171,6 +197,7 @@ impl<'a> Checker<'a> {
             limit_reports: 0,
             dup_reports: 0,
             recovered: HashSet::new(),
+            bitmap_diff: Vec::new(),
         }
     }
 
@@ -1574,6 +1601,7 @@ impl<'a> Checker<'a> {
                     continue;
                 }
                 let on_disk = self.bitmap_used.get(c);
+                self.bitmap_diff.push((c, !on_disk));
                 if on_disk {
                     extra += 1;
                 } else {

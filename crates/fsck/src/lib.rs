@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod problems;
+pub mod repair;
 pub mod replay;
 
 use anyhow::{Context, Result};
@@ -250,7 +251,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
             None => Ok(()),
         }
     };
-    let mut work = || -> Result<Vec<check::Finding>> {
+    let mut work = || -> Result<(Vec<check::Finding>, Vec<String>)> {
         let mut found = Vec::new();
         if replay {
             if passes.show {
@@ -271,10 +272,34 @@ pub fn run(cli: &Cli) -> Result<u8> {
             }
             checker.recovered.extend(outcome.recovered);
         }
-        if !stop() {
-            checker.run(&mut passes, &stop);
+        if stop() {
+            return Ok((found, Vec::new()));
         }
-        Ok(found)
+        checker.run(&mut passes, &stop);
+        let mut notes = Vec::new();
+        if (cli.yes || cli.preen) && !stop() && checker.findings.iter().any(|f| f.fix.is_some()) {
+            if passes.show {
+                eprintln!("Repairing");
+            }
+            notes = repair::apply(&vol, &mut checker.findings, &checker.bitmap_diff, &verify)?;
+            // Check again: a repair is reported as made only when the
+            // passes no longer find its problem.
+            let mut again = check::Checker::new(&vol);
+            again.recovered = checker.recovered.clone();
+            again.run(&mut check::Quiet, &stop);
+            for f in checker.findings.iter_mut().filter(|f| f.fixed) {
+                f.fixed = !again.findings.iter().any(|g| g.code == f.code);
+            }
+            let seen: std::collections::HashSet<&str> =
+                checker.findings.iter().map(|f| f.code).collect();
+            let new: Vec<_> = again
+                .findings
+                .into_iter()
+                .filter(|g| !seen.contains(g.code))
+                .collect();
+            checker.findings.extend(new);
+        }
+        Ok((found, notes))
     };
     let worked = match &guard {
         Some(g) => g.hold(work),
@@ -286,7 +311,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
             anyhow::Error::new(e).context("the check was stopped and its findings are void")
         );
     }
-    let replayed = match worked {
+    let (replayed, notes) = match worked {
         Ok(f) => f,
         Err(e) => {
             // A replay that failed part-way leaves the slot dirty: the next
@@ -334,6 +359,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         let out = serde_json::json!({
             "device": cli.device,
             "findings": findings,
+            "left": notes,
             "exit_code": code,
         });
         println!("{out}");
@@ -347,6 +373,9 @@ pub fn run(cli: &Cli) -> Result<u8> {
             };
             let fixed = if fnd.fixed { " (fixed)" } else { "" };
             println!("[{}] {at}: {}{fixed}", fnd.code, fnd.message);
+        }
+        for n in &notes {
+            println!("{}: {n}", cli.device);
         }
         let left = findings.iter().filter(|f| !f.fixed).count();
         let fixed = findings.len() - left;
@@ -371,6 +400,24 @@ mod tests {
     fn cli_is_valid() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_repair_is_documented() {
+        let man = include_str!("../../../man/fsck.ocfs2-mmp.8");
+        for p in super::problems::PROBLEMS {
+            let entry = man
+                .split(&format!(".B {}\n", p.code))
+                .nth(1)
+                .and_then(|rest| rest.split(".TP").next())
+                .unwrap_or("");
+            assert_eq!(
+                entry.contains("Repaired by"),
+                p.repair == super::problems::Repair::Safe,
+                "man/fsck.ocfs2-mmp.8 on {}: says it is repaired iff the table does",
+                p.code
+            );
+        }
     }
 
     #[test]

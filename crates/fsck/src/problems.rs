@@ -1,7 +1,18 @@
 //! The findings fsck.ocfs2-mmp reports: a stable code (fsck.ocfs2's name
-//! where the same problem exists there), the pass, and a sentence. Each
-//! finding names the block (and inode) it concerns, so that a later repair
-//! issue can attach its fix to the code.
+//! where the same problem exists there), the pass, a sentence, and whether
+//! and when it is repaired. Each finding names the block (and inode) it
+//! concerns.
+
+/// When a problem is repaired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repair {
+    /// Not repaired by this release: reported, exit 4.
+    No,
+    /// Repaired by `-y` and by `-p` (safe without a person: the repair
+    /// only makes counts and bitmaps agree with what the passes found, or
+    /// replays what the kernel committed).
+    Safe,
+}
 
 /// One kind of problem.
 #[derive(Debug, Clone, Copy)]
@@ -9,16 +20,32 @@ pub struct Problem {
     pub code: &'static str,
     pub pass: &'static str,
     pub what: &'static str,
+    pub repair: Repair,
 }
 
 const fn p(code: &'static str, pass: &'static str, what: &'static str) -> Problem {
-    Problem { code, pass, what }
+    Problem {
+        code,
+        pass,
+        what,
+        repair: Repair::No,
+    }
+}
+
+/// A problem that `-y` and `-p` repair.
+const fn safe(code: &'static str, pass: &'static str, what: &'static str) -> Problem {
+    Problem {
+        code,
+        pass,
+        what,
+        repair: Repair::Safe,
+    }
 }
 
 /// Every code, in pass order. `man/fsck.ocfs2-mmp.8` documents each one; a
 /// test fails when one is missing there.
 pub const PROBLEMS: &[Problem] = &[
-    p("JOURNAL_NEEDS_RECOVERY", "J", "a journal is marked dirty: a node died with transactions to replay (replayed, then its local alloc and truncate log recovered)"),
+    safe("JOURNAL_NEEDS_RECOVERY", "J", "a journal is marked dirty: a node died with transactions to replay (replayed, then its local alloc and truncate log recovered)"),
     p("JOURNAL_DAMAGED", "J", "a dirty journal's log is damaged (a descriptor, revoke or commit block fails its checks, points past the volume, or the log loops): what is committed and valid before it is replayed"),
     p("JOURNAL_BLOCK_CHECKSUM", "J", "a logged block fails its v2/v3 checksum and is not replayed"),
     p("SUPERBLOCK_FIELD", "0", "a superblock field is out of range (slots, root or system directory, first cluster group, revision)"),
@@ -41,12 +68,12 @@ pub const PROBLEMS: &[Problem] = &[
     p("GROUP_PARENT", "2", "a group descriptor's bg_parent_dinode is not its allocator"),
     p("GROUP_GEN", "2", "a group descriptor's generation is not the volume's"),
     p("GROUP_CHAIN", "2", "a group descriptor's bg_chain is not the chain it is on"),
-    p("GROUP_FREE_BITS", "2", "a group descriptor's free bit count does not match its bitmap"),
+    safe("GROUP_FREE_BITS", "2", "a group descriptor's free bit count does not match its bitmap"),
     p("GROUP_BITS", "2", "a group descriptor's bit count does not fit its bitmap or its group"),
     p("GROUP_CHAIN_LOOP", "2", "a chain of groups loops"),
     p("GROUP_DUPLICATE", "2", "a group descriptor is on more than one chain"),
-    p("CHAIN_BITS", "2", "a chain record's c_total or c_free does not match its groups"),
-    p("CHAIN_GROUP_BITS", "2", "a chain allocator's i_total or i_used does not match its groups"),
+    safe("CHAIN_BITS", "2", "a chain record's c_total or c_free does not match its groups"),
+    safe("CHAIN_GROUP_BITS", "2", "a chain allocator's i_total or i_used does not match its groups"),
     p("CHAIN_I_CLUSTERS", "2", "a suballocator's i_clusters does not match its groups"),
     p("CHAIN_I_SIZE", "2", "a suballocator's i_size does not match its clusters"),
     p("INODE_NOT_INODE", "3", "an allocated inode bit points at a block without an inode signature"),
@@ -91,9 +118,14 @@ pub const PROBLEMS: &[Problem] = &[
     p("DIR_NOT_CONNECTED", "6", "a directory or file is not reachable from the root or the system directory"),
     p("INODE_COUNT", "6", "an inode's link count does not match the entries that point at it"),
     p("ORPHAN_DIR_ENTRIES", "6", "an orphan directory holds inodes waiting to be freed"),
-    p("CLUSTER_ALLOC_BIT", "7", "the global bitmap disagrees with the clusters in use (used but free, or set but unused)"),
+    safe("CLUSTER_ALLOC_BIT", "7", "the global bitmap disagrees with the clusters in use (used but free, or set but unused)"),
     p("INODE_ALLOC_BITS", "7", "an inode allocator's bitmap disagrees with the inodes found"),
 ];
+
+/// Whether `code` is repaired by `-y` and `-p`.
+pub fn repairable(code: &str) -> bool {
+    lookup(code).is_some_and(|p| p.repair == Repair::Safe)
+}
 
 pub fn lookup(code: &str) -> Option<&'static Problem> {
     PROBLEMS.iter().find(|p| p.code == code)

@@ -1,0 +1,86 @@
+//! Repairs after the passes, for the findings that carry a [`Fix`]. Every
+//! repair only makes on-disk counts and bitmaps agree with what the passes
+//! found, so all of them are safe for preen (`-p`).
+//!
+//! Order, so that a crash at any point leaves a volume the next run
+//! explains and repairs: clusters in use are marked in the global bitmap
+//! first (after that nothing in use can be handed out twice), then clusters
+//! nothing uses are freed, then each allocator's counts are recomputed from
+//! its bitmaps. Each step is idempotent; a crash between two steps leaves
+//! counts that disagree with bitmaps, which the next run repairs.
+
+use crate::check::{Finding, Fix};
+use crate::problems;
+use anyhow::{Context, Result};
+use ocfs2_format::alloc;
+use ocfs2_format::Volume;
+use std::collections::BTreeSet;
+
+/// Runs of consecutive clusters: (start, count).
+fn runs(clusters: impl Iterator<Item = u64>) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for c in clusters {
+        match out.last_mut() {
+            Some((s, n)) if *s + *n == c => *n += 1,
+            _ => out.push((c, 1)),
+        }
+    }
+    out
+}
+
+/// Apply the fixes of `findings`, marking each one repaired. `verify` runs
+/// before each write (the MMP guard's check). Returns what was left and why,
+/// one line each.
+pub fn apply(
+    vol: &Volume,
+    findings: &mut [Finding],
+    bitmap_diff: &[(u64, bool)],
+    verify: &dyn Fn() -> Result<()>,
+) -> Result<Vec<String>> {
+    let mut left = Vec::new();
+    if findings.iter().any(|f| f.fix == Some(Fix::GlobalBitmap)) {
+        // Freeing is safe only when the passes read every owner: any
+        // finding this release cannot repair may hide one.
+        let may_free = findings
+            .iter()
+            .all(|f| f.fixed || problems::repairable(f.code));
+        verify()?;
+        let claim = runs(bitmap_diff.iter().filter(|d| d.1).map(|d| d.0));
+        alloc::claim_clusters(vol, &claim).context("marking clusters in use in the global bitmap")?;
+        let free = runs(bitmap_diff.iter().filter(|d| !d.1).map(|d| d.0));
+        if may_free {
+            verify()?;
+            alloc::free_clusters(vol, &free).context("freeing unused clusters in the global bitmap")?;
+        } else if !free.is_empty() {
+            left.push(format!(
+                "{} cluster(s) marked in use that nothing uses are left marked: other damage may hide their owner",
+                free.iter().map(|r| r.1).sum::<u64>()
+            ));
+        }
+        for f in findings.iter_mut().filter(|f| f.fix == Some(Fix::GlobalBitmap)) {
+            f.fixed = may_free || free.is_empty();
+        }
+    }
+    let allocs: BTreeSet<u64> = findings
+        .iter()
+        .filter_map(|f| match f.fix {
+            Some(Fix::Recount(a)) => Some(a),
+            _ => None,
+        })
+        .collect();
+    // The global bitmap's counts moved with the bits above; recount it too
+    // when its own counts were reported.
+    for a in allocs {
+        verify()?;
+        match alloc::recount(vol, a) {
+            Ok(_) => {
+                for f in findings.iter_mut().filter(|f| f.fix == Some(Fix::Recount(a))) {
+                    f.fixed = true;
+                }
+            }
+            Err(e) => left.push(format!("allocator inode {a}: counts not recomputed: {e}")),
+        }
+    }
+    vol.device().flush()?;
+    Ok(left)
+}
