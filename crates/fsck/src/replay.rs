@@ -75,16 +75,15 @@ pub fn run(vol: &Volume, verify: &dyn Fn() -> Result<()>, applied: bool) -> Resu
     Ok(r.out)
 }
 
+/// Runs a write while the guard's keep-alive waits.
+pub type Exclusive<'a> = dyn Fn(&mut dyn FnMut() -> Result<()>) -> Result<()> + 'a;
+
 /// Give up the slot map entries of the slots recovered here (slot 0 excepted:
 /// on a volume with MMP it holds the guard's marker, which the guard puts
 /// back), as the kernel's `ocfs2_clear_slot` does after recovering a dead
 /// slot. `exclusive` serializes the writes with the guard's keep-alive (slot
 /// 0 shares their sector).
-pub fn clear_slots(
-    vol: &Volume,
-    recovered: &[u16],
-    exclusive: &dyn Fn(&mut dyn FnMut() -> Result<()>) -> Result<()>,
-) -> Result<()> {
+pub fn clear_slots(vol: &Volume, recovered: &[u16], exclusive: &Exclusive) -> Result<()> {
     let Ok((_, runs)) = vol.slot_map_layout() else {
         return Ok(());
     };
