@@ -1500,7 +1500,10 @@ fn corruption_suite() {
         // exits 1, then our -n and fsck.ocfs2 -fn find the volume clean.
         if o.codes().iter().all(|x| ocfs2_fsck::problems::repairable(x)) {
             repaired = true;
-            let y = ours(&img, &["-y"], Duration::from_secs(120));
+            let damaged = std::fs::read(&img).expect("read the damaged image");
+            let undo = img.with_extension("undo");
+            let z = undo.to_str().expect("utf-8 path");
+            let y = ours(&img, &["-y", "-z", z], Duration::from_secs(120));
             let n = ours_n(&img);
             if y.run.code != Some(1) {
                 why.push(format!("-y exited {:?}, not 1:\n{}", y.run.code, y.run.show()));
@@ -1514,6 +1517,14 @@ fn corruption_suite() {
                     why.push(format!("fsck.ocfs2 -fn after our -y:\n{}", after.show()));
                 }
             }
+            // -z FILE then --undo FILE gives back the damaged volume.
+            let u = ours(&img, &["--undo", z], Duration::from_secs(120));
+            if u.run.code != Some(EXIT_CLEAN) {
+                why.push(format!("--undo exited {:?}:\n{}", u.run.code, u.run.show()));
+            } else if std::fs::read(&img).expect("read the undone image") != damaged {
+                why.push("--undo did not give back the damaged image byte for byte".into());
+            }
+            let _ = std::fs::remove_file(&undo);
         }
         let _ = std::fs::remove_file(&img);
         if o.run.code != Some(EXIT_FOUND) {

@@ -306,6 +306,36 @@ fn fsck(img: &Path, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
     (out.status.code(), j, show(&out))
 }
 
+/// Run fsck on a terminal (`script` gives it a pty), typing `input`.
+/// Returns the exit status, the JSON object it printed (if any) and all
+/// it printed.
+fn on_terminal(img: &Path, args: &[&str], input: &str) -> (Option<i32>, serde_json::Value, String) {
+    use std::io::Write;
+    let line = std::iter::once(FSCK)
+        .chain(args.iter().copied())
+        .chain(std::iter::once(img.to_str().unwrap()))
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = cmd(find_tool("script", "bsdutils"))
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let j = text
+        .lines()
+        // The questions (stderr) share the terminal's lines with stdout.
+        .filter_map(|l| l.find('{').map(|i| l[i..].trim()))
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (out.status.code(), j, show(&out))
+}
+
 fn codes(j: &serde_json::Value) -> Vec<String> {
     j["findings"]
         .as_array()
@@ -401,11 +431,14 @@ fn dash_n_checks_the_volume_as_the_replay_leaves_it() {
     let img = volume(dir.path(), "n.img", false, &["--fs-features=metaecc"]);
     let s = write_log(&img, true, false);
     let before = md5(&img);
-    // Without the replay the damaged root inode is a finding...
-    let (code, j, out) = fsck(&img, &[]);
+    // Asked on a terminal and told no, the replay does not happen: the
+    // damaged root inode is a finding, and so is the dirty journal.
+    let (code, j, out) = on_terminal(&img, &["--json"], "n\n");
     assert_eq!(code, Some(4), "{out}");
+    assert!(out.contains("journal:0000 is dirty (a node died with it mounted): replay it? <y>"), "{out}");
     assert!(codes(&j).iter().any(|c| c == "INODE_BLKNO"), "no replay: the damage shows: {out}");
     assert!(codes(&j).iter().any(|c| c == "JOURNAL_NEEDS_RECOVERY"), "{out}");
+    assert_eq!(md5(&img), before, "declined, yet written");
     // ...with -n the passes see the replayed copy, and nothing is written.
     let (code, j, out) = fsck(&img, &["-n"]);
     assert_eq!(code, Some(4), "{out}");
@@ -429,7 +462,9 @@ fn replay_on_an_mmp_volume_under_the_guard() {
     let dir = scratch("replay-mmp");
     let img = volume(dir.path(), "m.img", true, &["--mmp-update-interval=1"]);
     let s = write_log(&img, false, false);
-    let (code, j, out) = fsck(&img, &["-y"]);
+    let crashed = std::fs::read(&img).unwrap();
+    let undo = dir.path().join("m.undo");
+    let (code, j, out) = fsck(&img, &["-y", "-z", undo.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{out}");
     assert_eq!(codes(&j), ["JOURNAL_NEEDS_RECOVERY"], "{out}");
     for (b, want) in &s.judged {
@@ -441,6 +476,21 @@ fn replay_on_an_mmp_volume_under_the_guard() {
     drop(vol);
     let (code, _, out) = fsck(&img, &["-n"]);
     assert_eq!(code, Some(0), "{out}");
+    // --undo puts the crashed volume back (the slot map's MMP state aside:
+    // it was 0 before and is 0 again).
+    let after = std::fs::read(&img).unwrap();
+    let (code, j, out) = fsck(&img, &["--undo", undo.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(j["restored_chunks"].as_u64().unwrap() >= 4, "{out}");
+    assert!(std::fs::read(&img).unwrap() == crashed, "--undo did not give back the crashed volume");
+    // A volume that changed since the run is refused.
+    std::fs::write(&img, &after).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
+    f.write_all_at(&[0x5A], s.judged[0].0 * s.bs as u64 + 100).unwrap();
+    drop(f);
+    let (code, _, out) = fsck(&img, &["--undo", undo.to_str().unwrap()]);
+    assert_eq!(code, Some(8), "{out}");
+    assert!(out.contains("changed since that run"), "{out}");
 }
 
 /// A descriptor whose tag points past the volume ends the log there: the
@@ -472,6 +522,27 @@ fn a_damaged_log_replays_what_is_committed_before_the_damage() {
     assert!(block_of(&img, end - 21, bs) == before, "transaction 8 was replayed");
     let (code, _, out) = fsck(&img, &["-n"]);
     assert_eq!(code, Some(0), "{out}");
+}
+
+/// With none of -n, -y, -p and no terminal, nobody can answer: refused in
+/// one line, nothing written. On a terminal, "y" replays.
+#[test]
+fn without_an_answer_there_is_no_repair() {
+    let dir = scratch("replay-ask");
+    let img = volume(dir.path(), "q.img", false, &[]);
+    let s = write_log(&img, false, false);
+    let before = md5(&img);
+    let out = cmd(FSCK).arg(&img).output().unwrap();
+    assert_eq!(out.status.code(), Some(8), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("standard input is not a terminal") && err.lines().count() == 1, "{}", show(&out));
+    assert_eq!(md5(&img), before);
+    let (code, j, out) = on_terminal(&img, &["--json"], "y\n");
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(codes(&j), ["JOURNAL_NEEDS_RECOVERY"], "{out}");
+    for (b, want) in &s.judged {
+        assert!(block_of(&img, *b, s.bs) == *want, "block {b} after answering y");
+    }
 }
 
 /// An unusable journal superblock: reported, the slot stays dirty, no panic.

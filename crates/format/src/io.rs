@@ -47,6 +47,38 @@ pub trait BlockIo: Send + Sync {
     }
 }
 
+/// A shared device is a device: the undo file's writer is kept by the tool
+/// while the volume reads and writes through it.
+impl<T: BlockIo + ?Sized> BlockIo for std::sync::Arc<T> {
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn sector_size(&self) -> u32 {
+        (**self).sector_size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_at(offset, buf)
+    }
+    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<()> {
+        (**self).write_at(offset, buf)
+    }
+    fn read_direct(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_direct(offset, buf)
+    }
+    fn write_direct(&self, offset: u64, buf: &[u8]) -> Result<()> {
+        (**self).write_direct(offset, buf)
+    }
+    fn flush(&self) -> Result<()> {
+        (**self).flush()
+    }
+    fn zero_range(&self, offset: u64, len: u64) -> Result<()> {
+        (**self).zero_range(offset, len)
+    }
+    fn direct_warning(&self) -> Option<String> {
+        (**self).direct_warning()
+    }
+}
+
 const ZERO_CHUNK: usize = 1 << 20;
 
 /// Test hook: with `OCFS2_MMP_FAILPOINT_WRITE=N` in the environment, the

@@ -17,6 +17,7 @@ pub mod ondisk;
 pub mod probe;
 pub mod resolve;
 pub mod slotmap;
+pub mod undo;
 
 pub use error::{Error, Result};
 pub use fs::{DirEntry, Extent, Inode, Volume};

@@ -4,6 +4,7 @@
 //! anything else is read; then, unless `-n`, `SEQ_FSCK` in slot 0 for as
 //! long as the check runs, put back on every exit path.
 
+pub mod ask;
 pub mod check;
 pub mod problems;
 pub mod repair;
@@ -48,6 +49,12 @@ pub struct Cli {
     /// Verbose: also print each pass
     #[arg(short = 'v')]
     pub verbose: bool,
+    /// Save every block to FILE before this run first overwrites it (e2fsck's option); --undo FILE puts them back
+    #[arg(short = 'z', value_name = "FILE", conflicts_with = "no")]
+    pub undo_file: Option<std::path::PathBuf>,
+    /// Put back the blocks a run with -z FILE saved, refusing when the volume changed since that run
+    #[arg(long = "undo", value_name = "FILE", conflicts_with_all = ["no", "yes", "preen", "undo_file"])]
+    pub undo: Option<std::path::PathBuf>,
     /// Print the findings as JSON
     #[arg(long)]
     pub json: bool,
@@ -107,6 +114,13 @@ fn refusal(v: &Verdict, device: &str) -> String {
 }
 
 pub fn run(cli: &Cli) -> Result<u8> {
+    // An undo asks nothing: putting the saved blocks back is the request.
+    let Some(mut answers) = ask::Answers::from_options(cli.no, cli.yes || cli.undo.is_some(), cli.preen) else {
+        anyhow::bail!(
+            "no -n, -y or -p, and standard input is not a terminal: nobody can be asked before a repair \
+             (use -n to check only, -p to make the repairs that are safe, -y to make them all)"
+        );
+    };
     let path = ocfs2_format::resolve::resolve(&cli.device)?;
     if !cli.no {
         if let Some(at) = ocfs2_format::probe::mounted_at(&path) {
@@ -128,11 +142,16 @@ pub fn run(cli: &Cli) -> Result<u8> {
     }
     // With -n the volume is seen through an in-memory overlay: the journal
     // replay writes there, and the passes check what -y would leave.
+    let mut undo_dev = None;
     let dev: Box<dyn ocfs2_format::BlockIo> = if cli.no {
         Box::new(ocfs2_format::overlay::Overlay::new(
             Box::new(dev),
             ocfs2_format::io::DIRECT_ALIGN as u32,
         ))
+    } else if let Some(z) = &cli.undo_file {
+        let u = std::sync::Arc::new(ocfs2_format::undo::UndoDevice::create(Box::new(dev), z)?);
+        undo_dev = Some(u.clone());
+        Box::new(u)
     } else {
         Box::new(dev)
     };
@@ -230,6 +249,21 @@ pub fn run(cli: &Cli) -> Result<u8> {
     } else {
         None
     };
+    if let Some(file) = &cli.undo {
+        let put_back = undo(&vol, file, guard.as_ref());
+        let released = guard.map(Guard::release).transpose();
+        let n = put_back?;
+        released?;
+        if cli.json {
+            println!(
+                "{}",
+                serde_json::json!({"device": cli.device, "undo": file, "restored_chunks": n, "exit_code": exit::CLEAN})
+            );
+        } else {
+            println!("{}: {n} block(s) of 4 KiB put back from {}", cli.device, file.display());
+        }
+        return Ok(exit::CLEAN);
+    }
     // While the passes run, the guard's keep-alive re-reads slot 0 once per
     // update interval; a marker found gone stops the passes: another node
     // or tool has the volume, and what was read may be changing under us.
@@ -239,9 +273,6 @@ pub fn run(cli: &Cli) -> Result<u8> {
     let mut passes = Passes {
         show: cli.verbose || (!cli.json && ocfs2_toolkit::stderr_is_tty()),
     };
-    // Journals are replayed by -y and -p, and with -n into the overlay; a
-    // run with none of these leaves them to pass 4 to report.
-    let replay = cli.no || cli.yes || cli.preen;
     let verify = || -> Result<()> {
         if let Some(sig) = ocfs2_toolkit::signals::pending() {
             return Err(EngineError::Interrupted(sig).into());
@@ -252,12 +283,15 @@ pub fn run(cli: &Cli) -> Result<u8> {
         }
     };
     let mut work = || -> Result<(Vec<check::Finding>, Vec<String>)> {
-        let mut found = Vec::new();
-        if replay {
+        // Journals are replayed as answered (with -n always, into the
+        // overlay); a slot not replayed is reported by pass 4.
+        let found;
+        {
             if passes.show {
                 eprintln!("Replaying dirty journals");
             }
-            let outcome = replay::run(&vol, &verify, !cli.no)?;
+            let mut approve = |q: &str| cli.no || answers.approve(problems::Repair::Safe, q);
+            let outcome = replay::run(&vol, &verify, !cli.no, &mut approve)?;
             found = outcome.findings;
             // Recovered slots are given up, as the kernel gives up a dead
             // slot it recovered (with -n, pass 0 is told they would be).
@@ -277,7 +311,8 @@ pub fn run(cli: &Cli) -> Result<u8> {
         }
         checker.run(&mut passes, &stop);
         let mut notes = Vec::new();
-        if (cli.yes || cli.preen) && !stop() && checker.findings.iter().any(|f| f.fix.is_some()) {
+        let asked = repair::decide(&mut checker.findings, &mut |r, q| answers.approve(r, q));
+        if asked && !stop() && checker.findings.iter().any(|f| f.fix.is_some()) {
             if passes.show {
                 eprintln!("Repairing");
             }
@@ -386,12 +421,67 @@ pub fn run(cli: &Cli) -> Result<u8> {
             (f, l) => println!("{}: {f} problem(s) fixed, {l} left uncorrected", cli.device),
         }
     }
+    if let Some(u) = undo_dev {
+        let n = u.seal(&live_ranges(&vol)).context("sealing the undo file")?;
+        if !cli.json && n > 0 {
+            if let Some(z) = &cli.undo_file {
+                println!(
+                    "{}: {n} block(s) of 4 KiB saved in {}; put them back with: {PROG} --undo {} {}",
+                    cli.device,
+                    z.display(),
+                    z.display(),
+                    cli.device
+                );
+            }
+        }
+    }
     if let Err(e) = put_back {
         return Err(
             anyhow::Error::new(e).context("the check is done, but slot 0 could not be put back")
         );
     }
     Ok(code)
+}
+
+/// The slot map's byte ranges: live MMP state, left out of undo files.
+fn live_ranges(vol: &Volume) -> Vec<(u64, u64)> {
+    vol.slot_map_layout()
+        .map(|(_, runs)| runs.iter().map(|&(_, d, n)| (d, n as u64)).collect())
+        .unwrap_or_default()
+}
+
+/// `--undo FILE`: put back what a `-z FILE` run saved, under the guard,
+/// refusing when the volume no longer holds what that run left.
+fn undo(vol: &Volume, file: &std::path::Path, guard: Option<&Guard>) -> Result<usize> {
+    let u = ocfs2_format::undo::UndoFile::read(file)?;
+    let dev = vol.device();
+    anyhow::ensure!(
+        u.device_size == dev.size(),
+        "undo file {}: it was written for a device of {} bytes, this one has {}",
+        file.display(),
+        u.device_size,
+        dev.size()
+    );
+    if u.sealed.is_empty() && !u.saved.is_empty() {
+        anyhow::bail!(
+            "undo file {}: the run that wrote it did not finish (no seal): what it left is unknown, refusing to undo",
+            file.display()
+        );
+    }
+    // The slot map holds live MMP state (our own marker now): never undone.
+    let keep = live_ranges(vol);
+    let changed = u.changed_since(dev, &keep)?;
+    if let Some(first) = changed.first() {
+        anyhow::bail!(
+            "undo file {}: {} block(s) of 4 KiB changed since that run (the first at byte {first}): refusing to undo",
+            file.display(),
+            changed.len()
+        );
+    }
+    if let Some(g) = guard {
+        g.verify()?;
+    }
+    Ok(u.restore(dev, &keep)?)
 }
 
 #[cfg(test)]

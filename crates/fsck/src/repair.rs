@@ -28,6 +28,49 @@ fn runs(clusters: impl Iterator<Item = u64>) -> Vec<(u64, u64)> {
     out
 }
 
+/// Ask for each distinct fix the findings carry (`approve(class, question)`)
+/// and drop the declined ones. Returns whether any fix is left.
+pub fn decide(
+    findings: &mut [Finding],
+    approve: &mut dyn FnMut(problems::Repair, &str) -> bool,
+) -> bool {
+    let fixes: BTreeSet<(u8, u64)> = findings
+        .iter()
+        .filter_map(|f| match f.fix {
+            Some(Fix::GlobalBitmap) => Some((0, 0)),
+            Some(Fix::Recount(a)) => Some((1, a)),
+            None => None,
+        })
+        .collect();
+    let mut any = false;
+    for (kind, a) in fixes {
+        let (fix, question) = match kind {
+            0 => (
+                Fix::GlobalBitmap,
+                "the global bitmap disagrees with the clusters in use: make it agree".to_string(),
+            ),
+            _ => (
+                Fix::Recount(a),
+                format!("the counts of allocator inode {a} disagree with its bitmaps: recompute them"),
+            ),
+        };
+        let class = findings
+            .iter()
+            .filter(|f| f.fix == Some(fix))
+            .map(|f| problems::lookup(f.code).map_or(problems::Repair::No, |p| p.repair))
+            .min_by_key(|r| *r == problems::Repair::Safe)
+            .unwrap_or(problems::Repair::No);
+        if approve(class, &question) {
+            any = true;
+        } else {
+            for f in findings.iter_mut().filter(|f| f.fix == Some(fix)) {
+                f.fix = None;
+            }
+        }
+    }
+    any
+}
+
 /// Apply the fixes of `findings`, marking each one repaired. `verify` runs
 /// before each write (the MMP guard's check). Returns what was left and why,
 /// one line each.

@@ -50,7 +50,12 @@ pub struct Outcome {
 /// Replay and recover every dirty slot. `verify` runs before each batch of
 /// writes (the MMP guard's check that slot 0 still holds our marker);
 /// `applied` says whether the writes reach the device (`-y`) or an overlay.
-pub fn run(vol: &Volume, verify: &dyn Fn() -> Result<()>, applied: bool) -> Result<Outcome> {
+pub fn run(
+    vol: &Volume,
+    verify: &dyn Fn() -> Result<()>,
+    applied: bool,
+    approve: &mut dyn FnMut(&str) -> bool,
+) -> Result<Outcome> {
     let mut r = Replay {
         vol,
         verify,
@@ -67,7 +72,11 @@ pub fn run(vol: &Volume, verify: &dyn Fn() -> Result<()>, applied: bool) -> Resu
         let Ok(inode) = vol.read_inode(blkno) else {
             continue;
         };
-        if inode.di().journal_flags() & JOURNAL_DIRTY_FL != 0 {
+        if inode.di().journal_flags() & JOURNAL_DIRTY_FL != 0
+            && approve(&format!(
+                "journal:{slot:04} is dirty (a node died with it mounted): replay it"
+            ))
+        {
             r.slot(slot, inode)
                 .with_context(|| format!("replaying journal:{slot:04}"))?;
         }
