@@ -60,10 +60,22 @@ if [ -x "$FSCK_OURS" ]; then
 		local bs="" bk=0
 		for _ in $(seq "$RUNS"); do
 			/usr/bin/time -o "$DIR/time.out" -f "%e %M" "$@" </dev/null >/dev/null 2>&1 || true
-			read -r s k < "$DIR/time.out"
+			read -r s k < <(tail -1 "$DIR/time.out")
 			if [ -z "$bs" ] || awk "BEGIN{exit !($s < $bs)}"; then bs=$s; fi
 			[ "$k" -gt "$bk" ] && bk=$k
 		done
+		echo "$bs $bk"
+	}
+	best_fresh() { # src cmd... -> "seconds kib" on a fresh copy of src each run
+		local src=$1 bs="" bk=0; shift
+		for _ in $(seq "$RUNS"); do
+			cp --sparse=always "$src" "$DIR/copy.img"
+			/usr/bin/time -o "$DIR/time.out" -f "%e %M" "$@" "$DIR/copy.img" </dev/null >/dev/null 2>&1 || true
+			read -r s k < <(tail -1 "$DIR/time.out")
+			if [ -z "$bs" ] || awk "BEGIN{exit !($s < $bs)}"; then bs=$s; fi
+			[ "$k" -gt "$bk" ] && bk=$k
+		done
+		rm -f "$DIR/copy.img"
 		echo "$bs $bk"
 	}
 	read -r ft_s ft_k < <(best fsck.ocfs2 -fn "$IMG")
@@ -92,4 +104,33 @@ if [ -x "$FSCK_OURS" ] && [ "${BENCH_POPULATED:-1}" = 1 ]; then
 	printf '%-28s %16s %16s %10s\n' "wall time (s, best of $RUNS)" "$pt_s" "$po_s" "$(ratio "$pt_s" "$po_s")"
 	printf '%-28s %16s %16s %10s\n' "peak RSS (KiB)" "$pt_k" "$po_k" "$(ratio "$pt_k" "$po_k")"
 	echo "goal: time ratio <= 0.5"
+	# -fy on a copy each run (the volume is clean: the repair path's own cost).
+	read -r yt_s yt_k < <(best_fresh "$POP" fsck.ocfs2 -fy)
+	read -r yo_s yo_k < <(best_fresh "$POP" "$FSCK_OURS" -fy)
+	echo
+	printf '%-28s %16s %16s %10s\n' "fsck -fy, 100,000 files" "fsck.ocfs2 -fy" "fsck.ocfs2-mmp -fy" "ratio"
+	printf '%-28s %16s %16s %10s\n' "wall time (s, best of $RUNS)" "$yt_s" "$yo_s" "$(ratio "$yt_s" "$yo_s")"
+	printf '%-28s %16s %16s %10s\n' "peak RSS (KiB)" "$yt_k" "$yo_k" "$(ratio "$yt_k" "$yo_k")"
+	echo "goals: time ratio <= 0.5, peak RSS ratio <= 0.1"
+fi
+
+# A full journal replayed: a 2 GiB volume (mkfs.ocfs2, 256 MiB journal, no
+# metaecc) whose slot 0 journal bench/fill-journal.py fills with committed
+# transactions, each run on a fresh copy. fsck.ocfs2 1.8.7 stops with exit 8
+# right after its replay on a local volume ("Unable to access cluster
+# service"): its figures cover the replay and no check.
+JRN=$DIR/journal-full.img
+if [ -x "$FSCK_OURS" ] && [ "${BENCH_JOURNAL:-1}" = 1 ]; then
+	rm -f "$JRN"; truncate -s 2G "$JRN"
+	mkfs.ocfs2 -q -F -b 4096 -C 4096 -N 2 -J size=256M -M local --fs-features=nometaecc "$JRN" </dev/null >/dev/null
+	filled=$(python3 "$(dirname "$0")/fill-journal.py" "$(dirname "$FSCK_OURS")/debugfs-mmp" "$JRN" 250)
+	read -r jt_s jt_k < <(best_fresh "$JRN" fsck.ocfs2 -fy)
+	read -r jo_s jo_k < <(best_fresh "$JRN" "$FSCK_OURS" -fy)
+	echo
+	printf '%-28s %16s %16s %10s\n' "replay: $filled" "" "" ""
+	printf '%-28s %16s %16s %10s\n' "" "fsck.ocfs2 -fy" "fsck.ocfs2-mmp -fy" "ratio"
+	printf '%-28s %16s %16s %10s\n' "wall time (s, best of $RUNS)" "$jt_s" "$jo_s" "$(ratio "$jt_s" "$jo_s")"
+	printf '%-28s %16s %16s %10s\n' "peak RSS (KiB)" "$jt_k" "$jo_k" "$(ratio "$jt_k" "$jo_k")"
+	echo "goals: time ratio <= 0.5, peak RSS ratio <= 0.1 (ours also runs every pass)"
+	rm -f "$JRN"
 fi

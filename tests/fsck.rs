@@ -1498,7 +1498,10 @@ fn corruption_suite() {
         let mut repaired = false;
         // e2fsprogs-style second run for what this release repairs: -y
         // exits 1, then our -n and fsck.ocfs2 -fn find the volume clean.
-        if o.codes().iter().all(|x| ocfs2_fsck::problems::repairable(x)) {
+        if o.codes()
+            .iter()
+            .all(|x| ocfs2_fsck::problems::repairable(x))
+        {
             repaired = true;
             let damaged = std::fs::read(&img).expect("read the damaged image");
             let undo = img.with_extension("undo");
@@ -1506,10 +1509,18 @@ fn corruption_suite() {
             let y = ours(&img, &["-y", "-z", z], Duration::from_secs(120));
             let n = ours_n(&img);
             if y.run.code != Some(1) {
-                why.push(format!("-y exited {:?}, not 1:\n{}", y.run.code, y.run.show()));
+                why.push(format!(
+                    "-y exited {:?}, not 1:\n{}",
+                    y.run.code,
+                    y.run.show()
+                ));
             }
             if n.run.code != Some(EXIT_CLEAN) {
-                why.push(format!("-n after -y exited {:?}:\n{}", n.run.code, n.run.show()));
+                why.push(format!(
+                    "-n after -y exited {:?}:\n{}",
+                    n.run.code,
+                    n.run.show()
+                ));
             }
             if c.base != Base::Mmp {
                 let after = theirs(&img);
@@ -1592,7 +1603,10 @@ fn corruption_suite() {
         (why.is_empty(), line, detail, repaired)
     });
     let repaired = results.iter().filter(|r| r.3).count();
-    assert!(repaired >= 7, "only {repaired} damage cases went through -y: the repairs are not reached");
+    assert!(
+        repaired >= 7,
+        "only {repaired} damage cases went through -y: the repairs are not reached"
+    );
     let summary: Vec<&str> = results.iter().map(|r| r.1.as_str()).collect();
     eprintln!("{}", summary.join("\n"));
     let failures: Vec<&str> = results

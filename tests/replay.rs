@@ -32,14 +32,18 @@ fn volume(dir: &Path, name: &str, mmp: bool, extra: &[&str]) -> PathBuf {
     sparse_file(&img, 128 * MIB);
     let out = if mmp {
         cmd(MKFS)
-            .args(["-q", "-b", "4096", "-C", "4096", "-N", "2", "-J", "size=4M", "-M", "local"])
+            .args([
+                "-q", "-b", "4096", "-C", "4096", "-N", "2", "-J", "size=4M", "-M", "local",
+            ])
             .arg("--fs-features=mmp")
             .args(extra)
             .arg(&img)
             .output()
     } else {
         cmd(oracle("mkfs.ocfs2"))
-            .args(["-q", "-F", "-b", "4096", "-C", "4096", "-N", "2", "-J", "size=4M", "-M", "local"])
+            .args([
+                "-q", "-F", "-b", "4096", "-C", "4096", "-N", "2", "-J", "size=4M", "-M", "local",
+            ])
             .args(extra)
             .arg(&img)
             .output()
@@ -102,7 +106,11 @@ impl LogWriter {
         let mut uuid = [0u8; 16];
         uuid.copy_from_slice(&jsb[0x30..0x40]);
         let start = last - start_back;
-        let file = std::fs::OpenOptions::new().read(true).write(true).open(img).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(img)
+            .unwrap();
         let mut w = LogWriter {
             file,
             bs,
@@ -228,7 +236,9 @@ fn block_of(img: &Path, blkno: u64, bs: usize) -> Vec<u8> {
 }
 
 fn fill(bs: usize, seed: u8) -> Vec<u8> {
-    (0..bs).map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed)).collect()
+    (0..bs)
+        .map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed))
+        .collect()
 }
 
 /// The log every replay test writes. Returns the blocks whose replayed
@@ -266,9 +276,18 @@ fn write_log(img: &Path, damage_root: bool, for_oracle: bool) -> Scenario {
     drop(vol);
     let mut magic_block = fill(bs, 3);
     magic_block[..4].copy_from_slice(&be(MAGIC));
-    let (a, b, c, d, e) = (fill(bs, 10), fill(bs, 20), fill(bs, 30), fill(bs, 40), fill(bs, 50));
+    let (a, b, c, d, e) = (
+        fill(bs, 10),
+        fill(bs, 20),
+        fill(bs, 30),
+        fill(bs, 40),
+        fill(bs, 50),
+    );
     let mut log = LogWriter::new(img, 2, 0xFFFF_FFFE);
-    log.descriptor(0xFFFF_FFFE, &[(x, a), (y, magic_block), (root, root_new.clone())]);
+    log.descriptor(
+        0xFFFF_FFFE,
+        &[(x, a), (y, magic_block), (root, root_new.clone())],
+    );
     log.commit(0xFFFF_FFFE);
     log.revoke(0xFFFF_FFFF, &[y, w]);
     log.descriptor(0xFFFF_FFFF, &[(x, b)]);
@@ -301,7 +320,12 @@ fn write_log(img: &Path, damage_root: bool, for_oracle: bool) -> Scenario {
 }
 
 fn fsck(img: &Path, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
-    let out = cmd(FSCK).args(args).arg("--json").arg(img).output().unwrap();
+    let out = cmd(FSCK)
+        .args(args)
+        .arg("--json")
+        .arg(img)
+        .output()
+        .unwrap();
     let j = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
     (out.status.code(), j, show(&out))
 }
@@ -324,7 +348,12 @@ fn on_terminal(img: &Path, args: &[&str], input: &str) -> (Option<i32>, serde_js
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let j = text
@@ -339,7 +368,11 @@ fn on_terminal(img: &Path, args: &[&str], input: &str) -> (Option<i32>, serde_js
 fn codes(j: &serde_json::Value) -> Vec<String> {
     j["findings"]
         .as_array()
-        .map(|a| a.iter().map(|f| f["code"].as_str().unwrap_or("?").to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|f| f["code"].as_str().unwrap_or("?").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -357,7 +390,11 @@ fn oracle_fsck(img: &Path, args: &[&str]) -> (Option<i32>, String) {
 }
 
 fn md5(img: &Path) -> Vec<u8> {
-    std::fs::read(img).unwrap().chunks(1 << 20).flat_map(|c| crc32(c).to_le_bytes()).collect()
+    std::fs::read(img)
+        .unwrap()
+        .chunks(1 << 20)
+        .flat_map(|c| crc32(c).to_le_bytes())
+        .collect()
 }
 
 fn crc32(d: &[u8]) -> u32 {
@@ -384,10 +421,16 @@ fn replay_writes_what_fsck_ocfs2_writes_and_leaves_a_clean_volume() {
     assert_eq!(codes(&j), ["JOURNAL_NEEDS_RECOVERY"], "{out}");
     assert_eq!(j["findings"][0]["fixed"], true, "{out}");
     let msg = j["findings"][0]["message"].as_str().unwrap();
-    assert!(msg.contains("3 committed transaction(s), 2 block(s) replayed"), "{msg}");
+    assert!(
+        msg.contains("3 committed transaction(s), 2 block(s) replayed"),
+        "{msg}"
+    );
     assert!(msg.contains("transaction 1 never committed"), "{msg}");
     for (b, want) in &s.judged {
-        assert!(block_of(&img, *b, s.bs) == *want, "block {b} after our replay is not what the log says");
+        assert!(
+            block_of(&img, *b, s.bs) == *want,
+            "block {b} after our replay is not what the log says"
+        );
     }
 
     let (code, j, out) = fsck(&img, &["-n"]);
@@ -415,12 +458,18 @@ fn replay_writes_what_fsck_ocfs2_writes_and_leaves_a_clean_volume() {
     // next transaction id (2: the walk ended at the uncommitted 1).
     let (vo, vt) = (open(&img), open(&theirs));
     let jsb = |v: &Volume| {
-        let ino = v.read_inode(v.system_inode("journal:0000").unwrap()).unwrap();
+        let ino = v
+            .read_inode(v.system_inode("journal:0000").unwrap())
+            .unwrap();
         let first = v.map_block(&v.extents(&ino).unwrap(), 0).unwrap();
         let b = v.read_block(first).unwrap();
         b[0x18..0x20].to_vec()
     };
-    assert_eq!(jsb(&vo), jsb(&vt), "journal superblock (s_sequence, s_start)");
+    assert_eq!(
+        jsb(&vo),
+        jsb(&vt),
+        "journal superblock (s_sequence, s_start)"
+    );
     assert_eq!(jsb(&vo), [0, 0, 0, 2, 0, 0, 0, 0]);
     assert_eq!(s.root, vo.root_blkno());
 }
@@ -435,9 +484,18 @@ fn dash_n_checks_the_volume_as_the_replay_leaves_it() {
     // damaged root inode is a finding, and so is the dirty journal.
     let (code, j, out) = on_terminal(&img, &["--json"], "n\n");
     assert_eq!(code, Some(4), "{out}");
-    assert!(out.contains("journal:0000 is dirty (a node died with it mounted): replay it? <y>"), "{out}");
-    assert!(codes(&j).iter().any(|c| c == "INODE_BLKNO"), "no replay: the damage shows: {out}");
-    assert!(codes(&j).iter().any(|c| c == "JOURNAL_NEEDS_RECOVERY"), "{out}");
+    assert!(
+        out.contains("journal:0000 is dirty (a node died with it mounted): replay it? <y>"),
+        "{out}"
+    );
+    assert!(
+        codes(&j).iter().any(|c| c == "INODE_BLKNO"),
+        "no replay: the damage shows: {out}"
+    );
+    assert!(
+        codes(&j).iter().any(|c| c == "JOURNAL_NEEDS_RECOVERY"),
+        "{out}"
+    );
     assert_eq!(md5(&img), before, "declined, yet written");
     // ...with -n the passes see the replayed copy, and nothing is written.
     let (code, j, out) = fsck(&img, &["-n"]);
@@ -482,11 +540,15 @@ fn replay_on_an_mmp_volume_under_the_guard() {
     let (code, j, out) = fsck(&img, &["--undo", undo.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{out}");
     assert!(j["restored_chunks"].as_u64().unwrap() >= 4, "{out}");
-    assert!(std::fs::read(&img).unwrap() == crashed, "--undo did not give back the crashed volume");
+    assert!(
+        std::fs::read(&img).unwrap() == crashed,
+        "--undo did not give back the crashed volume"
+    );
     // A volume that changed since the run is refused.
     std::fs::write(&img, &after).unwrap();
     let f = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
-    f.write_all_at(&[0x5A], s.judged[0].0 * s.bs as u64 + 100).unwrap();
+    f.write_all_at(&[0x5A], s.judged[0].0 * s.bs as u64 + 100)
+        .unwrap();
     drop(f);
     let (code, _, out) = fsck(&img, &["--undo", undo.to_str().unwrap()]);
     assert_eq!(code, Some(8), "{out}");
@@ -518,8 +580,14 @@ fn a_damaged_log_replays_what_is_committed_before_the_damage() {
     assert!(c.contains(&"JOURNAL_DAMAGED".to_string()), "{out}");
     assert!(c.contains(&"JOURNAL_NEEDS_RECOVERY".to_string()), "{out}");
     assert!(out.contains("past the end of the volume"), "{out}");
-    assert!(block_of(&img, end - 20, bs) == a, "transaction 7 was not replayed");
-    assert!(block_of(&img, end - 21, bs) == before, "transaction 8 was replayed");
+    assert!(
+        block_of(&img, end - 20, bs) == a,
+        "transaction 7 was not replayed"
+    );
+    assert!(
+        block_of(&img, end - 21, bs) == before,
+        "transaction 8 was replayed"
+    );
     let (code, _, out) = fsck(&img, &["-n"]);
     assert_eq!(code, Some(0), "{out}");
 }
@@ -535,13 +603,20 @@ fn without_an_answer_there_is_no_repair() {
     let out = cmd(FSCK).arg(&img).output().unwrap();
     assert_eq!(out.status.code(), Some(8), "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("standard input is not a terminal") && err.lines().count() == 1, "{}", show(&out));
+    assert!(
+        err.contains("standard input is not a terminal") && err.lines().count() == 1,
+        "{}",
+        show(&out)
+    );
     assert_eq!(md5(&img), before);
     let (code, j, out) = on_terminal(&img, &["--json"], "y\n");
     assert_eq!(code, Some(1), "{out}");
     assert_eq!(codes(&j), ["JOURNAL_NEEDS_RECOVERY"], "{out}");
     for (b, want) in &s.judged {
-        assert!(block_of(&img, *b, s.bs) == *want, "block {b} after answering y");
+        assert!(
+            block_of(&img, *b, s.bs) == *want,
+            "block {b} after answering y"
+        );
     }
 }
 
@@ -559,8 +634,14 @@ fn an_unusable_journal_superblock_is_reported_and_left_dirty() {
         let (code, j, out) = fsck(&img, args);
         assert_eq!(code, Some(4), "{args:?}: {out}");
         let c = codes(&j);
-        assert!(c.contains(&"JOURNAL_SUPERBLOCK".to_string()), "{args:?}: {out}");
-        assert!(c.contains(&"JOURNAL_NEEDS_RECOVERY".to_string()), "{args:?}: {out}");
+        assert!(
+            c.contains(&"JOURNAL_SUPERBLOCK".to_string()),
+            "{args:?}: {out}"
+        );
+        assert!(
+            c.contains(&"JOURNAL_NEEDS_RECOVERY".to_string()),
+            "{args:?}: {out}"
+        );
     }
 }
 
@@ -586,7 +667,12 @@ fn a_crash_at_every_write_of_the_replay_is_finished_by_the_next_run() {
         if out.status.code() == Some(1) {
             break; // no write left to stop at
         }
-        assert_eq!(out.status.code(), None, "write {n}: killed by the failpoint: {}", show(&out));
+        assert_eq!(
+            out.status.code(),
+            None,
+            "write {n}: killed by the failpoint: {}",
+            show(&out)
+        );
         let (code, _, out) = fsck(&img, &["-y"]);
         assert_eq!(code, Some(1), "write {n}: the rerun: {out}");
         let (code, _, out) = fsck(&img, &["-n"]);
@@ -597,5 +683,8 @@ fn a_crash_at_every_write_of_the_replay_is_finished_by_the_next_run() {
         n += 1;
         assert!(n < 100, "the replay never finished");
     }
-    assert!(n > 5, "only {n} writes: the failpoint did not stop the replay");
+    assert!(
+        n > 5,
+        "only {n} writes: the failpoint did not stop the replay"
+    );
 }

@@ -75,12 +75,16 @@ fn change_clusters(vol: &Volume, ranges: &[(u64, u64)], used: bool) -> Result<u6
         if !buf.starts_with(GROUP_DESC_SIGNATURE) {
             return Err(Error::corrupt(blkno, "not a group descriptor"));
         }
-        let (mut desc, _) = GroupDesc::read_from_prefix(&buf).expect("a block holds a group descriptor");
+        let (mut desc, _) =
+            GroupDesc::read_from_prefix(&buf).expect("a block holds a group descriptor");
         let nbits = u64::from(desc.bg_bits.get());
         let mut n = 0u16;
         for bit in bits {
             if bit >= nbits {
-                return Err(Error::corrupt(blkno, format!("bit {bit} past bg_bits {nbits}")));
+                return Err(Error::corrupt(
+                    blkno,
+                    format!("bit {bit} past bg_bits {nbits}"),
+                ));
             }
             let byte = BG_BITMAP + (bit / 8) as usize;
             let mask = 1u8 << (bit % 8);
@@ -100,7 +104,9 @@ fn change_clusters(vol: &Volume, ranges: &[(u64, u64)], used: bool) -> Result<u6
         });
         buf[..core::mem::size_of::<GroupDesc>()].copy_from_slice(desc.as_bytes());
         vol.write_meta(blkno, &mut buf, CheckAt::GroupDesc)?;
-        *freed_per_chain.entry(usize::from(desc.bg_chain.get())).or_default() += u64::from(n);
+        *freed_per_chain
+            .entry(usize::from(desc.bg_chain.get()))
+            .or_default() += u64::from(n);
         freed += u64::from(n);
     }
     if freed == 0 {
@@ -110,10 +116,14 @@ fn change_clusters(vol: &Volume, ranges: &[(u64, u64)], used: bool) -> Result<u6
     let used_recs = usize::from(cl.cl_next_free_rec.get());
     for (chain, n) in freed_per_chain {
         if chain >= used_recs {
-            return Err(Error::corrupt(gb, format!("a group names chain {chain}, past cl_next_free_rec")));
+            return Err(Error::corrupt(
+                gb,
+                format!("a group names chain {chain}, past cl_next_free_rec"),
+            ));
         }
         let at = rec_at + chain * core::mem::size_of::<ChainRec>();
-        let (mut rec, _) = ChainRec::read_from_prefix(&inode.buf[at..]).expect("bounds checked by chain_list");
+        let (mut rec, _) =
+            ChainRec::read_from_prefix(&inode.buf[at..]).expect("bounds checked by chain_list");
         let free = rec.c_free.get();
         rec.c_free.set(if used {
             free.saturating_sub(n as u32)
@@ -147,14 +157,18 @@ pub fn recount(vol: &Volume, alloc_blkno: u64) -> Result<bool> {
         let bits = usize::from(g.desc.bg_bits.get());
         let room = (buf.len() - BG_BITMAP) * 8;
         if bits > room {
-            return Err(Error::corrupt(g.blkno, format!("bg_bits {bits} exceeds the {room} bits its block holds")));
+            return Err(Error::corrupt(
+                g.blkno,
+                format!("bg_bits {bits} exceeds the {room} bits its block holds"),
+            ));
         }
         let set: usize = (0..bits)
             .filter(|&i| buf[BG_BITMAP + i / 8] & (1 << (i % 8)) != 0)
             .count();
         let free = (bits - set) as u16;
         if g.desc.bg_free_bits_count.get() != free {
-            let (mut desc, _) = GroupDesc::read_from_prefix(&buf).expect("a block holds a group descriptor");
+            let (mut desc, _) =
+                GroupDesc::read_from_prefix(&buf).expect("a block holds a group descriptor");
             desc.bg_free_bits_count.set(free);
             buf[..core::mem::size_of::<GroupDesc>()].copy_from_slice(desc.as_bytes());
             vol.write_meta(g.blkno, &mut buf, CheckAt::GroupDesc)?;
@@ -172,7 +186,8 @@ pub fn recount(vol: &Volume, alloc_blkno: u64) -> Result<bool> {
         all += total;
         all_free += free;
         let at = rec_at + chain * core::mem::size_of::<ChainRec>();
-        let (mut rec, _) = ChainRec::read_from_prefix(&inode.buf[at..]).expect("bounds checked by chain_list");
+        let (mut rec, _) =
+            ChainRec::read_from_prefix(&inode.buf[at..]).expect("bounds checked by chain_list");
         if u64::from(rec.c_total.get()) != *total || u64::from(rec.c_free.get()) != *free {
             rec.c_total.set(*total as u32);
             rec.c_free.set(*free as u32);

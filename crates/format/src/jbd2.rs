@@ -80,7 +80,11 @@ const fn crc_tables() -> ([u32; 256], [u32; 256]) {
         let mut r = i as u32;
         let mut k = 0;
         while k < 8 {
-            r = if r & 1 != 0 { (r >> 1) ^ 0x82F6_3B78 } else { r >> 1 };
+            r = if r & 1 != 0 {
+                (r >> 1) ^ 0x82F6_3B78
+            } else {
+                r >> 1
+            };
             k += 1;
         }
         c[i] = r;
@@ -88,7 +92,11 @@ const fn crc_tables() -> ([u32; 256], [u32; 256]) {
         let mut r = (i as u32) << 24;
         let mut k = 0;
         while k < 8 {
-            r = if r & 0x8000_0000 != 0 { (r << 1) ^ 0x04C1_1DB7 } else { r << 1 };
+            r = if r & 0x8000_0000 != 0 {
+                (r << 1) ^ 0x04C1_1DB7
+            } else {
+                r << 1
+            };
             k += 1;
         }
         be[i] = r;
@@ -425,7 +433,9 @@ pub enum Damage {
         target: u64,
         blocks: u64,
     },
-    #[error("transaction {tid}: revoke block at journal block {block} is damaged (r_count or checksum)")]
+    #[error(
+        "transaction {tid}: revoke block at journal block {block} is damaged (r_count or checksum)"
+    )]
     Revoke { tid: u32, block: u32 },
     #[error("transaction {tid}: commit block at journal block {block} fails its checksum")]
     CommitChecksum { tid: u32, block: u32 },
@@ -520,7 +530,8 @@ pub fn scan(
             blocktype::DESCRIPTOR => {
                 open = true;
                 if !j.tail_ok(&block) {
-                    out.damage.push(Damage::DescriptorChecksum { tid, block: here });
+                    out.damage
+                        .push(Damage::DescriptorChecksum { tid, block: here });
                     break;
                 }
                 if v1 {

@@ -44,7 +44,12 @@ impl Overlay {
         (first..last).map(move |b| {
             let lo = offset.max(b * bs);
             let hi = end.min((b + 1) * bs);
-            (b, (lo - b * bs) as usize, (lo - offset) as usize, (hi - lo) as usize)
+            (
+                b,
+                (lo - b * bs) as usize,
+                (lo - offset) as usize,
+                (hi - lo) as usize,
+            )
         })
     }
 }
@@ -114,7 +119,10 @@ mod tests {
         o.write_at(500, &[0xAA; 20]).unwrap();
         let mut buf = vec![0u8; 40];
         o.read_at(490, &mut buf).unwrap();
-        assert_eq!(&buf[..10], &(490..500u32).map(|i| i as u8).collect::<Vec<_>>()[..]);
+        assert_eq!(
+            &buf[..10],
+            &(490..500u32).map(|i| i as u8).collect::<Vec<_>>()[..]
+        );
         assert!(buf[10..30].iter().all(|&b| b == 0xAA));
         assert_eq!(buf[30], 520u32 as u8);
         let mut direct = vec![0u8; 20];

@@ -82,13 +82,15 @@ impl UndoDevice {
             rec.extend_from_slice(&TAG_SAVED.to_le_bytes());
             rec.extend_from_slice(&at.to_le_bytes());
             rec.extend_from_slice(&old);
-            file.write_all(&rec).map_err(|e| undo_err(&self.path, "write", e))?;
+            file.write_all(&rec)
+                .map_err(|e| undo_err(&self.path, "write", e))?;
             saved.insert(c);
             wrote = true;
         }
         if wrote {
             // Durable before the device is overwritten.
-            file.sync_data().map_err(|e| undo_err(&self.path, "sync", e))?;
+            file.sync_data()
+                .map_err(|e| undo_err(&self.path, "sync", e))?;
         }
         Ok(())
     }
@@ -104,9 +106,11 @@ impl UndoDevice {
             rec.extend_from_slice(&TAG_SEAL.to_le_bytes());
             rec.extend_from_slice(&(c * CHUNK).to_le_bytes());
             rec.extend_from_slice(&u64::from(crc32fast::hash(&now)).to_le_bytes());
-            file.write_all(&rec).map_err(|e| undo_err(&self.path, "write", e))?;
+            file.write_all(&rec)
+                .map_err(|e| undo_err(&self.path, "write", e))?;
         }
-        file.sync_all().map_err(|e| undo_err(&self.path, "sync", e))?;
+        file.sync_all()
+            .map_err(|e| undo_err(&self.path, "sync", e))?;
         Ok(saved.len())
     }
 }
@@ -181,7 +185,8 @@ impl UndoFile {
         if bytes.len() < 32 || &bytes[..16] != MAGIC {
             return Err(bad("not an undo file of fsck.ocfs2-mmp"));
         }
-        let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+        let u64_at =
+            |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
         if u64_at(&bytes, 16) != CHUNK {
             return Err(bad("unknown chunk size"));
         }
@@ -205,7 +210,9 @@ impl UndoFile {
                     if end > bytes.len() {
                         break;
                     }
-                    out.saved.entry(off).or_insert_with(|| bytes[at..end].to_vec());
+                    out.saved
+                        .entry(off)
+                        .or_insert_with(|| bytes[at..end].to_vec());
                     at = end;
                 }
                 TAG_SEAL if at + 8 <= bytes.len() => {
@@ -273,7 +280,9 @@ mod tests {
     fn saves_before_writing_and_puts_back() {
         let dir = std::env::temp_dir().join(format!("undo-test-{}", std::process::id()));
         let _ = std::fs::remove_file(&dir);
-        let orig: Vec<u8> = (0..5 * CHUNK as usize + 100).map(|i| (i % 251) as u8).collect();
+        let orig: Vec<u8> = (0..5 * CHUNK as usize + 100)
+            .map(|i| (i % 251) as u8)
+            .collect();
         let mem = Arc::new(MemDevice::new(orig.clone()));
         let u = UndoDevice::create(Box::new(mem.clone()), &dir).unwrap();
         u.write_at(4000, &[0xEE; 200]).unwrap(); // two chunks

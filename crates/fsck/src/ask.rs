@@ -14,7 +14,9 @@ pub enum Answers {
     Yes,
     Preen,
     /// Asked on the terminal; `all` once the answer was "a".
-    Ask { all: bool },
+    Ask {
+        all: bool,
+    },
 }
 
 impl Answers {

@@ -115,7 +115,9 @@ fn refusal(v: &Verdict, device: &str) -> String {
 
 pub fn run(cli: &Cli) -> Result<u8> {
     // An undo asks nothing: putting the saved blocks back is the request.
-    let Some(mut answers) = ask::Answers::from_options(cli.no, cli.yes || cli.undo.is_some(), cli.preen) else {
+    let Some(mut answers) =
+        ask::Answers::from_options(cli.no, cli.yes || cli.undo.is_some(), cli.preen)
+    else {
         anyhow::bail!(
             "no -n, -y or -p, and standard input is not a terminal: nobody can be asked before a repair \
              (use -n to check only, -p to make the repairs that are safe, -y to make them all)"
@@ -260,7 +262,11 @@ pub fn run(cli: &Cli) -> Result<u8> {
                 serde_json::json!({"device": cli.device, "undo": file, "restored_chunks": n, "exit_code": exit::CLEAN})
             );
         } else {
-            println!("{}: {n} block(s) of 4 KiB put back from {}", cli.device, file.display());
+            println!(
+                "{}: {n} block(s) of 4 KiB put back from {}",
+                cli.device,
+                file.display()
+            );
         }
         return Ok(exit::CLEAN);
     }
@@ -353,7 +359,9 @@ pub fn run(cli: &Cli) -> Result<u8> {
             // run replays it again. The marker goes back as usual.
             let put_back = guard.map(Guard::release).transpose();
             if let Some(EngineError::Interrupted(_)) = e.downcast_ref::<EngineError>() {
-                eprintln!("{PROG}: interrupted during the journal replay; the MMP marker is put back");
+                eprintln!(
+                    "{PROG}: interrupted during the journal replay; the MMP marker is put back"
+                );
                 return Ok(exit::CANCELLED);
             }
             put_back?;
@@ -422,7 +430,9 @@ pub fn run(cli: &Cli) -> Result<u8> {
         }
     }
     if let Some(u) = undo_dev {
-        let n = u.seal(&live_ranges(&vol)).context("sealing the undo file")?;
+        let n = u
+            .seal(&live_ranges(&vol))
+            .context("sealing the undo file")?;
         if !cli.json && n > 0 {
             if let Some(z) = &cli.undo_file {
                 println!(

@@ -51,7 +51,9 @@ pub fn decide(
             ),
             _ => (
                 Fix::Recount(a),
-                format!("the counts of allocator inode {a} disagree with its bitmaps: recompute them"),
+                format!(
+                    "the counts of allocator inode {a} disagree with its bitmaps: recompute them"
+                ),
             ),
         };
         let class = findings
@@ -89,18 +91,23 @@ pub fn apply(
             .all(|f| f.fixed || problems::repairable(f.code));
         verify()?;
         let claim = runs(bitmap_diff.iter().filter(|d| d.1).map(|d| d.0));
-        alloc::claim_clusters(vol, &claim).context("marking clusters in use in the global bitmap")?;
+        alloc::claim_clusters(vol, &claim)
+            .context("marking clusters in use in the global bitmap")?;
         let free = runs(bitmap_diff.iter().filter(|d| !d.1).map(|d| d.0));
         if may_free {
             verify()?;
-            alloc::free_clusters(vol, &free).context("freeing unused clusters in the global bitmap")?;
+            alloc::free_clusters(vol, &free)
+                .context("freeing unused clusters in the global bitmap")?;
         } else if !free.is_empty() {
             left.push(format!(
                 "{} cluster(s) marked in use that nothing uses are left marked: other damage may hide their owner",
                 free.iter().map(|r| r.1).sum::<u64>()
             ));
         }
-        for f in findings.iter_mut().filter(|f| f.fix == Some(Fix::GlobalBitmap)) {
+        for f in findings
+            .iter_mut()
+            .filter(|f| f.fix == Some(Fix::GlobalBitmap))
+        {
             f.fixed = may_free || free.is_empty();
         }
     }
@@ -117,7 +124,10 @@ pub fn apply(
         verify()?;
         match alloc::recount(vol, a) {
             Ok(_) => {
-                for f in findings.iter_mut().filter(|f| f.fix == Some(Fix::Recount(a))) {
+                for f in findings
+                    .iter_mut()
+                    .filter(|f| f.fix == Some(Fix::Recount(a)))
+                {
                     f.fixed = true;
                 }
             }

@@ -25,8 +25,8 @@ use ocfs2_format::fs::{slot_file_name, Inode};
 use ocfs2_format::jbd2::{self, Damage, Journal};
 use ocfs2_format::journal::JBD2_MAGIC;
 use ocfs2_format::ondisk::{LocalAlloc, TruncateLog, TruncateRec, DINODE_ID2, JOURNAL_DIRTY_FL};
-use ocfs2_format::zerocopy::{FromBytes, IntoBytes};
 use ocfs2_format::slotmap::{Format, OLD_EMPTY};
+use ocfs2_format::zerocopy::{FromBytes, IntoBytes};
 use ocfs2_format::Volume;
 use std::collections::HashSet;
 
@@ -148,7 +148,9 @@ impl Replay<'_> {
         let extents = match vol.extents(&jino) {
             Ok(e) => e,
             Err(e) => {
-                let msg = format!("{name} is dirty, but its extent tree cannot be read ({e}): not replayed");
+                let msg = format!(
+                    "{name} is dirty, but its extent tree cannot be read ({e}): not replayed"
+                );
                 self.add("JOURNAL_SUPERBLOCK", jblk, jblk, msg, false);
                 return Ok(());
             }
@@ -168,7 +170,9 @@ impl Replay<'_> {
         let (journal, mut jsb) = match journal {
             Ok(x) => x,
             Err(e) => {
-                let msg = format!("{name} is dirty, but its jbd2 superblock is unusable ({e}): not replayed");
+                let msg = format!(
+                    "{name} is dirty, but its jbd2 superblock is unusable ({e}): not replayed"
+                );
                 self.add("JOURNAL_SUPERBLOCK", sb_at, jblk, msg, false);
                 return Ok(());
             }
@@ -191,9 +195,8 @@ impl Replay<'_> {
         if journal.start != 0 {
             (self.verify)()?;
             for (&target, logged) in &plan {
-                let src = map(logged.log_block).with_context(|| {
-                    format!("journal block {} is not mapped", logged.log_block)
-                })?;
+                let src = map(logged.log_block)
+                    .with_context(|| format!("journal block {} is not mapped", logged.log_block))?;
                 let mut data = vol.read_block(src)?;
                 if logged.escaped {
                     data[..4].copy_from_slice(&JBD2_MAGIC.to_be_bytes());
@@ -227,7 +230,11 @@ impl Replay<'_> {
         vol.write_meta(jblk, &mut jino.buf, CheckAt::Inode)?;
         vol.device().flush()?;
         self.out.recovered.push(slot);
-        let verb = if self.applied { "replayed" } else { "would be replayed (-n: in memory only)" };
+        let verb = if self.applied {
+            "replayed"
+        } else {
+            "would be replayed (-n: in memory only)"
+        };
         let msg = format!(
             "{name} is dirty: a node died with transactions to replay; {} committed transaction(s), \
              {} block(s) {verb}{}; local alloc: {la} cluster(s) back to the global bitmap; \

@@ -1,0 +1,333 @@
+//! The passes. Each reads through the format crate, never trusts a number
+//! from disk before checking it, and turns every problem into a [`Finding`]
+//! (never a panic, never an early exit unless nothing further can be read).
+//! One file per pass; this one holds the state they share, each field
+//! documented with the pass that fills it.
+
+use crate::problems;
+use ocfs2_format::blockcheck::{self, CheckAt, CheckResult};
+use ocfs2_format::features::{compat, incompat};
+use ocfs2_format::fs::{parse_extent_list, slot_file_name, Inode};
+use ocfs2_format::journal::JournalSuperblock;
+use ocfs2_format::ondisk::*;
+use ocfs2_format::slotmap::{Format, MmpState};
+use ocfs2_format::zerocopy::FromBytes;
+use ocfs2_format::Volume;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+mod pass0;
+mod pass1;
+mod pass2;
+mod pass3;
+mod pass4;
+mod pass5;
+mod pass6;
+mod pass7;
+
+/// One problem found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub pass: &'static str,
+    /// The block the finding concerns.
+    pub blkno: Option<u64>,
+    /// The inode (block number) it belongs to, when it differs from `blkno`.
+    pub inode: Option<u64>,
+    pub message: String,
+    /// Whether this run repaired it (`-y`, or `-p` for what is safe).
+    pub fixed: bool,
+    /// How `-y` and `-p` repair it, when this release can.
+    #[serde(skip)]
+    pub fix: Option<Fix>,
+}
+
+/// A repair the passes prepared (see repair.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fix {
+    /// Recompute a chain allocator's counts from its bitmaps (its inode).
+    Recount(u64),
+    /// Make the global bitmap agree with the clusters in use
+    /// ([`Checker::bitmap_diff`]).
+    GlobalBitmap,
+}
+
+impl Finding {
+    pub fn new(
+        code: &'static str,
+        blkno: Option<u64>,
+        inode: Option<u64>,
+        message: String,
+    ) -> Self {
+        Finding {
+            code,
+            pass: problems::lookup(code).map_or("?", |p| p.pass),
+            blkno,
+            inode,
+            message,
+            fixed: false,
+            fix: match code {
+                "GROUP_FREE_BITS" => inode.map(Fix::Recount),
+                "CHAIN_BITS" | "CHAIN_GROUP_BITS" => blkno.map(Fix::Recount),
+                "CLUSTER_ALLOC_BIT" => Some(Fix::GlobalBitmap),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Progress per pass.
+pub trait Progress {
+    fn pass(&mut self, _n: &str, _name: &str) {}
+}
+
+/// No progress shown.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// A bitset over clusters, one bit per cluster, LSB first (as on disk).
+struct Bits(Vec<u8>);
+impl Bits {
+    fn new(n: u64) -> Self {
+        Bits(vec![0; n.div_ceil(8) as usize])
+    }
+    fn get(&self, i: u64) -> bool {
+        self.0
+            .get((i / 8) as usize)
+            .is_some_and(|b| b & (1 << (i % 8)) != 0)
+    }
+    /// Set; returns whether it was set already.
+    fn set(&mut self, i: u64) -> bool {
+        match self.0.get_mut((i / 8) as usize) {
+            Some(b) => {
+                let was = *b & (1 << (i % 8)) != 0;
+                *b |= 1 << (i % 8);
+                was
+            }
+            None => false,
+        }
+    }
+    /// OR `nbits` bits of an on-disk bitmap in at bit `start`.
+    fn or_bits(&mut self, start: u64, src: &[u8], nbits: u64) {
+        if start % 8 == 0 {
+            let whole = (nbits / 8) as usize;
+            let at = (start / 8) as usize;
+            if let Some(dst) = self.0.get_mut(at..at + whole) {
+                for (d, s) in dst.iter_mut().zip(src) {
+                    *d |= *s;
+                }
+                for i in (whole as u64 * 8)..nbits {
+                    if src[(i / 8) as usize] & (1 << (i % 8)) != 0 {
+                        self.set(start + i);
+                    }
+                }
+                return;
+            }
+        }
+        for i in 0..nbits {
+            if src[(i / 8) as usize] & (1 << (i % 8)) != 0 {
+                self.set(start + i);
+            }
+        }
+    }
+}
+
+/// Set bits among the first `nbits` of an on-disk bitmap.
+fn count_set(bm: &[u8], nbits: u64) -> u64 {
+    let whole = (nbits / 8) as usize;
+    let mut n: u64 = bm[..whole].iter().map(|b| u64::from(b.count_ones())).sum();
+    for i in (whole as u64 * 8)..nbits {
+        if bm[(i / 8) as usize] & (1 << (i % 8)) != 0 {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[derive(Default, Clone)]
+struct InodeInfo {
+    mode: u16,
+    links: u32,
+    refs: u32,
+    /// Directory that names it (first seen), for directories.
+    parent: Option<u64>,
+    dotdot: Option<u64>,
+}
+
+/// The checker's state.
+pub struct Checker<'a> {
+    vol: &'a Volume,
+    pub findings: Vec<Finding>,
+    bs: u64,
+    cs_bits: u32,
+    bpc: u64,
+    clusters: u64,
+    generation: u32,
+    /// Clusters every structure claims: filled by [`Checker::claim`] in
+    /// pass 2 (group descriptors), pass 3 (extents) and pass 4 (local alloc
+    /// windows, truncate logs); compared in pass 7.
+    used: Bits,
+    /// Inode blocks marked allocated in some inode allocator: blkno ->
+    /// (slot, bit). Filled by pass 2, read by pass 3.
+    alloc_inodes: HashMap<u64, (u16, u16)>,
+    /// Every valid inode: filled by pass 3; pass 5 counts the directory
+    /// entries naming each, pass 6 checks links and connectivity.
+    inodes: HashMap<u64, InodeInfo>,
+    /// Group descriptors already met on some chain (pass 2).
+    seen_groups: HashSet<u64>,
+    /// Clusters of the global bitmap, as its groups say (bit set = used):
+    /// filled by pass 2, compared in pass 7.
+    bitmap_used: Bits,
+    limit_reports: usize,
+    dup_reports: usize,
+    /// Slots whose journal the replay recovered (or, with -n, would): their
+    /// slot map entries are given up with the recovery, not held.
+    pub recovered: HashSet<u16>,
+    /// Filled by pass 7: every cluster whose global bitmap bit is wrong,
+    /// with whether it is in use.
+    pub bitmap_diff: Vec<(u64, bool)>,
+}
+
+fn ft_of_mode(mode: u16) -> u8 {
+    match mode & 0o170000 {
+        0o100000 => file_type::REG_FILE,
+        0o040000 => file_type::DIR,
+        0o020000 => file_type::CHRDEV,
+        0o060000 => file_type::BLKDEV,
+        0o010000 => file_type::FIFO,
+        0o140000 => file_type::SOCK,
+        0o120000 => file_type::SYMLINK,
+        _ => file_type::UNKNOWN,
+    }
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(vol: &'a Volume) -> Self {
+        let clusters = u64::from(vol.clusters());
+        Checker {
+            vol,
+            findings: Vec::new(),
+            bs: u64::from(vol.block_size()),
+            cs_bits: vol.sb().s_clustersize_bits.get(),
+            bpc: u64::from(vol.cluster_size() / vol.block_size()),
+            clusters,
+            generation: vol.super_inode().di().i_fs_generation.get(),
+            used: Bits::new(clusters),
+            alloc_inodes: HashMap::new(),
+            inodes: HashMap::new(),
+            seen_groups: HashSet::new(),
+            bitmap_used: Bits::new(clusters),
+            limit_reports: 0,
+            dup_reports: 0,
+            recovered: HashSet::new(),
+            bitmap_diff: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, code: &'static str, blkno: Option<u64>, inode: Option<u64>, message: String) {
+        self.findings
+            .push(Finding::new(code, blkno, inode, message));
+    }
+
+    fn blocks(&self) -> u64 {
+        self.vol.device_blocks()
+    }
+
+    /// Claim the clusters of `[blkno, blkno + nblocks)` for `owner`.
+    fn claim(&mut self, blkno: u64, nblocks: u64, owner: u64) {
+        if nblocks == 0 {
+            return;
+        }
+        let first = blkno / self.bpc;
+        let last = (blkno + nblocks - 1) / self.bpc;
+        for c in first..=last.min(self.clusters.saturating_sub(1)) {
+            if self.used.set(c) && self.dup_reports < 20 {
+                self.dup_reports += 1;
+                self.add(
+                    "DUP_CLUSTERS",
+                    Some(c * self.bpc),
+                    Some(owner),
+                    format!("cluster {c} is claimed again by inode {owner}"),
+                );
+            }
+        }
+    }
+
+    /// Read a metadata block; a failed check becomes a finding.
+    fn meta(&mut self, blkno: u64, at: CheckAt, owner: Option<u64>) -> Option<Vec<u8>> {
+        let mut buf = match self.vol.read_block(blkno) {
+            Ok(b) => b,
+            Err(e) => {
+                self.add("EXTENT_BLKNO_RANGE", Some(blkno), owner, e.to_string());
+                return None;
+            }
+        };
+        if self.vol.meta_ecc() {
+            if let CheckResult::Bad {
+                stored_crc,
+                computed_crc,
+            } = blockcheck::validate(&mut buf, at)
+            {
+                self.add(
+                    "BLOCK_CHECK",
+                    Some(blkno),
+                    owner,
+                    format!("block check fails: stored crc {stored_crc:#010x}, computed {computed_crc:#010x}"),
+                );
+            }
+        }
+        Some(buf)
+    }
+
+    fn read_inode(&mut self, blkno: u64) -> Option<Inode> {
+        let buf = self.meta(blkno, CheckAt::Inode, Some(blkno))?;
+        if !buf.starts_with(INODE_SIGNATURE) {
+            return None;
+        }
+        Some(Inode { blkno, buf })
+    }
+
+    /// Run every pass.
+    pub fn run(&mut self, progress: &mut dyn Progress, stop: &dyn Fn() -> bool) {
+        progress.pass("0", "Checking the superblock, its backups and the slot map");
+        self.pass0();
+        if stop() {
+            return;
+        }
+        progress.pass("1", "Checking the system directory and system files");
+        let sysfiles = self.pass1();
+        if stop() {
+            return;
+        }
+        progress.pass("2", "Checking chain allocators and group descriptors");
+        self.pass2(&sysfiles);
+        if stop() {
+            return;
+        }
+        progress.pass("3", "Checking inodes and extent trees");
+        self.pass3();
+        if stop() {
+            return;
+        }
+        progress.pass("4", "Checking journals, local allocs and truncate logs");
+        self.pass4(&sysfiles);
+        if stop() {
+            return;
+        }
+        progress.pass("5", "Checking directory entries");
+        self.pass5();
+        if stop() {
+            return;
+        }
+        progress.pass("6", "Checking connectivity and link counts");
+        self.pass6(&sysfiles);
+        if stop() {
+            return;
+        }
+        progress.pass(
+            "7",
+            "Checking the global bitmap against the clusters in use",
+        );
+        self.pass7();
+    }
+}

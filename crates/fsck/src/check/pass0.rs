@@ -1,0 +1,129 @@
+//! Pass 0: the superblock, its backups and the slot map.
+
+use super::*;
+
+impl Checker<'_> {
+    pub(super) fn pass0(&mut self) {
+        let vol = self.vol;
+        let sb = *vol.sb();
+        let blocks = self.blocks();
+        let f = vol.features();
+        for (name, b) in [
+            ("s_root_blkno", sb.s_root_blkno.get()),
+            ("s_system_dir_blkno", sb.s_system_dir_blkno.get()),
+        ] {
+            if b < 3 || b >= blocks {
+                self.add(
+                    "SUPERBLOCK_FIELD",
+                    Some(2),
+                    None,
+                    format!("{name} {b} is outside the volume (3..{blocks})"),
+                );
+            }
+        }
+        let fcg = sb.s_first_cluster_group.get();
+        if fcg >= blocks || fcg % self.bpc != 0 {
+            self.add(
+                "SUPERBLOCK_FIELD",
+                Some(2),
+                None,
+                format!("s_first_cluster_group {fcg} is not a cluster start inside the volume"),
+            );
+        }
+        if f.has_incompat(incompat::MMP) {
+            let i = sb.s_mmp_update_interval.get();
+            if !(1..=300).contains(&i) {
+                self.add(
+                    "MMP_INTERVAL",
+                    Some(2),
+                    None,
+                    format!("s_mmp_update_interval is {i}, outside 1..300"),
+                );
+            }
+            if !f.has_incompat(incompat::EXTENDED_SLOT_MAP) {
+                self.add(
+                    "MMP_SLOTMAP_FORMAT",
+                    Some(2),
+                    None,
+                    "MMP is on but the slot map is in the old format".into(),
+                );
+            }
+        }
+        // Backups.
+        if f.compat & compat::BACKUP_SB != 0 {
+            let primary = vol.super_inode().buf;
+            for b in vol.backup_super_blknos() {
+                let Ok(buf) = vol.read_block(b) else { continue };
+                if !buf.starts_with(SUPER_BLOCK_SIGNATURE) {
+                    // Volumes too small for backups keep none; mkfs and
+                    // tunefs write every one that fits.
+                    self.add(
+                        "SUPERBLOCK_BACKUP",
+                        Some(b),
+                        None,
+                        format!("backup superblock {b} is missing"),
+                    );
+                    continue;
+                }
+                let mask = |x: &[u8]| {
+                    let mut v = x.to_vec();
+                    v[0x50..0x58].fill(0);
+                    v[0x80..0x88].fill(0);
+                    v
+                };
+                if mask(&buf) != mask(&primary) {
+                    self.add(
+                        "SUPERBLOCK_BACKUP",
+                        Some(b),
+                        None,
+                        format!("backup superblock {b} differs from the primary"),
+                    );
+                }
+            }
+        }
+        // Slot map.
+        match vol.slot_map_layout() {
+            Err(e) => self.add("SLOTMAP_SIZE", None, None, format!("slot map: {e}")),
+            Ok((_, runs)) => match vol.read_slot_map_runs(&runs) {
+                Err(e) => self.add("SLOTMAP_SIZE", None, None, format!("slot map: {e}")),
+                Ok(map) => {
+                    let mmp = f.has_incompat(incompat::MMP);
+                    for s in &map.slots {
+                        if map.format == Format::Old {
+                            if s.legacy_in_use(Format::Old) && s.raw as u16 >= MAX_SLOTS {
+                                self.add(
+                                    "SLOTMAP_VALUE",
+                                    None,
+                                    None,
+                                    format!("slot {} holds node {} (beyond 254)", s.index, s.raw),
+                                );
+                            }
+                            continue;
+                        }
+                        match MmpState::decode(s.raw) {
+                            MmpState::Empty => {}
+                            MmpState::Unknown(v) => {
+                                self.add("SLOTMAP_VALUE", None, None, format!("slot {} holds {v:#010x}, outside the MMP protocol", s.index))
+                            }
+                            MmpState::Clean if !mmp => self.add(
+                                "SLOTMAP_VALUE",
+                                None,
+                                None,
+                                format!("slot {} holds SEQ_CLEAN on a volume without MMP (older tools read it as held)", s.index),
+                            ),
+                            MmpState::Clean => {}
+                            MmpState::Fsck => {} // our own marker, or refused before we got here
+                            _ if self.recovered.contains(&s.index) => {}
+                            st => self.add(
+                                "SLOTMAP_HELD",
+                                None,
+                                None,
+                                format!("slot {} is held: {} (node {})", s.index, st.describe(), s.node),
+                            ),
+                        }
+                    }
+                }
+            },
+        }
+    }
+}

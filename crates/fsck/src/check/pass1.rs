@@ -1,0 +1,101 @@
+//! Pass 1: the system directory and the system files.
+
+use super::*;
+
+impl Checker<'_> {
+    /// System files by name -> inode block.
+    pub(super) fn pass1(&mut self) -> HashMap<String, u64> {
+        let vol = self.vol;
+        let mut out = HashMap::new();
+        let Some(sysdir) = self.read_inode(vol.system_dir_blkno()) else {
+            self.add(
+                "SYSTEM_FILE_MISSING",
+                Some(vol.system_dir_blkno()),
+                None,
+                "the system directory is not an inode".into(),
+            );
+            return out;
+        };
+        let entries = match vol.dir_entries(&sysdir) {
+            Ok(e) => e,
+            Err(e) => {
+                self.add(
+                    "DIRENT_LENGTH",
+                    Some(sysdir.blkno),
+                    None,
+                    format!("system directory: {e}"),
+                );
+                return out;
+            }
+        };
+        for e in &entries {
+            out.insert(e.name_lossy(), e.inode);
+        }
+        let f = vol.features();
+        let mut want: Vec<(String, u32)> = vec![
+            (
+                "global_inode_alloc".into(),
+                inode_flags::BITMAP | inode_flags::CHAIN,
+            ),
+            ("slot_map".into(), 0),
+            ("heartbeat".into(), inode_flags::HEARTBEAT),
+            (
+                "global_bitmap".into(),
+                inode_flags::BITMAP | inode_flags::CHAIN,
+            ),
+        ];
+        for slot in 0..vol.max_slots() {
+            for (base, fl) in [
+                ("orphan_dir", 0),
+                ("extent_alloc", inode_flags::BITMAP | inode_flags::CHAIN),
+                ("inode_alloc", inode_flags::BITMAP | inode_flags::CHAIN),
+                ("journal", inode_flags::JOURNAL),
+                (
+                    "local_alloc",
+                    inode_flags::BITMAP | inode_flags::LOCAL_ALLOC,
+                ),
+                ("truncate_log", inode_flags::DEALLOC),
+            ] {
+                want.push((slot_file_name(base, slot), fl));
+            }
+            if f.ro_compat & ocfs2_format::features::ro_compat::USRQUOTA != 0 {
+                want.push((slot_file_name("aquota.user", slot), inode_flags::QUOTA));
+            }
+            if f.ro_compat & ocfs2_format::features::ro_compat::GRPQUOTA != 0 {
+                want.push((slot_file_name("aquota.group", slot), inode_flags::QUOTA));
+            }
+        }
+        for (name, fl) in want {
+            match out.get(&name).copied() {
+                None => self.add(
+                    "SYSTEM_FILE_MISSING",
+                    Some(sysdir.blkno),
+                    None,
+                    format!("system file {name} is missing"),
+                ),
+                Some(b) => {
+                    if let Some(ino) = self.read_inode(b) {
+                        let have = ino.flags();
+                        let need = fl | inode_flags::VALID | inode_flags::SYSTEM;
+                        if have & need != need {
+                            self.add(
+                                "SYSTEM_FILE_FLAGS",
+                                Some(b),
+                                None,
+                                format!("{name}: flags {have:#x} lack {:#x}", need & !have),
+                            );
+                        }
+                    } else {
+                        self.add(
+                            "SYSTEM_FILE_MISSING",
+                            Some(b),
+                            None,
+                            format!("system file {name} at block {b} is not an inode"),
+                        );
+                    }
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,126 @@
+//! Pass 4: journals, local allocs and truncate logs.
+
+use super::*;
+
+impl Checker<'_> {
+    pub(super) fn pass4(&mut self, sys: &HashMap<String, u64>) {
+        let bs = self.bs as usize;
+        for slot in 0..self.vol.max_slots() {
+            if let Some(&b) = sys.get(&slot_file_name("journal", slot)) {
+                if let Some(ino) = self.read_inode(b) {
+                    let di = *ino.di();
+                    if di.journal_flags() & JOURNAL_DIRTY_FL != 0 {
+                        self.add("JOURNAL_NEEDS_RECOVERY", Some(b), None, format!("journal:{slot:04} is dirty: it needs recovery, and this run did not replay it (run with -y or -p)"));
+                    }
+                    match self.vol.extents(&ino) {
+                        Ok(ext) if !ext.is_empty() => {
+                            let first = ext[0].blkno;
+                            match self.vol.read_block(first) {
+                                Ok(blk) => {
+                                    let ok = JournalSuperblock::read_from_prefix(&blk)
+                                        .ok()
+                                        .map(|x| x.0)
+                                        .filter(|j| {
+                                            j.is_valid()
+                                                && j.s_blocksize.get() == self.bs as u32
+                                                && u64::from(j.s_maxlen.get())
+                                                    <= u64::from(di.i_clusters.get()) * self.bpc
+                                        });
+                                    if ok.is_none() {
+                                        self.add("JOURNAL_SUPERBLOCK", Some(first), Some(b), format!("journal:{slot:04}: block {first} is not a fitting jbd2 superblock"));
+                                    }
+                                }
+                                Err(e) => self.add(
+                                    "JOURNAL_SUPERBLOCK",
+                                    Some(first),
+                                    Some(b),
+                                    e.to_string(),
+                                ),
+                            }
+                        }
+                        Ok(_) => self.add(
+                            "JOURNAL_SUPERBLOCK",
+                            Some(b),
+                            None,
+                            format!("journal:{slot:04} has no blocks"),
+                        ),
+                        Err(e) => self.add("JOURNAL_SUPERBLOCK", Some(b), None, e.to_string()),
+                    }
+                }
+            }
+            if let Some(&b) = sys.get(&slot_file_name("local_alloc", slot)) {
+                if let Some(ino) = self.read_inode(b) {
+                    if let Ok((la, _)) = LocalAlloc::read_from_prefix(ino.id2()) {
+                        let size = usize::from(la.la_size.get());
+                        if size > local_alloc_size(bs) {
+                            self.add(
+                                "LALLOC_SIZE",
+                                Some(b),
+                                None,
+                                format!(
+                                    "local_alloc:{slot:04}: la_size {size} > {}",
+                                    local_alloc_size(bs)
+                                ),
+                            );
+                        } else {
+                            let total = u64::from(ino.di().bitmap_total());
+                            let off = u64::from(la.la_bm_off.get());
+                            if total > 0 {
+                                if off + total > self.clusters {
+                                    self.add("LALLOC_BM_OVERRUN", Some(b), None, format!("local_alloc:{slot:04}: window {off}+{total} past the end"));
+                                } else {
+                                    // The window is held in the global bitmap.
+                                    for c in off..off + total {
+                                        self.used.set(c);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(&b) = sys.get(&slot_file_name("truncate_log", slot)) {
+                if let Some(ino) = self.read_inode(b) {
+                    if let Ok((tl, rest)) = TruncateLog::read_from_prefix(ino.id2()) {
+                        let max = (bs - DINODE_ID2 - 8) / 8;
+                        if usize::from(tl.tl_count.get()) != max {
+                            self.add(
+                                "DEALLOC_COUNT",
+                                Some(b),
+                                None,
+                                format!(
+                                    "truncate_log:{slot:04}: tl_count {} (expected {max})",
+                                    tl.tl_count.get()
+                                ),
+                            );
+                        }
+                        let used = usize::from(tl.tl_used.get());
+                        if used > usize::from(tl.tl_count.get()) || used > max {
+                            self.add(
+                                "DEALLOC_USED",
+                                Some(b),
+                                None,
+                                format!("truncate_log:{slot:04}: tl_used {used} > tl_count"),
+                            );
+                        } else {
+                            for k in 0..used {
+                                let r = TruncateRec::read_from_prefix(&rest[k * 8..])
+                                    .expect("8 bytes")
+                                    .0;
+                                let (s, n) =
+                                    (u64::from(r.t_start.get()), u64::from(r.t_clusters.get()));
+                                if s + n > self.clusters {
+                                    self.add("TRUNCATE_REC_RANGE", Some(b), None, format!("truncate_log:{slot:04}: record {k} {s}+{n} past the end"));
+                                } else {
+                                    for c in s..s + n {
+                                        self.used.set(c);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
