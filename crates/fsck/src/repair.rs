@@ -34,26 +34,31 @@ pub fn decide(
     findings: &mut [Finding],
     approve: &mut dyn FnMut(problems::Repair, &str) -> bool,
 ) -> bool {
-    let fixes: BTreeSet<(u8, u64)> = findings
+    let fixes: BTreeSet<(u8, u64, u32)> = findings
         .iter()
         .filter_map(|f| match f.fix {
-            Some(Fix::GlobalBitmap) => Some((0, 0)),
-            Some(Fix::Recount(a)) => Some((1, a)),
+            Some(Fix::GlobalBitmap) => Some((0, 0, 0)),
+            Some(Fix::Recount(a)) => Some((1, a, 0)),
+            Some(Fix::Links(i, n)) => Some((2, i, n)),
             None => None,
         })
         .collect();
     let mut any = false;
-    for (kind, a) in fixes {
+    for (kind, a, n) in fixes {
         let (fix, question) = match kind {
             0 => (
                 Fix::GlobalBitmap,
                 "the global bitmap disagrees with the clusters in use: make it agree".to_string(),
             ),
-            _ => (
+            1 => (
                 Fix::Recount(a),
                 format!(
                     "the counts of allocator inode {a} disagree with its bitmaps: recompute them"
                 ),
+            ),
+            _ => (
+                Fix::Links(a, n),
+                format!("inode {a}: set its link count to the {n} entries that name it"),
             ),
         };
         let class = findings
@@ -83,12 +88,14 @@ pub fn apply(
     verify: &dyn Fn() -> Result<()>,
 ) -> Result<Vec<String>> {
     let mut left = Vec::new();
+    // Freeing clusters and setting link counts are safe only when the passes
+    // read every owner and every directory: any finding this release cannot
+    // repair may hide one.
+    let complete = findings
+        .iter()
+        .all(|f| f.fixed || problems::repairable(f.code));
     if findings.iter().any(|f| f.fix == Some(Fix::GlobalBitmap)) {
-        // Freeing is safe only when the passes read every owner: any
-        // finding this release cannot repair may hide one.
-        let may_free = findings
-            .iter()
-            .all(|f| f.fixed || problems::repairable(f.code));
+        let may_free = complete;
         verify()?;
         let claim = runs(bitmap_diff.iter().filter(|d| d.1).map(|d| d.0));
         alloc::claim_clusters(vol, &claim)
@@ -134,6 +141,44 @@ pub fn apply(
             Err(e) => left.push(format!("allocator inode {a}: counts not recomputed: {e}")),
         }
     }
+    let links: Vec<(u64, u32)> = findings
+        .iter()
+        .filter_map(|f| match f.fix {
+            Some(Fix::Links(i, n)) => Some((i, n)),
+            _ => None,
+        })
+        .collect();
+    if !links.is_empty() && !complete {
+        left.push(format!(
+            "{} link count(s) left as they are: other damage may hide entries that name them",
+            links.len()
+        ));
+    } else {
+        for (i, n) in links {
+            verify()?;
+            set_links(vol, i, n).with_context(|| format!("setting the link count of inode {i}"))?;
+            for f in findings
+                .iter_mut()
+                .filter(|f| f.fix == Some(Fix::Links(i, n)))
+            {
+                f.fixed = true;
+            }
+        }
+    }
     vol.device().flush()?;
     Ok(left)
+}
+
+/// `i_links_count` and `i_links_count_hi` of inode `blkno` to `n`.
+fn set_links(vol: &Volume, blkno: u64, n: u32) -> Result<()> {
+    let mut ino = vol.read_inode(blkno)?;
+    let di = ino.di_mut();
+    di.i_links_count.set(n as u16);
+    di.i_links_count_hi.set((n >> 16) as u16);
+    vol.write_meta(
+        blkno,
+        &mut ino.buf,
+        ocfs2_format::blockcheck::CheckAt::Inode,
+    )?;
+    Ok(())
 }

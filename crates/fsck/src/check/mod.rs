@@ -50,6 +50,8 @@ pub enum Fix {
     /// Make the global bitmap agree with the clusters in use
     /// ([`Checker::bitmap_diff`]).
     GlobalBitmap,
+    /// Set an inode's link count (inode, the entries that name it).
+    Links(u64, u32),
 }
 
 impl Finding {

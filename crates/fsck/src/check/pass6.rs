@@ -58,7 +58,7 @@ impl Checker<'_> {
             // A directory counts '.', '..' of each subdirectory and its entry
             // in its parent; the refs counted in pass 5 are exactly those.
             if info.refs != info.links {
-                self.add(
+                let mut f = Finding::new(
                     "INODE_COUNT",
                     Some(b),
                     None,
@@ -67,6 +67,12 @@ impl Checker<'_> {
                         info.links, info.refs
                     ),
                 );
+                // Zero would free a file something still names: that is
+                // not a count to write.
+                if info.refs > 0 {
+                    f.fix = Some(Fix::Links(b, info.refs));
+                }
+                self.findings.push(f);
             }
         }
     }
