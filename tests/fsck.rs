@@ -634,6 +634,10 @@ enum Body {
     DirInline(u64),
     /// A one-block directory under `parent`.
     DirBlock(u64),
+    /// A fast symlink: the target in the inode.
+    FastLink(Vec<u8>),
+    /// A slow symlink: the target in one cluster.
+    SlowLink(Vec<u8>),
 }
 
 /// Write a new inode into a free bit of `inode_alloc:0000`, its clusters
@@ -754,6 +758,20 @@ fn new_inode(v: &Volume, mode: u16, links: u16, body: Body) -> u64 {
             dino(&mut b).i_clusters.set(1);
             dino(&mut b).i_size.set(bs as u64);
         }
+        Body::FastLink(target) => {
+            b[DINODE_ID2..DINODE_ID2 + target.len()].copy_from_slice(&target);
+            dino(&mut b).i_size.set(target.len() as u64);
+        }
+        Body::SlowLink(target) => {
+            let p = data_clusters(1);
+            edit_raw(v, p, |d| {
+                d.fill(0);
+                d[..target.len()].copy_from_slice(&target);
+            });
+            extent_list(&mut b, 0, p, 1);
+            dino(&mut b).i_clusters.set(1);
+            dino(&mut b).i_size.set(target.len() as u64);
+        }
     }
     if v.meta_ecc() {
         blockcheck::update(&mut b, CheckAt::Inode);
@@ -763,7 +781,8 @@ fn new_inode(v: &Volume, mode: u16, links: u16, body: Body) -> u64 {
 }
 
 /// Fill a fresh volume: /f1 (2 clusters), /f2 (1 cluster), /f3 (depth-1
-/// tree, 3 clusters), /inl (inline, when the volume has inline-data), /d1.
+/// tree, 3 clusters), /inl (inline, when the volume has inline-data), /d1,
+/// /ln1 (a fast symlink) and /ln2 (a slow one).
 fn populate(img: &Path) {
     let v = open_rw(img);
     let root = v.root_blkno();
@@ -788,6 +807,12 @@ fn populate(img: &Path) {
     };
     let d1 = new_inode(&v, 0o040755, 2, body);
     add_entry(&v, root, b"d1", d1, file_type::DIR);
+    let ln1 = new_inode(&v, 0o120777, 1, Body::FastLink(b"f1".to_vec()));
+    add_entry(&v, root, b"ln1", ln1, file_type::SYMLINK);
+    // Longer than a fast symlink holds (block size - 0xC0 bytes).
+    let long = b"d1/".repeat((v.block_size() as usize - 0xC0) / 3 + 1);
+    let ln2 = new_inode(&v, 0o120777, 1, Body::SlowLink(long));
+    add_entry(&v, root, b"ln2", ln2, file_type::SYMLINK);
     edit_inode(&v, root, |b| {
         let d = dino(b);
         d.i_links_count.set(d.i_links_count.get() + 1);
@@ -1268,6 +1293,33 @@ fn cases() -> Vec<Case> {
                 put32(b, I_USED, get32(b, I_USED) | 1)
             });
         }),
+        case("symlink_size_wrong", Default, "LINK_SIZE", Tolerates("1.8.7 -fn reports nothing on a fast symlink's i_size (it does on a slow one's)"), |v| {
+            edit_inode(v, path(v, "/ln1"), |b| {
+                let d = dino(b);
+                d.i_size.set(d.i_size.get() + 3);
+            });
+        }),
+        case("symlink_not_nul_terminated", Default, "LINK_NULLTERM", Tolerates("1.8.7 -fn reports nothing on a fast symlink without a NUL"), |v| {
+            edit_inode(v, path(v, "/ln1"), |b| b[DINODE_ID2..].fill(b'x'));
+        }),
+        case("slow_symlink_size_wrong", MaxCompat, "LINK_SIZE", Flags, |v| {
+            edit_inode(v, path(v, "/ln2"), |b| {
+                let d = dino(b);
+                d.i_size.set(d.i_size.get() - 1);
+            });
+        }),
+        case("extent_unwritten_without_feature", MaxCompat, "EXTENT_MARKED_UNWRITTEN", Flags, |v| {
+            edit_inode(v, path(v, "/f1"), |b| b[ext_rec(0) + 7] |= 0x01);
+        }),
+        case("extent_refcounted_without_feature", MaxCompat, "EXTENT_MARKED_REFCOUNTED", Flags, |v| {
+            edit_inode(v, path(v, "/f1"), |b| b[ext_rec(0) + 7] |= 0x02);
+        }),
+        case("local_alloc_used_without_window", Default, "LALLOC_NZ_USED", Flags, |v| {
+            edit_inode(v, sys(v, "local_alloc:0000"), |b| put32(b, I_USED, 5));
+        }),
+        case("local_alloc_offset_without_window", Default, "LALLOC_NZ_BM", Flags, |v| {
+            edit_inode(v, sys(v, "local_alloc:0000"), |b| put32(b, DINODE_ID2, 7));
+        }),
         // ---- pass 5: directories
         case("dirent_rec_len_broken", Default, "DIRENT_LENGTH", Flags, |v| {
             let e = entry(v, v.root_blkno(), "f1");
@@ -1286,6 +1338,10 @@ fn cases() -> Vec<Case> {
             let n = v.device_blocks();
             let e = entry(v, v.root_blkno(), "f2");
             edit_entry(v, &e, |b| put64(b, 0, n + 7));
+        }),
+        case("dirent_name_with_slash", MaxCompat, "DIRENT_NAME_CHARS", Tolerates("1.8.7 -fn reports nothing on a '/' in a name"), |v| {
+            let e = entry(v, v.root_blkno(), "f2");
+            edit_entry(v, &e, |b| b[12 + 1] = b'/');
         }),
         case("dirent_type_wrong", Default, "DIRENT_TYPE", Flags, |v| {
             let e = entry(v, v.root_blkno(), "lost+found");

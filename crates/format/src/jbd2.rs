@@ -666,6 +666,198 @@ mod tests {
         assert_eq!(crc32_be_raw(!0, b"123456789"), 0x0376_E6E7);
     }
 
+    const BS: usize = 1024;
+
+    /// An in-memory log: journal superblock fields, then blocks from
+    /// journal block 1.
+    struct Log {
+        j: Journal,
+        blocks: Vec<Vec<u8>>,
+    }
+
+    impl Log {
+        fn new(v3: bool) -> Log {
+            let (incompat, csum_seed) = if v3 {
+                (
+                    feature::INCOMPAT_REVOKE | feature::INCOMPAT_64BIT | feature::INCOMPAT_CSUM_V3,
+                    Some(crc32c_raw(!0, &[9u8; 16])),
+                )
+            } else {
+                (feature::INCOMPAT_REVOKE, None)
+            };
+            Log {
+                j: Journal {
+                    block_size: BS,
+                    first: 1,
+                    last: 64,
+                    start: 1,
+                    sequence: u32::MAX,
+                    compat: 0,
+                    incompat,
+                    csum_seed,
+                    errno: 0,
+                },
+                blocks: vec![vec![0; BS]],
+            }
+        }
+        fn header(kind: u32, tid: u32) -> Vec<u8> {
+            let mut b = vec![0u8; BS];
+            b[..4].copy_from_slice(&JBD2_MAGIC.to_be_bytes());
+            b[4..8].copy_from_slice(&kind.to_be_bytes());
+            b[8..12].copy_from_slice(&tid.to_be_bytes());
+            b
+        }
+        fn tail(&self, b: &mut [u8]) {
+            if let Some(seed) = self.j.csum_seed {
+                let at = b.len() - 4;
+                b[at..].fill(0);
+                let c = crc32c_raw(seed, b);
+                b[at..].copy_from_slice(&c.to_be_bytes());
+            }
+        }
+        fn descriptor(&mut self, tid: u32, targets: &[u64]) {
+            let tb = self.j.tag_bytes();
+            let mut d = Self::header(blocktype::DESCRIPTOR, tid);
+            let mut at = 12;
+            let mut data = Vec::new();
+            for (i, &t) in targets.iter().enumerate() {
+                let block = vec![(t as u8) ^ (tid as u8); BS];
+                let mut flags = if i > 0 { tag_flag::SAME_UUID } else { 0 };
+                if i + 1 == targets.len() {
+                    flags |= tag_flag::LAST_TAG;
+                }
+                d[at..at + 4].copy_from_slice(&(t as u32).to_be_bytes());
+                d[at + 6..at + 8].copy_from_slice(&flags.to_be_bytes());
+                d[at + 8..at + 12].copy_from_slice(&((t >> 32) as u32).to_be_bytes());
+                if let Some(seed) = self.j.csum_seed {
+                    let c = crc32c_raw(crc32c_raw(seed, &tid.to_be_bytes()), &block);
+                    d[at + 12..at + 16].copy_from_slice(&c.to_be_bytes());
+                }
+                at += tb + if i == 0 { 16 } else { 0 };
+                data.push(block);
+            }
+            self.tail(&mut d);
+            self.blocks.push(d);
+            self.blocks.extend(data);
+        }
+        fn revoke(&mut self, tid: u32, targets: &[u64]) {
+            let mut r = Self::header(blocktype::REVOKE, tid);
+            let mut at = 16;
+            for &t in targets {
+                r[at..at + 8].copy_from_slice(&t.to_be_bytes());
+                at += 8;
+            }
+            r[12..16].copy_from_slice(&(at as u32).to_be_bytes());
+            self.tail(&mut r);
+            self.blocks.push(r);
+        }
+        fn commit(&mut self, tid: u32) {
+            let mut c = Self::header(blocktype::COMMIT, tid);
+            if let Some(seed) = self.j.csum_seed {
+                let sum = crc32c_raw(seed, &c);
+                c[COMMIT_CSUM_AT..COMMIT_CSUM_AT + 4].copy_from_slice(&sum.to_be_bytes());
+            }
+            self.blocks.push(c);
+        }
+        fn scan(&self) -> Scan {
+            let blocks = self.blocks.clone();
+            scan(&self.j, 1 << 40, &mut |n| {
+                Ok(blocks
+                    .get(n as usize)
+                    .cloned()
+                    .unwrap_or_else(|| vec![0; BS]))
+            })
+        }
+    }
+
+    /// T (tid 2^32-1): 100, 101. T+1 (tid 0, wrapped): revokes 100, logs
+    /// 102. T+2: 103, never committed.
+    fn three(v3: bool) -> Log {
+        let mut l = Log::new(v3);
+        l.descriptor(u32::MAX, &[100, 101]);
+        l.commit(u32::MAX);
+        l.revoke(0, &[100]);
+        l.descriptor(0, &[102]);
+        l.commit(0);
+        l.descriptor(1, &[103]);
+        l
+    }
+
+    #[test]
+    fn walk_revoke_wrap_and_uncommitted() {
+        for v3 in [false, true] {
+            let s = three(v3).scan();
+            assert!(s.damage.is_empty(), "{:?}", s.damage);
+            assert_eq!(s.transactions.len(), 2);
+            assert_eq!((s.end_tid, s.uncommitted), (1, Some(1)));
+            let plan = s.replay_plan();
+            assert_eq!(
+                plan.keys().copied().collect::<Vec<_>>(),
+                [101, 102],
+                "v3 {v3}"
+            );
+            assert_eq!(plan[&101].log_block, 3);
+        }
+    }
+
+    #[test]
+    fn checksums_end_or_skip() {
+        // A logged copy that fails its checksum is skipped, the rest stays.
+        let mut l = three(true);
+        l.blocks[3][7] ^= 1;
+        let s = l.scan();
+        assert!(
+            matches!(s.damage[..], [Damage::DataChecksum { target: 101, .. }]),
+            "{:?}",
+            s.damage
+        );
+        assert_eq!(s.replay_plan().keys().copied().collect::<Vec<_>>(), [102]);
+        // A commit block that fails ends the log before its transaction:
+        // its revoke does not count either.
+        let mut l = three(true);
+        l.blocks[8][40] ^= 1;
+        let s = l.scan();
+        assert!(
+            matches!(s.damage[..], [Damage::CommitChecksum { tid: 0, .. }]),
+            "{:?}",
+            s.damage
+        );
+        assert_eq!(s.end_tid, 0);
+        assert_eq!(
+            s.replay_plan().keys().copied().collect::<Vec<_>>(),
+            [100, 101]
+        );
+        // A descriptor whose tail fails ends the log there.
+        let mut l = three(true);
+        l.blocks[6][20] ^= 1;
+        let s = l.scan();
+        assert!(
+            matches!(s.damage[..], [Damage::DescriptorChecksum { tid: 0, .. }]),
+            "{:?}",
+            s.damage
+        );
+    }
+
+    #[test]
+    fn a_log_that_loops_ends() {
+        // Every block a descriptor of the same tid whose tags skip nothing:
+        // the walk must stop after the log's length.
+        let mut l = Log::new(false);
+        l.j.last = 4;
+        for _ in 1..4 {
+            let mut d = Log::header(blocktype::REVOKE, u32::MAX);
+            d[12..16].copy_from_slice(&16u32.to_be_bytes());
+            l.blocks.push(d);
+        }
+        let s = l.scan();
+        assert!(
+            matches!(s.damage[..], [Damage::Loops { .. }]),
+            "{:?}",
+            s.damage
+        );
+        assert!(s.transactions.is_empty());
+    }
+
     #[test]
     fn tid_wraps() {
         assert!(tid_gt(0, u32::MAX));

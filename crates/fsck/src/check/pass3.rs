@@ -95,6 +95,81 @@ impl Checker<'_> {
                 },
             );
             self.check_inode_space(&ino);
+            if mode & 0o170000 == 0o120000 {
+                self.check_symlink(&ino);
+            }
+        }
+    }
+
+    /// A symlink's target: NUL-terminated, `i_size` its length, and (for a
+    /// slow symlink) blocks enough to hold it. A fast symlink (`i_clusters`
+    /// 0) keeps it in the inode after `id2`'s offset; a slow one in its
+    /// first mapped blocks.
+    pub(super) fn check_symlink(&mut self, ino: &Inode) {
+        // PATH_MAX: a target is never longer; a damaged slow symlink is not
+        // read past it.
+        const PATH_MAX: usize = 4096;
+        let b = ino.blkno;
+        let di = *ino.di();
+        let bs = self.bs as usize;
+        let (len, nul, blocks) = if di.i_clusters.get() == 0 {
+            let area = ino.id2();
+            let nul = area.iter().position(|&c| c == 0);
+            (nul.unwrap_or(area.len()), nul.is_some(), 0u64)
+        } else {
+            // A tree that cannot be read is the walk's to report.
+            let Ok(ext) = self.vol.extents(ino) else {
+                return;
+            };
+            let blocks: u64 = ext.iter().map(|e| u64::from(e.clusters) * self.bpc).sum();
+            let (mut len, mut nul) = (0usize, false);
+            for l in 0..blocks.min(PATH_MAX.div_ceil(bs) as u64) {
+                let Some(data) = self
+                    .vol
+                    .map_block(&ext, l)
+                    .and_then(|p| self.vol.read_block(p).ok())
+                else {
+                    break;
+                };
+                match data.iter().position(|&c| c == 0) {
+                    Some(i) => {
+                        len += i;
+                        nul = true;
+                        break;
+                    }
+                    None => len += bs,
+                }
+            }
+            (len, nul, blocks)
+        };
+        if !nul {
+            self.add(
+                "LINK_NULLTERM",
+                Some(b),
+                None,
+                format!("symlink {b}: its target is not NUL-terminated"),
+            );
+            return;
+        }
+        if di.i_size.get() != len as u64 {
+            self.add(
+                "LINK_SIZE",
+                Some(b),
+                None,
+                format!(
+                    "symlink {b}: its target is {len} bytes, i_size says {}",
+                    di.i_size.get()
+                ),
+            );
+        }
+        let needed = ((len + 1).div_ceil(bs)) as u64;
+        if di.i_clusters.get() != 0 && blocks < needed {
+            self.add(
+                "LINK_BLOCKS",
+                Some(b),
+                None,
+                format!("symlink {b}: its target needs {needed} block(s), {blocks} are allocated"),
+            );
         }
     }
 
@@ -248,6 +323,23 @@ impl Checker<'_> {
             }
             prev_end = cpos + n;
             if depth == 0 {
+                let f = self.vol.features();
+                if r.flags() & EXT_UNWRITTEN != 0 && f.ro_compat & ro_compat::UNWRITTEN == 0 {
+                    self.add(
+                        "EXTENT_MARKED_UNWRITTEN",
+                        Some(owner),
+                        None,
+                        format!("record {i} is marked unwritten, but the volume has no unwritten feature"),
+                    );
+                }
+                if r.flags() & EXT_REFCOUNTED != 0 && !f.has_incompat(incompat::REFCOUNT_TREE) {
+                    self.add(
+                        "EXTENT_MARKED_REFCOUNTED",
+                        Some(owner),
+                        None,
+                        format!("record {i} is marked refcounted, but the volume has no refcount feature"),
+                    );
+                }
                 if blk % self.bpc != 0 {
                     self.add(
                         "EXTENT_BLKNO_UNALIGNED",

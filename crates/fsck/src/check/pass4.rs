@@ -64,8 +64,10 @@ impl Checker<'_> {
                             );
                         } else {
                             let total = u64::from(ino.di().bitmap_total());
+                            let used = u64::from(ino.di().bitmap_used());
                             let off = u64::from(la.la_bm_off.get());
-                            if total > 0 {
+                            self.check_local_alloc_bits(b, slot, &ino, size, off, total, used);
+                            if total > 0 && total <= size as u64 * 8 {
                                 if off + total > self.clusters {
                                     self.add("LALLOC_BM_OVERRUN", Some(b), None, format!("local_alloc:{slot:04}: window {off}+{total} past the end"));
                                 } else {
@@ -121,6 +123,72 @@ impl Checker<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// A local alloc's counts: an empty window has no used bits and no
+    /// offset; a window fits its bitmap, and `i_used` is its set bits.
+    #[allow(clippy::too_many_arguments)]
+    fn check_local_alloc_bits(
+        &mut self,
+        b: u64,
+        slot: u16,
+        ino: &Inode,
+        size: usize,
+        off: u64,
+        total: u64,
+        used: u64,
+    ) {
+        let name = slot_file_name("local_alloc", slot);
+        if total == 0 {
+            if used != 0 {
+                self.add(
+                    "LALLOC_NZ_USED",
+                    Some(b),
+                    None,
+                    format!("{name}: no window, but i_used {used}"),
+                );
+            }
+            if off != 0 {
+                self.add(
+                    "LALLOC_NZ_BM",
+                    Some(b),
+                    None,
+                    format!("{name}: no window, but la_bm_off {off}"),
+                );
+            }
+            return;
+        }
+        if total > size as u64 * 8 {
+            self.add(
+                "LALLOC_BM_SIZE",
+                Some(b),
+                None,
+                format!(
+                    "{name}: a window of {total} bits, but its bitmap holds {}",
+                    size * 8
+                ),
+            );
+            return;
+        }
+        if used > total {
+            self.add(
+                "LALLOC_USED_OVERRUN",
+                Some(b),
+                None,
+                format!("{name}: i_used {used} exceeds the {total} bits of its window"),
+            );
+            return;
+        }
+        let at = core::mem::size_of::<LocalAlloc>();
+        let set = count_set(&ino.id2()[at..at + size], total);
+        if set != used {
+            self.add(
+                "LALLOC_USED",
+                Some(b),
+                None,
+                format!("{name}: i_used {used}, its bitmap has {set} bits set"),
+            );
         }
     }
 }

@@ -144,6 +144,17 @@ impl Checker<'_> {
             let mut names = HashSet::new();
             for (k, e) in entries.iter().enumerate() {
                 let name = e.name_lossy();
+                if e.name.iter().any(|&c| c == b'/' || c == 0) {
+                    self.add(
+                        "DIRENT_NAME_CHARS",
+                        Some(e.blkno),
+                        Some(d),
+                        format!(
+                            "directory {d}: name {:?} holds a '/' or a NUL",
+                            name.escape_debug().to_string()
+                        ),
+                    );
+                }
                 if !names.insert(e.name.clone()) {
                     self.add(
                         "DIRENT_DUPLICATE",
