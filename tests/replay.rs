@@ -688,3 +688,30 @@ fn a_crash_at_every_write_of_the_replay_is_finished_by_the_next_run() {
         "only {n} writes: the failpoint did not stop the replay"
     );
 }
+
+/// The kernel does not journal the superblock, but a log that holds it is
+/// replayed like any other block, and the run says that its passes read
+/// the superblock from before the replay.
+#[test]
+fn a_replayed_superblock_is_said() {
+    let dir = scratch("replay-sb");
+    let img = volume(dir.path(), "s.img", false, &[]);
+    let vol = open(&img);
+    let sb = vol.read_block(2).unwrap();
+    drop(vol);
+    let mut log = LogWriter::new(&img, 8, 40);
+    log.descriptor(40, &[(2, sb.clone())]);
+    log.commit(40);
+    log.finish();
+    let (code, j, out) = fsck(&img, &["-y"]);
+    assert_eq!(code, Some(1), "{out}");
+    let left = j["left"].as_array().unwrap();
+    assert!(
+        left.iter().any(|l| l
+            .as_str()
+            .unwrap()
+            .contains("the replay wrote the superblock")),
+        "{out}"
+    );
+    assert!(block_of(&img, 2, sb.len()) == sb);
+}

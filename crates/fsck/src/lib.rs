@@ -292,6 +292,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         // Journals are replayed as answered (with -n always, into the
         // overlay); a slot not replayed is reported by pass 4.
         let found;
+        let mut notes = Vec::new();
         {
             if passes.show {
                 eprintln!("Replaying dirty journals");
@@ -299,6 +300,13 @@ pub fn run(cli: &Cli) -> Result<u8> {
             let mut approve = |q: &str| cli.no || answers.approve(problems::Repair::Safe, q);
             let outcome = replay::run(&vol, &verify, !cli.no, &mut approve)?;
             found = outcome.findings;
+            if outcome.superblock_replayed {
+                // The passes below use the superblock read at open.
+                notes.push(
+                    "the replay wrote the superblock, which the passes read before it: run fsck again to check the replayed one"
+                        .to_string(),
+                );
+            }
             // Recovered slots are given up, as the kernel gives up a dead
             // slot it recovered (with -n, pass 0 is told they would be).
             if !cli.no {
@@ -313,16 +321,20 @@ pub fn run(cli: &Cli) -> Result<u8> {
             checker.recovered.extend(outcome.recovered);
         }
         if stop() {
-            return Ok((found, Vec::new()));
+            return Ok((found, notes));
         }
         checker.run(&mut passes, &stop);
-        let mut notes = Vec::new();
         let asked = repair::decide(&mut checker.findings, &mut |r, q| answers.approve(r, q));
         if asked && !stop() && checker.findings.iter().any(|f| f.fix.is_some()) {
             if passes.show {
                 eprintln!("Repairing");
             }
-            notes = repair::apply(&vol, &mut checker.findings, &checker.bitmap_diff, &verify)?;
+            notes.extend(repair::apply(
+                &vol,
+                &mut checker.findings,
+                &checker.bitmap_diff,
+                &verify,
+            )?);
             // Check again: a repair is reported as made only when the
             // passes no longer find its problem.
             let mut again = check::Checker::new(&vol);

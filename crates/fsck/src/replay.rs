@@ -43,7 +43,8 @@ pub struct Outcome {
     /// Slots whose journal was replayed (or found with an empty log) and
     /// marked clean.
     pub recovered: Vec<u16>,
-    /// Whether the superblock was among the replayed blocks.
+    /// Whether the superblock was among the replayed blocks (the kernel
+    /// does not journal it; the caller says the passes read the old one).
     pub superblock_replayed: bool,
 }
 
