@@ -17,7 +17,7 @@ use ocfs2_format::Volume;
 use std::collections::BTreeSet;
 
 /// Runs of consecutive clusters: (start, count).
-fn runs(clusters: impl Iterator<Item = u64>) -> Vec<(u64, u64)> {
+pub(crate) fn runs(clusters: impl Iterator<Item = u64>) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = Vec::new();
     for c in clusters {
         match out.last_mut() {

@@ -271,15 +271,11 @@ impl Replay<'_> {
         }
         let bm_at = DINODE_ID2 + core::mem::size_of::<LocalAlloc>();
         let bitmap = &ino.buf[bm_at..bm_at + size];
-        let mut ranges: Vec<(u64, u64)> = Vec::new();
-        for i in 0..total {
-            if bitmap[(i / 8) as usize] & (1 << (i % 8)) == 0 {
-                match ranges.last_mut() {
-                    Some((s, n)) if *s + *n == off + i => *n += 1,
-                    _ => ranges.push((off + i, 1)),
-                }
-            }
-        }
+        let ranges = crate::repair::runs(
+            (0..total)
+                .filter(|i| bitmap[(i / 8) as usize] & (1 << (i % 8)) == 0)
+                .map(|i| off + i),
+        );
         (self.verify)()?;
         let freed = ocfs2_format::alloc::free_clusters(vol, &ranges)
             .with_context(|| format!("local_alloc:{slot:04}: giving its window back"))?;
