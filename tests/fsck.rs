@@ -1593,6 +1593,11 @@ fn corruption_suite() {
             }
             let _ = std::fs::remove_file(&undo);
         }
+        // FSCK_SUITE_KEEP=DIR keeps each image, as the run left it, in DIR.
+        if let Some(keep) = std::env::var_os("FSCK_SUITE_KEEP") {
+            let _ = std::fs::create_dir_all(&keep);
+            let _ = std::fs::copy(&img, std::path::Path::new(&keep).join(format!("{}.img", c.name)));
+        }
         let _ = std::fs::remove_file(&img);
         if o.run.code != Some(EXIT_FOUND) {
             why.push(format!("ours exited {:?}, not 4", o.run.code));

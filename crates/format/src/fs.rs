@@ -182,6 +182,9 @@ pub struct DirEntry {
     pub rec_len: u16,
     /// Block holding the entry (the inode itself for inline directories).
     pub blkno: u64,
+    /// Byte offset of the entry in what was parsed (the block, or the
+    /// inline data area).
+    pub offset: usize,
 }
 
 impl DirEntry {
@@ -217,9 +220,48 @@ impl Volume {
     /// Find the superblock the way libocfs2 does: block 2 at each block size
     /// from 512 to 4096 bytes.
     pub fn open(dev: Box<dyn BlockIo>) -> Result<Volume> {
+        Self::open_sized(dev, true)
+    }
+
+    /// [`Volume::open`] for a checker: a superblock whose `i_clusters` runs
+    /// past the device is accepted when the global bitmap's inode describes
+    /// a volume that fits; the superblock's count is then the damage (see
+    /// [`Volume::fitting_clusters`]).
+    pub fn open_for_check(dev: Box<dyn BlockIo>) -> Result<Volume> {
+        let vol = Self::open_sized(dev, false)?;
+        let sb = vol.clusters();
+        if u64::from(sb) << vol.sb().s_clustersize_bits.get() > vol.dev.size()
+            && vol.fitting_clusters() == sb
+        {
+            return Err(Error::Truncated {
+                volume_bytes: u64::from(sb) << vol.sb().s_clustersize_bits.get(),
+                clusters: sb,
+                cluster_size: vol.cluster_size(),
+                device_bytes: vol.dev.size(),
+            });
+        }
+        Ok(vol)
+    }
+
+    /// The volume's clusters as a checker believes them: the superblock's
+    /// and the global bitmap inode's `i_clusters` when they agree; else the
+    /// larger of those that fit the device (a count cut short hides
+    /// clusters, and one past the device cannot be); else the superblock's.
+    pub fn fitting_clusters(&self) -> u32 {
+        let sb = self.clusters();
+        let bitmap = self
+            .system_inode("global_bitmap")
+            .and_then(|b| self.read_inode(b))
+            .map(|i| i.di().i_clusters.get())
+            .unwrap_or(sb);
+        let fits = |n: u32| n > 0 && u64::from(n) << self.sb().s_clustersize_bits.get() <= self.dev.size();
+        [sb, bitmap].into_iter().filter(|&n| fits(n)).max().unwrap_or(sb)
+    }
+
+    fn open_sized(dev: Box<dyn BlockIo>, strict: bool) -> Result<Volume> {
         for bits in 9..=12u32 {
             let bs = 1u32 << bits;
-            match Self::open_at(dev.as_ref(), SUPER_BLOCK_BLKNO, bs) {
+            match Self::open_at(dev.as_ref(), SUPER_BLOCK_BLKNO, bs, strict) {
                 Ok((buf, corrected)) => {
                     return Ok(Volume {
                         dev,
@@ -238,7 +280,7 @@ impl Volume {
 
     /// Open from the superblock at `blkno` (a backup), with a known block size.
     pub fn open_backup(dev: Box<dyn BlockIo>, blkno: u64, block_size: u32) -> Result<Volume> {
-        let (buf, corrected) = Self::open_at(dev.as_ref(), blkno, block_size)?;
+        let (buf, corrected) = Self::open_at(dev.as_ref(), blkno, block_size, true)?;
         Ok(Volume {
             dev,
             block_size,
@@ -248,7 +290,7 @@ impl Volume {
         })
     }
 
-    fn open_at(dev: &dyn BlockIo, blkno: u64, bs: u32) -> Result<(Vec<u8>, bool)> {
+    fn open_at(dev: &dyn BlockIo, blkno: u64, bs: u32, strict: bool) -> Result<(Vec<u8>, bool)> {
         let offset = blkno
             .checked_mul(u64::from(bs))
             .ok_or(Error::NoSuperblock)?;
@@ -309,7 +351,7 @@ impl Volume {
             .i_clusters
             .get();
         let volume_bytes = u64::from(clusters) << csb;
-        if volume_bytes > dev.size() {
+        if strict && volume_bytes > dev.size() {
             return Err(Error::Truncated {
                 volume_bytes,
                 clusters,
@@ -982,6 +1024,7 @@ pub fn parse_dir_block(blkno: u64, data: &[u8], out: &mut Vec<DirEntry>) -> Resu
                 file_type: hdr.file_type,
                 rec_len: hdr.rec_len.get(),
                 blkno,
+                offset: off,
             });
         }
         off += rec_len;

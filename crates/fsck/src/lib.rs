@@ -6,6 +6,7 @@
 
 pub mod ask;
 pub mod check;
+pub mod fix;
 pub mod problems;
 pub mod repair;
 pub mod replay;
@@ -145,19 +146,19 @@ pub fn run(cli: &Cli) -> Result<u8> {
     // With -n the volume is seen through an in-memory overlay: the journal
     // replay writes there, and the passes check what -y would leave.
     let mut undo_dev = None;
-    let dev: Box<dyn ocfs2_format::BlockIo> = if cli.no {
-        Box::new(ocfs2_format::overlay::Overlay::new(
+    let dev: std::sync::Arc<dyn ocfs2_format::BlockIo> = if cli.no {
+        std::sync::Arc::new(ocfs2_format::overlay::Overlay::new(
             Box::new(dev),
             ocfs2_format::io::DIRECT_ALIGN as u32,
         ))
     } else if let Some(z) = &cli.undo_file {
         let u = std::sync::Arc::new(ocfs2_format::undo::UndoDevice::create(Box::new(dev), z)?);
         undo_dev = Some(u.clone());
-        Box::new(u)
+        u
     } else {
-        Box::new(dev)
+        std::sync::Arc::new(dev)
     };
-    let vol = Volume::open(dev)?;
+    let vol = Volume::open_for_check(Box::new(dev.clone()))?;
     let f = vol.features();
     let unknown = f.unknown();
     if unknown.incompat != 0 || unknown.ro_compat != 0 {
@@ -324,33 +325,18 @@ pub fn run(cli: &Cli) -> Result<u8> {
             return Ok((found, notes));
         }
         checker.run(&mut passes, &stop);
-        let asked = repair::decide(&mut checker.findings, &mut |r, q| answers.approve(r, q));
-        if asked && !stop() && checker.findings.iter().any(|f| f.fix.is_some()) {
-            if passes.show {
-                eprintln!("Repairing");
-            }
-            notes.extend(repair::apply(
-                &vol,
+        if !stop() {
+            let diff = std::mem::take(&mut checker.bitmap_diff);
+            notes.extend(repair::rounds(
+                &dev,
                 &mut checker.findings,
-                &checker.bitmap_diff,
+                diff,
+                &checker.recovered,
+                &mut |r, q| answers.approve(r, q),
                 &verify,
+                &stop,
+                passes.show,
             )?);
-            // Check again: a repair is reported as made only when the
-            // passes no longer find its problem.
-            let mut again = check::Checker::new(&vol);
-            again.recovered = checker.recovered.clone();
-            again.run(&mut check::Quiet, &stop);
-            for f in checker.findings.iter_mut().filter(|f| f.fixed) {
-                f.fixed = !again.findings.iter().any(|g| g.code == f.code);
-            }
-            let seen: std::collections::HashSet<&str> =
-                checker.findings.iter().map(|f| f.code).collect();
-            let new: Vec<_> = again
-                .findings
-                .into_iter()
-                .filter(|g| !seen.contains(g.code))
-                .collect();
-            checker.findings.extend(new);
         }
         Ok((found, notes))
     };
@@ -523,10 +509,17 @@ mod tests {
                 .nth(1)
                 .and_then(|rest| rest.split(".TP").next())
                 .unwrap_or("");
+            use super::problems::Repair;
+            let says = if entry.contains("Repaired by \\fB\\-y\\fR and \\fB\\-p\\fR") {
+                Repair::Safe
+            } else if entry.contains("Repaired by \\fB\\-y\\fR") {
+                Repair::Yes
+            } else {
+                Repair::No
+            };
             assert_eq!(
-                entry.contains("Repaired by"),
-                p.repair == super::problems::Repair::Safe,
-                "man/fsck.ocfs2-mmp.8 on {}: says it is repaired iff the table does",
+                says, p.repair,
+                "man/fsck.ocfs2-mmp.8 on {}: says how it is repaired as the table does",
                 p.code
             );
         }

@@ -4,10 +4,14 @@
 //! concerns.
 
 /// When a problem is repaired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Repair {
     /// Not repaired by this release: reported, exit 4.
     No,
+    /// Repaired by `-y`, or when a person answers yes; `-p` leaves it
+    /// (exit 4): the repair gives something up (a record, an entry) or
+    /// trusts a value a person should confirm.
+    Yes,
     /// Repaired by `-y` and by `-p` (safe without a person: the repair
     /// only makes counts and bitmaps agree with what the passes found, or
     /// replays what the kernel committed).
@@ -32,6 +36,16 @@ const fn p(code: &'static str, pass: &'static str, what: &'static str) -> Proble
     }
 }
 
+/// A problem that `-y` repairs, and a person when asked; not `-p`.
+const fn yes(code: &'static str, pass: &'static str, what: &'static str) -> Problem {
+    Problem {
+        code,
+        pass,
+        what,
+        repair: Repair::Yes,
+    }
+}
+
 /// A problem that `-y` and `-p` repair.
 const fn safe(code: &'static str, pass: &'static str, what: &'static str) -> Problem {
     Problem {
@@ -49,7 +63,7 @@ pub const PROBLEMS: &[Problem] = &[
     p("JOURNAL_DAMAGED", "J", "a dirty journal's log is damaged (a descriptor, revoke or commit block fails its checks, points past the volume, or the log loops): what is committed and valid before it is replayed"),
     p("JOURNAL_BLOCK_CHECKSUM", "J", "a logged block fails its v2/v3 checksum and is not replayed"),
     p("SUPERBLOCK_FIELD", "0", "a superblock field is out of range (slots, root or system directory, first cluster group, revision)"),
-    p("SUPERBLOCK_CLUSTERS", "0", "the superblock's cluster count does not match the global bitmap's"),
+    yes("SUPERBLOCK_CLUSTERS", "0", "the superblock's cluster count does not match the global bitmap's"),
     p("SUPERBLOCK_BACKUP", "0", "a backup superblock differs from the primary (beyond i_blkno and its block check)"),
     p("BLOCK_CHECK", "any", "a metadata block fails its metaecc block check (CRC32 and Hamming code) beyond one-bit correction"),
     p("MMP_INTERVAL", "0", "MMP is on and s_mmp_update_interval is outside 1..300 (0 makes kmmpd busy-loop)"),
@@ -59,68 +73,81 @@ pub const PROBLEMS: &[Problem] = &[
     p("SLOTMAP_HELD", "0", "a slot is held (a mount that died, or a live one seen with -n on a volume without MMP)"),
     p("SYSTEM_FILE_MISSING", "1", "a system file is missing from the system directory"),
     p("SYSTEM_FILE_FLAGS", "1", "a system file's inode lacks its system, valid or type flags"),
-    p("CHAIN_COUNT", "2", "a chain allocator's cl_count is not the number of chain records an inode holds"),
-    p("CHAIN_NEXT_FREE", "2", "a chain allocator's cl_next_free_rec is larger than cl_count"),
+    safe("CHAIN_COUNT", "2", "a chain allocator's cl_count is not the number of chain records an inode holds"),
+    yes("CHAIN_NEXT_FREE", "2", "a chain allocator's cl_next_free_rec is larger than cl_count"),
+    safe("CHAIN_EMPTY", "2", "a chain record in use points at no group"),
     p("CHAIN_CPG", "2", "a chain allocator's clusters per group are wrong for its groups"),
     p("CHAIN_LINK_RANGE", "2", "a chain or group points outside the volume"),
     p("CHAIN_LINK_MAGIC", "2", "a chain points at a block that is not a group descriptor"),
-    p("GROUP_BLKNO", "2", "a group descriptor's bg_blkno is not its own block"),
-    p("GROUP_PARENT", "2", "a group descriptor's bg_parent_dinode is not its allocator"),
-    p("GROUP_GEN", "2", "a group descriptor's generation is not the volume's"),
-    p("GROUP_CHAIN", "2", "a group descriptor's bg_chain is not the chain it is on"),
+    safe("GROUP_BLKNO", "2", "a group descriptor's bg_blkno is not its own block"),
+    safe("GROUP_PARENT", "2", "a group descriptor's bg_parent_dinode is not its allocator"),
+    yes("GROUP_GEN", "2", "a group descriptor's generation is not the volume's"),
+    safe("GROUP_CHAIN", "2", "a group descriptor's bg_chain is not the chain it is on"),
     safe("GROUP_FREE_BITS", "2", "a group descriptor's free bit count does not match its bitmap"),
     p("GROUP_BITS", "2", "a group descriptor's bit count does not fit its bitmap or its group"),
-    p("GROUP_CHAIN_LOOP", "2", "a chain of groups loops"),
+    safe("GROUP_CHAIN_LOOP", "2", "a chain of groups loops"),
     p("GROUP_DUPLICATE", "2", "a group descriptor is on more than one chain"),
+    safe("DISCONTIG_BG_DEPTH", "2", "a discontiguous group's extent list has a tree depth (it must be 0)"),
+    safe("DISCONTIG_BG_COUNT", "2", "a discontiguous group's l_count is more than a group descriptor holds"),
+    yes("DISCONTIG_BG_REC_RANGE", "2", "a discontiguous group's extent lies outside the volume (the group is taken off its chain)"),
+    yes("DISCONTIG_BG_CORRUPT_LEAVES", "2", "two extents of a discontiguous group are each larger than a group (the group is taken off its chain)"),
+    yes("DISCONTIG_BG_CLUSTERS", "2", "a discontiguous group's extents hold more clusters than a group (the group is taken off its chain)"),
+    yes("DISCONTIG_BG_LESS_CLUSTERS", "2", "a discontiguous group's extents hold fewer clusters than a group (the group is taken off its chain)"),
+    safe("DISCONTIG_BG_NEXT_FREE_REC", "2", "a discontiguous group's l_next_free_rec is not the number of records filled in"),
+    yes("DISCONTIG_BG_LIST_CORRUPT", "2", "a discontiguous group's l_next_free_rec and an extent are both wrong (the group is taken off its chain)"),
+    yes("DISCONTIG_BG_REC_CORRUPT", "2", "an extent of a discontiguous group claims clusters the group's other extents already fill (the group is taken off its chain)"),
+    yes("DISCONTIG_BG_LEAF_CLUSTERS", "2", "an extent of a discontiguous group claims more clusters than the group has room for (set to the room left)"),
     safe("CHAIN_BITS", "2", "a chain record's c_total or c_free does not match its groups"),
     safe("CHAIN_GROUP_BITS", "2", "a chain allocator's i_total or i_used does not match its groups"),
-    p("CHAIN_I_CLUSTERS", "2", "a suballocator's i_clusters does not match its groups"),
-    p("CHAIN_I_SIZE", "2", "a suballocator's i_size does not match its clusters"),
-    p("INODE_NOT_INODE", "3", "an allocated inode bit points at a block without an inode signature"),
-    p("INODE_ALLOC_REPAIR", "3", "an allocated inode bit points at an inode that is not valid"),
-    p("INODE_BLKNO", "3", "an inode's i_blkno is not its own block"),
-    p("INODE_GEN", "3", "an inode's fs generation is not the volume's"),
-    p("INODE_SUBALLOC", "3", "an inode's suballocator bit or slot does not match where it is allocated"),
+    safe("CHAIN_I_CLUSTERS", "2", "a suballocator's i_clusters does not match its groups"),
+    safe("CHAIN_I_SIZE", "2", "a suballocator's i_size does not match its clusters"),
+    yes("INODE_NOT_INODE", "3", "an allocated inode bit points at a block without an inode signature"),
+    yes("INODE_ALLOC_REPAIR", "3", "an allocated inode bit points at an inode that is not valid"),
+    safe("INODE_BLKNO", "3", "an inode's i_blkno is not its own block"),
+    yes("INODE_GEN", "3", "an inode's fs generation is not the volume's"),
+    safe("INODE_SUBALLOC", "3", "an inode's suballocator bit or slot does not match where it is allocated"),
     p("INODE_MODE", "3", "an inode's mode has no valid file type"),
-    p("INODE_NZ_DTIME", "3", "an in-use inode has a deletion time"),
-    p("INODE_CLUSTERS", "3", "an inode's i_clusters does not match its extents"),
-    p("INODE_SIZE", "3", "an inode's i_size is larger than its clusters hold"),
+    safe("INODE_NZ_DTIME", "3", "an in-use inode has a deletion time"),
+    yes("INODE_CLUSTERS", "3", "an inode's i_clusters does not match its extents"),
+    yes("INODE_SIZE", "3", "an inode's i_size is larger than its clusters hold"),
+    yes("INODE_SPARSE_SIZE", "3", "on a sparse volume, a file's i_size ends a cluster or more before its last mapped cluster (set to the end of that cluster)"),
     p("INODE_INLINE_SIZE", "3", "an inline inode's size is larger than its inline area"),
-    p("INODE_INLINE_CLUSTERS", "3", "an inline inode owns clusters"),
-    p("EXTENT_LIST_COUNT", "3", "an extent list's l_count is wrong for where it lives"),
-    p("EXTENT_LIST_FREE", "3", "an extent list's l_next_free_rec is larger than l_count"),
-    p("EXTENT_LIST_DEPTH", "3", "an extent block's depth does not fit its parent"),
-    p("EXTENT_BLKNO_RANGE", "3", "an extent points outside the volume"),
+    safe("INODE_INLINE_CLUSTERS", "3", "an inline inode owns clusters"),
+    yes("EXTENT_LIST_COUNT", "3", "an extent list's l_count is wrong for where it lives"),
+    yes("EXTENT_LIST_FREE", "3", "an extent list's l_next_free_rec is larger than l_count"),
+    yes("EXTENT_LIST_DEPTH", "3", "an extent block's depth does not fit its parent"),
+    safe("EXTENT_LAST_EB", "3", "an inode's i_last_eb_blk is not its rightmost leaf extent block (0 for a tree of depth 0)"),
+    yes("EXTENT_BLKNO_RANGE", "3", "an extent points outside the volume"),
     p("EXTENT_BLKNO_UNALIGNED", "3", "an extent does not start on a cluster boundary"),
     p("EXTENT_OVERLAP", "3", "extent records overlap or are out of order"),
-    p("EXTENT_EB_INVALID", "3", "an extent record points at a block that is not an extent block"),
-    p("EB_BLKNO", "3", "an extent block's h_blkno is not its own block"),
-    p("EB_GEN", "3", "an extent block's fs generation is not the volume's"),
-    p("EXTENT_MARKED_UNWRITTEN", "3", "an extent is marked unwritten on a volume without the unwritten feature"),
-    p("EXTENT_MARKED_REFCOUNTED", "3", "an extent is marked refcounted on a volume without the refcount feature"),
+    yes("EXTENT_EB_INVALID", "3", "an extent record points at a block that is not an extent block"),
+    safe("EB_BLKNO", "3", "an extent block's h_blkno is not its own block"),
+    yes("EB_GEN", "3", "an extent block's fs generation is not the volume's"),
+    yes("EXTENT_MARKED_UNWRITTEN", "3", "an extent is marked unwritten on a volume without the unwritten feature"),
+    yes("EXTENT_MARKED_REFCOUNTED", "3", "an extent is marked refcounted on a volume without the refcount feature"),
     p("LINK_NULLTERM", "3", "a symlink's target is not NUL-terminated"),
-    p("LINK_SIZE", "3", "a symlink's i_size is not the length of its target"),
+    safe("LINK_SIZE", "3", "a symlink's i_size is not the length of its target"),
     p("LINK_BLOCKS", "3", "a slow symlink has fewer blocks than its target needs"),
     p("DUP_CLUSTERS", "3", "a cluster is claimed by more than one owner"),
-    p("LALLOC_SIZE", "4", "a local alloc's la_size is larger than its inode holds"),
-    p("LALLOC_NZ_USED", "4", "a local alloc without a window has used bits"),
-    p("LALLOC_NZ_BM", "4", "a local alloc without a window has a window offset"),
-    p("LALLOC_BM_SIZE", "4", "a local alloc's window is larger than its bitmap"),
-    p("LALLOC_USED_OVERRUN", "4", "a local alloc's i_used exceeds its window"),
-    p("LALLOC_USED", "4", "a local alloc's i_used is not the number of bits set in its bitmap"),
-    p("LALLOC_BM_OVERRUN", "4", "a local alloc's window runs past the end of the volume"),
-    p("DEALLOC_COUNT", "4", "a truncate log's tl_count is wrong for the block size"),
-    p("DEALLOC_USED", "4", "a truncate log's tl_used is larger than tl_count"),
-    p("TRUNCATE_REC_RANGE", "4", "a truncate log record lies outside the volume"),
+    safe("LALLOC_SIZE", "4", "a local alloc's la_size is larger than its inode holds"),
+    safe("LALLOC_NZ_USED", "4", "a local alloc without a window has used bits"),
+    safe("LALLOC_NZ_BM", "4", "a local alloc without a window has a window offset"),
+    safe("LALLOC_BM_SIZE", "4", "a local alloc's window is larger than its bitmap"),
+    safe("LALLOC_USED_OVERRUN", "4", "a local alloc's i_used exceeds its window"),
+    safe("LALLOC_USED", "4", "a local alloc's i_used is not the number of bits set in its bitmap"),
+    safe("LALLOC_BM_OVERRUN", "4", "a local alloc's window runs past the end of the volume"),
+    safe("DEALLOC_COUNT", "4", "a truncate log's tl_count is wrong for the block size"),
+    safe("DEALLOC_USED", "4", "a truncate log's tl_used is larger than tl_count"),
+    safe("TRUNCATE_REC_RANGE", "4", "a truncate log record lies outside the volume"),
     p("JOURNAL_SUPERBLOCK", "4", "a journal's first block is not a jbd2 superblock that fits its file"),
     p("DIRENT_LENGTH", "5", "a directory entry's rec_len or name_len is invalid"),
-    p("DIRENT_NAME_CHARS", "5", "a directory entry's name holds a '/' or a NUL"),
-    p("DIRENT_INODE_RANGE", "5", "a directory entry points outside the volume"),
-    p("DIRENT_INODE_FREE", "5", "a directory entry points at an inode that is not allocated or not valid"),
-    p("DIRENT_TYPE", "5", "a directory entry's file type does not match the inode's mode"),
-    p("DIRENT_DOT_INODE", "5", "a directory's '.' does not point at itself, or is missing"),
+    yes("DIRENT_NAME_CHARS", "5", "a directory entry's name holds a '/' or a NUL"),
+    yes("DIRENT_INODE_RANGE", "5", "a directory entry points outside the volume"),
+    yes("DIRENT_INODE_FREE", "5", "a directory entry points at an inode that is not allocated or not valid"),
+    safe("DIRENT_TYPE", "5", "a directory entry's file type does not match the inode's mode"),
+    yes("DIRENT_DOT_INODE", "5", "a directory's '.' does not point at itself, or is missing"),
     p("DIRENT_DOTDOT", "5", "a directory's '..' is missing or does not point at its parent"),
-    p("DIRENT_DUPLICATE", "5", "a name appears twice in one directory"),
+    yes("DIRENT_DUPLICATE", "5", "a name appears twice in one directory"),
     p("DIR_TRAILER", "5", "a directory block's trailer is missing or damaged"),
     p("DIR_HOLE", "5", "a directory has a hole in its blocks"),
     p("DX_ROOT", "5", "a directory's index root is not a valid index root for it"),
@@ -133,9 +160,9 @@ pub const PROBLEMS: &[Problem] = &[
     p("INODE_ALLOC_BITS", "7", "an inode allocator's bitmap disagrees with the inodes found"),
 ];
 
-/// Whether `code` is repaired by `-y` and `-p`.
+/// Whether `code` is repaired by `-y` (and, when safe, by `-p`).
 pub fn repairable(code: &str) -> bool {
-    lookup(code).is_some_and(|p| p.repair == Repair::Safe)
+    lookup(code).is_some_and(|p| p.repair != Repair::No)
 }
 
 pub fn lookup(code: &str) -> Option<&'static Problem> {

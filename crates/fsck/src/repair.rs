@@ -1,20 +1,14 @@
-//! Repairs after the passes, for the findings that carry a [`Fix`]. Every
-//! repair only makes on-disk counts and bitmaps agree with what the passes
-//! found, so all of them are safe for preen (`-p`).
-//!
-//! Order, so that a crash at any point leaves a volume the next run
-//! explains and repairs: clusters in use are marked in the global bitmap
-//! first (after that nothing in use can be handed out twice), then clusters
-//! nothing uses are freed, then each allocator's counts are recomputed from
-//! its bitmaps. Each step is idempotent; a crash between two steps leaves
-//! counts that disagree with bitmaps, which the next run repairs.
+//! Repairs after the passes, for the findings that carry a [`Fix`]: which
+//! are made ([`decide`]) and in which order ([`apply`]). A repair that
+//! changes what the passes see (a record removed, a window emptied) shows
+//! its consequences on the next round's check, which lib.rs runs.
 
-use crate::check::{Finding, Fix};
+use crate::check::Finding;
+use crate::fix::Fix;
 use crate::problems;
 use anyhow::{Context, Result};
 use ocfs2_format::alloc;
 use ocfs2_format::Volume;
-use std::collections::BTreeSet;
 
 /// Runs of consecutive clusters: (start, count).
 pub(crate) fn runs(clusters: impl Iterator<Item = u64>) -> Vec<(u64, u64)> {
@@ -28,46 +22,33 @@ pub(crate) fn runs(clusters: impl Iterator<Item = u64>) -> Vec<(u64, u64)> {
     out
 }
 
-/// Ask for each distinct fix the findings carry (`approve(class, question)`)
-/// and drop the declined ones. Returns whether any fix is left.
+/// The distinct fixes `findings` carry, in the order they were found.
+fn distinct(findings: &[Finding]) -> Vec<Fix> {
+    let mut out: Vec<Fix> = Vec::new();
+    for f in findings.iter().filter_map(|f| f.fix) {
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// Ask for each distinct fix the findings carry (`approve(class, question)`,
+/// the class being the least safe among the findings it repairs) and drop
+/// the declined ones. Returns whether any fix is left.
 pub fn decide(
     findings: &mut [Finding],
     approve: &mut dyn FnMut(problems::Repair, &str) -> bool,
 ) -> bool {
-    let fixes: BTreeSet<(u8, u64, u32)> = findings
-        .iter()
-        .filter_map(|f| match f.fix {
-            Some(Fix::GlobalBitmap) => Some((0, 0, 0)),
-            Some(Fix::Recount(a)) => Some((1, a, 0)),
-            Some(Fix::Links(i, n)) => Some((2, i, n)),
-            None => None,
-        })
-        .collect();
     let mut any = false;
-    for (kind, a, n) in fixes {
-        let (fix, question) = match kind {
-            0 => (
-                Fix::GlobalBitmap,
-                "the global bitmap disagrees with the clusters in use: make it agree".to_string(),
-            ),
-            1 => (
-                Fix::Recount(a),
-                format!(
-                    "the counts of allocator inode {a} disagree with its bitmaps: recompute them"
-                ),
-            ),
-            _ => (
-                Fix::Links(a, n),
-                format!("inode {a}: set its link count to the {n} entries that name it"),
-            ),
-        };
+    for fix in distinct(findings) {
         let class = findings
             .iter()
             .filter(|f| f.fix == Some(fix))
             .map(|f| problems::lookup(f.code).map_or(problems::Repair::No, |p| p.repair))
-            .min_by_key(|r| *r == problems::Repair::Safe)
+            .min()
             .unwrap_or(problems::Repair::No);
-        if approve(class, &question) {
+        if approve(class, &fix.question()) {
             any = true;
         } else {
             for f in findings.iter_mut().filter(|f| f.fix == Some(fix)) {
@@ -81,6 +62,12 @@ pub fn decide(
 /// Apply the fixes of `findings`, marking each one repaired. `verify` runs
 /// before each write (the MMP guard's check). Returns what was left and why,
 /// one line each.
+///
+/// Order, so that a crash between two writes leaves a volume the next run
+/// explains: clusters in use are marked first (nothing in use can then be
+/// handed out twice); then the one-block fixes (each block is old or new);
+/// then clusters nothing uses are freed and allocator counts recomputed
+/// from the bitmaps; then link counts; the superblock last.
 pub fn apply(
     vol: &Volume,
     findings: &mut [Finding],
@@ -89,64 +76,101 @@ pub fn apply(
 ) -> Result<Vec<String>> {
     let mut left = Vec::new();
     // Freeing clusters and setting link counts are safe only when the passes
-    // read every owner and every directory: any finding this release cannot
-    // repair may hide one.
-    let complete = findings
-        .iter()
-        .all(|f| f.fixed || problems::repairable(f.code));
-    if findings.iter().any(|f| f.fix == Some(Fix::GlobalBitmap)) {
-        let may_free = complete;
+    // read every owner and every directory: a finding left unrepaired may
+    // hide one.
+    let complete = findings.iter().all(|f| f.fixed || f.fix.is_some());
+    let mut fixes = distinct(findings);
+    // A superblock count being repaired is a round of its own: the bitmap
+    // repairs below are bounded by it, and the next round reads the new one.
+    if fixes.iter().any(|f| matches!(f, Fix::SuperClusters(_))) {
+        fixes.retain(|f| matches!(f, Fix::SuperClusters(_)));
+        for f in findings.iter_mut() {
+            if f.fix.is_some_and(|x| !fixes.contains(&x)) {
+                f.fix = None;
+            }
+        }
+    }
+    let mark = |findings: &mut [Finding], fix: Fix| {
+        for f in findings.iter_mut().filter(|f| f.fix == Some(fix)) {
+            f.fixed = true;
+        }
+    };
+    // A global bitmap that cannot be written here (its chains are being
+    // repaired in this round) is left to the next round.
+    let mut bitmap = fixes.contains(&Fix::GlobalBitmap);
+    if bitmap {
         verify()?;
         let claim = runs(bitmap_diff.iter().filter(|d| d.1).map(|d| d.0));
-        alloc::claim_clusters(vol, &claim)
-            .context("marking clusters in use in the global bitmap")?;
+        if let Err(e) = alloc::claim_clusters(vol, &claim) {
+            left.push(format!("marking clusters in use in the global bitmap: {e}"));
+            bitmap = false;
+        }
+    }
+    let one_block = |f: &Fix| {
+        !matches!(
+            f,
+            Fix::GlobalBitmap | Fix::Recount(_) | Fix::Links(..) | Fix::SuperClusters(_)
+        )
+    };
+    // A removed record moves the ones after it: a block gets at most one
+    // removal per round, after its other fixes, and the next round finds
+    // the rest where they now are.
+    let drop_at = |f: &Fix| match *f {
+        Fix::DropExtent { blkno, .. } | Fix::DropChain { blkno, .. } => Some(blkno),
+        _ => None,
+    };
+    let mut touched = std::collections::HashSet::new();
+    let ordered = fixes
+        .iter()
+        .filter(|f| one_block(f) && drop_at(f).is_none())
+        .chain(fixes.iter().filter(|f| drop_at(f).is_some()));
+    for fix in ordered {
+        if let Some(b) = drop_at(fix) {
+            if !touched.insert(b) {
+                continue;
+            }
+        } else if let Fix::Set(s) = fix {
+            touched.insert(s.blkno);
+        }
+        verify()?;
+        match fix.write(vol) {
+            Ok(()) => mark(findings, *fix),
+            Err(e) => left.push(format!("{e:#}")),
+        }
+    }
+    if bitmap {
         let free = runs(bitmap_diff.iter().filter(|d| !d.1).map(|d| d.0));
-        if may_free {
+        let mut freed = true;
+        if complete {
             verify()?;
-            alloc::free_clusters(vol, &free)
-                .context("freeing unused clusters in the global bitmap")?;
+            if let Err(e) = alloc::free_clusters(vol, &free) {
+                left.push(format!("freeing unused clusters in the global bitmap: {e}"));
+                freed = false;
+            }
         } else if !free.is_empty() {
             left.push(format!(
                 "{} cluster(s) marked in use that nothing uses are left marked: other damage may hide their owner",
                 free.iter().map(|r| r.1).sum::<u64>()
             ));
         }
-        for f in findings
-            .iter_mut()
-            .filter(|f| f.fix == Some(Fix::GlobalBitmap))
-        {
-            f.fixed = may_free || free.is_empty();
+        if freed && (complete || free.is_empty()) {
+            mark(findings, Fix::GlobalBitmap);
         }
     }
-    let allocs: BTreeSet<u64> = findings
-        .iter()
-        .filter_map(|f| match f.fix {
-            Some(Fix::Recount(a)) => Some(a),
-            _ => None,
-        })
-        .collect();
     // The global bitmap's counts moved with the bits above; recount it too
     // when its own counts were reported.
-    for a in allocs {
+    for fix in fixes.iter().filter(|f| matches!(f, Fix::Recount(_))) {
+        let Fix::Recount(a) = *fix else { continue };
         verify()?;
         match alloc::recount(vol, a) {
-            Ok(_) => {
-                for f in findings
-                    .iter_mut()
-                    .filter(|f| f.fix == Some(Fix::Recount(a)))
-                {
-                    f.fixed = true;
-                }
-            }
+            Ok(_) => mark(findings, *fix),
             Err(e) => left.push(format!("allocator inode {a}: counts not recomputed: {e}")),
         }
     }
-    let links: Vec<(u64, u32)> = findings
+    let links: Vec<Fix> = fixes
         .iter()
-        .filter_map(|f| match f.fix {
-            Some(Fix::Links(i, n)) => Some((i, n)),
-            _ => None,
-        })
+        .copied()
+        .filter(|f| matches!(f, Fix::Links(..)))
         .collect();
     if !links.is_empty() && !complete {
         left.push(format!(
@@ -154,15 +178,18 @@ pub fn apply(
             links.len()
         ));
     } else {
-        for (i, n) in links {
+        for fix in links {
+            let Fix::Links(i, n) = fix else { continue };
             verify()?;
             set_links(vol, i, n).with_context(|| format!("setting the link count of inode {i}"))?;
-            for f in findings
-                .iter_mut()
-                .filter(|f| f.fix == Some(Fix::Links(i, n)))
-            {
-                f.fixed = true;
-            }
+            mark(findings, fix);
+        }
+    }
+    for fix in fixes.iter().filter(|f| matches!(f, Fix::SuperClusters(_))) {
+        verify()?;
+        match fix.write(vol) {
+            Ok(()) => mark(findings, *fix),
+            Err(e) => left.push(format!("{e:#}")),
         }
     }
     vol.device().flush()?;
@@ -181,4 +208,78 @@ fn set_links(vol: &Volume, blkno: u64, n: u32) -> Result<()> {
         ocfs2_format::blockcheck::CheckAt::Inode,
     )?;
     Ok(())
+}
+
+/// Rounds of repair at most: a repair can uncover damage it hid (a removed
+/// record leaves clusters nobody owns, an emptied window leaves bits to
+/// free), which the next round repairs.
+const ROUNDS: usize = 5;
+
+/// Whether two findings are the same problem (code and block).
+fn same(a: &Finding, b: &Finding) -> bool {
+    a.code == b.code && a.blkno == b.blkno
+}
+
+/// Decide, apply, check again, up to [`ROUNDS`] times, on the findings of
+/// the first check (`report`, whose `bitmap_diff` is `diff`). Each round
+/// opens the volume afresh, so a repaired superblock is the one checked.
+/// A finding counts as fixed when the last check no longer has it; one
+/// found only after a repair is added to the report. Returns what was left
+/// and why.
+#[allow(clippy::too_many_arguments)]
+pub fn rounds(
+    dev: &std::sync::Arc<dyn ocfs2_format::BlockIo>,
+    report: &mut Vec<Finding>,
+    diff: Vec<(u64, bool)>,
+    recovered: &std::collections::HashSet<u16>,
+    approve: &mut dyn FnMut(problems::Repair, &str) -> bool,
+    verify: &dyn Fn() -> Result<()>,
+    stop: &dyn Fn() -> bool,
+    show: bool,
+) -> Result<Vec<String>> {
+    let (mut current, mut diff) = (report.clone(), diff);
+    let mut declined: Vec<Fix> = Vec::new();
+    let mut wrote = false;
+    let mut left = Vec::new();
+    for round in 1..=ROUNDS {
+        for f in current.iter_mut() {
+            if f.fix.is_some_and(|x| declined.contains(&x)) {
+                f.fix = None;
+            }
+        }
+        let asked = distinct(&current);
+        if asked.is_empty() || stop() {
+            break;
+        }
+        decide(&mut current, approve);
+        let kept = distinct(&current);
+        declined.extend(asked.into_iter().filter(|x| !kept.contains(x)));
+        if kept.is_empty() {
+            break;
+        }
+        if show {
+            eprintln!("Repairing (round {round})");
+        }
+        let vol = Volume::open_for_check(Box::new(dev.clone())).context("opening the volume to repair it")?;
+        left = apply(&vol, &mut current, &diff, verify)?;
+        wrote = true;
+        let vol = Volume::open_for_check(Box::new(dev.clone()))
+            .context("opening the volume to check the repairs")?;
+        let mut again = crate::check::Checker::new(&vol);
+        again.recovered = recovered.clone();
+        again.run(&mut crate::check::Quiet, stop);
+        current = std::mem::take(&mut again.findings);
+        diff = std::mem::take(&mut again.bitmap_diff);
+        for g in &current {
+            if !report.iter().any(|f| same(f, g)) {
+                let mut g = g.clone();
+                g.fix = None;
+                report.push(g);
+            }
+        }
+    }
+    for f in report.iter_mut() {
+        f.fixed = wrote && !current.iter().any(|g| same(f, g));
+    }
+    Ok(left)
 }

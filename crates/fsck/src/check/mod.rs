@@ -24,6 +24,7 @@ mod pass4;
 mod pass5;
 mod pass6;
 mod pass7;
+mod discontig;
 
 /// One problem found.
 #[derive(Debug, Clone, Serialize)]
@@ -42,17 +43,7 @@ pub struct Finding {
     pub fix: Option<Fix>,
 }
 
-/// A repair the passes prepared (see repair.rs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fix {
-    /// Recompute a chain allocator's counts from its bitmaps (its inode).
-    Recount(u64),
-    /// Make the global bitmap agree with the clusters in use
-    /// ([`Checker::bitmap_diff`]).
-    GlobalBitmap,
-    /// Set an inode's link count (inode, the entries that name it).
-    Links(u64, u32),
-}
+pub use crate::fix::{Fix, Set};
 
 impl Finding {
     pub fn new(
@@ -72,6 +63,12 @@ impl Finding {
                 "GROUP_FREE_BITS" => inode.map(Fix::Recount),
                 "CHAIN_BITS" | "CHAIN_GROUP_BITS" => blkno.map(Fix::Recount),
                 "CLUSTER_ALLOC_BIT" => Some(Fix::GlobalBitmap),
+                // Pass 4 files these under the local alloc or truncate
+                // log inode.
+                c if c.starts_with("LALLOC_") => blkno.map(Fix::EmptyLocalAlloc),
+                "DEALLOC_COUNT" | "DEALLOC_USED" | "TRUNCATE_REC_RANGE" => {
+                    blkno.map(Fix::EmptyTruncateLog)
+                }
                 _ => None,
             },
         }
@@ -169,9 +166,13 @@ pub struct Checker<'a> {
     /// pass 2 (group descriptors), pass 3 (extents) and pass 4 (local alloc
     /// windows, truncate logs); compared in pass 7.
     used: Bits,
+    /// Clusters claimed by refcounted extents (`refcount` volumes), which
+    /// several files share by design: claimed again by another refcounted
+    /// extent, they are not duplicates. Filled by pass 3.
+    shared: Bits,
     /// Inode blocks marked allocated in some inode allocator: blkno ->
-    /// (slot, bit). Filled by pass 2, read by pass 3.
-    alloc_inodes: HashMap<u64, (u16, u16)>,
+    /// (slot, bit, its group). Filled by pass 2, read by pass 3.
+    alloc_inodes: HashMap<u64, (u16, u16, u64)>,
     /// Every valid inode: filled by pass 3; pass 5 counts the directory
     /// entries naming each, pass 6 checks links and connectivity.
     inodes: HashMap<u64, InodeInfo>,
@@ -181,6 +182,9 @@ pub struct Checker<'a> {
     /// filled by pass 2, compared in pass 7.
     bitmap_used: Bits,
     limit_reports: usize,
+    /// Pass 3, per inode: the rightmost leaf extent block met so far
+    /// (its cpos, its block), as libocfs2 finds `i_last_eb_blk`.
+    last_eb: (u64, u64),
     dup_reports: usize,
     /// Slots whose journal the replay recovered (or, with -n, would): their
     /// slot map entries are given up with the recovery, not held.
@@ -205,7 +209,7 @@ fn ft_of_mode(mode: u16) -> u8 {
 
 impl<'a> Checker<'a> {
     pub fn new(vol: &'a Volume) -> Self {
-        let clusters = u64::from(vol.clusters());
+        let clusters = u64::from(vol.fitting_clusters());
         Checker {
             vol,
             findings: Vec::new(),
@@ -215,11 +219,13 @@ impl<'a> Checker<'a> {
             clusters,
             generation: vol.super_inode().di().i_fs_generation.get(),
             used: Bits::new(clusters),
+            shared: Bits::new(clusters),
             alloc_inodes: HashMap::new(),
             inodes: HashMap::new(),
             seen_groups: HashSet::new(),
             bitmap_used: Bits::new(clusters),
             limit_reports: 0,
+            last_eb: (0, 0),
             dup_reports: 0,
             recovered: HashSet::new(),
             bitmap_diff: Vec::new(),
@@ -231,19 +237,43 @@ impl<'a> Checker<'a> {
             .push(Finding::new(code, blkno, inode, message));
     }
 
+    /// [`Checker::add`], with the repair that fixes it.
+    fn add_fix(
+        &mut self,
+        code: &'static str,
+        blkno: Option<u64>,
+        inode: Option<u64>,
+        message: String,
+        fix: Fix,
+    ) {
+        let mut f = Finding::new(code, blkno, inode, message);
+        f.fix = Some(fix);
+        self.findings.push(f);
+    }
+
     fn blocks(&self) -> u64 {
         self.vol.device_blocks()
     }
 
     /// Claim the clusters of `[blkno, blkno + nblocks)` for `owner`.
     fn claim(&mut self, blkno: u64, nblocks: u64, owner: u64) {
+        self.claim_as(blkno, nblocks, owner, false);
+    }
+
+    /// [`Checker::claim`]; `refcounted` for an extent of a refcount tree,
+    /// whose clusters other refcounted extents may claim too.
+    fn claim_as(&mut self, blkno: u64, nblocks: u64, owner: u64, refcounted: bool) {
         if nblocks == 0 {
             return;
         }
         let first = blkno / self.bpc;
         let last = (blkno + nblocks - 1) / self.bpc;
         for c in first..=last.min(self.clusters.saturating_sub(1)) {
-            if self.used.set(c) && self.dup_reports < 20 {
+            let was_shared = self.shared.get(c);
+            if refcounted {
+                self.shared.set(c);
+            }
+            if self.used.set(c) && !(refcounted && was_shared) && self.dup_reports < 20 {
                 self.dup_reports += 1;
                 self.add(
                     "DUP_CLUSTERS",

@@ -1,6 +1,7 @@
 //! Pass 2: chain allocators and their group descriptors (fills `bitmap_used`, `alloc_inodes`, `seen_groups`).
 
 use super::*;
+use core::mem::{offset_of, size_of};
 
 impl Checker<'_> {
     pub(super) fn pass2(&mut self, sys: &HashMap<String, u64>) {
@@ -35,6 +36,7 @@ impl Checker<'_> {
             return;
         };
         let global = name == "global_bitmap";
+        let discontig = self.vol.features().has_incompat(incompat::DISCONTIG_BG);
         let is_inode_alloc = name.contains("inode_alloc");
         let bs = self.bs as usize;
         let (cl, recs) = match ino.chain_list() {
@@ -48,12 +50,19 @@ impl Checker<'_> {
                     }
                     _ => "CHAIN_COUNT",
                 };
-                self.add(code, Some(blkno), None, format!("{name}: {e}"));
+                let fix = match ChainList::read_from_prefix(ino.id2()) {
+                    Ok((cl, raw)) if code == "CHAIN_NEXT_FREE" => {
+                        let filled = filled_records(raw, usize::from(cl.cl_count.get()));
+                        chain_field(blkno, offset_of!(ChainList, cl_next_free_rec), 2, filled as u64, "cl_next_free_rec")
+                    }
+                    _ => chain_field(blkno, offset_of!(ChainList, cl_count), 2, chain_recs_per_inode(bs) as u64, "cl_count"),
+                };
+                self.add_fix(code, Some(blkno), None, format!("{name}: {e}"), fix);
                 return;
             }
         };
         if usize::from(cl.cl_count.get()) != chain_recs_per_inode(bs) {
-            self.add(
+            self.add_fix(
                 "CHAIN_COUNT",
                 Some(blkno),
                 None,
@@ -62,14 +71,42 @@ impl Checker<'_> {
                     cl.cl_count.get(),
                     chain_recs_per_inode(bs)
                 ),
+                chain_field(blkno, offset_of!(ChainList, cl_count), 2, chain_recs_per_inode(bs) as u64, "cl_count"),
             );
         }
         let bpc = u64::from(cl.cl_bpc.get()).max(1);
         let (mut total, mut used, mut clusters) = (0u64, 0u64, 0u64);
         for (ci, rec) in recs.iter().enumerate() {
+            if rec.c_blkno.get() == 0 {
+                self.add_fix(
+                    "CHAIN_EMPTY",
+                    Some(blkno),
+                    None,
+                    format!("{name}: chain {ci} is empty"),
+                    Fix::DropChain { blkno, index: ci as u16 },
+                );
+            }
             let (mut ctot, mut cfree) = (0u64, 0u64);
             let mut g = rec.c_blkno.get();
             let mut seen_here = HashSet::new();
+            // The group before `g` on this chain (None: the chain record).
+            let mut prev: Option<u64> = None;
+            // Cutting a chain of the global bitmap would leave clusters no
+            // group covers: only suballocator chains are cut.
+            // Point the link before a group (`prev`'s, or the chain
+            // record's) at `to`.
+            let link = |prev: Option<u64>, to: u64| match prev {
+                Some(p) => Some(group_field(p, offset_of!(GroupDesc, bg_next_group), 8, to, "bg_next_group")),
+                None if !global => Some(Set::new(
+                    blkno,
+                    DINODE_ID2 + size_of::<ChainList>() + ci * size_of::<ChainRec>() + offset_of!(ChainRec, c_blkno),
+                    8,
+                    to,
+                    CheckAt::Inode,
+                    "c_blkno",
+                )),
+                None => None,
+            };
             while g != 0 {
                 if g >= self.blocks() {
                     self.add(
@@ -81,11 +118,13 @@ impl Checker<'_> {
                     break;
                 }
                 if !seen_here.insert(g) {
-                    self.add(
+                    // Cut where it loops back: every group was met once.
+                    self.add_fix(
                         "GROUP_CHAIN_LOOP",
                         Some(g),
                         Some(blkno),
                         format!("{name}: chain {ci} loops back to group {g}"),
+                        group_field(prev.unwrap_or(g), offset_of!(GroupDesc, bg_next_group), 8, 0, "bg_next_group"),
                     );
                     break;
                 }
@@ -102,6 +141,8 @@ impl Checker<'_> {
                     break;
                 };
                 if !buf.starts_with(GROUP_DESC_SIGNATURE) {
+                    // Not cut: the groups past it may hold inodes, extent
+                    // blocks or index roots that files still use.
                     self.add(
                         "CHAIN_LINK_MAGIC",
                         Some(g),
@@ -112,23 +153,25 @@ impl Checker<'_> {
                 }
                 let (gd, bm) = GroupDesc::read_from_prefix(&buf).expect("block >= 64 bytes");
                 if gd.bg_blkno.get() != g {
-                    self.add(
+                    self.add_fix(
                         "GROUP_BLKNO",
                         Some(g),
                         Some(blkno),
                         format!("{name}: group at {g} says bg_blkno {}", gd.bg_blkno.get()),
+                        group_field(g, offset_of!(GroupDesc, bg_blkno), 8, g, "bg_blkno"),
                     );
                 }
                 if gd.bg_parent_dinode.get() != blkno {
-                    self.add(
+                    self.add_fix(
                         "GROUP_PARENT",
                         Some(g),
                         Some(blkno),
                         format!("{name}: group {g} has parent {}", gd.bg_parent_dinode.get()),
+                        group_field(g, offset_of!(GroupDesc, bg_parent_dinode), 8, blkno, "bg_parent_dinode"),
                     );
                 }
                 if gd.bg_generation.get() != self.generation {
-                    self.add(
+                    self.add_fix(
                         "GROUP_GEN",
                         Some(g),
                         Some(blkno),
@@ -137,10 +180,11 @@ impl Checker<'_> {
                             gd.bg_generation.get(),
                             self.generation
                         ),
+                        group_field(g, offset_of!(GroupDesc, bg_generation), 4, u64::from(self.generation), "bg_generation"),
                     );
                 }
                 if usize::from(gd.bg_chain.get()) != ci {
-                    self.add(
+                    self.add_fix(
                         "GROUP_CHAIN",
                         Some(g),
                         Some(blkno),
@@ -148,6 +192,7 @@ impl Checker<'_> {
                             "{name}: group {g} says chain {}, found on chain {ci}",
                             gd.bg_chain.get()
                         ),
+                        group_field(g, offset_of!(GroupDesc, bg_chain), 2, ci as u64, "bg_chain"),
                     );
                 }
                 let bits = u64::from(gd.bg_bits.get());
@@ -159,6 +204,7 @@ impl Checker<'_> {
                         Some(blkno),
                         format!("{name}: group {g} has {bits} bits for a {bm_bytes}-byte bitmap"),
                     );
+                    prev = Some(g);
                     g = gd.bg_next_group.get();
                     continue;
                 }
@@ -197,17 +243,37 @@ impl Checker<'_> {
                     // The descriptor's own cluster.
                     self.claim(g, 1, blkno);
                 } else {
-                    // A suballocator group: its clusters, and its allocated bits.
+                    // A suballocator group: its clusters, and its allocated
+                    // bits (one block each, bit 0 the descriptor).
+                    let runs = if discontig && discontig::is_discontig(&buf) {
+                        let unlink = link(prev, gd.bg_next_group.get());
+                        match self.discontig_group(g, &buf, u64::from(cl.cl_cpg.get()), blkno, unlink) {
+                            Some(r) => r,
+                            None => {
+                                prev = Some(g);
+                                g = gd.bg_next_group.get();
+                                continue;
+                            }
+                        }
+                    } else {
+                        vec![(g, bits)]
+                    };
                     let nclusters = bits / bpc;
                     clusters += nclusters;
-                    self.claim(g, bits, blkno);
-                    for i in 1..bits {
-                        if bm[(i / 8) as usize] & (1 << (i % 8)) != 0 && is_inode_alloc {
-                            self.alloc_inodes
-                                .insert(g + i, (slot.unwrap_or(0xFFFF), i as u16));
+                    let mut blocks = Vec::new();
+                    for &(start, n) in &runs {
+                        self.claim(start, n, blkno);
+                        if is_inode_alloc {
+                            blocks.extend((start..start + n).take(bits as usize - blocks.len().min(bits as usize)));
+                        }
+                    }
+                    for (i, &b) in blocks.iter().enumerate().skip(1) {
+                        if bm[i / 8] & (1 << (i % 8)) != 0 {
+                            self.alloc_inodes.insert(b, (slot.unwrap_or(0xFFFF), i as u16, g));
                         }
                     }
                 }
+                prev = Some(g);
                 g = gd.bg_next_group.get();
             }
             if u64::from(rec.c_total.get()) != ctot || u64::from(rec.c_free.get()) != cfree {
@@ -235,20 +301,28 @@ impl Checker<'_> {
             );
         }
         if global {
-            if total != self.clusters {
-                self.add(
+            clusters = total;
+            let sb = u64::from(self.vol.clusters());
+            if total != sb {
+                // The bitmap is believed when its groups cover exactly what
+                // its own inode says and that fits the device.
+                let fits = total == u64::from(di.i_clusters.get())
+                    && total << self.cs_bits <= self.vol.device().size();
+                let f = Finding::new(
                     "SUPERBLOCK_CLUSTERS",
-                    Some(2),
+                    Some(self.vol.super_blkno()),
                     Some(blkno),
-                    format!(
-                        "the superblock says {} clusters, the global bitmap has {total}",
-                        self.clusters
-                    ),
+                    format!("the superblock says {sb} clusters, the global bitmap has {total}"),
                 );
+                self.findings.push(Finding {
+                    fix: fits.then_some(Fix::SuperClusters(total as u32)),
+                    ..f
+                });
             }
-        } else {
+        }
+        {
             if u64::from(di.i_clusters.get()) != clusters {
-                self.add(
+                self.add_fix(
                     "CHAIN_I_CLUSTERS",
                     Some(blkno),
                     None,
@@ -256,10 +330,11 @@ impl Checker<'_> {
                         "{name}: i_clusters {}, its groups hold {clusters}",
                         di.i_clusters.get()
                     ),
+                    Set::new(blkno, offset_of!(Dinode, i_clusters), 4, clusters, CheckAt::Inode, "i_clusters"),
                 );
             }
             if di.i_size.get() != clusters << self.cs_bits {
-                self.add(
+                self.add_fix(
                     "CHAIN_I_SIZE",
                     Some(blkno),
                     None,
@@ -268,8 +343,28 @@ impl Checker<'_> {
                         di.i_size.get(),
                         clusters << self.cs_bits
                     ),
+                    Set::new(blkno, offset_of!(Dinode, i_size), 8, clusters << self.cs_bits, CheckAt::Inode, "i_size"),
                 );
             }
         }
     }
+}
+
+/// A field of a chain allocator's chain list (in the inode's id2).
+fn chain_field(blkno: u64, off: usize, width: u8, value: u64, field: &'static str) -> Fix {
+    Set::new(blkno, DINODE_ID2 + off, width, value, CheckAt::Inode, field)
+}
+
+/// A field of group descriptor `blkno`.
+fn group_field(blkno: u64, off: usize, width: u8, value: u64, field: &'static str) -> Fix {
+    Set::new(blkno, off, width, value, CheckAt::GroupDesc, field)
+}
+
+/// Records filled in among the first `count` 16-byte records of `raw` (a
+/// chain or extent list's records): up to the last one with a byte set.
+pub(super) fn filled_records(raw: &[u8], count: usize) -> usize {
+    raw.chunks_exact(16)
+        .take(count)
+        .rposition(|r| r.iter().any(|&b| b != 0))
+        .map_or(0, |i| i + 1)
 }

@@ -1,49 +1,55 @@
 //! Pass 3: every allocated inode and its extent tree (fills `used` and `inodes`).
 
 use super::*;
+use core::mem::{offset_of, size_of};
 
 impl Checker<'_> {
     pub(super) fn pass3(&mut self) {
-        let mut blknos: Vec<(u64, (u16, u16))> =
+        let mut blknos: Vec<(u64, (u16, u16, u64))> =
             self.alloc_inodes.iter().map(|(&b, &s)| (b, s)).collect();
         blknos.sort_unstable();
-        for (b, (slot, bit)) in blknos {
+        for (b, (slot, bit, group)) in blknos {
             let buf = match self.meta(b, CheckAt::Inode, Some(b)) {
                 Some(x) => x,
                 None => continue,
             };
+            // The allocator bit of this block.
+            let free_bit = Fix::FreeBit { group, bit };
             if !buf.starts_with(INODE_SIGNATURE) {
-                self.add(
+                self.add_fix(
                     "INODE_NOT_INODE",
                     Some(b),
                     None,
                     format!(
                         "inode allocator bit for block {b} is set, but the block holds no inode"
                     ),
+                    free_bit,
                 );
                 continue;
             }
             let ino = Inode { blkno: b, buf };
             let di = *ino.di();
             if di.i_flags.get() & inode_flags::VALID == 0 {
-                self.add(
+                self.add_fix(
                     "INODE_ALLOC_REPAIR",
                     Some(b),
                     None,
                     format!("inode {b} is allocated but not marked valid"),
+                    free_bit,
                 );
                 continue;
             }
             if di.i_blkno.get() != b {
-                self.add(
+                self.add_fix(
                     "INODE_BLKNO",
                     Some(b),
                     None,
                     format!("inode at {b} says i_blkno {}", di.i_blkno.get()),
+                    inode_field(b, offset_of!(Dinode, i_blkno), 8, b, "i_blkno"),
                 );
             }
             if di.i_fs_generation.get() != self.generation {
-                self.add(
+                self.add_fix(
                     "INODE_GEN",
                     Some(b),
                     None,
@@ -52,10 +58,13 @@ impl Checker<'_> {
                         di.i_fs_generation.get(),
                         self.generation
                     ),
+                    inode_field(b, offset_of!(Dinode, i_fs_generation), 4, u64::from(self.generation), "i_fs_generation"),
                 );
             }
             if di.i_suballoc_bit.get() != bit || di.i_suballoc_slot.get() != slot {
-                self.add(
+                // i_suballoc_slot and i_suballoc_bit are adjacent (le16 each).
+                const _: () = assert!(offset_of!(Dinode, i_suballoc_bit) == offset_of!(Dinode, i_suballoc_slot) + 2);
+                self.add_fix(
                     "INODE_SUBALLOC",
                     Some(b),
                     None,
@@ -64,6 +73,7 @@ impl Checker<'_> {
                         di.i_suballoc_slot.get(),
                         di.i_suballoc_bit.get()
                     ),
+                    inode_field(b, offset_of!(Dinode, i_suballoc_slot), 4, u64::from(slot) | u64::from(bit) << 16, "i_suballoc_slot and i_suballoc_bit"),
                 );
             }
             let mode = di.i_mode.get();
@@ -79,11 +89,12 @@ impl Checker<'_> {
                 );
             }
             if di.i_dtime.get() != 0 {
-                self.add(
+                self.add_fix(
                     "INODE_NZ_DTIME",
                     Some(b),
                     None,
                     format!("inode {b} is in use but has dtime {}", di.i_dtime.get()),
+                    inode_field(b, offset_of!(Dinode, i_dtime), 8, 0, "i_dtime"),
                 );
             }
             self.inodes.insert(
@@ -152,7 +163,7 @@ impl Checker<'_> {
             return;
         }
         if di.i_size.get() != len as u64 {
-            self.add(
+            self.add_fix(
                 "LINK_SIZE",
                 Some(b),
                 None,
@@ -160,6 +171,7 @@ impl Checker<'_> {
                     "symlink {b}: its target is {len} bytes, i_size says {}",
                     di.i_size.get()
                 ),
+                inode_field(b, offset_of!(Dinode, i_size), 8, len as u64, "i_size"),
             );
         }
         let needed = ((len + 1).div_ceil(bs)) as u64;
@@ -192,11 +204,12 @@ impl Checker<'_> {
                 );
             }
             if di.i_clusters.get() != 0 {
-                self.add(
+                self.add_fix(
                     "INODE_INLINE_CLUSTERS",
                     Some(b),
                     None,
                     format!("inline inode {b} owns {} clusters", di.i_clusters.get()),
+                    inode_field(b, offset_of!(Dinode, i_clusters), 4, 0, "i_clusters"),
                 );
             }
             return;
@@ -209,18 +222,20 @@ impl Checker<'_> {
             Err(e) => {
                 // extent_list() refuses l_count beyond the block first, then
                 // l_next_free_rec beyond l_count.
-                let code = match ExtentList::read_from_prefix(ino.id2()) {
-                    Ok((el, _)) if usize::from(el.l_count.get()) <= extent_recs_per_inode(bs) => {
-                        "EXTENT_LIST_FREE"
+                let root = ListAt::inode(b);
+                let (code, fix) = match ExtentList::read_from_prefix(ino.id2()) {
+                    Ok((el, raw)) if usize::from(el.l_count.get()) <= extent_recs_per_inode(bs) => {
+                        let filled = super::pass2::filled_records(raw, usize::from(el.l_count.get()));
+                        ("EXTENT_LIST_FREE", root.field(offset_of!(ExtentList, l_next_free_rec), filled as u64, "l_next_free_rec"))
                     }
-                    _ => "EXTENT_LIST_COUNT",
+                    _ => ("EXTENT_LIST_COUNT", root.field(offset_of!(ExtentList, l_count), extent_recs_per_inode(bs) as u64, "l_count")),
                 };
-                self.add(code, Some(b), None, format!("inode {b}: {e}"));
+                self.add_fix(code, Some(b), None, format!("inode {b}: {e}"), fix);
                 return;
             }
         };
         if usize::from(el.l_count.get()) != extent_recs_per_inode(bs) {
-            self.add(
+            self.add_fix(
                 "EXTENT_LIST_COUNT",
                 Some(b),
                 None,
@@ -229,13 +244,17 @@ impl Checker<'_> {
                     el.l_count.get(),
                     extent_recs_per_inode(bs)
                 ),
+                ListAt::inode(b).field(offset_of!(ExtentList, l_count), extent_recs_per_inode(bs) as u64, "l_count"),
             );
         }
         let mut total = 0u64;
         let mut max_end = 0u64;
         let mut seen = HashSet::new();
+        self.last_eb = (0, 0);
+        let before = self.findings.len();
         self.walk(
             b,
+            ListAt::inode(b),
             el.l_tree_depth.get(),
             &recs,
             &mut total,
@@ -243,8 +262,24 @@ impl Checker<'_> {
             &mut seen,
             0,
         );
+        // i_last_eb_blk names the rightmost leaf extent block (0 for a
+        // tree of depth 0), as libocfs2 keeps it; only a tree walked
+        // without damage tells which that is.
+        if self.findings.len() == before && di.i_last_eb_blk.get() != self.last_eb.1 {
+            self.add_fix(
+                "EXTENT_LAST_EB",
+                Some(b),
+                None,
+                format!(
+                    "inode {b}: i_last_eb_blk {}, its rightmost leaf extent block is {}",
+                    di.i_last_eb_blk.get(),
+                    self.last_eb.1
+                ),
+                inode_field(b, offset_of!(Dinode, i_last_eb_blk), 8, self.last_eb.1, "i_last_eb_blk"),
+            );
+        }
         if u64::from(di.i_clusters.get()) != total {
-            self.add(
+            self.add_fix(
                 "INODE_CLUSTERS",
                 Some(b),
                 None,
@@ -252,15 +287,37 @@ impl Checker<'_> {
                     "inode {b}: i_clusters {} but its extents hold {total}",
                     di.i_clusters.get()
                 ),
+                inode_field(b, offset_of!(Dinode, i_clusters), 4, total, "i_clusters"),
             );
         }
         let cap = max_end << self.cs_bits;
         let is_dir = ino.is_dir();
+        // fsck.ocfs2's rule on sparse volumes: a file (not a directory or
+        // symlink) whose size ends a whole cluster or more before its last
+        // mapped cluster.
+        let is_link = di.i_mode.get() & 0o170000 == 0o120000;
+        if self.vol.features().has_incompat(incompat::SPARSE_ALLOC)
+            && !is_dir
+            && !is_link
+            && max_end > 0
+            && di.i_size.get() <= cap - (1u64 << self.cs_bits)
+        {
+            self.add_fix(
+                "INODE_SPARSE_SIZE",
+                Some(b),
+                None,
+                format!(
+                    "inode {b}: i_size {} but its extents map up to byte {cap}",
+                    di.i_size.get()
+                ),
+                inode_field(b, offset_of!(Dinode, i_size), 8, cap, "i_size"),
+            );
+        }
         if !is_dir
             && di.i_size.get() > cap
             && !self.vol.features().has_incompat(incompat::SPARSE_ALLOC)
         {
-            self.add(
+            self.add_fix(
                 "INODE_SIZE",
                 Some(b),
                 None,
@@ -268,10 +325,11 @@ impl Checker<'_> {
                     "inode {b}: i_size {} beyond its {cap} allocated bytes",
                     di.i_size.get()
                 ),
+                inode_field(b, offset_of!(Dinode, i_size), 8, cap, "i_size"),
             );
         }
         if is_dir && di.i_size.get() > cap {
-            self.add(
+            self.add_fix(
                 "INODE_SIZE",
                 Some(b),
                 None,
@@ -279,6 +337,7 @@ impl Checker<'_> {
                     "directory {b}: i_size {} beyond its {cap} allocated bytes",
                     di.i_size.get()
                 ),
+                inode_field(b, offset_of!(Dinode, i_size), 8, cap, "i_size"),
             );
         }
     }
@@ -287,6 +346,7 @@ impl Checker<'_> {
     pub(super) fn walk(
         &mut self,
         owner: u64,
+        list: ListAt,
         depth: u16,
         recs: &[ExtentRec],
         total: &mut u64,
@@ -324,20 +384,24 @@ impl Checker<'_> {
             prev_end = cpos + n;
             if depth == 0 {
                 let f = self.vol.features();
+                // Flags the volume cannot have are cleared one at a time
+                // (one field, one fix per round).
+                let clear = |flag: u8| list.rec_field(i, 7, 1, u64::from(r.flags() & !flag), "e_flags");
                 if r.flags() & EXT_UNWRITTEN != 0 && f.ro_compat & ro_compat::UNWRITTEN == 0 {
-                    self.add(
+                    self.add_fix(
                         "EXTENT_MARKED_UNWRITTEN",
                         Some(owner),
                         None,
                         format!("record {i} is marked unwritten, but the volume has no unwritten feature"),
+                        clear(EXT_UNWRITTEN),
                     );
-                }
-                if r.flags() & EXT_REFCOUNTED != 0 && !f.has_incompat(incompat::REFCOUNT_TREE) {
-                    self.add(
+                } else if r.flags() & EXT_REFCOUNTED != 0 && !f.has_incompat(incompat::REFCOUNT_TREE) {
+                    self.add_fix(
                         "EXTENT_MARKED_REFCOUNTED",
                         Some(owner),
                         None,
                         format!("record {i} is marked refcounted, but the volume has no refcount feature"),
+                        clear(EXT_REFCOUNTED),
                     );
                 }
                 if blk % self.bpc != 0 {
@@ -348,11 +412,12 @@ impl Checker<'_> {
                         format!("record {i}: block {blk} is not a cluster start"),
                     );
                 }
-                if blk
-                    .checked_add(n * self.bpc)
-                    .is_none_or(|e| e > self.clusters * self.bpc)
+                if blk < SUPER_BLOCK_BLKNO
+                    || blk
+                        .checked_add(n * self.bpc)
+                        .is_none_or(|e| e > self.clusters * self.bpc)
                 {
-                    self.add(
+                    self.add_fix(
                         "EXTENT_BLKNO_RANGE",
                         Some(owner),
                         None,
@@ -360,29 +425,36 @@ impl Checker<'_> {
                             "record {i}: blocks {blk}+{} run outside the volume",
                             n * self.bpc
                         ),
+                        list.drop(i),
                     );
                     continue;
                 }
                 *total += n;
                 *max_end = (*max_end).max(cpos + n);
-                self.claim(blk, n * self.bpc, owner);
+                let refcounted = r.flags() & EXT_REFCOUNTED != 0 && f.has_incompat(incompat::REFCOUNT_TREE);
+                self.claim_as(blk, n * self.bpc, owner, refcounted);
                 continue;
             }
+            if depth == 1 && n != 0 && cpos >= self.last_eb.0 {
+                self.last_eb = (cpos, blk);
+            }
             if blk == 0 || blk >= self.blocks() {
-                self.add(
+                self.add_fix(
                     "EXTENT_BLKNO_RANGE",
                     Some(owner),
                     None,
                     format!("record {i}: extent block {blk} is outside the volume"),
+                    list.drop(i),
                 );
                 continue;
             }
             if !seen.insert(blk) {
-                self.add(
+                self.add_fix(
                     "EXTENT_EB_INVALID",
                     Some(blk),
                     Some(owner),
                     format!("extent block {blk} appears twice in one tree"),
+                    list.drop(i),
                 );
                 continue;
             }
@@ -390,11 +462,12 @@ impl Checker<'_> {
                 continue;
             };
             if !eb.starts_with(EXTENT_BLOCK_SIGNATURE) {
-                self.add(
+                self.add_fix(
                     "EXTENT_EB_INVALID",
                     Some(blk),
                     Some(owner),
                     format!("record {i} points at block {blk}, not an extent block"),
+                    list.drop(i),
                 );
                 continue;
             }
@@ -402,15 +475,16 @@ impl Checker<'_> {
                 .expect("block >= 64 bytes")
                 .0;
             if hdr.h_blkno.get() != blk {
-                self.add(
+                self.add_fix(
                     "EB_BLKNO",
                     Some(blk),
                     Some(owner),
                     format!("extent block at {blk} says h_blkno {}", hdr.h_blkno.get()),
+                    Set::new(blk, offset_of!(ExtentBlock, h_blkno), 8, blk, CheckAt::ExtentBlock, "h_blkno"),
                 );
             }
             if hdr.h_fs_generation.get() != self.generation {
-                self.add(
+                self.add_fix(
                     "EB_GEN",
                     Some(blk),
                     Some(owner),
@@ -418,32 +492,88 @@ impl Checker<'_> {
                         "extent block {blk} generation {:#x}",
                         hdr.h_fs_generation.get()
                     ),
+                    Set::new(blk, offset_of!(ExtentBlock, h_fs_generation), 4, u64::from(self.generation), CheckAt::ExtentBlock, "h_fs_generation"),
                 );
             }
             let cd = hdr.h_list.l_tree_depth.get();
             if u32::from(cd) + 1 != u32::from(depth) {
-                self.add(
+                self.add_fix(
                     "EXTENT_LIST_DEPTH",
                     Some(blk),
                     Some(owner),
                     format!("extent block {blk} depth {cd} under depth {depth}"),
+                    list.drop(i),
                 );
                 continue;
             }
-            match parse_extent_list(blk, &eb[0x30..], "extent block") {
+            let here = ListAt::extent_block(blk);
+            let per_eb = extent_recs_per_eb(self.bs as usize) as u64;
+            match parse_extent_list(blk, &eb[here.off..], "extent block") {
                 Ok((el, child)) => {
-                    if usize::from(el.l_count.get()) != extent_recs_per_eb(self.bs as usize) {
-                        self.add(
+                    if u64::from(el.l_count.get()) != per_eb {
+                        self.add_fix(
                             "EXTENT_LIST_COUNT",
                             Some(blk),
                             Some(owner),
                             format!("extent block {blk}: l_count {}", el.l_count.get()),
+                            here.field(offset_of!(ExtentList, l_count), per_eb, "l_count"),
                         );
                     }
-                    self.walk(owner, cd, &child, total, max_end, seen, level + 1);
+                    self.walk(owner, here, cd, &child, total, max_end, seen, level + 1);
                 }
-                Err(e) => self.add("EXTENT_LIST_FREE", Some(blk), Some(owner), e.to_string()),
+                Err(e) => {
+                    // parse_extent_list() refuses l_count beyond the block
+                    // first, then l_next_free_rec beyond l_count.
+                    let (code, fix) = match ExtentList::read_from_prefix(&eb[here.off..]) {
+                        Ok((el, raw)) if u64::from(el.l_count.get()) <= per_eb => (
+                            "EXTENT_LIST_FREE",
+                            here.field(
+                                offset_of!(ExtentList, l_next_free_rec),
+                                super::pass2::filled_records(raw, usize::from(el.l_count.get())) as u64,
+                                "l_next_free_rec",
+                            ),
+                        ),
+                        _ => ("EXTENT_LIST_COUNT", here.field(offset_of!(ExtentList, l_count), per_eb, "l_count")),
+                    };
+                    self.add_fix(code, Some(blk), Some(owner), e.to_string(), fix);
+                }
             }
         }
+    }
+}
+
+/// A field of inode `blkno`.
+fn inode_field(blkno: u64, off: usize, width: u8, value: u64, field: &'static str) -> Fix {
+    Set::new(blkno, off, width, value, CheckAt::Inode, field)
+}
+
+/// Where an extent list lives: its block, the byte its header starts at,
+/// and the block's check.
+#[derive(Clone, Copy)]
+pub(super) struct ListAt {
+    pub blkno: u64,
+    pub off: usize,
+    pub at: CheckAt,
+}
+
+impl ListAt {
+    pub fn inode(blkno: u64) -> Self {
+        ListAt { blkno, off: DINODE_ID2, at: CheckAt::Inode }
+    }
+    pub fn extent_block(blkno: u64) -> Self {
+        ListAt { blkno, off: offset_of!(ExtentBlock, h_list), at: CheckAt::ExtentBlock }
+    }
+    /// A field of the list header.
+    fn field(self, off: usize, value: u64, field: &'static str) -> Fix {
+        Set::new(self.blkno, self.off + off, 2, value, self.at, field)
+    }
+    /// A field of record `i`.
+    fn rec_field(self, i: usize, off: usize, width: u8, value: u64, field: &'static str) -> Fix {
+        let at = self.off + size_of::<ExtentList>() + i * size_of::<ExtentRec>() + off;
+        Set::new(self.blkno, at, width, value, self.at, field)
+    }
+    /// Remove record `i`.
+    fn drop(self, i: usize) -> Fix {
+        Fix::DropExtent { blkno: self.blkno, list: self.off as u16, index: i as u16, at: self.at }
     }
 }

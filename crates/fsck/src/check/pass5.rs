@@ -1,6 +1,7 @@
 //! Pass 5: directory entries (counts references in `inodes`).
 
 use super::*;
+use core::mem::offset_of;
 
 impl Checker<'_> {
     pub(super) fn pass5(&mut self) {
@@ -115,8 +116,10 @@ impl Checker<'_> {
                                 Ok((el, recs)) => {
                                     let (mut total, mut max_end) = (0u64, 0u64);
                                     let mut seen = HashSet::new();
+                                    let list = super::pass3::ListAt { blkno: dx, off: 0xC0, at: CheckAt::DxBlock };
                                     self.walk(
                                         d,
+                                        list,
                                         el.l_tree_depth.get(),
                                         &recs,
                                         &mut total,
@@ -142,10 +145,24 @@ impl Checker<'_> {
                 }
             }
             let mut names = HashSet::new();
+            let inline = ino.is_inline();
             for (k, e) in entries.iter().enumerate() {
                 let name = e.name_lossy();
-                if e.name.iter().any(|&c| c == b'/' || c == 0) {
-                    self.add(
+                // A field of this entry, where it lives: the directory block
+                // (checked by its trailer), or the inode's inline area.
+                let entry = |off: usize, width: u8, value: u64, field: &'static str| {
+                    if inline && e.blkno == d {
+                        let base = DINODE_ID2 + core::mem::size_of::<InlineData>();
+                        Set::new(d, base + e.offset + off, width, value, CheckAt::Inode, field)
+                    } else {
+                        Set::new(e.blkno, e.offset + off, width, value, CheckAt::DirTrailer, field)
+                    }
+                };
+                // Entries after '.' and '..' that cannot stay are cleared
+                // (inode 0: a free entry, as unlink leaves one).
+                let clear = (k >= 2).then(|| entry(offset_of!(DirEntryHeader, inode), 8, 0, "the entry's inode"));
+                if let Some(bad) = e.name.iter().position(|&c| c == b'/' || c == 0) {
+                    self.add_fix(
                         "DIRENT_NAME_CHARS",
                         Some(e.blkno),
                         Some(d),
@@ -153,18 +170,32 @@ impl Checker<'_> {
                             "directory {d}: name {:?} holds a '/' or a NUL",
                             name.escape_debug().to_string()
                         ),
+                        entry(DIR_MEMBER_LEN + bad, 1, u64::from(b'.'), "a character of the name ('.')"),
                     );
                 }
                 if !names.insert(e.name.clone()) {
-                    self.add(
+                    // Renamed in place, as e2fsck renames a duplicate: its
+                    // last character becomes one that makes the name new
+                    // in this directory (nothing is unlinked).
+                    let last = e.name.len() - 1;
+                    let rename = b"~0123456789".iter().find_map(|&c| {
+                        let mut n = e.name.clone();
+                        n[last] = c;
+                        (!names.contains(&n)).then(|| {
+                            names.insert(n);
+                            entry(DIR_MEMBER_LEN + last, 1, u64::from(c), "the last character of the name")
+                        })
+                    });
+                    let f = Finding::new(
                         "DIRENT_DUPLICATE",
                         Some(e.blkno),
                         Some(d),
                         format!("directory {d}: name {name:?} appears twice"),
                     );
+                    self.findings.push(Finding { fix: rename.filter(|_| k >= 2), ..f });
                 }
                 if k == 0 && (e.name != b"." || e.inode != d) {
-                    self.add(
+                    let f = Finding::new(
                         "DIRENT_DOT_INODE",
                         Some(e.blkno),
                         Some(d),
@@ -173,6 +204,8 @@ impl Checker<'_> {
                             e.inode
                         ),
                     );
+                    let fix = (e.name == b".").then(|| entry(offset_of!(DirEntryHeader, inode), 8, d, "'.'"));
+                    self.findings.push(Finding { fix, ..f });
                 }
                 if k == 1 && e.name != b".." {
                     self.add(
@@ -183,16 +216,17 @@ impl Checker<'_> {
                     );
                 }
                 if e.inode >= self.blocks() {
-                    self.add(
+                    let f = Finding::new(
                         "DIRENT_INODE_RANGE",
                         Some(e.blkno),
                         Some(d),
                         format!("directory {d}: {name:?} -> {}, outside the volume", e.inode),
                     );
+                    self.findings.push(Finding { fix: clear, ..f });
                     continue;
                 }
                 let Some(target) = self.inodes.get_mut(&e.inode) else {
-                    self.add(
+                    let f = Finding::new(
                         "DIRENT_INODE_FREE",
                         Some(e.blkno),
                         Some(d),
@@ -201,6 +235,7 @@ impl Checker<'_> {
                             e.inode
                         ),
                     );
+                    self.findings.push(Finding { fix: clear, ..f });
                     continue;
                 };
                 target.refs += 1;
@@ -216,7 +251,7 @@ impl Checker<'_> {
                     }
                 }
                 if e.file_type != ft_of_mode(tmode) {
-                    self.add(
+                    self.add_fix(
                         "DIRENT_TYPE",
                         Some(e.blkno),
                         Some(d),
@@ -224,6 +259,7 @@ impl Checker<'_> {
                             "directory {d}: {name:?} has type {}, inode {} mode {tmode:o}",
                             e.file_type, e.inode
                         ),
+                        entry(offset_of!(DirEntryHeader, file_type), 1, u64::from(ft_of_mode(tmode)), "the entry's file type"),
                     );
                 }
             }

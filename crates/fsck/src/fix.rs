@@ -1,0 +1,284 @@
+//! What a repair does to the volume, one [`Fix`] per kind. The passes attach
+//! a fix to a finding where they know the repair; repair.rs decides and
+//! orders them. Every fix here rewrites one block (read, change, recompute
+//! its metaecc check, write), so a crash leaves each block either old or
+//! new, and the next run finds whatever is still wrong.
+
+use anyhow::{bail, Context, Result};
+use ocfs2_format::blockcheck::CheckAt;
+use ocfs2_format::ondisk::*;
+use ocfs2_format::zerocopy::{FromBytes, IntoBytes};
+use ocfs2_format::Volume;
+
+/// A field of a metadata block set to a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Set {
+    pub blkno: u64,
+    /// Byte offset of the field in the block.
+    pub off: u16,
+    /// 1, 2, 4 or 8 bytes, little-endian.
+    pub width: u8,
+    pub value: u64,
+    pub at: CheckAt,
+    /// The field's on-disk name, for the question.
+    pub field: &'static str,
+}
+
+/// A repair the passes prepared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fix {
+    /// Recompute a chain allocator's counts from its bitmaps (its inode).
+    Recount(u64),
+    /// Make the global bitmap agree with the clusters in use
+    /// (`Checker::bitmap_diff`).
+    GlobalBitmap,
+    /// Set an inode's link count (inode, the entries that name it).
+    Links(u64, u32),
+    /// Set one field.
+    Set(Set),
+    /// Remove record `index` of the extent list whose header is at byte
+    /// `list` of block `blkno`; the records after it move up. A list left
+    /// empty gets depth 0 (an empty tree).
+    DropExtent {
+        blkno: u64,
+        list: u16,
+        index: u16,
+        at: CheckAt,
+    },
+    /// Remove chain record `index` of the chain allocator inode `blkno`;
+    /// the chains after it move up (their groups' `bg_chain` follows on the
+    /// next round).
+    DropChain { blkno: u64, index: u16 },
+    /// Empty a local alloc (its inode): the window's clusters go back to
+    /// the global bitmap through [`Fix::GlobalBitmap`] on the next round.
+    EmptyLocalAlloc(u64),
+    /// Empty a truncate log (its inode), with `tl_count` set right; its
+    /// clusters are freed through [`Fix::GlobalBitmap`] on the next round.
+    EmptyTruncateLog(u64),
+    /// Clear bit `bit` of group descriptor `group` (an inode allocator bit
+    /// that names no valid inode).
+    FreeBit { group: u64, bit: u16 },
+    /// Set the superblock's `i_clusters`: the backups first, the primary
+    /// last.
+    SuperClusters(u32),
+}
+
+impl Set {
+    pub fn new(blkno: u64, off: usize, width: u8, value: u64, at: CheckAt, field: &'static str) -> Fix {
+        Fix::Set(Set {
+            blkno,
+            off: off as u16,
+            width,
+            value,
+            at,
+            field,
+        })
+    }
+}
+
+impl Fix {
+    /// The question put to a person (without its question mark).
+    pub fn question(&self) -> String {
+        match *self {
+            Fix::GlobalBitmap => {
+                "the global bitmap disagrees with the clusters in use: make it agree".into()
+            }
+            Fix::Recount(a) => {
+                format!("the counts of allocator inode {a} disagree with its bitmaps: recompute them")
+            }
+            Fix::Links(a, n) => format!("inode {a}: set its link count to the {n} entries that name it"),
+            Fix::Set(s) => format!("block {}: set {} to {}", s.blkno, s.field, s.value),
+            Fix::DropExtent { blkno, index, .. } => {
+                format!("block {blkno}: remove extent record {index} (the data it maps is lost)")
+            }
+            Fix::DropChain { blkno, index } => {
+                format!("allocator inode {blkno}: remove empty chain {index}")
+            }
+            Fix::EmptyLocalAlloc(b) => {
+                format!("local alloc inode {b}: empty it (its unused clusters go back to the global bitmap)")
+            }
+            Fix::EmptyTruncateLog(b) => {
+                format!("truncate log inode {b}: empty it (the clusters it held are freed)")
+            }
+            Fix::FreeBit { group, bit } => {
+                format!("group {group}: clear allocation bit {bit}, which names no valid inode")
+            }
+            Fix::SuperClusters(n) => format!("superblock: set i_clusters to the global bitmap's {n}"),
+        }
+    }
+
+    /// Write a one-block fix. The allocator-wide ones ([`Fix::GlobalBitmap`],
+    /// [`Fix::Recount`], [`Fix::Links`]) are repair.rs's.
+    pub fn write(&self, vol: &Volume) -> Result<()> {
+        match *self {
+            Fix::Set(s) => edit(vol, s.blkno, s.at, |buf| {
+                let end = usize::from(s.off) + usize::from(s.width);
+                let Some(field) = buf.get_mut(usize::from(s.off)..end) else {
+                    bail!("field {} at byte {} is outside the block", s.field, s.off);
+                };
+                field.copy_from_slice(&s.value.to_le_bytes()[..usize::from(s.width)]);
+                Ok(())
+            }),
+            Fix::DropExtent {
+                blkno,
+                list,
+                index,
+                at,
+            } => edit(vol, blkno, at, |buf| drop_record(buf, usize::from(list), Records::Extents, usize::from(index))),
+            Fix::DropChain { blkno, index } => edit(vol, blkno, CheckAt::Inode, |buf| {
+                drop_record(buf, DINODE_ID2, Records::Chains, usize::from(index))
+            }),
+            Fix::EmptyLocalAlloc(b) => {
+                let bs = vol.block_size() as usize;
+                edit(vol, b, CheckAt::Inode, |buf| {
+                    let room = local_alloc_size(bs);
+                    let hdr = core::mem::size_of::<LocalAlloc>();
+                    let (mut la, _) = LocalAlloc::read_from_prefix(&buf[DINODE_ID2..])
+                        .map_err(|_| anyhow::anyhow!("local alloc header truncated"))?;
+                    la.la_bm_off.set(0);
+                    la.la_size.set(room as u16);
+                    buf[DINODE_ID2..DINODE_ID2 + hdr].copy_from_slice(la.as_bytes());
+                    buf[DINODE_ID2 + hdr..DINODE_ID2 + hdr + room].fill(0);
+                    let di = Dinode::mut_from_prefix(buf).expect("block holds an inode").0;
+                    di.set_bitmap_used(0);
+                    di.set_bitmap_total(0);
+                    Ok(())
+                })
+            }
+            Fix::EmptyTruncateLog(b) => {
+                let bs = vol.block_size() as usize;
+                edit(vol, b, CheckAt::Inode, |buf| {
+                    let hdr = core::mem::size_of::<TruncateLog>();
+                    let max = (bs - DINODE_ID2 - hdr) / core::mem::size_of::<TruncateRec>();
+                    let (mut tl, _) = TruncateLog::read_from_prefix(&buf[DINODE_ID2..])
+                        .map_err(|_| anyhow::anyhow!("truncate log header truncated"))?;
+                    tl.tl_count.set(max as u16);
+                    tl.tl_used.set(0);
+                    buf[DINODE_ID2..DINODE_ID2 + hdr].copy_from_slice(tl.as_bytes());
+                    buf[DINODE_ID2 + hdr..].fill(0);
+                    Ok(())
+                })
+            }
+            Fix::FreeBit { group, bit } => edit(vol, group, CheckAt::GroupDesc, |buf| {
+                let hdr = core::mem::size_of::<GroupDesc>();
+                let byte = hdr + usize::from(bit) / 8;
+                match buf.get_mut(byte) {
+                    Some(b) => *b &= !(1 << (bit % 8)),
+                    None => bail!("bit {bit} is outside the group's bitmap"),
+                }
+                Ok(())
+            }),
+            Fix::SuperClusters(n) => {
+                // Backups first: a crash before the primary is written
+                // leaves backups that differ from it, which the next run
+                // reports and repairs the same way.
+                let mut blocks = Vec::new();
+                if vol.features().compat & ocfs2_format::features::compat::BACKUP_SB != 0 {
+                    blocks.extend(vol.backup_super_blknos());
+                }
+                blocks.push(vol.super_blkno());
+                for b in blocks {
+                    edit(vol, b, CheckAt::Inode, |buf| {
+                        if !buf.starts_with(SUPER_BLOCK_SIGNATURE) {
+                            bail!("no superblock here");
+                        }
+                        Dinode::mut_from_prefix(buf).expect("block holds an inode").0.i_clusters.set(n);
+                        Ok(())
+                    })
+                    .with_context(|| format!("superblock copy at block {b}"))?;
+                }
+                Ok(())
+            }
+            Fix::GlobalBitmap | Fix::Recount(_) | Fix::Links(..) => {
+                bail!("{self:?} is not a one-block fix")
+            }
+        }
+        .with_context(|| self.question())
+    }
+}
+
+/// Read block `blkno`, change it, write it back with its block check.
+fn edit(
+    vol: &Volume,
+    blkno: u64,
+    at: CheckAt,
+    change: impl FnOnce(&mut [u8]) -> Result<()>,
+) -> Result<()> {
+    let mut buf = vol.read_block(blkno)?;
+    change(&mut buf)?;
+    vol.write_meta(blkno, &mut buf, at)?;
+    Ok(())
+}
+
+/// The two record lists with a 16-byte header and 16-byte records.
+#[derive(Clone, Copy)]
+enum Records {
+    /// `ocfs2_extent_list`: `l_next_free_rec` at 4, `l_tree_depth` at 0.
+    Extents,
+    /// `ocfs2_chain_list`: `cl_next_free_rec` at 6.
+    Chains,
+}
+
+/// Remove record `index` from the list whose header is at `list` in `buf`.
+fn drop_record(buf: &mut [u8], list: usize, kind: Records, index: usize) -> Result<()> {
+    const HDR: usize = core::mem::size_of::<ExtentList>();
+    const REC: usize = core::mem::size_of::<ExtentRec>();
+    const _: () = assert!(HDR == core::mem::size_of::<ChainList>());
+    const _: () = assert!(REC == core::mem::size_of::<ChainRec>());
+    let next_at = list
+        + match kind {
+            Records::Extents => core::mem::offset_of!(ExtentList, l_next_free_rec),
+            Records::Chains => core::mem::offset_of!(ChainList, cl_next_free_rec),
+        };
+    if buf.len() < list + HDR {
+        bail!("list header at byte {list} is outside the block");
+    }
+    let next = usize::from(u16::from_le_bytes([buf[next_at], buf[next_at + 1]]));
+    let room = (buf.len() - list - HDR) / REC;
+    if index >= next || next > room {
+        bail!("record {index} is not among the list's {next} records");
+    }
+    let first = list + HDR;
+    buf.copy_within(first + (index + 1) * REC..first + next * REC, first + index * REC);
+    buf[first + (next - 1) * REC..first + next * REC].fill(0);
+    buf[next_at..next_at + 2].copy_from_slice(&((next - 1) as u16).to_le_bytes());
+    if next == 1 && matches!(kind, Records::Extents) {
+        buf[list..list + 2].fill(0); // l_tree_depth: an empty tree
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_extent_moves_the_rest_up() {
+        let mut buf = vec![0u8; 512];
+        let list = 0x30;
+        let el = &mut buf[list..];
+        el[2..4].copy_from_slice(&4u16.to_le_bytes()); // l_count
+        el[4..6].copy_from_slice(&3u16.to_le_bytes()); // l_next_free_rec
+        for i in 0..3u8 {
+            el[16 + usize::from(i) * 16] = 10 + i; // e_cpos
+        }
+        drop_record(&mut buf, list, Records::Extents, 1).unwrap();
+        let el = &buf[list..];
+        assert_eq!(u16::from_le_bytes([el[4], el[5]]), 2);
+        assert_eq!(el[16], 10);
+        assert_eq!(el[32], 12);
+        assert!(el[48..64].iter().all(|&b| b == 0));
+        assert!(drop_record(&mut buf, list, Records::Extents, 2).is_err());
+        el_depth_survives(&mut buf, list);
+    }
+
+    /// A list keeps its depth while records remain, and drops to 0 with
+    /// its last record.
+    fn el_depth_survives(buf: &mut [u8], list: usize) {
+        buf[list] = 1;
+        drop_record(buf, list, Records::Extents, 0).unwrap();
+        assert_eq!(buf[list], 1);
+        drop_record(buf, list, Records::Extents, 0).unwrap();
+        assert_eq!(buf[list], 0);
+    }
+}
