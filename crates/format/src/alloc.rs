@@ -206,3 +206,91 @@ pub fn recount(vol: &Volume, alloc_blkno: u64) -> Result<bool> {
     }
     Ok(wrote || changed)
 }
+
+/// Clusters per group of the global bitmap for a block size: a group's
+/// bitmap fills its block after the 64-byte descriptor (mkfs.ocfs2's and
+/// the kernel's layout).
+pub fn global_cpg(block_size: u32) -> u64 {
+    (u64::from(block_size) - BG_BITMAP as u64) * 8
+}
+
+/// Put every group of the global bitmap back on its chains: group `i` (at
+/// [`cluster_group_blkno`]) on chain `i % cl_count`, the groups of a chain
+/// in order. Each group's `bg_chain`, `bg_next_group` and parent are set,
+/// then the inode's `cl_cpg`, chain records (with their totals from the
+/// groups) and `cl_next_free_rec`, and its `i_total`/`i_used`.
+///
+/// Refuses (writing nothing) unless every expected descriptor is a group
+/// descriptor at its own block. Groups first, the inode last: a crash in
+/// between leaves groups whose links disagree with the chains, which the
+/// next check reports and this rebuild redoes.
+pub fn relink_global_groups(vol: &Volume, bitmap: u64) -> Result<()> {
+    let cpg = global_cpg(vol.block_size());
+    let clusters = u64::from(vol.clusters());
+    let ngroups = clusters.div_ceil(cpg);
+    let mut inode = vol.read_inode(bitmap)?;
+    let (cl, _) = ChainList::read_from_prefix(inode.id2())
+        .map_err(|_| Error::corrupt(bitmap, "chain list header truncated"))?;
+    let room = (inode.buf.len() - DINODE_ID2 - core::mem::size_of::<ChainList>())
+        / core::mem::size_of::<ChainRec>();
+    let nchains = (usize::from(cl.cl_count.get()).min(room).max(1) as u64).min(ngroups.max(1));
+    let mut groups = Vec::new();
+    for i in 0..ngroups {
+        let b = cluster_group_blkno(vol, cpg, i);
+        let buf = vol.read_meta(b, CheckAt::GroupDesc)?;
+        let (gd, _) = GroupDesc::read_from_prefix(&buf).expect("a block holds a descriptor");
+        if !buf.starts_with(GROUP_DESC_SIGNATURE) || gd.bg_blkno.get() != b {
+            return Err(Error::corrupt(b, "no group descriptor of the global bitmap here"));
+        }
+        groups.push((b, buf));
+    }
+    let mut chains = vec![(0u64, 0u64, 0u64); nchains as usize]; // first, total, free
+    for (i, (b, buf)) in groups.iter_mut().enumerate() {
+        let c = i as u64 % nchains;
+        let next = groups_next(i as u64, nchains, ngroups, |j| cluster_group_blkno(vol, cpg, j));
+        let (mut gd, _) = GroupDesc::read_from_prefix(buf.as_slice()).expect("checked above");
+        gd.bg_chain.set(c as u16);
+        gd.bg_next_group.set(next);
+        gd.bg_parent_dinode.set(bitmap);
+        buf[..core::mem::size_of::<GroupDesc>()].copy_from_slice(gd.as_bytes());
+        vol.write_meta(*b, buf, CheckAt::GroupDesc)?;
+        let ch = &mut chains[c as usize];
+        if ch.0 == 0 {
+            ch.0 = *b;
+        }
+        ch.1 += u64::from(gd.bg_bits.get());
+        ch.2 += u64::from(gd.bg_free_bits_count.get());
+    }
+    let mut head = cl;
+    head.cl_cpg.set(cpg as u16);
+    head.cl_next_free_rec.set(nchains as u16);
+    let hdr = core::mem::size_of::<ChainList>();
+    inode.buf[DINODE_ID2..DINODE_ID2 + hdr].copy_from_slice(head.as_bytes());
+    let (mut all, mut free) = (0u64, 0u64);
+    for (c, &(first, total, f)) in chains.iter().enumerate() {
+        let at = DINODE_ID2 + hdr + c * core::mem::size_of::<ChainRec>();
+        let mut rec = ChainRec::default();
+        rec.c_blkno.set(first);
+        rec.c_total.set(total as u32);
+        rec.c_free.set(f as u32);
+        inode.buf[at..at + 16].copy_from_slice(rec.as_bytes());
+        all += total;
+        free += f;
+    }
+    let end = DINODE_ID2 + hdr + room * core::mem::size_of::<ChainRec>();
+    inode.buf[DINODE_ID2 + hdr + chains.len() * 16..end].fill(0);
+    inode.di_mut().set_bitmap_total(all as u32);
+    inode.di_mut().set_bitmap_used((all - free) as u32);
+    vol.write_meta(bitmap, &mut inode.buf, CheckAt::Inode)?;
+    Ok(())
+}
+
+/// The group after group `i` on its chain (0 at the end).
+fn groups_next(i: u64, nchains: u64, ngroups: u64, at: impl Fn(u64) -> u64) -> u64 {
+    let j = i + nchains;
+    if j < ngroups {
+        at(j)
+    } else {
+        0
+    }
+}

@@ -61,6 +61,9 @@ pub enum Fix {
     /// Set the superblock's `i_clusters`: the backups first, the primary
     /// last.
     SuperClusters(u32),
+    /// Put every group of the global bitmap (its inode) back on its chains
+    /// (`alloc::relink_global_groups`).
+    RelinkGlobal(u64),
 }
 
 impl Set {
@@ -77,6 +80,12 @@ impl Set {
 }
 
 impl Fix {
+    /// A fix applied in a round of its own: what the other fixes of its
+    /// round were computed from changes under them.
+    pub fn alone(&self) -> bool {
+        matches!(self, Fix::SuperClusters(_) | Fix::RelinkGlobal(_))
+    }
+
     /// The question put to a person (without its question mark).
     pub fn question(&self) -> String {
         match *self {
@@ -104,6 +113,9 @@ impl Fix {
                 format!("group {group}: clear allocation bit {bit}, which names no valid inode")
             }
             Fix::SuperClusters(n) => format!("superblock: set i_clusters to the global bitmap's {n}"),
+            Fix::RelinkGlobal(b) => {
+                format!("global bitmap inode {b}: put every group back on its chains")
+            }
         }
     }
 
@@ -189,6 +201,7 @@ impl Fix {
                 }
                 Ok(())
             }
+            Fix::RelinkGlobal(b) => Ok(ocfs2_format::alloc::relink_global_groups(vol, b)?),
             Fix::GlobalBitmap | Fix::Recount(_) | Fix::Links(..) => {
                 bail!("{self:?} is not a one-block fix")
             }

@@ -80,10 +80,11 @@ pub fn apply(
     // hide one.
     let complete = findings.iter().all(|f| f.fixed || f.fix.is_some());
     let mut fixes = distinct(findings);
-    // A superblock count being repaired is a round of its own: the bitmap
-    // repairs below are bounded by it, and the next round reads the new one.
-    if fixes.iter().any(|f| matches!(f, Fix::SuperClusters(_))) {
-        fixes.retain(|f| matches!(f, Fix::SuperClusters(_)));
+    // A superblock count or the global bitmap's chains being repaired are
+    // a round of their own: the other repairs were computed from them, and
+    // the next round reads the new ones.
+    if let Some(first) = fixes.iter().copied().find(Fix::alone) {
+        fixes.retain(|f| *f == first);
         for f in findings.iter_mut() {
             if f.fix.is_some_and(|x| !fixes.contains(&x)) {
                 f.fix = None;

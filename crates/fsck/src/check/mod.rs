@@ -38,8 +38,9 @@ pub struct Finding {
     pub message: String,
     /// Whether this run repaired it (`-y`, or `-p` for what is safe).
     pub fixed: bool,
-    /// How `-y` and `-p` repair it, when this release can.
-    #[serde(skip)]
+    /// How `-y` and `-p` repair it, when this release can: in JSON, the
+    /// repair in words (`repair`), null when there is none.
+    #[serde(rename = "repair", serialize_with = "repair_in_words")]
     pub fix: Option<Fix>,
 }
 
@@ -72,6 +73,13 @@ impl Finding {
                 _ => None,
             },
         }
+    }
+}
+
+fn repair_in_words<S: serde::Serializer>(fix: &Option<Fix>, s: S) -> Result<S::Ok, S::Error> {
+    match fix {
+        Some(f) => s.serialize_some(&f.question()),
+        None => s.serialize_none(),
     }
 }
 

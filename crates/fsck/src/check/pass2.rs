@@ -76,6 +76,9 @@ impl Checker<'_> {
         }
         let bpc = u64::from(cl.cl_bpc.get()).max(1);
         let (mut total, mut used, mut clusters) = (0u64, 0u64, 0u64);
+        // Findings of links that lead nowhere, with the cut that ends the
+        // chain before them (made only on the global bitmap, see below).
+        let mut bad_links: Vec<(usize, Option<Fix>)> = Vec::new();
         for (ci, rec) in recs.iter().enumerate() {
             if rec.c_blkno.get() == 0 {
                 self.add_fix(
@@ -97,7 +100,7 @@ impl Checker<'_> {
             // record's) at `to`.
             let link = |prev: Option<u64>, to: u64| match prev {
                 Some(p) => Some(group_field(p, offset_of!(GroupDesc, bg_next_group), 8, to, "bg_next_group")),
-                None if !global => Some(Set::new(
+                None => Some(Set::new(
                     blkno,
                     DINODE_ID2 + size_of::<ChainList>() + ci * size_of::<ChainRec>() + offset_of!(ChainRec, c_blkno),
                     8,
@@ -105,10 +108,10 @@ impl Checker<'_> {
                     CheckAt::Inode,
                     "c_blkno",
                 )),
-                None => None,
             };
             while g != 0 {
                 if g >= self.blocks() {
+                    bad_links.push((self.findings.len(), link(prev, 0)));
                     self.add(
                         "CHAIN_LINK_RANGE",
                         Some(blkno),
@@ -128,7 +131,7 @@ impl Checker<'_> {
                     );
                     break;
                 }
-                if !self.seen_groups.insert(g) {
+                if self.seen_groups.contains(&g) {
                     self.add(
                         "GROUP_DUPLICATE",
                         Some(g),
@@ -141,8 +144,11 @@ impl Checker<'_> {
                     break;
                 };
                 if !buf.starts_with(GROUP_DESC_SIGNATURE) {
-                    // Not cut: the groups past it may hold inodes, extent
-                    // blocks or index roots that files still use.
+                    // Cut only on the global bitmap once every group is
+                    // found elsewhere (below): on a suballocator the groups
+                    // past it may hold inodes, extent blocks or index roots
+                    // that files still use.
+                    bad_links.push((self.findings.len(), link(prev, 0)));
                     self.add(
                         "CHAIN_LINK_MAGIC",
                         Some(g),
@@ -151,6 +157,7 @@ impl Checker<'_> {
                     );
                     break;
                 }
+                self.seen_groups.insert(g);
                 let (gd, bm) = GroupDesc::read_from_prefix(&buf).expect("block >= 64 bytes");
                 if gd.bg_blkno.get() != g {
                     self.add_fix(
@@ -287,6 +294,14 @@ impl Checker<'_> {
             total += ctot;
             used += ctot - cfree;
         }
+        if global && self.check_global_groups(blkno, &cl) {
+            // Every group is on some chain: a link past the last one leads
+            // nowhere and is cut. Bad links on suballocator chains and
+            // global chains that lost groups are for the relink above.
+            for (i, fix) in bad_links {
+                self.findings[i].fix = fix;
+            }
+        }
         let di = ino.di();
         if u64::from(di.bitmap_total()) != total || u64::from(di.bitmap_used()) != used {
             self.add(
@@ -299,15 +314,31 @@ impl Checker<'_> {
                     di.bitmap_used()
                 ),
             );
+            // The global bitmap's counts are recomputed from its groups only
+            // when they cover the whole volume.
+            if global && total != u64::from(self.vol.clusters()) {
+                if let Some(f) = self.findings.last_mut() {
+                    f.fix = None;
+                }
+            }
         }
+        // What the global bitmap's own counts are repaired to: its groups'
+        // total, only when that is the superblock's (a chain that lost
+        // groups must not shrink the volume).
+        let mut believe_groups = !global;
         if global {
             clusters = total;
             let sb = u64::from(self.vol.clusters());
+            believe_groups = total == sb;
             if total != sb {
                 // The bitmap is believed when its groups cover exactly what
-                // its own inode says and that fits the device.
+                // its own inode says, that fits the device, and it does not
+                // shrink a superblock that fits: a volume is never made
+                // smaller by a repair.
+                let dev = self.vol.device().size();
                 let fits = total == u64::from(di.i_clusters.get())
-                    && total << self.cs_bits <= self.vol.device().size();
+                    && total << self.cs_bits <= dev
+                    && (total > sb || sb << self.cs_bits > dev);
                 let f = Finding::new(
                     "SUPERBLOCK_CLUSTERS",
                     Some(self.vol.super_blkno()),
@@ -322,7 +353,7 @@ impl Checker<'_> {
         }
         {
             if u64::from(di.i_clusters.get()) != clusters {
-                self.add_fix(
+                let f = Finding::new(
                     "CHAIN_I_CLUSTERS",
                     Some(blkno),
                     None,
@@ -330,11 +361,12 @@ impl Checker<'_> {
                         "{name}: i_clusters {}, its groups hold {clusters}",
                         di.i_clusters.get()
                     ),
-                    Set::new(blkno, offset_of!(Dinode, i_clusters), 4, clusters, CheckAt::Inode, "i_clusters"),
                 );
+                let fix = Set::new(blkno, offset_of!(Dinode, i_clusters), 4, clusters, CheckAt::Inode, "i_clusters");
+                self.findings.push(Finding { fix: believe_groups.then_some(fix), ..f });
             }
             if di.i_size.get() != clusters << self.cs_bits {
-                self.add_fix(
+                let f = Finding::new(
                     "CHAIN_I_SIZE",
                     Some(blkno),
                     None,
@@ -343,8 +375,9 @@ impl Checker<'_> {
                         di.i_size.get(),
                         clusters << self.cs_bits
                     ),
-                    Set::new(blkno, offset_of!(Dinode, i_size), 8, clusters << self.cs_bits, CheckAt::Inode, "i_size"),
                 );
+                let fix = Set::new(blkno, offset_of!(Dinode, i_size), 8, clusters << self.cs_bits, CheckAt::Inode, "i_size");
+                self.findings.push(Finding { fix: believe_groups.then_some(fix), ..f });
             }
         }
     }
@@ -367,4 +400,39 @@ pub(super) fn filled_records(raw: &[u8], count: usize) -> usize {
         .take(count)
         .rposition(|r| r.iter().any(|&b| b != 0))
         .map_or(0, |i| i + 1)
+}
+
+impl Checker<'_> {
+    /// The global bitmap's groups sit at known blocks (one every `cpg`
+    /// clusters, the first at `s_first_cluster_group`), and its `cl_cpg`
+    /// follows from the block size. A group not met on any chain is
+    /// reported; the repair puts every group back on the chains. Returns
+    /// whether every group was met.
+    fn check_global_groups(&mut self, blkno: u64, cl: &ChainList) -> bool {
+        let cpg = ocfs2_format::alloc::global_cpg(self.vol.block_size());
+        if u64::from(cl.cl_cpg.get()) != cpg {
+            self.add_fix(
+                "CHAIN_CPG",
+                Some(blkno),
+                None,
+                format!("global_bitmap: cl_cpg {} (a group holds {cpg} clusters at this block size)", cl.cl_cpg.get()),
+                chain_field(blkno, offset_of!(ChainList, cl_cpg), 2, cpg, "cl_cpg"),
+            );
+        }
+        let mut all = true;
+        for i in 0..self.clusters.div_ceil(cpg) {
+            let g = ocfs2_format::alloc::cluster_group_blkno(self.vol, cpg, i);
+            if !self.seen_groups.contains(&g) {
+                all = false;
+                self.add_fix(
+                    "GROUP_EXPECTED_DESC",
+                    Some(g),
+                    Some(blkno),
+                    format!("global_bitmap: the group of clusters {}.. (block {g}) is on no chain", i * cpg),
+                    Fix::RelinkGlobal(blkno),
+                );
+            }
+        }
+        all
+    }
 }
