@@ -1052,6 +1052,31 @@ fn cases() -> Vec<Case> {
                 put16(b, CL_NEXT_FREE, c + 1);
             });
         }),
+        // The global bitmap loses a group from its chains: its groups sit
+        // at known blocks, so the repair puts them all back.
+        case("global_group_off_its_chain", Default, "GROUP_EXPECTED_DESC", Flags, |v| {
+            edit_inode(v, sys(v, "global_bitmap"), |b| {
+                let n = get16(b, CL_NEXT_FREE);
+                assert!(n >= 2, "the base's global bitmap has several chains");
+                // The last chain goes: its record zeroed, the count one less.
+                let at = CL_NEXT_FREE + 10 + (usize::from(n) - 1) * 16;
+                b[at..at + 16].fill(0);
+                put16(b, CL_NEXT_FREE, n - 1);
+            });
+        }),
+        case("global_bitmap_cl_cpg", Default, "CHAIN_CPG", Tolerates("it checks cl_cpg only on a global bitmap with one chain"), |v| {
+            edit_inode(v, sys(v, "global_bitmap"), |b| {
+                let c = get16(b, DINODE_ID2);
+                put16(b, DINODE_ID2, c + 16);
+            });
+        }),
+        case("chain_record_empty", Default, "CHAIN_EMPTY", Tolerates("it passes an empty chain record after the last one in use"), |v| {
+            edit_inode(v, sys(v, "global_bitmap"), |b| {
+                // A chain record with no group after the last one in use.
+                let n = get16(b, CL_NEXT_FREE);
+                put16(b, CL_NEXT_FREE, n + 1);
+            });
+        }),
         case("chain_rec_outside", Default, "CHAIN_LINK_RANGE", Flags, |v| {
             let n = v.device_blocks();
             edit_inode(v, sys(v, "global_inode_alloc"), |b| {
@@ -1184,6 +1209,12 @@ fn cases() -> Vec<Case> {
         case("inode_i_size_beyond_clusters", MaxCompat, "INODE_SIZE", Flags, |v| {
             let cs = u64::from(v.cluster_size());
             edit_inode(v, path(v, "/f1"), |b| dino(b).i_size.set(3 * cs + 1));
+        }),
+        case("file_size_short_of_its_extents", Default, "INODE_SPARSE_SIZE", Flags, |v| {
+            edit_inode(v, path(v, "/f3"), |b| dino(b).i_size.set(0));
+        }),
+        case("inode_last_eb_blk", Default, "EXTENT_LAST_EB", Tolerates("libocfs2 resets it silently, and only when writing"), |v| {
+            edit_inode(v, path(v, "/f3"), |b| dino(b).i_last_eb_blk.set(0));
         }),
         case("inline_size_beyond_id_count", Default, "INODE_INLINE_SIZE", Flags, |v| {
             edit_inode(v, path(v, "/inl"), |b| {

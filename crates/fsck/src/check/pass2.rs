@@ -79,6 +79,7 @@ impl Checker<'_> {
         // Findings of links that lead nowhere, with the cut that ends the
         // chain before them (made only on the global bitmap, see below).
         let mut bad_links: Vec<(usize, Option<Fix>)> = Vec::new();
+        let first_finding = self.findings.len();
         for (ci, rec) in recs.iter().enumerate() {
             if rec.c_blkno.get() == 0 {
                 self.add_fix(
@@ -294,12 +295,17 @@ impl Checker<'_> {
             total += ctot;
             used += ctot - cfree;
         }
-        if global && self.check_global_groups(blkno, &cl) {
-            // Every group is on some chain: a link past the last one leads
-            // nowhere and is cut. Bad links on suballocator chains and
-            // global chains that lost groups are for the relink above.
-            for (i, fix) in bad_links {
-                self.findings[i].fix = fix;
+        let mut relink = false;
+        if global {
+            if self.check_global_groups(blkno, &cl) {
+                // Every group is on some chain: a link past the last one
+                // leads nowhere and is cut. Bad links on suballocator chains
+                // are left (see above).
+                for (i, fix) in bad_links {
+                    self.findings[i].fix = fix;
+                }
+            } else {
+                relink = true;
             }
         }
         let di = ino.di();
@@ -378,6 +384,13 @@ impl Checker<'_> {
                 );
                 let fix = Set::new(blkno, offset_of!(Dinode, i_size), 8, clusters << self.cs_bits, CheckAt::Inode, "i_size");
                 self.findings.push(Finding { fix: believe_groups.then_some(fix), ..f });
+            }
+        }
+        // A global bitmap that lost groups: its counts and chains are all
+        // repaired by putting every group back on the chains.
+        if relink {
+            for f in self.findings[first_finding..].iter_mut().filter(|f| f.fix.is_none()) {
+                f.fix = Some(Fix::RelinkGlobal(blkno));
             }
         }
     }
