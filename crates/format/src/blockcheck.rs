@@ -71,6 +71,8 @@ pub enum CheckAt {
     DirTrailer,
     /// Indexed-dir root and leaves (`dr_check`/`dl_check` at 0x08)
     DxBlock,
+    /// Refcount blocks (`rf_check` at 0x20)
+    RefcountBlock,
 }
 
 impl CheckAt {
@@ -79,6 +81,7 @@ impl CheckAt {
             CheckAt::Inode => 0x80,
             CheckAt::ExtentBlock | CheckAt::DxBlock => 0x08,
             CheckAt::GroupDesc => 0x30,
+            CheckAt::RefcountBlock => 0x20,
             CheckAt::DirTrailer => blocksize - 8,
         }
     }

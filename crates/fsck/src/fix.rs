@@ -49,6 +49,8 @@ pub enum Fix {
     /// the chains after it move up (their groups' `bg_chain` follows on the
     /// next round).
     DropChain { blkno: u64, index: u16 },
+    /// Remove record `index` of refcount block `blkno`'s record list.
+    DropRefcount { blkno: u64, index: u16 },
     /// Empty a local alloc (its inode): the window's clusters go back to
     /// the global bitmap through [`Fix::GlobalBitmap`] on the next round.
     EmptyLocalAlloc(u64),
@@ -103,6 +105,9 @@ impl Fix {
             Fix::DropChain { blkno, index } => {
                 format!("allocator inode {blkno}: remove empty chain {index}")
             }
+            Fix::DropRefcount { blkno, index } => {
+                format!("refcount block {blkno}: remove record {index}")
+            }
             Fix::EmptyLocalAlloc(b) => {
                 format!("local alloc inode {b}: empty it (its unused clusters go back to the global bitmap)")
             }
@@ -139,6 +144,9 @@ impl Fix {
             } => edit(vol, blkno, at, |buf| drop_record(buf, usize::from(list), Records::Extents, usize::from(index))),
             Fix::DropChain { blkno, index } => edit(vol, blkno, CheckAt::Inode, |buf| {
                 drop_record(buf, DINODE_ID2, Records::Chains, usize::from(index))
+            }),
+            Fix::DropRefcount { blkno, index } => edit(vol, blkno, CheckAt::RefcountBlock, |buf| {
+                drop_record(buf, REFCOUNT_LIST, Records::Refcounts, usize::from(index))
             }),
             Fix::EmptyLocalAlloc(b) => {
                 let bs = vol.block_size() as usize;
@@ -230,7 +238,12 @@ enum Records {
     Extents,
     /// `ocfs2_chain_list`: `cl_next_free_rec` at 6.
     Chains,
+    /// `ocfs2_refcount_list`: `rl_used` at 2.
+    Refcounts,
 }
+
+/// Where a refcount block's record list starts.
+const REFCOUNT_LIST: usize = 0x80;
 
 /// Remove record `index` from the list whose header is at `list` in `buf`.
 fn drop_record(buf: &mut [u8], list: usize, kind: Records, index: usize) -> Result<()> {
@@ -242,6 +255,7 @@ fn drop_record(buf: &mut [u8], list: usize, kind: Records, index: usize) -> Resu
         + match kind {
             Records::Extents => core::mem::offset_of!(ExtentList, l_next_free_rec),
             Records::Chains => core::mem::offset_of!(ChainList, cl_next_free_rec),
+            Records::Refcounts => 2,
         };
     if buf.len() < list + HDR {
         bail!("list header at byte {list} is outside the block");

@@ -117,7 +117,9 @@ pub fn apply(
     // removal per round, after its other fixes, and the next round finds
     // the rest where they now are.
     let drop_at = |f: &Fix| match *f {
-        Fix::DropExtent { blkno, .. } | Fix::DropChain { blkno, .. } => Some(blkno),
+        Fix::DropExtent { blkno, .. }
+        | Fix::DropChain { blkno, .. }
+        | Fix::DropRefcount { blkno, .. } => Some(blkno),
         _ => None,
     };
     let mut touched = std::collections::HashSet::new();

@@ -25,6 +25,7 @@ mod pass5;
 mod pass6;
 mod pass7;
 mod discontig;
+mod refcount;
 
 /// One problem found.
 #[derive(Debug, Clone, Serialize)]
@@ -184,6 +185,8 @@ pub struct Checker<'a> {
     /// Every valid inode: filled by pass 3; pass 5 counts the directory
     /// entries naming each, pass 6 checks links and connectivity.
     inodes: HashMap<u64, InodeInfo>,
+    /// Refcount trees met in pass 3, by root block.
+    refcount_trees: HashMap<u64, refcount::RefcountTree>,
     /// Group descriptors already met on some chain (pass 2).
     seen_groups: HashSet<u64>,
     /// Clusters of the global bitmap, as its groups say (bit set = used):
@@ -231,6 +234,7 @@ impl<'a> Checker<'a> {
             alloc_inodes: HashMap::new(),
             inodes: HashMap::new(),
             seen_groups: HashSet::new(),
+            refcount_trees: HashMap::new(),
             bitmap_used: Bits::new(clusters),
             limit_reports: 0,
             last_eb: (0, 0),

@@ -106,10 +106,12 @@ impl Checker<'_> {
                 },
             );
             self.check_inode_space(&ino);
+            self.check_inode_refcount(&ino);
             if mode & 0o170000 == 0o120000 {
                 self.check_symlink(&ino);
             }
         }
+        self.check_refcount_counts();
     }
 
     /// A symlink's target: NUL-terminated, `i_size` its length, and (for a
@@ -573,7 +575,7 @@ impl ListAt {
         Set::new(self.blkno, at, width, value, self.at, field)
     }
     /// Remove record `i`.
-    fn drop(self, i: usize) -> Fix {
+    pub(super) fn drop(self, i: usize) -> Fix {
         Fix::DropExtent { blkno: self.blkno, list: self.off as u16, index: i as u16, at: self.at }
     }
 }

@@ -1,0 +1,269 @@
+//! Pass 3, continued: refcount trees (`refcount` volumes). An inode with
+//! `OCFS2_HAS_REFCOUNT_FL` names the root of its tree in `i_refcount_loc`;
+//! the root (a `REFCNT1` block) holds refcount records, or, with
+//! `OCFS2_REFCOUNT_TREE_FL`, an extent list of leaf refcount blocks that
+//! hold them. Records are sorted, disjoint, and inside the volume. Refcount
+//! blocks come from the extent allocators, whose groups pass 2 claimed.
+//! The checks and their order follow fsck.ocfs2's refcount.c.
+
+use super::*;
+use core::mem::offset_of;
+
+/// `struct ocfs2_refcount_block` fields (offsets in the block).
+const RF_FS_GENERATION: usize = 0x0C;
+const RF_BLKNO: usize = 0x10;
+const RF_PARENT: usize = 0x18;
+const RF_COUNT: usize = 0x30;
+const RF_FLAGS: usize = 0x34;
+const RF_CLUSTERS: usize = 0x38;
+/// The record list (`rf_records`) or extent list (`rf_list`).
+const RF_LIST: usize = 0x80;
+/// `rf_flags`: the root holds an extent list of leaf blocks.
+const REFCOUNT_TREE_FL: u32 = 0x2;
+/// `ocfs2_refcount_list`: `rl_count`, `rl_used`; 16-byte header and records.
+const RL_COUNT: usize = RF_LIST;
+const RL_USED: usize = RF_LIST + 2;
+const REC: usize = 16;
+
+fn le16(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+fn le32(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"))
+}
+fn le64(b: &[u8], o: usize) -> u64 {
+    u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
+}
+
+impl Checker<'_> {
+    /// The refcount fields of inode `b` (pass 3).
+    pub(super) fn check_inode_refcount(&mut self, ino: &Inode) {
+        let b = ino.blkno;
+        let has = ino.dyn_features() & dyn_features::HAS_REFCOUNT != 0;
+        let loc = ino.di().i_refcount_loc.get();
+        let field = |off: usize, width: u8, value: u64, name: &'static str| {
+            Set::new(b, off, width, value, CheckAt::Inode, name)
+        };
+        if !self.vol.features().has_incompat(incompat::REFCOUNT_TREE) {
+            if has {
+                self.add_fix(
+                    "REFCOUNT_FLAG_INVALID",
+                    Some(b),
+                    None,
+                    format!("inode {b} has the refcount flag, but the volume has no refcount feature"),
+                    field(offset_of!(Dinode, i_dyn_features), 2, u64::from(ino.dyn_features() & !dyn_features::HAS_REFCOUNT), "i_dyn_features"),
+                );
+            }
+            return;
+        }
+        if !has {
+            if loc != 0 {
+                self.add_fix(
+                    "REFCOUNT_LOC_INVALID",
+                    Some(b),
+                    None,
+                    format!("inode {b} has no refcount flag, but i_refcount_loc {loc}"),
+                    field(offset_of!(Dinode, i_refcount_loc), 8, 0, "i_refcount_loc"),
+                );
+            }
+            return;
+        }
+        let valid = match self.refcount_trees.get(&loc) {
+            Some(t) => t.valid,
+            None => {
+                let mut end = 0u64;
+                let valid = self.check_rb(loc, loc, &mut end, 0);
+                self.refcount_trees.insert(loc, RefcountTree { valid, files: 0 });
+                valid
+            }
+        };
+        if !valid {
+            // Both fields in one repair: the flag (i_dyn_features at 0x8A)
+            // would be cleared first by fsck.ocfs2 too.
+            self.add(
+                "REFCOUNT_ROOT_BLOCK_INVALID",
+                Some(loc.min(self.blocks())),
+                Some(b),
+                format!("inode {b}: its refcount tree at {loc} is not a refcount block"),
+            );
+            return;
+        }
+        if let Some(t) = self.refcount_trees.get_mut(&loc) {
+            t.files += 1;
+        }
+    }
+
+    /// After pass 3: each tree's `rf_count` is the inodes that share it.
+    pub(super) fn check_refcount_counts(&mut self) {
+        let mut trees: Vec<(u64, u32)> = self
+            .refcount_trees
+            .iter()
+            .filter(|(_, t)| t.valid)
+            .map(|(&b, t)| (b, t.files))
+            .collect();
+        trees.sort_unstable();
+        for (root, files) in trees {
+            let Ok(buf) = self.vol.read_block(root) else {
+                continue;
+            };
+            let count = le32(&buf, RF_COUNT);
+            if count != files {
+                self.add_fix(
+                    "REFCOUNT_COUNT",
+                    Some(root),
+                    None,
+                    format!("refcount tree {root}: rf_count {count}, {files} inode(s) share it"),
+                    Set::new(root, RF_COUNT, 4, u64::from(files), CheckAt::RefcountBlock, "rf_count"),
+                );
+            }
+        }
+    }
+
+    /// Check refcount block `blkno` of the tree rooted at `root`; `end` is
+    /// where the records before it end (in clusters). Returns whether the
+    /// block is a refcount block at all.
+    fn check_rb(&mut self, blkno: u64, root: u64, end: &mut u64, level: u32) -> bool {
+        if blkno < SUPER_BLOCK_BLKNO || blkno >= self.blocks() || level > 8 {
+            return false;
+        }
+        let Some(buf) = self.meta(blkno, CheckAt::RefcountBlock, Some(root)) else {
+            return false;
+        };
+        if !buf.starts_with(REFCOUNT_BLOCK_SIGNATURE) {
+            return false;
+        }
+        let set = |off: usize, width: u8, value: u64, name: &'static str| {
+            Set::new(blkno, off, width, value, CheckAt::RefcountBlock, name)
+        };
+        if le64(&buf, RF_BLKNO) != blkno {
+            self.add_fix(
+                "RB_BLKNO",
+                Some(blkno),
+                Some(root),
+                format!("refcount block at {blkno} (tree {root}) says rf_blkno {}", le64(&buf, RF_BLKNO)),
+                set(RF_BLKNO, 8, blkno, "rf_blkno"),
+            );
+        }
+        if le32(&buf, RF_FS_GENERATION) != self.generation {
+            self.add_fix(
+                "RB_GEN",
+                Some(blkno),
+                Some(root),
+                format!("refcount block {blkno} (tree {root}): generation {:#x}, volume {:#x}", le32(&buf, RF_FS_GENERATION), self.generation),
+                set(RF_FS_GENERATION, 4, u64::from(self.generation), "rf_fs_generation"),
+            );
+        }
+        if le64(&buf, RF_BLKNO) != root && blkno != root && le64(&buf, RF_PARENT) != root {
+            self.add_fix(
+                "RB_PARENT",
+                Some(blkno),
+                Some(root),
+                format!("refcount block {blkno} says tree {}, found in tree {root}", le64(&buf, RF_PARENT)),
+                set(RF_PARENT, 8, root, "rf_parent"),
+            );
+        }
+        let bs = self.bs as usize;
+        let max = (bs - RF_LIST - 16) / REC;
+        if le32(&buf, RF_FLAGS) & REFCOUNT_TREE_FL != 0 {
+            // An extent list of leaf refcount blocks.
+            let Ok((el, recs)) = parse_extent_list(blkno, &buf[RF_LIST..], "refcount tree") else {
+                self.add("REFCOUNT_LIST_COUNT", Some(blkno), Some(root), format!("refcount tree {root}: block {blkno}'s extent list does not fit its block"));
+                return true;
+            };
+            let list = super::pass3::ListAt { blkno, off: RF_LIST, at: CheckAt::RefcountBlock };
+            let mut clusters = 0u64;
+            for (i, r) in recs.iter().enumerate() {
+                let n = u64::from(r.clusters(el.l_tree_depth.get()));
+                if !self.check_rb(r.e_blkno.get(), root, end, level + 1) {
+                    self.add_fix(
+                        "REFCOUNT_BLOCK_INVALID",
+                        Some(r.e_blkno.get()),
+                        Some(root),
+                        format!("refcount tree {root}: record {i} of block {blkno} points at {}, not a refcount block", r.e_blkno.get()),
+                        list.drop(i),
+                    );
+                    continue;
+                }
+                clusters += n;
+            }
+            if clusters != u64::from(le32(&buf, RF_CLUSTERS)) {
+                self.add_fix(
+                    "REFCOUNT_CLUSTERS",
+                    Some(blkno),
+                    Some(root),
+                    format!("refcount tree {root}: rf_clusters {}, its leaves cover {clusters}", le32(&buf, RF_CLUSTERS)),
+                    set(RF_CLUSTERS, 4, clusters, "rf_clusters"),
+                );
+            }
+            return true;
+        }
+        let count = usize::from(le16(&buf, RL_COUNT));
+        if count > max {
+            self.add_fix(
+                "REFCOUNT_LIST_COUNT",
+                Some(blkno),
+                Some(root),
+                format!("refcount tree {root}: block {blkno} says rl_count {count}, a block holds {max}"),
+                set(RL_COUNT, 2, max as u64, "rl_count"),
+            );
+        }
+        let limit = count.min(max);
+        let used = usize::from(le16(&buf, RL_USED));
+        if used > limit {
+            self.add_fix(
+                "REFCOUNT_LIST_USED",
+                Some(blkno),
+                Some(root),
+                format!("refcount tree {root}: block {blkno} says rl_used {used}, at most {limit}"),
+                set(RL_USED, 2, limit as u64, "rl_used"),
+            );
+            // Records past the count are not trusted.
+            return true;
+        }
+        let recs = &buf[RF_LIST + 16..];
+        for i in 0..used {
+            let r = &recs[i * REC..(i + 1) * REC];
+            let (cpos, n) = (le64(r, 0), u64::from(le32(r, 8)));
+            let last = cpos.saturating_add(n).saturating_sub(1);
+            let drop = Fix::DropRefcount { blkno, index: i as u16 };
+            if last.saturating_mul(self.bpc) >= self.blocks() {
+                self.add_fix(
+                    "REFCOUNT_CLUSTER_RANGE",
+                    Some(blkno),
+                    Some(root),
+                    format!("refcount tree {root}: record {i} of block {blkno} ({cpos}+{n}) lies outside the volume"),
+                    drop,
+                );
+                continue;
+            }
+            if cpos < *end {
+                self.add_fix(
+                    "REFCOUNT_CLUSTER_COLLISION",
+                    Some(blkno),
+                    Some(root),
+                    format!("refcount tree {root}: record {i} of block {blkno} starts at {cpos}, before the previous one ends ({})", *end),
+                    drop,
+                );
+                continue;
+            }
+            *end = cpos + n;
+        }
+        if blkno != root && used == 0 {
+            self.add(
+                "REFCOUNT_LIST_EMPTY",
+                Some(blkno),
+                Some(root),
+                format!("refcount tree {root}: leaf block {blkno} holds no record"),
+            );
+        }
+        true
+    }
+}
+
+/// One refcount tree met in pass 3.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RefcountTree {
+    pub valid: bool,
+    /// Inodes that name it.
+    pub files: u32,
+}
