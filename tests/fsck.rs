@@ -1216,6 +1216,20 @@ fn cases() -> Vec<Case> {
         case("inode_last_eb_blk", Default, "EXTENT_LAST_EB", Tolerates("libocfs2 resets it silently, and only when writing"), |v| {
             edit_inode(v, path(v, "/f3"), |b| dino(b).i_last_eb_blk.set(0));
         }),
+        case("refcount_loc_without_flag", Default, "REFCOUNT_LOC_INVALID", Flags, |v| {
+            let f1 = path(v, "/f1");
+            edit_inode(v, f1, |b| dino(b).i_refcount_loc.set(f1));
+        }),
+        // The flag set, naming a block that is an inode, not a refcount
+        // block: reported, not repaired (nothing tells what the tree was).
+        case("refcount_root_not_a_refcount_block", Default, "REFCOUNT_ROOT_BLOCK_INVALID", Flags, |v| {
+            let f1 = path(v, "/f1");
+            edit_inode(v, f1, |b| {
+                let d = dino(b);
+                d.i_dyn_features.set(d.i_dyn_features.get() | 0x10);
+                d.i_refcount_loc.set(f1);
+            });
+        }),
         case("inline_size_beyond_id_count", Default, "INODE_INLINE_SIZE", Flags, |v| {
             edit_inode(v, path(v, "/inl"), |b| {
                 let c = u64::from(get16(b, DINODE_ID2));
