@@ -66,6 +66,19 @@ pub enum Fix {
     /// Put every group of the global bitmap (its inode) back on its chains
     /// (`alloc::relink_global_groups`).
     RelinkGlobal(u64),
+    /// Wipe an orphan as the kernel's recovery does: the inode loses its
+    /// valid flag (and gets a dtime), its orphan directory entry is cleared,
+    /// its allocator bit freed; its clusters are freed on the next round.
+    /// In that order, so that a crash leaves an entry naming an invalid
+    /// inode and a bit naming no valid inode, which the next run repairs.
+    WipeOrphan {
+        inode: u64,
+        entry_blkno: u64,
+        entry_off: u16,
+        entry_at: CheckAt,
+        group: u64,
+        bit: u16,
+    },
 }
 
 impl Set {
@@ -120,6 +133,9 @@ impl Fix {
             Fix::SuperClusters(n) => format!("superblock: set i_clusters to the global bitmap's {n}"),
             Fix::RelinkGlobal(b) => {
                 format!("global bitmap inode {b}: put every group back on its chains")
+            }
+            Fix::WipeOrphan { inode, .. } => {
+                format!("orphan inode {inode}: free it, as the kernel's recovery would")
             }
         }
     }
@@ -210,6 +226,30 @@ impl Fix {
                 Ok(())
             }
             Fix::RelinkGlobal(b) => Ok(ocfs2_format::alloc::relink_global_groups(vol, b)?),
+            Fix::WipeOrphan {
+                inode,
+                entry_blkno,
+                entry_off,
+                entry_at,
+                group,
+                bit,
+            } => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_secs().max(1));
+                edit(vol, inode, CheckAt::Inode, |buf| {
+                    if !buf.starts_with(INODE_SIGNATURE) {
+                        bail!("block {inode} holds no inode");
+                    }
+                    let di = Dinode::mut_from_prefix(buf).expect("block holds an inode").0;
+                    di.i_flags.set(di.i_flags.get() & !inode_flags::VALID);
+                    di.i_dtime.set(now);
+                    Ok(())
+                })?;
+                Set::new(entry_blkno, usize::from(entry_off), 8, 0, entry_at, "the entry's inode")
+                    .write(vol)?;
+                Fix::FreeBit { group, bit }.write(vol)
+            }
             Fix::GlobalBitmap | Fix::Recount(_) | Fix::Links(..) => {
                 bail!("{self:?} is not a one-block fix")
             }

@@ -170,7 +170,7 @@ pub const PROBLEMS: &[Problem] = &[
     p("LOSTFOUND_MISSING", "5", "lost+found is missing from the root directory"),
     p("DIR_NOT_CONNECTED", "6", "a directory or file is not reachable from the root or the system directory"),
     safe("INODE_COUNT", "6", "an inode's link count does not match the entries that point at it"),
-    p("ORPHAN_DIR_ENTRIES", "6", "an orphan directory holds inodes waiting to be freed"),
+    safe("ORPHAN_DIR_ENTRIES", "6", "an orphan directory holds inodes waiting to be freed"),
     safe("CLUSTER_ALLOC_BIT", "7", "the global bitmap disagrees with the clusters in use (used but free, or set but unused)"),
     p("INODE_ALLOC_BITS", "7", "an inode allocator's bitmap disagrees with the inodes found"),
 ];

@@ -6,22 +6,15 @@ impl Checker<'_> {
     pub(super) fn pass6(&mut self, sys: &HashMap<String, u64>) {
         let root = self.vol.root_blkno();
         let sysdir = self.vol.system_dir_blkno();
-        // Orphans waiting to be freed.
+        // Orphans waiting to be freed: each entry of an orphan directory
+        // names an inode the kernel would wipe at recovery (links 0, the
+        // orphaned flag); fsck wipes it the same way.
         for slot in 0..self.vol.max_slots() {
             if let Some(&b) = sys.get(&slot_file_name("orphan_dir", slot)) {
                 if let Some(ino) = self.read_inode(b) {
                     if let Ok(es) = self.vol.dir_entries(&ino) {
-                        let n = es
-                            .iter()
-                            .filter(|e| e.name != b"." && e.name != b"..")
-                            .count();
-                        if n > 0 {
-                            self.add(
-                                "ORPHAN_DIR_ENTRIES",
-                                Some(b),
-                                None,
-                                format!("orphan_dir:{slot:04} holds {n} inode(s) to free"),
-                            );
+                        for e in es.iter().filter(|e| e.name != b"." && e.name != b"..") {
+                            self.orphan(&ino, slot, e);
                         }
                     }
                 }
@@ -75,5 +68,45 @@ impl Checker<'_> {
                 self.findings.push(f);
             }
         }
+    }
+}
+
+impl Checker<'_> {
+    /// One entry `e` of orphan directory `dir` (of `slot`).
+    fn orphan(&mut self, dir: &Inode, slot: u16, e: &ocfs2_format::fs::DirEntry) {
+        let d = dir.blkno;
+        // Wiped, as fsck.ocfs2 and the kernel wipe it, unless another
+        // directory names it (the orphan entry is then the damage) or it is
+        // a direct-I/O orphan (whose blocks the kernel only trims).
+        let named_elsewhere = self.inodes.get(&e.inode).is_some_and(|i| i.refs > 1);
+        let wipe = self.vol.read_inode(e.inode).ok().and_then(|ino| {
+            let di = ino.di();
+            let flags = di.i_flags.get();
+            let (_, bit, group) = *self.alloc_inodes.get(&e.inode)?;
+            (flags & inode_flags::VALID != 0
+                && flags & inode_flags::DIO_ORPHANED == 0
+                && !named_elsewhere)
+                .then_some((bit, group))
+        });
+        let (entry_blkno, entry_off, entry_at) = if dir.is_inline() && e.blkno == d {
+            (d, DINODE_ID2 + core::mem::size_of::<InlineData>() + e.offset, CheckAt::Inode)
+        } else {
+            (e.blkno, e.offset, CheckAt::DirTrailer)
+        };
+        let f = Finding::new(
+            "ORPHAN_DIR_ENTRIES",
+            Some(d),
+            Some(e.inode),
+            format!("orphan_dir:{slot:04} holds inode {}, to be freed", e.inode),
+        );
+        let fix = wipe.map(|(bit, group)| Fix::WipeOrphan {
+            inode: e.inode,
+            entry_blkno,
+            entry_off: entry_off as u16,
+            entry_at,
+            group,
+            bit,
+        });
+        self.findings.push(Finding { fix, ..f });
     }
 }
