@@ -124,6 +124,20 @@ def main():
                             out.append("%d:%s" % (n + i // bs, sig))
                 n += len(a) // bs
         print(" ".join(out))
+    elif cmd == "poke":
+        # poke IMG OFFSET WIDTH VALUE: little-endian VALUE (WIDTH bytes) at OFFSET
+        import struct
+        fmt = {"2": "<H", "4": "<I", "8": "<Q"}[sys.argv[4]]
+        with open(sys.argv[2], "r+b") as f:
+            f.seek(int(sys.argv[3]))
+            f.write(struct.pack(fmt, int(sys.argv[5], 0)))
+    elif cmd == "peek":
+        # peek IMG OFFSET WIDTH: the little-endian value there
+        import struct
+        fmt = {"2": "<H", "4": "<I", "8": "<Q"}[sys.argv[4]]
+        with open(sys.argv[2], "rb") as f:
+            f.seek(int(sys.argv[3]))
+            print(struct.unpack(fmt, f.read(int(sys.argv[4])))[0])
     elif cmd == "decode":
         print(decode(int(sys.argv[2], 16)))
     else:

@@ -42,6 +42,12 @@
 #      replays the crashed copy and the blocks both replays wrote agree; the
 #      kernel mounts our result without a recovery of its own and every file
 #      synced before the kill reads back identical
+#   f  repairs (issue 12): the guest writes files and unmounts; the host damages
+#      inodes (dtime, clusters, link count, i_blkno) and the global bitmap's
+#      counts; fsck -n reports each, fsck -y repairs them all (exit 1); fsck -n
+#      and fsck.ocfs2 -fn (MMP off, on a copy) are clean; the kernel mounts the
+#      result, every file reads back identical, a new file is written, and the
+#      unmount is clean
 #
 # Env: INTEROP_OPTIONAL=1   exit 0 (after saying why) when the kernel peer is absent
 #      KPEER_DIR            where the kernel peer keeps its build and run dirs
@@ -56,7 +62,7 @@ ROOT=$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null) || ROOT=$(cd "$HERE
 KPT=$ROOT/../shared/tools/kernel-peer
 W=$ROOT/target/interop
 export KPEER_DIR=${KPEER_DIR:-$HOME/.cache/kpeer}
-BASE="1 2 3 4 5 6 c1 c2 c3 c4 c5 r j"
+BASE="1 2 3 4 5 6 c1 c2 c3 c4 c5 r j f"
 ALL="$BASE $(for s in $BASE; do printf '%s@loop ' "$s"; done)"
 
 say() { printf '[interop %(%H:%M:%S)T] %s\n' -1 "$*"; }
@@ -914,6 +920,61 @@ scenario_j() {
 	run fsckn3 "$FSCK" -n "$img"
 	[ $RC = 0 ] || fail "fsck -n after the guest's clean unmount exited $RC: $(cat "$OUT")"
 	rm -f "$crashed" "$theirs" "$plain" "$base"
+}
+
+scenario_f() {
+	local img=$W/sf.img plain=$W/sf-plain.img sums sums2 bs ino codes want got
+	mkvol "$img" -M local --fs-features=mmp --mmp-update-interval=5
+	vm_bg write "$img" "$KPT/tests/mmp-hold.sh" --mmp
+	vm_send 'mkdir /mnt/d && (cd /mnt/d && i=0 && while [ $i -lt 12 ]; do head -c $((i * 9000 + 5)) /dev/urandom > f$i; i=$((i + 1)); done); sync; md5sum /mnt/d/f*'
+	sums=$(printf '%s\n' "$SENT" | tr -d '\r' | grep -E '^[0-9a-f]{32}  /mnt/' | sort)
+	[ "$(wc -l <<<"$sums")" = 12 ] || fail "the guest did not list 12 checksums: $SENT"
+	vm_stop
+	rec "guest wrote 12 files in /mnt/d and unmounted: rc=$RC"
+	[ $RC = 0 ] || fail "the writing guest failed (rc=$RC)"
+	bs=$("$DEBUGFS" --json -R stats "$img" | $H get 'd["block_size"]')
+	ino() { "$DEBUGFS" --json -R "stat $1" "$img" | $H get 'd["inode"]'; }
+	# Damage that leaves the files' data where it is (offsets in struct
+	# ocfs2_dinode; the volume has no metaecc, so no block check to redo).
+	$H poke "$img" $(( $(ino /d/f3) * bs + 0x48 )) 8 100                      # i_dtime
+	$H poke "$img" $(( $(ino /d/f5) * bs + 0x14 )) 4 \
+		$(( $($H peek "$img" $(( $(ino /d/f5) * bs + 0x14 )) 4) + 3 ))       # i_clusters
+	$H poke "$img" $(( $(ino /d/f7) * bs + 0x2A )) 2 5                        # i_links_count
+	$H poke "$img" $(( $(ino /d/f9) * bs + 0x50 )) 8 $(( $(ino /d/f9) + 1 ))  # i_blkno
+	gb=$(ino //global_bitmap)
+	$H poke "$img" $(( gb * bs + 0xC0 + 16 )) 4 \
+		$(( $($H peek "$img" $(( gb * bs + 0xC0 + 16 )) 4) - 1 ))            # chain 0's c_free
+	rec "damaged: dtime of f3, i_clusters of f5, link count of f7, i_blkno of f9, c_free of the global bitmap's chain 0"
+	want="CHAIN_BITS INODE_BLKNO INODE_CLUSTERS INODE_COUNT INODE_NZ_DTIME"
+	run fsckn "$FSCK" -n --json "$img"
+	got=$($H get '" ".join(sorted(set(f["code"] for f in d["findings"])))' < "$OUT")
+	rec "fsck -n: rc=$RC; codes: $got"
+	[ $RC = 4 ] && [ "$got" = "$want" ] || fail "fsck -n on the damaged volume: rc=$RC, codes '$got' (want 4, '$want'): $(cat "$OUT")"
+	run fscky "$FSCK" -y --json "$img"
+	codes=$($H get '" ".join(f["code"] + ("+fixed" if f["fixed"] else "") for f in d["findings"])' < "$OUT")
+	rec "fsck -y: rc=$RC after ${DT}s; findings: $codes"
+	[ $RC = 1 ] || fail "fsck -y: rc=$RC (want 1): $(cat "$OUT")"
+	run fsckn2 "$FSCK" -n "$img"
+	[ $RC = 0 ] || fail "fsck -n after the repairs exited $RC: $(cat "$OUT")"
+	cp --sparse=always "$img" "$plain"
+	run dis "$TUNEFS" -y --disable-mmp "$plain"
+	[ $RC = 0 ] || fail "tunefs --disable-mmp on a copy: rc=$RC: $(cat "$OUT")"
+	run ofn fsck.ocfs2 -fn "$plain"
+	rec "fsck.ocfs2 -fn on the repaired copy (MMP off): rc=$RC"
+	[ $RC = 0 ] || fail "fsck.ocfs2 -fn on our repaired volume exited $RC: $(cat "$OUT")"
+	vm_bg check "$img" "$KPT/tests/mmp-hold.sh" --mmp
+	rec "the guest mounts the repaired volume: $(guest_mount_line "$GLOG" | tr -d '\r')"
+	vm_send 'md5sum /mnt/d/f*; echo new > /mnt/d/new && sync && cat /mnt/d/new'
+	sums2=$(printf '%s\n' "$SENT" | tr -d '\r' | grep -E '^[0-9a-f]{32}  /mnt/' | sort)
+	[ "$sums" = "$sums2" ] || fail "files read back differently after the repairs: $(diff <(echo "$sums") <(echo "$sums2") | head -5)"
+	printf '%s\n' "$SENT" | tr -d '\r' | grep -qx new || fail "the guest could not write a new file: $SENT"
+	rec "all 12 files read back identical; a new file written"
+	vm_stop
+	[ $RC = 0 ] || fail "the guest failed on the repaired volume (rc=$RC)"
+	[ -z "$(kernel_errors "$KLOG")" ] || fail "kernel errors: $(kernel_errors "$KLOG")"
+	run fsckn3 "$FSCK" -n "$img"
+	[ $RC = 0 ] || fail "fsck -n after the guest's clean unmount exited $RC: $(cat "$OUT")"
+	rm -f "$plain"
 }
 
 scenario_r() {
