@@ -2499,3 +2499,76 @@ fn fuzz_metadata() {
         c[2]
     );
 }
+
+/// A kill before each write of a repair (the write failpoint), on damage
+/// whose repairs take several writes and rounds: the next `-y` finishes the
+/// job, after which our `-n` and fsck.ocfs2 `-fn` are clean.
+#[test]
+fn a_crash_at_every_write_of_a_repair_is_finished_by_the_next_run() {
+    let tmp = scratch("fsck-repair-crash-");
+    let dir = tmp.path();
+    let base = make_base(Base::Default, dir);
+    let wanted = [
+        "global_group_off_its_chain",
+        "extent_block_signature",
+        "orphan_dir_entry",
+        "dirent_duplicate_name",
+        "local_alloc_la_size",
+    ];
+    let all = cases();
+    let picked: Vec<&Case> = all.iter().filter(|c| wanted.contains(&c.name)).collect();
+    assert_eq!(picked.len(), wanted.len(), "every picked case exists");
+    let results = parallel(picked, 2, |c: &Case| {
+        let damaged = dir.join(format!("{}-damaged.img", c.name));
+        cp_sparse(&base, &damaged);
+        (c.damage)(&open_rw(&damaged));
+        let img = dir.join(format!("{}.img", c.name));
+        let mut why = Vec::new();
+        let mut n = 1;
+        loop {
+            cp_sparse(&damaged, &img);
+            let mut k = cmd(FSCK);
+            k.env("OCFS2_MMP_FAILPOINT_WRITE", n.to_string()).args(["-y"]).arg(&img);
+            let r = run_limited(k, Duration::from_secs(60));
+            if r.code == Some(1) {
+                break; // no write left to stop at
+            }
+            if r.code.is_some() {
+                why.push(format!("write {n}: the failpoint did not stop the run:\n{}", r.show()));
+                break;
+            }
+            let y = ours(&img, &["-y"], Duration::from_secs(60));
+            if !matches!(y.run.code, Some(0) | Some(1)) {
+                why.push(format!("write {n}: the next -y:\n{}", y.run.show()));
+            }
+            let o = ours_n(&img);
+            if o.run.code != Some(EXIT_CLEAN) {
+                why.push(format!("write {n}: -n after the next -y:\n{}", o.run.show()));
+            }
+            let t = theirs(&img);
+            if !theirs_clean(&t) {
+                why.push(format!("write {n}: fsck.ocfs2 -fn after the next -y:\n{}", t.show()));
+            }
+            if !why.is_empty() {
+                break;
+            }
+            n += 1;
+            if n > 200 {
+                why.push("the repair never finished".into());
+                break;
+            }
+        }
+        let _ = std::fs::remove_file(&img);
+        let _ = std::fs::remove_file(&damaged);
+        (c.name, n - 1, why)
+    });
+    let mut failures = Vec::new();
+    for (name, writes, why) in &results {
+        eprintln!("{name}: killed at each of {writes} write(s), each finished by the next -y");
+        if *writes < 1 {
+            failures.push(format!("{name}: the failpoint never stopped the repair"));
+        }
+        failures.extend(why.iter().map(|w| format!("{name}: {w}")));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
