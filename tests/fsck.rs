@@ -165,7 +165,7 @@ impl Ours {
         self.json
             .as_ref()
             .and_then(|j| j["findings"].as_array())
-            .is_some_and(|a| a.iter().all(|f| f["repair"].is_string()))
+            .is_some_and(|a| !a.is_empty() && a.iter().all(|f| f["repair"].is_string()))
     }
     /// JSON well formed, `exit_code` agreeing with the status, every
     /// finding carrying its fields.
@@ -853,6 +853,8 @@ const CLEAN: &[(&str, u64, &str, Maker)] = &[
     ("b4k_c4k_n8_clustered_metaecc_noinline_4g", 4 * GIB, "-b 4K -C 4K -N 8 -J size=4M --fs-features=metaecc,noinline-data", Maker::Both),
     ("maxfeatures_local_n2_1g", GIB, "-N 2 -M local --fs-feature-level=max-features", Maker::TheirsOnly),
     ("maxfeatures_b1k_clustered_n4_512m", 512 * MIB, "-b 1K -C 4K -N 4 --fs-feature-level=max-features", Maker::TheirsOnly),
+    ("b1k_c4k_n2_local_quota_metaecc_256m", 256 * MIB, "-b 1K -C 4K -N 2 -M local --fs-features=usrquota,grpquota,metaecc", Maker::Both),
+    ("b512_c8k_n3_local_quota_128m", 128 * MIB, "-b 512 -C 8K -N 3 -M local --fs-features=usrquota,grpquota", Maker::Both),
     ("mmp_local_b2k_256m", 256 * MIB, "-b 2K -M local --fs-features=mmp --mmp-update-interval=3", Maker::OursOnly),
 ];
 
@@ -923,6 +925,9 @@ enum Base {
     /// mkfs.ocfs2 128 MiB -M local -N 2 metaecc,noinline-data: block
     /// directories with trailers and an index.
     MetaEcc,
+    /// Our mkfs, 128 MiB -M local -N 2 metaecc,usrquota,grpquota (mkfs.ocfs2
+    /// 1.8.7 writes a quota info block its own fsck calls corrupt).
+    Quota,
     /// mkfs.ocfs2 5 GiB -M local -N 2: backup superblocks at 1 and 4 GiB.
     Backups,
     /// [`Base::Default`] with the MMP bit set (fsck.ocfs2 refuses it).
@@ -967,6 +972,13 @@ const fn case(
 fn journal_first_block(v: &Volume, name: &str) -> u64 {
     let ino = v.read_inode(sys(v, name)).expect("journal inode");
     v.extents(&ino).expect("journal extents")[0].blkno
+}
+
+/// Block `i` of the global user quota file.
+fn quota_block(v: &Volume, i: u64) -> u64 {
+    let ino = v.read_inode(path(v, "//aquota.user")).unwrap();
+    let ext = v.extents(&ino).unwrap();
+    v.map_block(&ext, i).expect("the quota file maps the block")
 }
 
 fn first_extent_blkno(v: &Volume, p: &str) -> u64 {
@@ -1480,6 +1492,27 @@ fn cases() -> Vec<Case> {
         case("bitmap_set_for_unused_cluster", Default, "CLUSTER_ALLOC_BIT", Flags, |v| {
             take_bits(v, "global_bitmap", 1);
         }),
+        // ---- pass 4: quota files (their trailers hold block checks under metaecc)
+        case("quota_info_magic", Quota, "QMAGIC_INVALID", Flags, |v| {
+            // Two bits: one bit the block check's Hamming code corrects.
+            edit_raw(v, quota_block(v, 0), |b| {
+                b[0] ^= 0x01;
+                b[1] ^= 0x10;
+            });
+        }),
+        case("quota_tree_block", Quota, "QTREE_BLK_INVALID", Flags, |v| {
+            edit_raw(v, quota_block(v, 1), |b| {
+                b[0x40] ^= 0x10;
+                b[0x80] ^= 0x01;
+            });
+        }),
+        case("quota_data_block", Quota, "DQBLK_INVALID", Flags, |v| {
+            let last = v.read_inode(path(v, "//aquota.user")).unwrap().size() / u64::from(v.block_size()) - 1;
+            edit_raw(v, quota_block(v, last), |b| {
+                b[0x20] ^= 0x04;
+                b[0x60] ^= 0x02;
+            });
+        }),
         // ---- metaecc, any pass
         case("metaecc_two_bits_in_inode", MetaEcc, "BLOCK_CHECK", Flags, |v| {
             edit_raw(v, path(v, "/lost+found"), |b| {
@@ -1520,6 +1553,11 @@ fn make_base(base: Base, dir: &Path) -> PathBuf {
             a.push("--fs-features=metaecc,noinline-data");
             mkfs_theirs(&img, BASE_SIZE, &a);
         }
+        Base::Quota => {
+            let mut a = local.to_vec();
+            a.push("--fs-features=metaecc,usrquota,grpquota");
+            mkfs_ours(&img, BASE_SIZE, &a);
+        }
         Base::Backups => {
             mkfs_theirs(&img, 5 * GIB, &local);
             let v = open_ro(&img);
@@ -1553,7 +1591,7 @@ fn corruption_suite() {
     let dir = tmp.path();
     let mut bases = std::collections::HashMap::new();
     let made = parallel(
-        vec![Base::Default, Base::MaxCompat, Base::MetaEcc, Base::Backups],
+        vec![Base::Default, Base::MaxCompat, Base::MetaEcc, Base::Quota, Base::Backups],
         3,
         |b| (b, make_base(b, dir)),
     );

@@ -25,6 +25,7 @@ mod pass5;
 mod pass6;
 mod pass7;
 mod discontig;
+mod quota;
 mod refcount;
 
 /// One problem found.

@@ -1,9 +1,11 @@
-//! Pass 4: journals, local allocs and truncate logs.
+//! Pass 4: journals, local allocs and truncate logs (and, in quota.rs, the
+//! global quota files).
 
 use super::*;
 
 impl Checker<'_> {
     pub(super) fn pass4(&mut self, sys: &HashMap<String, u64>) {
+        self.check_quota(sys);
         let bs = self.bs as usize;
         for slot in 0..self.vol.max_slots() {
             if let Some(&b) = sys.get(&slot_file_name("journal", slot)) {
