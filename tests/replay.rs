@@ -715,3 +715,18 @@ fn a_replayed_superblock_is_said() {
     );
     assert!(block_of(&img, 2, sb.len()) == sb);
 }
+
+/// On a terminal a quick check prints its result line and no pass lines
+/// (they appear once a check has taken a second); `-v` prints every pass.
+#[test]
+fn a_quick_check_on_a_terminal_prints_no_pass_lines() {
+    let dir = scratch("quiet-tty");
+    let img = volume(dir.path(), "q.img", false, &[]);
+    let (code, _, out) = on_terminal(&img, &["-n"], "");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("clean"), "{out}");
+    assert!(!out.contains("Pass ") && !out.contains("Replay"), "{out}");
+    let (code, _, out) = on_terminal(&img, &["-n", "-v"], "");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Pass 0:") && out.contains("Pass 7:"), "-v prints every pass: {out}");
+}

@@ -67,12 +67,16 @@ pub struct Cli {
     pub device: String,
 }
 
+/// A line per pass: always with `-v`; on a terminal, once the check has
+/// taken a second (a quick check prints none); never otherwise.
 struct Passes {
     show: bool,
+    verbose: bool,
+    start: std::time::Instant,
 }
 impl check::Progress for Passes {
     fn pass(&mut self, n: &str, name: &str) {
-        if self.show {
+        if self.verbose || (self.show && self.start.elapsed() >= std::time::Duration::from_secs(1)) {
             eprintln!("Pass {n}: {name}");
         }
     }
@@ -279,6 +283,8 @@ pub fn run(cli: &Cli) -> Result<u8> {
     let mut checker = check::Checker::new(&vol);
     let mut passes = Passes {
         show: cli.verbose || (!cli.json && ocfs2_toolkit::stderr_is_tty()),
+        verbose: cli.verbose,
+        start: std::time::Instant::now(),
     };
     let verify = || -> Result<()> {
         if let Some(sig) = ocfs2_toolkit::signals::pending() {
@@ -295,11 +301,17 @@ pub fn run(cli: &Cli) -> Result<u8> {
         let found;
         let mut notes = Vec::new();
         {
-            if passes.show {
-                eprintln!("Replaying dirty journals");
-            }
             let mut approve = |q: &str| cli.no || answers.approve(problems::Repair::Safe, q);
             let outcome = replay::run(&vol, &verify, !cli.no, &mut approve)?;
+            if passes.show && !outcome.recovered.is_empty() {
+                let mut slots = outcome.recovered.clone();
+                slots.sort_unstable();
+                eprintln!(
+                    "Replayed the journal of slot(s) {}{}",
+                    slots.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
+                    if cli.no { " (in memory: -n)" } else { "" }
+                );
+            }
             found = outcome.findings;
             if outcome.superblock_replayed {
                 // The passes below use the superblock read at open.
