@@ -1393,6 +1393,19 @@ fn cases() -> Vec<Case> {
             let e = entry(v, v.root_blkno(), "f2");
             edit_entry(v, &e, |b| put16(b, 8, 4098));
         }),
+        // '.' grows by 16 bytes: '..' moves up by as much.
+        case("dirent_dot_excess", MaxCompat, "DIRENT_DOT_EXCESS", Flags, |v| {
+            let blk = first_extent_blkno(v, "/lost+found");
+            edit_raw(v, blk, |b| {
+                let dot = usize::from(get16(b, 8));
+                assert_eq!(dot, 16, "'.' takes 16 bytes");
+                let dotdot = usize::from(get16(b, dot + 8));
+                b.copy_within(dot..dot + 16, dot + 16);
+                b[dot..dot + 16].fill(0);
+                put16(b, 8, 32);
+                put16(b, dot + 16 + 8, (dotdot - 16) as u16);
+            });
+        }),
         case("dirent_inode_free", Default, "DIRENT_INODE_FREE", Flags, |v| {
             let free = free_inode_block(v);
             let e = entry(v, v.root_blkno(), "f2");

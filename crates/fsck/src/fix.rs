@@ -66,6 +66,21 @@ pub enum Fix {
     /// Put every group of the global bitmap (its inode) back on its chains
     /// (`alloc::relink_global_groups`).
     RelinkGlobal(u64),
+    /// Mend the directory entry at byte `entry` of the entry area that
+    /// starts at byte `area` of block `blkno` and is `len` bytes long, the
+    /// way fsck.ocfs2 mends one whose lengths cannot be trusted
+    /// ([`salvage_dirent`]).
+    SalvageDirent {
+        blkno: u64,
+        area: u16,
+        len: u16,
+        entry: u16,
+        at: CheckAt,
+    },
+    /// Shrink the '.' entry at byte `entry` of block `blkno` to its own
+    /// length; the entry after it moves up and takes the excess over (a
+    /// free entry takes it when there is none).
+    SplitDot { blkno: u64, entry: u16, at: CheckAt },
     /// Wipe an orphan as the kernel's recovery does: the inode loses its
     /// valid flag (and gets a dtime), its orphan directory entry is cleared,
     /// its allocator bit freed; its clusters are freed on the next round.
@@ -134,6 +149,12 @@ impl Fix {
             Fix::RelinkGlobal(b) => {
                 format!("global bitmap inode {b}: put every group back on its chains")
             }
+            Fix::SalvageDirent { blkno, entry, .. } => format!(
+                "block {blkno}: mend the directory entry at byte {entry} whose lengths are wrong (an entry that cannot be read is cleared)"
+            ),
+            Fix::SplitDot { blkno, entry, .. } => format!(
+                "block {blkno}: shrink the '.' entry at byte {entry} and move the next entry up into its excess"
+            ),
             Fix::WipeOrphan { inode, .. } => {
                 format!("orphan inode {inode}: free it, as the kernel's recovery would")
             }
@@ -226,6 +247,54 @@ impl Fix {
                 Ok(())
             }
             Fix::RelinkGlobal(b) => Ok(ocfs2_format::alloc::relink_global_groups(vol, b)?),
+            Fix::SplitDot { blkno, entry, at } => edit(vol, blkno, at, |buf| {
+                let off = usize::from(entry);
+                let Some(d) = buf.get_mut(off..off + DIR_MEMBER) else {
+                    bail!("the entry at byte {off} is outside the block");
+                };
+                let rec_len = usize::from(u16::from_le_bytes([d[8], d[9]]));
+                let own = dir_rec_len(1);
+                if rec_len < own + DIR_MEMBER || off + rec_len > buf.len() {
+                    bail!("the '.' entry's rec_len {rec_len} leaves no room for another entry");
+                }
+                buf[off + 8..off + 10].copy_from_slice(&(own as u16).to_le_bytes());
+                let excess = rec_len - own;
+                // The entry after '.' (normally '..') moves up into the
+                // excess and takes it over: fsck.ocfs2 wants '..' right
+                // after '.', with no free entry between them.
+                let after = off + rec_len;
+                let moved = buf
+                    .get(after..after + DIR_MEMBER)
+                    .map(|h| (usize::from(u16::from_le_bytes([h[8], h[9]])), dir_rec_len(usize::from(h[10]))))
+                    .filter(|&(r, need)| r >= need && after + r <= buf.len());
+                match moved {
+                    Some((r, need)) => {
+                        buf.copy_within(after..after + need, off + own);
+                        buf[off + own + need..after + need.min(r)].fill(0);
+                        let at = off + own + 8;
+                        buf[at..at + 2].copy_from_slice(&((r + excess) as u16).to_le_bytes());
+                    }
+                    None => {
+                        let next = &mut buf[off + own..off + own + DIR_MEMBER];
+                        next.fill(0);
+                        next[8..10].copy_from_slice(&(excess as u16).to_le_bytes());
+                    }
+                }
+                Ok(())
+            }),
+            Fix::SalvageDirent {
+                blkno,
+                area,
+                len,
+                entry,
+                at,
+            } => edit(vol, blkno, at, |buf| {
+                let (a, n) = (usize::from(area), usize::from(len));
+                let Some(entries) = buf.get_mut(a..a + n) else {
+                    bail!("the entry area {a}+{n} is outside the block");
+                };
+                salvage_dirent(entries, usize::from(entry))
+            }),
             Fix::WipeOrphan {
                 inode,
                 entry_blkno,
@@ -315,6 +384,61 @@ fn drop_record(buf: &mut [u8], list: usize, kind: Records, index: usize) -> Resu
     Ok(())
 }
 
+/// `OCFS2_DIR_MEMBER_LEN`: an entry's fixed part.
+const DIR_MEMBER: usize = 12;
+
+/// `OCFS2_DIR_REC_LEN`: the bytes an entry with an `n`-byte name needs.
+fn dir_rec_len(n: usize) -> usize {
+    (n + DIR_MEMBER + 3) & !3
+}
+
+/// Mend the entry at `off` of `area` (a directory block's entries, or an
+/// inline directory's), fsck.ocfs2's way: a name with no room (rec_len of
+/// the fixed part only) is dropped and the rest moves up; a rec_len only
+/// mis-rounded is rounded; an entry whose rec_len still leads to the next
+/// one is cleared (inode 0, no name); otherwise the trail of entries is
+/// lost and the entry is cleared to the end of the area. Space too small
+/// for another entry is added to the mended one.
+pub fn salvage_dirent(area: &mut [u8], off: usize) -> Result<()> {
+    let left = area.len().checked_sub(off).filter(|&l| l >= DIR_MEMBER);
+    let Some(left) = left else {
+        bail!("no room for a directory entry at byte {off}");
+    };
+    let d = &mut area[off..];
+    let rec_len = usize::from(u16::from_le_bytes([d[8], d[9]]));
+    let name_len = usize::from(d[10]);
+    let clear = |d: &mut [u8]| {
+        d[0..8].fill(0); // inode
+        d[10] = 0; // name_len
+        d[11] = 0; // file_type
+    };
+    let set_rec = |d: &mut [u8], r: usize| d[8..10].copy_from_slice(&(r as u16).to_le_bytes());
+    let partial = |r: usize| left > r && left - r < DIR_MEMBER;
+    let mut after = 0;
+    if rec_len < DIR_MEMBER || rec_len > left || name_len > left {
+        clear(d);
+        set_rec(d, left);
+    } else if rec_len == DIR_MEMBER {
+        d.copy_within(DIR_MEMBER..left, 0);
+        d[left - DIR_MEMBER..left].fill(0);
+        return Ok(());
+    } else if dir_rec_len(name_len) != rec_len && dir_rec_len(name_len) == dir_rec_len(rec_len) {
+        set_rec(d, dir_rec_len(name_len));
+        after = left - dir_rec_len(name_len);
+    } else if rec_len % 4 == 0 && !partial(rec_len) {
+        clear(d);
+        after = left - rec_len;
+    } else {
+        clear(d);
+        set_rec(d, left);
+    }
+    if after > 0 && after < DIR_MEMBER {
+        let r = usize::from(u16::from_le_bytes([d[8], d[9]]));
+        set_rec(d, r + after);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,5 +471,30 @@ mod tests {
         assert_eq!(buf[list], 1);
         drop_record(buf, list, Records::Extents, 0).unwrap();
         assert_eq!(buf[list], 0);
+    }
+
+    #[test]
+    fn salvage_dirent_follows_fsck_ocfs2() {
+        // rec_len nonsense: the entry is cleared to the end of the area.
+        let mut a = vec![0u8; 64];
+        a[0] = 7;
+        a[8] = 6;
+        a[10] = 3;
+        salvage_dirent(&mut a, 0).unwrap();
+        assert_eq!((a[0], u16::from_le_bytes([a[8], a[9]]), a[10]), (0, 64, 0));
+        // mis-rounded rec_len: rounded, the entry kept.
+        let mut a = vec![0u8; 64];
+        a[0] = 7;
+        a[8] = 14; // dir_rec_len(13) = 28 = dir_rec_len(14)
+        a[10] = 13;
+        salvage_dirent(&mut a, 0).unwrap();
+        assert_eq!((a[0], u16::from_le_bytes([a[8], a[9]])), (7, 28));
+        // name too long for a rec_len that leads on: cleared, rec_len kept.
+        let mut a = vec![0u8; 64];
+        a[0] = 7;
+        a[8] = 24;
+        a[10] = 40;
+        salvage_dirent(&mut a, 0).unwrap();
+        assert_eq!((a[0], u16::from_le_bytes([a[8], a[9]]), a[10]), (0, 24, 0));
     }
 }

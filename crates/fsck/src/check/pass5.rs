@@ -23,7 +23,15 @@ impl Checker<'_> {
                 match ino.inline_data() {
                     Ok(data) => {
                         if let Err(e) = ocfs2_format::fs::parse_dir_block(d, data, &mut entries) {
-                            self.add("DIRENT_LENGTH", Some(d), None, e.to_string());
+                            let fix = first_bad_dirent(data).map(|off| Fix::SalvageDirent {
+                                blkno: d,
+                                area: (DINODE_ID2 + core::mem::size_of::<InlineData>()) as u16,
+                                len: data.len() as u16,
+                                entry: off as u16,
+                                at: CheckAt::Inode,
+                            });
+                            let f = Finding::new("DIRENT_LENGTH", Some(d), None, e.to_string());
+                            self.findings.push(Finding { fix, ..f });
                         }
                     }
                     Err(e) => self.add("DIRENT_LENGTH", Some(d), None, e.to_string()),
@@ -88,7 +96,15 @@ impl Checker<'_> {
                     if let Err(e) =
                         ocfs2_format::fs::parse_dir_block(p, &buf[..limit], &mut entries)
                     {
-                        self.add("DIRENT_LENGTH", Some(p), Some(d), e.to_string());
+                        let fix = first_bad_dirent(&buf[..limit]).map(|off| Fix::SalvageDirent {
+                            blkno: p,
+                            area: 0,
+                            len: limit as u16,
+                            entry: off as u16,
+                            at: CheckAt::DirTrailer,
+                        });
+                        let f = Finding::new("DIRENT_LENGTH", Some(p), Some(d), e.to_string());
+                        self.findings.push(Finding { fix, ..f });
                     }
                 }
                 if ino.dyn_features() & dyn_features::INDEXED_DIR != 0 {
@@ -143,6 +159,14 @@ impl Checker<'_> {
                         ),
                     }
                 }
+            }
+            if entries.len() < 2 && !entries.is_empty() {
+                self.add(
+                    "DIRENT_DOTDOT",
+                    Some(d),
+                    None,
+                    format!("directory {d} has no '..' entry"),
+                );
             }
             let mut names = HashSet::new();
             let inline = ino.is_inline();
@@ -205,6 +229,22 @@ impl Checker<'_> {
                         ),
                     );
                     let fix = (e.name == b".").then(|| entry(offset_of!(DirEntryHeader, inode), 8, d, "'.'"));
+                    self.findings.push(Finding { fix, ..f });
+                }
+                // '.' takes its own length only (fsck.ocfs2 splits the
+                // excess off into a free entry).
+                if k == 0 && e.name == b"." && usize::from(e.rec_len) >= dir_rec_len(1) + DIR_MEMBER_LEN {
+                    let at = entry(0, 1, 0, "");
+                    let fix = match at {
+                        Fix::Set(s) => Some(Fix::SplitDot { blkno: s.blkno, entry: s.off, at: s.at }),
+                        _ => None,
+                    };
+                    let f = Finding::new(
+                        "DIRENT_DOT_EXCESS",
+                        Some(e.blkno),
+                        Some(d),
+                        format!("directory {d}: '.' has rec_len {}, it needs {}", e.rec_len, dir_rec_len(1)),
+                    );
                     self.findings.push(Finding { fix, ..f });
                 }
                 if k == 1 && e.name != b".." {
@@ -286,4 +326,27 @@ impl Checker<'_> {
             ),
         }
     }
+}
+
+/// Byte offset of the first entry of `data` whose lengths cannot be
+/// trusted (fsck.ocfs2's test: rec_len at least one entry's, a multiple of
+/// 4, inside the area, room for the name, and no sliver too small for an
+/// entry left after it).
+fn first_bad_dirent(data: &[u8]) -> Option<usize> {
+    let mut off = 0;
+    while off + DIR_MEMBER_LEN <= data.len() {
+        let left = data.len() - off;
+        let rec_len = usize::from(u16::from_le_bytes([data[off + 8], data[off + 9]]));
+        let name_len = usize::from(data[off + 10]);
+        let ok = rec_len >= dir_rec_len(1)
+            && rec_len % 4 == 0
+            && rec_len <= left
+            && dir_rec_len(name_len) <= rec_len
+            && !(left > rec_len && left - rec_len < DIR_MEMBER_LEN);
+        if !ok {
+            return Some(off);
+        }
+        off += rec_len;
+    }
+    (off < data.len()).then_some(off)
 }
