@@ -253,6 +253,16 @@ kernel_errors() {  # ocfs2 errors in a kernel log other than the patch's four MM
 	grep -a 'ERROR' "$1" | grep -av 'ocfs2_multi_mount_protect:[0-9]* ERROR: seq: ' || true
 }
 guest_mount_line() { grep -a "cmd 'mount " "$1" | head -1; }
+# oracle_clean IMG COPY WHAT: fsck.ocfs2 -fn is clean on COPY, a copy of IMG
+# with MMP turned off by our tunefs (fsck.ocfs2 refuses the MMP bit).
+oracle_clean() {
+	cp --sparse=always "$1" "$2"
+	run dis "$TUNEFS" -y --disable-mmp "$2"
+	[ $RC = 0 ] || fail "tunefs --disable-mmp on a copy of $3: rc=$RC: $(cat "$OUT")"
+	run ofn fsck.ocfs2 -fn "$2"
+	rec "fsck.ocfs2 -fn on $3 (MMP off, a copy): rc=$RC in ${DT}s"
+	[ $RC = 0 ] || fail "fsck.ocfs2 -fn on $3 exited $RC: $(cat "$OUT")"
+}
 
 # ------------------------------------------------------------ scenario 1
 scenario_1() {
@@ -869,13 +879,7 @@ scenario_j() {
 	[ $RC = 0 ] || fail "fsck -n after our replay exited $RC: $(cat "$OUT")"
 	show_slots "$img" "after the replay"
 	[ "$S0" = 0x00000000 ] || fail "slot 0 is not 0 after the replay: $SLOTS"
-	# fsck.ocfs2 judges copies with MMP turned off by our tunefs.
-	cp --sparse=always "$img" "$plain"
-	run dis "$TUNEFS" -y --disable-mmp "$plain"
-	[ $RC = 0 ] || fail "tunefs --disable-mmp on a copy of our result: rc=$RC: $(cat "$OUT")"
-	run ofn fsck.ocfs2 -fn "$plain"
-	rec "fsck.ocfs2 -fn on our result (MMP off): rc=$RC in ${DT}s"
-	[ $RC = 0 ] || fail "fsck.ocfs2 -fn on our replayed volume exited $RC: $(cat "$OUT")"
+	oracle_clean "$img" "$plain" "our replayed volume"
 	cp --sparse=always "$crashed" "$base"
 	run dis2 "$TUNEFS" -y --disable-mmp "$base"
 	[ $RC = 0 ] || fail "tunefs --disable-mmp on the crashed copy: rc=$RC: $(cat "$OUT")"
@@ -956,12 +960,7 @@ scenario_f() {
 	[ $RC = 1 ] || fail "fsck -y: rc=$RC (want 1): $(cat "$OUT")"
 	run fsckn2 "$FSCK" -n "$img"
 	[ $RC = 0 ] || fail "fsck -n after the repairs exited $RC: $(cat "$OUT")"
-	cp --sparse=always "$img" "$plain"
-	run dis "$TUNEFS" -y --disable-mmp "$plain"
-	[ $RC = 0 ] || fail "tunefs --disable-mmp on a copy: rc=$RC: $(cat "$OUT")"
-	run ofn fsck.ocfs2 -fn "$plain"
-	rec "fsck.ocfs2 -fn on the repaired copy (MMP off): rc=$RC"
-	[ $RC = 0 ] || fail "fsck.ocfs2 -fn on our repaired volume exited $RC: $(cat "$OUT")"
+	oracle_clean "$img" "$plain" "our repaired volume"
 	vm_bg check "$img" "$KPT/tests/mmp-hold.sh" --mmp
 	rec "the guest mounts the repaired volume: $(guest_mount_line "$GLOG" | tr -d '\r')"
 	vm_send 'md5sum /mnt/d/f*; echo new > /mnt/d/new && sync && cat /mnt/d/new'

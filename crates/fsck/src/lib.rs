@@ -537,6 +537,29 @@ mod tests {
         }
     }
 
+    /// Each fsck.ocfs2 code the page maps to one of ours names a code
+    /// that exists.
+    #[test]
+    fn fsck_ocfs2_codes_map_to_ours() {
+        let man = include_str!("../../../man/fsck.ocfs2-mmp.8");
+        let section = man
+            .split(".SH FSCK.OCFS2 CODES")
+            .nth(1)
+            .and_then(|r| r.split("\n.SH ").next())
+            .expect("the page has a FSCK.OCFS2 CODES section");
+        let mut n = 0;
+        for entry in section.split(".TP\n.B ").skip(1) {
+            n += 1;
+            if let Some(ours) = entry.split("Reported as \\fB").nth(1) {
+                let code = ours.split("\\fR").next().unwrap_or("");
+                assert!(super::problems::lookup(code).is_some(), "{code} is not one of our codes");
+            } else {
+                assert!(entry.contains("Not checked: "), "{entry}: neither mapped nor explained");
+            }
+        }
+        assert!(n >= 50, "only {n} entries");
+    }
+
     #[test]
     fn every_code_is_documented() {
         let man = include_str!("../../../man/fsck.ocfs2-mmp.8");
