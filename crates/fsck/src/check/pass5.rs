@@ -170,6 +170,10 @@ impl Checker<'_> {
             }
             let mut names = HashSet::new();
             let inline = ino.is_inline();
+            // A name in an indexed directory is also a hash in its index:
+            // it is not changed in place (the entry would no longer be
+            // found through the index).
+            let indexed = ino.dyn_features() & dyn_features::INDEXED_DIR != 0;
             for (k, e) in entries.iter().enumerate() {
                 let name = e.name_lossy();
                 // A field of this entry, where it lives: the directory block
@@ -196,6 +200,11 @@ impl Checker<'_> {
                         ),
                         entry(DIR_MEMBER_LEN + bad, 1, u64::from(b'.'), "a character of the name ('.')"),
                     );
+                    if indexed {
+                        if let Some(f) = self.findings.last_mut() {
+                            f.fix = None;
+                        }
+                    }
                 }
                 if !names.insert(e.name.clone()) {
                     // Renamed in place, as e2fsck renames a duplicate: its
@@ -216,7 +225,7 @@ impl Checker<'_> {
                         Some(d),
                         format!("directory {d}: name {name:?} appears twice"),
                     );
-                    self.findings.push(Finding { fix: rename.filter(|_| k >= 2), ..f });
+                    self.findings.push(Finding { fix: rename.filter(|_| k >= 2 && !indexed), ..f });
                 }
                 if k == 0 && (e.name != b"." || e.inode != d) {
                     let f = Finding::new(
