@@ -1242,6 +1242,12 @@ fn cases() -> Vec<Case> {
                 d.i_refcount_loc.set(f1);
             });
         }),
+        case("inline_flag_without_feature", MaxCompat, "INLINE_DATA_FLAG_INVALID", Flags, |v| {
+            edit_inode(v, path(v, "/f1"), |b| {
+                let d = dino(b);
+                d.i_dyn_features.set(d.i_dyn_features.get() | 0x1);
+            });
+        }),
         case("inline_size_beyond_id_count", Default, "INODE_INLINE_SIZE", Flags, |v| {
             edit_inode(v, path(v, "/inl"), |b| {
                 let c = u64::from(get16(b, DINODE_ID2));

@@ -105,6 +105,16 @@ impl Checker<'_> {
                     ..Default::default()
                 },
             );
+            if ino.is_inline() && !self.vol.features().has_incompat(incompat::INLINE_DATA) {
+                // Reported only: without the flag, id2 would be read as an
+                // extent list it never was.
+                self.add(
+                    "INLINE_DATA_FLAG_INVALID",
+                    Some(b),
+                    None,
+                    format!("inode {b} has the inline-data flag, but the volume has no inline-data feature"),
+                );
+            }
             self.check_inode_space(&ino);
             self.check_inode_refcount(&ino);
             if mode & 0o170000 == 0o120000 {
