@@ -1610,7 +1610,13 @@ fn corruption_suite() {
     let dir = tmp.path();
     let mut bases = std::collections::HashMap::new();
     let made = parallel(
-        vec![Base::Default, Base::MaxCompat, Base::MetaEcc, Base::Quota, Base::Backups],
+        vec![
+            Base::Default,
+            Base::MaxCompat,
+            Base::MetaEcc,
+            Base::Quota,
+            Base::Backups,
+        ],
         3,
         |b| (b, make_base(b, dir)),
     );
@@ -1702,7 +1708,10 @@ fn corruption_suite() {
         // FSCK_SUITE_KEEP=DIR keeps each image, as the run left it, in DIR.
         if let Some(keep) = std::env::var_os("FSCK_SUITE_KEEP") {
             let _ = std::fs::create_dir_all(&keep);
-            let _ = std::fs::copy(&img, std::path::Path::new(&keep).join(format!("{}.img", c.name)));
+            let _ = std::fs::copy(
+                &img,
+                std::path::Path::new(&keep).join(format!("{}.img", c.name)),
+            );
         }
         let _ = std::fs::remove_file(&img);
         if o.run.code != Some(EXIT_FOUND) {
@@ -2585,13 +2594,18 @@ fn a_crash_at_every_write_of_a_repair_is_finished_by_the_next_run() {
         loop {
             cp_sparse(&damaged, &img);
             let mut k = cmd(FSCK);
-            k.env("OCFS2_MMP_FAILPOINT_WRITE", n.to_string()).args(["-y"]).arg(&img);
+            k.env("OCFS2_MMP_FAILPOINT_WRITE", n.to_string())
+                .args(["-y"])
+                .arg(&img);
             let r = run_limited(k, Duration::from_secs(60));
             if r.code == Some(1) {
                 break; // no write left to stop at
             }
             if r.code.is_some() {
-                why.push(format!("write {n}: the failpoint did not stop the run:\n{}", r.show()));
+                why.push(format!(
+                    "write {n}: the failpoint did not stop the run:\n{}",
+                    r.show()
+                ));
                 break;
             }
             let y = ours(&img, &["-y"], Duration::from_secs(60));
@@ -2600,11 +2614,17 @@ fn a_crash_at_every_write_of_a_repair_is_finished_by_the_next_run() {
             }
             let o = ours_n(&img);
             if o.run.code != Some(EXIT_CLEAN) {
-                why.push(format!("write {n}: -n after the next -y:\n{}", o.run.show()));
+                why.push(format!(
+                    "write {n}: -n after the next -y:\n{}",
+                    o.run.show()
+                ));
             }
             let t = theirs(&img);
             if !theirs_clean(&t) {
-                why.push(format!("write {n}: fsck.ocfs2 -fn after the next -y:\n{}", t.show()));
+                why.push(format!(
+                    "write {n}: fsck.ocfs2 -fn after the next -y:\n{}",
+                    t.show()
+                ));
             }
             if !why.is_empty() {
                 break;

@@ -728,5 +728,8 @@ fn a_quick_check_on_a_terminal_prints_no_pass_lines() {
     assert!(!out.contains("Pass ") && !out.contains("Replay"), "{out}");
     let (code, _, out) = on_terminal(&img, &["-n", "-v"], "");
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("Pass 0:") && out.contains("Pass 7:"), "-v prints every pass: {out}");
+    assert!(
+        out.contains("Pass 0:") && out.contains("Pass 7:"),
+        "-v prints every pass: {out}"
+    );
 }

@@ -240,14 +240,19 @@ pub fn relink_global_groups(vol: &Volume, bitmap: u64) -> Result<()> {
         let buf = vol.read_meta(b, CheckAt::GroupDesc)?;
         let (gd, _) = GroupDesc::read_from_prefix(&buf).expect("a block holds a descriptor");
         if !buf.starts_with(GROUP_DESC_SIGNATURE) || gd.bg_blkno.get() != b {
-            return Err(Error::corrupt(b, "no group descriptor of the global bitmap here"));
+            return Err(Error::corrupt(
+                b,
+                "no group descriptor of the global bitmap here",
+            ));
         }
         groups.push((b, buf));
     }
     let mut chains = vec![(0u64, 0u64, 0u64); nchains as usize]; // first, total, free
     for (i, (b, buf)) in groups.iter_mut().enumerate() {
         let c = i as u64 % nchains;
-        let next = groups_next(i as u64, nchains, ngroups, |j| cluster_group_blkno(vol, cpg, j));
+        let next = groups_next(i as u64, nchains, ngroups, |j| {
+            cluster_group_blkno(vol, cpg, j)
+        });
         let (mut gd, _) = GroupDesc::read_from_prefix(buf.as_slice()).expect("checked above");
         gd.bg_chain.set(c as u16);
         gd.bg_next_group.set(next);

@@ -254,8 +254,13 @@ impl Volume {
             .and_then(|b| self.read_inode(b))
             .map(|i| i.di().i_clusters.get())
             .unwrap_or(sb);
-        let fits = |n: u32| n > 0 && u64::from(n) << self.sb().s_clustersize_bits.get() <= self.dev.size();
-        [sb, bitmap].into_iter().filter(|&n| fits(n)).max().unwrap_or(sb)
+        let fits =
+            |n: u32| n > 0 && u64::from(n) << self.sb().s_clustersize_bits.get() <= self.dev.size();
+        [sb, bitmap]
+            .into_iter()
+            .filter(|&n| fits(n))
+            .max()
+            .unwrap_or(sb)
     }
 
     fn open_sized(dev: Box<dyn BlockIo>, strict: bool) -> Result<Volume> {

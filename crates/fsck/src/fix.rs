@@ -97,7 +97,14 @@ pub enum Fix {
 }
 
 impl Set {
-    pub fn new(blkno: u64, off: usize, width: u8, value: u64, at: CheckAt, field: &'static str) -> Fix {
+    pub fn new(
+        blkno: u64,
+        off: usize,
+        width: u8,
+        value: u64,
+        at: CheckAt,
+        field: &'static str,
+    ) -> Fix {
         Fix::Set(Set {
             blkno,
             off: off as u16,
@@ -178,7 +185,9 @@ impl Fix {
                 list,
                 index,
                 at,
-            } => edit(vol, blkno, at, |buf| drop_record(buf, usize::from(list), Records::Extents, usize::from(index))),
+            } => edit(vol, blkno, at, |buf| {
+                drop_record(buf, usize::from(list), Records::Extents, usize::from(index))
+            }),
             Fix::DropChain { blkno, index } => edit(vol, blkno, CheckAt::Inode, |buf| {
                 drop_record(buf, DINODE_ID2, Records::Chains, usize::from(index))
             }),
@@ -196,7 +205,9 @@ impl Fix {
                     la.la_size.set(room as u16);
                     buf[DINODE_ID2..DINODE_ID2 + hdr].copy_from_slice(la.as_bytes());
                     buf[DINODE_ID2 + hdr..DINODE_ID2 + hdr + room].fill(0);
-                    let di = Dinode::mut_from_prefix(buf).expect("block holds an inode").0;
+                    let di = Dinode::mut_from_prefix(buf)
+                        .expect("block holds an inode")
+                        .0;
                     di.set_bitmap_used(0);
                     di.set_bitmap_total(0);
                     Ok(())
@@ -239,7 +250,11 @@ impl Fix {
                         if !buf.starts_with(SUPER_BLOCK_SIGNATURE) {
                             bail!("no superblock here");
                         }
-                        Dinode::mut_from_prefix(buf).expect("block holds an inode").0.i_clusters.set(n);
+                        Dinode::mut_from_prefix(buf)
+                            .expect("block holds an inode")
+                            .0
+                            .i_clusters
+                            .set(n);
                         Ok(())
                     })
                     .with_context(|| format!("superblock copy at block {b}"))?;
@@ -265,7 +280,12 @@ impl Fix {
                 let after = off + rec_len;
                 let moved = buf
                     .get(after..after + DIR_MEMBER)
-                    .map(|h| (usize::from(u16::from_le_bytes([h[8], h[9]])), dir_rec_len(usize::from(h[10]))))
+                    .map(|h| {
+                        (
+                            usize::from(u16::from_le_bytes([h[8], h[9]])),
+                            dir_rec_len(usize::from(h[10])),
+                        )
+                    })
                     .filter(|&(r, need)| r >= need && after + r <= buf.len());
                 match moved {
                     Some((r, need)) => {
@@ -310,13 +330,22 @@ impl Fix {
                     if !buf.starts_with(INODE_SIGNATURE) {
                         bail!("block {inode} holds no inode");
                     }
-                    let di = Dinode::mut_from_prefix(buf).expect("block holds an inode").0;
+                    let di = Dinode::mut_from_prefix(buf)
+                        .expect("block holds an inode")
+                        .0;
                     di.i_flags.set(di.i_flags.get() & !inode_flags::VALID);
                     di.i_dtime.set(now);
                     Ok(())
                 })?;
-                Set::new(entry_blkno, usize::from(entry_off), 8, 0, entry_at, "the entry's inode")
-                    .write(vol)?;
+                Set::new(
+                    entry_blkno,
+                    usize::from(entry_off),
+                    8,
+                    0,
+                    entry_at,
+                    "the entry's inode",
+                )
+                .write(vol)?;
                 Fix::FreeBit { group, bit }.write(vol)
             }
             Fix::GlobalBitmap | Fix::Recount(_) | Fix::Links(..) => {
@@ -375,7 +404,10 @@ fn drop_record(buf: &mut [u8], list: usize, kind: Records, index: usize) -> Resu
         bail!("record {index} is not among the list's {next} records");
     }
     let first = list + HDR;
-    buf.copy_within(first + (index + 1) * REC..first + next * REC, first + index * REC);
+    buf.copy_within(
+        first + (index + 1) * REC..first + next * REC,
+        first + index * REC,
+    );
     buf[first + (next - 1) * REC..first + next * REC].fill(0);
     buf[next_at..next_at + 2].copy_from_slice(&((next - 1) as u16).to_le_bytes());
     if next == 1 && matches!(kind, Records::Extents) {

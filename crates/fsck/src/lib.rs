@@ -76,7 +76,8 @@ struct Passes {
 }
 impl check::Progress for Passes {
     fn pass(&mut self, n: &str, name: &str) {
-        if self.verbose || (self.show && self.start.elapsed() >= std::time::Duration::from_secs(1)) {
+        if self.verbose || (self.show && self.start.elapsed() >= std::time::Duration::from_secs(1))
+        {
             eprintln!("Pass {n}: {name}");
         }
     }
@@ -308,7 +309,11 @@ pub fn run(cli: &Cli) -> Result<u8> {
                 slots.sort_unstable();
                 eprintln!(
                     "Replayed the journal of slot(s) {}{}",
-                    slots.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
+                    slots
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     if cli.no { " (in memory: -n)" } else { "" }
                 );
             }
@@ -552,9 +557,15 @@ mod tests {
             n += 1;
             if let Some(ours) = entry.split("Reported as \\fB").nth(1) {
                 let code = ours.split("\\fR").next().unwrap_or("");
-                assert!(super::problems::lookup(code).is_some(), "{code} is not one of our codes");
+                assert!(
+                    super::problems::lookup(code).is_some(),
+                    "{code} is not one of our codes"
+                );
             } else {
-                assert!(entry.contains("Not checked: "), "{entry}: neither mapped nor explained");
+                assert!(
+                    entry.contains("Not checked: "),
+                    "{entry}: neither mapped nor explained"
+                );
             }
         }
         assert!(n >= 50, "only {n} entries");

@@ -263,7 +263,8 @@ pub fn rounds(
         if show {
             eprintln!("Repairing (round {round})");
         }
-        let vol = Volume::open_for_check(Box::new(dev.clone())).context("opening the volume to repair it")?;
+        let vol = Volume::open_for_check(Box::new(dev.clone()))
+            .context("opening the volume to repair it")?;
         left = apply(&vol, &mut current, &diff, verify)?;
         wrote = true;
         let vol = Volume::open_for_check(Box::new(dev.clone()))

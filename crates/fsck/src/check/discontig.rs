@@ -51,7 +51,10 @@ impl Checker<'_> {
                 "DISCONTIG_BG_DEPTH",
                 Some(g),
                 Some(owner),
-                format!("discontiguous group {g}: tree depth {}", el.l_tree_depth.get()),
+                format!(
+                    "discontiguous group {g}: tree depth {}",
+                    el.l_tree_depth.get()
+                ),
                 list(offset_of!(ExtentList, l_tree_depth), 2, 0, "l_tree_depth"),
             );
         }
@@ -103,7 +106,14 @@ impl Checker<'_> {
                     filled = i;
                     break;
                 }
-                return drop(self, "DISCONTIG_BG_CLUSTERS", format!("discontiguous group {g}: its records hold {} clusters, a group {cpg}", total + n));
+                return drop(
+                    self,
+                    "DISCONTIG_BG_CLUSTERS",
+                    format!(
+                        "discontiguous group {g}: its records hold {} clusters, a group {cpg}",
+                        total + n
+                    ),
+                );
             }
             total += n;
             runs.push((blk, n * self.bpc));
@@ -113,8 +123,16 @@ impl Checker<'_> {
                 "DISCONTIG_BG_NEXT_FREE_REC",
                 Some(g),
                 Some(owner),
-                format!("discontiguous group {g}: l_next_free_rec {}, {filled} records filled in", el.l_next_free_rec.get()),
-                list(offset_of!(ExtentList, l_next_free_rec), 2, filled as u64, "l_next_free_rec"),
+                format!(
+                    "discontiguous group {g}: l_next_free_rec {}, {filled} records filled in",
+                    el.l_next_free_rec.get()
+                ),
+                list(
+                    offset_of!(ExtentList, l_next_free_rec),
+                    2,
+                    filled as u64,
+                    "l_next_free_rec",
+                ),
             );
         }
         match fix_pos {

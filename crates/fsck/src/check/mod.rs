@@ -16,6 +16,7 @@ use ocfs2_format::Volume;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
+mod discontig;
 mod pass0;
 mod pass1;
 mod pass2;
@@ -24,7 +25,6 @@ mod pass4;
 mod pass5;
 mod pass6;
 mod pass7;
-mod discontig;
 mod quota;
 mod refcount;
 

@@ -53,9 +53,21 @@ impl Checker<'_> {
                 let fix = match ChainList::read_from_prefix(ino.id2()) {
                     Ok((cl, raw)) if code == "CHAIN_NEXT_FREE" => {
                         let filled = filled_records(raw, usize::from(cl.cl_count.get()));
-                        chain_field(blkno, offset_of!(ChainList, cl_next_free_rec), 2, filled as u64, "cl_next_free_rec")
+                        chain_field(
+                            blkno,
+                            offset_of!(ChainList, cl_next_free_rec),
+                            2,
+                            filled as u64,
+                            "cl_next_free_rec",
+                        )
                     }
-                    _ => chain_field(blkno, offset_of!(ChainList, cl_count), 2, chain_recs_per_inode(bs) as u64, "cl_count"),
+                    _ => chain_field(
+                        blkno,
+                        offset_of!(ChainList, cl_count),
+                        2,
+                        chain_recs_per_inode(bs) as u64,
+                        "cl_count",
+                    ),
                 };
                 self.add_fix(code, Some(blkno), None, format!("{name}: {e}"), fix);
                 return;
@@ -71,7 +83,13 @@ impl Checker<'_> {
                     cl.cl_count.get(),
                     chain_recs_per_inode(bs)
                 ),
-                chain_field(blkno, offset_of!(ChainList, cl_count), 2, chain_recs_per_inode(bs) as u64, "cl_count"),
+                chain_field(
+                    blkno,
+                    offset_of!(ChainList, cl_count),
+                    2,
+                    chain_recs_per_inode(bs) as u64,
+                    "cl_count",
+                ),
             );
         }
         let bpc = u64::from(cl.cl_bpc.get()).max(1);
@@ -87,7 +105,10 @@ impl Checker<'_> {
                     Some(blkno),
                     None,
                     format!("{name}: chain {ci} is empty"),
-                    Fix::DropChain { blkno, index: ci as u16 },
+                    Fix::DropChain {
+                        blkno,
+                        index: ci as u16,
+                    },
                 );
             }
             let (mut ctot, mut cfree) = (0u64, 0u64);
@@ -100,10 +121,19 @@ impl Checker<'_> {
             // Point the link before a group (`prev`'s, or the chain
             // record's) at `to`.
             let link = |prev: Option<u64>, to: u64| match prev {
-                Some(p) => Some(group_field(p, offset_of!(GroupDesc, bg_next_group), 8, to, "bg_next_group")),
+                Some(p) => Some(group_field(
+                    p,
+                    offset_of!(GroupDesc, bg_next_group),
+                    8,
+                    to,
+                    "bg_next_group",
+                )),
                 None => Some(Set::new(
                     blkno,
-                    DINODE_ID2 + size_of::<ChainList>() + ci * size_of::<ChainRec>() + offset_of!(ChainRec, c_blkno),
+                    DINODE_ID2
+                        + size_of::<ChainList>()
+                        + ci * size_of::<ChainRec>()
+                        + offset_of!(ChainRec, c_blkno),
                     8,
                     to,
                     CheckAt::Inode,
@@ -128,7 +158,13 @@ impl Checker<'_> {
                         Some(g),
                         Some(blkno),
                         format!("{name}: chain {ci} loops back to group {g}"),
-                        group_field(prev.unwrap_or(g), offset_of!(GroupDesc, bg_next_group), 8, 0, "bg_next_group"),
+                        group_field(
+                            prev.unwrap_or(g),
+                            offset_of!(GroupDesc, bg_next_group),
+                            8,
+                            0,
+                            "bg_next_group",
+                        ),
                     );
                     break;
                 }
@@ -175,7 +211,13 @@ impl Checker<'_> {
                         Some(g),
                         Some(blkno),
                         format!("{name}: group {g} has parent {}", gd.bg_parent_dinode.get()),
-                        group_field(g, offset_of!(GroupDesc, bg_parent_dinode), 8, blkno, "bg_parent_dinode"),
+                        group_field(
+                            g,
+                            offset_of!(GroupDesc, bg_parent_dinode),
+                            8,
+                            blkno,
+                            "bg_parent_dinode",
+                        ),
                     );
                 }
                 if gd.bg_generation.get() != self.generation {
@@ -188,7 +230,13 @@ impl Checker<'_> {
                             gd.bg_generation.get(),
                             self.generation
                         ),
-                        group_field(g, offset_of!(GroupDesc, bg_generation), 4, u64::from(self.generation), "bg_generation"),
+                        group_field(
+                            g,
+                            offset_of!(GroupDesc, bg_generation),
+                            4,
+                            u64::from(self.generation),
+                            "bg_generation",
+                        ),
                     );
                 }
                 if usize::from(gd.bg_chain.get()) != ci {
@@ -255,7 +303,13 @@ impl Checker<'_> {
                     // bits (one block each, bit 0 the descriptor).
                     let runs = if discontig && discontig::is_discontig(&buf) {
                         let unlink = link(prev, gd.bg_next_group.get());
-                        match self.discontig_group(g, &buf, u64::from(cl.cl_cpg.get()), blkno, unlink) {
+                        match self.discontig_group(
+                            g,
+                            &buf,
+                            u64::from(cl.cl_cpg.get()),
+                            blkno,
+                            unlink,
+                        ) {
                             Some(r) => r,
                             None => {
                                 prev = Some(g);
@@ -272,12 +326,16 @@ impl Checker<'_> {
                     for &(start, n) in &runs {
                         self.claim(start, n, blkno);
                         if is_inode_alloc {
-                            blocks.extend((start..start + n).take(bits as usize - blocks.len().min(bits as usize)));
+                            blocks.extend(
+                                (start..start + n)
+                                    .take(bits as usize - blocks.len().min(bits as usize)),
+                            );
                         }
                     }
                     for (i, &b) in blocks.iter().enumerate().skip(1) {
                         if bm[i / 8] & (1 << (i % 8)) != 0 {
-                            self.alloc_inodes.insert(b, (slot.unwrap_or(0xFFFF), i as u16, g));
+                            self.alloc_inodes
+                                .insert(b, (slot.unwrap_or(0xFFFF), i as u16, g));
                         }
                     }
                 }
@@ -368,8 +426,18 @@ impl Checker<'_> {
                         di.i_clusters.get()
                     ),
                 );
-                let fix = Set::new(blkno, offset_of!(Dinode, i_clusters), 4, clusters, CheckAt::Inode, "i_clusters");
-                self.findings.push(Finding { fix: believe_groups.then_some(fix), ..f });
+                let fix = Set::new(
+                    blkno,
+                    offset_of!(Dinode, i_clusters),
+                    4,
+                    clusters,
+                    CheckAt::Inode,
+                    "i_clusters",
+                );
+                self.findings.push(Finding {
+                    fix: believe_groups.then_some(fix),
+                    ..f
+                });
             }
             if di.i_size.get() != clusters << self.cs_bits {
                 let f = Finding::new(
@@ -382,14 +450,27 @@ impl Checker<'_> {
                         clusters << self.cs_bits
                     ),
                 );
-                let fix = Set::new(blkno, offset_of!(Dinode, i_size), 8, clusters << self.cs_bits, CheckAt::Inode, "i_size");
-                self.findings.push(Finding { fix: believe_groups.then_some(fix), ..f });
+                let fix = Set::new(
+                    blkno,
+                    offset_of!(Dinode, i_size),
+                    8,
+                    clusters << self.cs_bits,
+                    CheckAt::Inode,
+                    "i_size",
+                );
+                self.findings.push(Finding {
+                    fix: believe_groups.then_some(fix),
+                    ..f
+                });
             }
         }
         // A global bitmap that lost groups: its counts and chains are all
         // repaired by putting every group back on the chains.
         if relink {
-            for f in self.findings[first_finding..].iter_mut().filter(|f| f.fix.is_none()) {
+            for f in self.findings[first_finding..]
+                .iter_mut()
+                .filter(|f| f.fix.is_none())
+            {
                 f.fix = Some(Fix::RelinkGlobal(blkno));
             }
         }
@@ -428,7 +509,10 @@ impl Checker<'_> {
                 "CHAIN_CPG",
                 Some(blkno),
                 None,
-                format!("global_bitmap: cl_cpg {} (a group holds {cpg} clusters at this block size)", cl.cl_cpg.get()),
+                format!(
+                    "global_bitmap: cl_cpg {} (a group holds {cpg} clusters at this block size)",
+                    cl.cl_cpg.get()
+                ),
                 chain_field(blkno, offset_of!(ChainList, cl_cpg), 2, cpg, "cl_cpg"),
             );
         }
@@ -441,7 +525,10 @@ impl Checker<'_> {
                     "GROUP_EXPECTED_DESC",
                     Some(g),
                     Some(blkno),
-                    format!("global_bitmap: the group of clusters {}.. (block {g}) is on no chain", i * cpg),
+                    format!(
+                        "global_bitmap: the group of clusters {}.. (block {g}) is on no chain",
+                        i * cpg
+                    ),
                     Fix::RelinkGlobal(blkno),
                 );
             }

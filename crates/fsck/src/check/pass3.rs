@@ -58,12 +58,20 @@ impl Checker<'_> {
                         di.i_fs_generation.get(),
                         self.generation
                     ),
-                    inode_field(b, offset_of!(Dinode, i_fs_generation), 4, u64::from(self.generation), "i_fs_generation"),
+                    inode_field(
+                        b,
+                        offset_of!(Dinode, i_fs_generation),
+                        4,
+                        u64::from(self.generation),
+                        "i_fs_generation",
+                    ),
                 );
             }
             if di.i_suballoc_bit.get() != bit || di.i_suballoc_slot.get() != slot {
                 // i_suballoc_slot and i_suballoc_bit are adjacent (le16 each).
-                const _: () = assert!(offset_of!(Dinode, i_suballoc_bit) == offset_of!(Dinode, i_suballoc_slot) + 2);
+                const _: () = assert!(
+                    offset_of!(Dinode, i_suballoc_bit) == offset_of!(Dinode, i_suballoc_slot) + 2
+                );
                 self.add_fix(
                     "INODE_SUBALLOC",
                     Some(b),
@@ -73,7 +81,13 @@ impl Checker<'_> {
                         di.i_suballoc_slot.get(),
                         di.i_suballoc_bit.get()
                     ),
-                    inode_field(b, offset_of!(Dinode, i_suballoc_slot), 4, u64::from(slot) | u64::from(bit) << 16, "i_suballoc_slot and i_suballoc_bit"),
+                    inode_field(
+                        b,
+                        offset_of!(Dinode, i_suballoc_slot),
+                        4,
+                        u64::from(slot) | u64::from(bit) << 16,
+                        "i_suballoc_slot and i_suballoc_bit",
+                    ),
                 );
             }
             let mode = di.i_mode.get();
@@ -237,10 +251,25 @@ impl Checker<'_> {
                 let root = ListAt::inode(b);
                 let (code, fix) = match ExtentList::read_from_prefix(ino.id2()) {
                     Ok((el, raw)) if usize::from(el.l_count.get()) <= extent_recs_per_inode(bs) => {
-                        let filled = super::pass2::filled_records(raw, usize::from(el.l_count.get()));
-                        ("EXTENT_LIST_FREE", root.field(offset_of!(ExtentList, l_next_free_rec), filled as u64, "l_next_free_rec"))
+                        let filled =
+                            super::pass2::filled_records(raw, usize::from(el.l_count.get()));
+                        (
+                            "EXTENT_LIST_FREE",
+                            root.field(
+                                offset_of!(ExtentList, l_next_free_rec),
+                                filled as u64,
+                                "l_next_free_rec",
+                            ),
+                        )
                     }
-                    _ => ("EXTENT_LIST_COUNT", root.field(offset_of!(ExtentList, l_count), extent_recs_per_inode(bs) as u64, "l_count")),
+                    _ => (
+                        "EXTENT_LIST_COUNT",
+                        root.field(
+                            offset_of!(ExtentList, l_count),
+                            extent_recs_per_inode(bs) as u64,
+                            "l_count",
+                        ),
+                    ),
                 };
                 self.add_fix(code, Some(b), None, format!("inode {b}: {e}"), fix);
                 return;
@@ -256,7 +285,11 @@ impl Checker<'_> {
                     el.l_count.get(),
                     extent_recs_per_inode(bs)
                 ),
-                ListAt::inode(b).field(offset_of!(ExtentList, l_count), extent_recs_per_inode(bs) as u64, "l_count"),
+                ListAt::inode(b).field(
+                    offset_of!(ExtentList, l_count),
+                    extent_recs_per_inode(bs) as u64,
+                    "l_count",
+                ),
             );
         }
         let mut total = 0u64;
@@ -287,7 +320,13 @@ impl Checker<'_> {
                     di.i_last_eb_blk.get(),
                     self.last_eb.1
                 ),
-                inode_field(b, offset_of!(Dinode, i_last_eb_blk), 8, self.last_eb.1, "i_last_eb_blk"),
+                inode_field(
+                    b,
+                    offset_of!(Dinode, i_last_eb_blk),
+                    8,
+                    self.last_eb.1,
+                    "i_last_eb_blk",
+                ),
             );
         }
         if u64::from(di.i_clusters.get()) != total {
@@ -398,7 +437,8 @@ impl Checker<'_> {
                 let f = self.vol.features();
                 // Flags the volume cannot have are cleared one at a time
                 // (one field, one fix per round).
-                let clear = |flag: u8| list.rec_field(i, 7, 1, u64::from(r.flags() & !flag), "e_flags");
+                let clear =
+                    |flag: u8| list.rec_field(i, 7, 1, u64::from(r.flags() & !flag), "e_flags");
                 if r.flags() & EXT_UNWRITTEN != 0 && f.ro_compat & ro_compat::UNWRITTEN == 0 {
                     self.add_fix(
                         "EXTENT_MARKED_UNWRITTEN",
@@ -407,7 +447,9 @@ impl Checker<'_> {
                         format!("record {i} is marked unwritten, but the volume has no unwritten feature"),
                         clear(EXT_UNWRITTEN),
                     );
-                } else if r.flags() & EXT_REFCOUNTED != 0 && !f.has_incompat(incompat::REFCOUNT_TREE) {
+                } else if r.flags() & EXT_REFCOUNTED != 0
+                    && !f.has_incompat(incompat::REFCOUNT_TREE)
+                {
                     self.add_fix(
                         "EXTENT_MARKED_REFCOUNTED",
                         Some(owner),
@@ -443,7 +485,8 @@ impl Checker<'_> {
                 }
                 *total += n;
                 *max_end = (*max_end).max(cpos + n);
-                let refcounted = r.flags() & EXT_REFCOUNTED != 0 && f.has_incompat(incompat::REFCOUNT_TREE);
+                let refcounted =
+                    r.flags() & EXT_REFCOUNTED != 0 && f.has_incompat(incompat::REFCOUNT_TREE);
                 self.claim_as(blk, n * self.bpc, owner, refcounted);
                 continue;
             }
@@ -492,7 +535,14 @@ impl Checker<'_> {
                     Some(blk),
                     Some(owner),
                     format!("extent block at {blk} says h_blkno {}", hdr.h_blkno.get()),
-                    Set::new(blk, offset_of!(ExtentBlock, h_blkno), 8, blk, CheckAt::ExtentBlock, "h_blkno"),
+                    Set::new(
+                        blk,
+                        offset_of!(ExtentBlock, h_blkno),
+                        8,
+                        blk,
+                        CheckAt::ExtentBlock,
+                        "h_blkno",
+                    ),
                 );
             }
             if hdr.h_fs_generation.get() != self.generation {
@@ -504,7 +554,14 @@ impl Checker<'_> {
                         "extent block {blk} generation {:#x}",
                         hdr.h_fs_generation.get()
                     ),
-                    Set::new(blk, offset_of!(ExtentBlock, h_fs_generation), 4, u64::from(self.generation), CheckAt::ExtentBlock, "h_fs_generation"),
+                    Set::new(
+                        blk,
+                        offset_of!(ExtentBlock, h_fs_generation),
+                        4,
+                        u64::from(self.generation),
+                        CheckAt::ExtentBlock,
+                        "h_fs_generation",
+                    ),
                 );
             }
             let cd = hdr.h_list.l_tree_depth.get();
@@ -541,11 +598,15 @@ impl Checker<'_> {
                             "EXTENT_LIST_FREE",
                             here.field(
                                 offset_of!(ExtentList, l_next_free_rec),
-                                super::pass2::filled_records(raw, usize::from(el.l_count.get())) as u64,
+                                super::pass2::filled_records(raw, usize::from(el.l_count.get()))
+                                    as u64,
                                 "l_next_free_rec",
                             ),
                         ),
-                        _ => ("EXTENT_LIST_COUNT", here.field(offset_of!(ExtentList, l_count), per_eb, "l_count")),
+                        _ => (
+                            "EXTENT_LIST_COUNT",
+                            here.field(offset_of!(ExtentList, l_count), per_eb, "l_count"),
+                        ),
                     };
                     self.add_fix(code, Some(blk), Some(owner), e.to_string(), fix);
                 }
@@ -570,10 +631,18 @@ pub(super) struct ListAt {
 
 impl ListAt {
     pub fn inode(blkno: u64) -> Self {
-        ListAt { blkno, off: DINODE_ID2, at: CheckAt::Inode }
+        ListAt {
+            blkno,
+            off: DINODE_ID2,
+            at: CheckAt::Inode,
+        }
     }
     pub fn extent_block(blkno: u64) -> Self {
-        ListAt { blkno, off: offset_of!(ExtentBlock, h_list), at: CheckAt::ExtentBlock }
+        ListAt {
+            blkno,
+            off: offset_of!(ExtentBlock, h_list),
+            at: CheckAt::ExtentBlock,
+        }
     }
     /// A field of the list header.
     fn field(self, off: usize, value: u64, field: &'static str) -> Fix {
@@ -586,6 +655,11 @@ impl ListAt {
     }
     /// Remove record `i`.
     pub(super) fn drop(self, i: usize) -> Fix {
-        Fix::DropExtent { blkno: self.blkno, list: self.off as u16, index: i as u16, at: self.at }
+        Fix::DropExtent {
+            blkno: self.blkno,
+            list: self.off as u16,
+            index: i as u16,
+            at: self.at,
+        }
     }
 }

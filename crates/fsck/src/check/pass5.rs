@@ -132,7 +132,11 @@ impl Checker<'_> {
                                 Ok((el, recs)) => {
                                     let (mut total, mut max_end) = (0u64, 0u64);
                                     let mut seen = HashSet::new();
-                                    let list = super::pass3::ListAt { blkno: dx, off: 0xC0, at: CheckAt::DxBlock };
+                                    let list = super::pass3::ListAt {
+                                        blkno: dx,
+                                        off: 0xC0,
+                                        at: CheckAt::DxBlock,
+                                    };
                                     self.walk(
                                         d,
                                         list,
@@ -181,14 +185,29 @@ impl Checker<'_> {
                 let entry = |off: usize, width: u8, value: u64, field: &'static str| {
                     if inline && e.blkno == d {
                         let base = DINODE_ID2 + core::mem::size_of::<InlineData>();
-                        Set::new(d, base + e.offset + off, width, value, CheckAt::Inode, field)
+                        Set::new(
+                            d,
+                            base + e.offset + off,
+                            width,
+                            value,
+                            CheckAt::Inode,
+                            field,
+                        )
                     } else {
-                        Set::new(e.blkno, e.offset + off, width, value, CheckAt::DirTrailer, field)
+                        Set::new(
+                            e.blkno,
+                            e.offset + off,
+                            width,
+                            value,
+                            CheckAt::DirTrailer,
+                            field,
+                        )
                     }
                 };
                 // Entries after '.' and '..' that cannot stay are cleared
                 // (inode 0: a free entry, as unlink leaves one).
-                let clear = (k >= 2).then(|| entry(offset_of!(DirEntryHeader, inode), 8, 0, "the entry's inode"));
+                let clear = (k >= 2)
+                    .then(|| entry(offset_of!(DirEntryHeader, inode), 8, 0, "the entry's inode"));
                 if let Some(bad) = e.name.iter().position(|&c| c == b'/' || c == 0) {
                     self.add_fix(
                         "DIRENT_NAME_CHARS",
@@ -198,7 +217,12 @@ impl Checker<'_> {
                             "directory {d}: name {:?} holds a '/' or a NUL",
                             name.escape_debug().to_string()
                         ),
-                        entry(DIR_MEMBER_LEN + bad, 1, u64::from(b'.'), "a character of the name ('.')"),
+                        entry(
+                            DIR_MEMBER_LEN + bad,
+                            1,
+                            u64::from(b'.'),
+                            "a character of the name ('.')",
+                        ),
                     );
                     if indexed {
                         if let Some(f) = self.findings.last_mut() {
@@ -216,7 +240,12 @@ impl Checker<'_> {
                         n[last] = c;
                         (!names.contains(&n)).then(|| {
                             names.insert(n);
-                            entry(DIR_MEMBER_LEN + last, 1, u64::from(c), "the last character of the name")
+                            entry(
+                                DIR_MEMBER_LEN + last,
+                                1,
+                                u64::from(c),
+                                "the last character of the name",
+                            )
                         })
                     });
                     let f = Finding::new(
@@ -225,7 +254,10 @@ impl Checker<'_> {
                         Some(d),
                         format!("directory {d}: name {name:?} appears twice"),
                     );
-                    self.findings.push(Finding { fix: rename.filter(|_| k >= 2 && !indexed), ..f });
+                    self.findings.push(Finding {
+                        fix: rename.filter(|_| k >= 2 && !indexed),
+                        ..f
+                    });
                 }
                 if k == 0 && (e.name != b"." || e.inode != d) {
                     let f = Finding::new(
@@ -237,22 +269,34 @@ impl Checker<'_> {
                             e.inode
                         ),
                     );
-                    let fix = (e.name == b".").then(|| entry(offset_of!(DirEntryHeader, inode), 8, d, "'.'"));
+                    let fix = (e.name == b".")
+                        .then(|| entry(offset_of!(DirEntryHeader, inode), 8, d, "'.'"));
                     self.findings.push(Finding { fix, ..f });
                 }
                 // '.' takes its own length only (fsck.ocfs2 splits the
                 // excess off into a free entry).
-                if k == 0 && e.name == b"." && usize::from(e.rec_len) >= dir_rec_len(1) + DIR_MEMBER_LEN {
+                if k == 0
+                    && e.name == b"."
+                    && usize::from(e.rec_len) >= dir_rec_len(1) + DIR_MEMBER_LEN
+                {
                     let at = entry(0, 1, 0, "");
                     let fix = match at {
-                        Fix::Set(s) => Some(Fix::SplitDot { blkno: s.blkno, entry: s.off, at: s.at }),
+                        Fix::Set(s) => Some(Fix::SplitDot {
+                            blkno: s.blkno,
+                            entry: s.off,
+                            at: s.at,
+                        }),
                         _ => None,
                     };
                     let f = Finding::new(
                         "DIRENT_DOT_EXCESS",
                         Some(e.blkno),
                         Some(d),
-                        format!("directory {d}: '.' has rec_len {}, it needs {}", e.rec_len, dir_rec_len(1)),
+                        format!(
+                            "directory {d}: '.' has rec_len {}, it needs {}",
+                            e.rec_len,
+                            dir_rec_len(1)
+                        ),
                     );
                     self.findings.push(Finding { fix, ..f });
                 }
@@ -308,7 +352,12 @@ impl Checker<'_> {
                             "directory {d}: {name:?} has type {}, inode {} mode {tmode:o}",
                             e.file_type, e.inode
                         ),
-                        entry(offset_of!(DirEntryHeader, file_type), 1, u64::from(ft_of_mode(tmode)), "the entry's file type"),
+                        entry(
+                            offset_of!(DirEntryHeader, file_type),
+                            1,
+                            u64::from(ft_of_mode(tmode)),
+                            "the entry's file type",
+                        ),
                     );
                 }
             }

@@ -89,7 +89,11 @@ impl Checker<'_> {
                 .then_some((bit, group))
         });
         let (entry_blkno, entry_off, entry_at) = if dir.is_inline() && e.blkno == d {
-            (d, DINODE_ID2 + core::mem::size_of::<InlineData>() + e.offset, CheckAt::Inode)
+            (
+                d,
+                DINODE_ID2 + core::mem::size_of::<InlineData>() + e.offset,
+                CheckAt::Inode,
+            )
         } else {
             (e.blkno, e.offset, CheckAt::DirTrailer)
         };

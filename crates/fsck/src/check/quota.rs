@@ -58,7 +58,10 @@ impl Checker<'_> {
                 let p = me.vol.map_block(&ext, u64::from(i))?;
                 let mut buf = me.vol.read_block(p).ok()?;
                 let ok = !me.vol.meta_ecc()
-                    || !matches!(blockcheck::validate(&mut buf, CheckAt::DirTrailer), CheckResult::Bad { .. });
+                    || !matches!(
+                        blockcheck::validate(&mut buf, CheckAt::DirTrailer),
+                        CheckResult::Bad { .. }
+                    );
                 Some((buf, ok))
             };
             let info = read(self, 0);
@@ -92,12 +95,22 @@ impl Checker<'_> {
                 };
                 if level == depth {
                     if !ok {
-                        self.add("DQBLK_INVALID", Some(b), None, format!("{name}: quota data block {blk} fails its block check"));
+                        self.add(
+                            "DQBLK_INVALID",
+                            Some(b),
+                            None,
+                            format!("{name}: quota data block {blk} fails its block check"),
+                        );
                     }
                     continue;
                 }
                 if !ok {
-                    self.add("QTREE_BLK_INVALID", Some(b), None, format!("{name}: quota tree block {blk} fails its block check"));
+                    self.add(
+                        "QTREE_BLK_INVALID",
+                        Some(b),
+                        None,
+                        format!("{name}: quota tree block {blk} fails its block check"),
+                    );
                 }
                 for r in buf[..bs - RESERVED].chunks_exact(4) {
                     let r = u32::from_le_bytes(r.try_into().expect("4 bytes"));

@@ -50,8 +50,15 @@ impl Checker<'_> {
                     "REFCOUNT_FLAG_INVALID",
                     Some(b),
                     None,
-                    format!("inode {b} has the refcount flag, but the volume has no refcount feature"),
-                    field(offset_of!(Dinode, i_dyn_features), 2, u64::from(ino.dyn_features() & !dyn_features::HAS_REFCOUNT), "i_dyn_features"),
+                    format!(
+                        "inode {b} has the refcount flag, but the volume has no refcount feature"
+                    ),
+                    field(
+                        offset_of!(Dinode, i_dyn_features),
+                        2,
+                        u64::from(ino.dyn_features() & !dyn_features::HAS_REFCOUNT),
+                        "i_dyn_features",
+                    ),
                 );
             }
             return;
@@ -73,7 +80,8 @@ impl Checker<'_> {
             None => {
                 let mut end = 0u64;
                 let valid = self.check_rb(loc, loc, &mut end, 0);
-                self.refcount_trees.insert(loc, RefcountTree { valid, files: 0 });
+                self.refcount_trees
+                    .insert(loc, RefcountTree { valid, files: 0 });
                 valid
             }
         };
@@ -113,7 +121,14 @@ impl Checker<'_> {
                     Some(root),
                     None,
                     format!("refcount tree {root}: rf_count {count}, {files} inode(s) share it"),
-                    Set::new(root, RF_COUNT, 4, u64::from(files), CheckAt::RefcountBlock, "rf_count"),
+                    Set::new(
+                        root,
+                        RF_COUNT,
+                        4,
+                        u64::from(files),
+                        CheckAt::RefcountBlock,
+                        "rf_count",
+                    ),
                 );
             }
         }
@@ -140,7 +155,10 @@ impl Checker<'_> {
                 "RB_BLKNO",
                 Some(blkno),
                 Some(root),
-                format!("refcount block at {blkno} (tree {root}) says rf_blkno {}", le64(&buf, RF_BLKNO)),
+                format!(
+                    "refcount block at {blkno} (tree {root}) says rf_blkno {}",
+                    le64(&buf, RF_BLKNO)
+                ),
                 set(RF_BLKNO, 8, blkno, "rf_blkno"),
             );
         }
@@ -149,8 +167,17 @@ impl Checker<'_> {
                 "RB_GEN",
                 Some(blkno),
                 Some(root),
-                format!("refcount block {blkno} (tree {root}): generation {:#x}, volume {:#x}", le32(&buf, RF_FS_GENERATION), self.generation),
-                set(RF_FS_GENERATION, 4, u64::from(self.generation), "rf_fs_generation"),
+                format!(
+                    "refcount block {blkno} (tree {root}): generation {:#x}, volume {:#x}",
+                    le32(&buf, RF_FS_GENERATION),
+                    self.generation
+                ),
+                set(
+                    RF_FS_GENERATION,
+                    4,
+                    u64::from(self.generation),
+                    "rf_fs_generation",
+                ),
             );
         }
         if le64(&buf, RF_BLKNO) != root && blkno != root && le64(&buf, RF_PARENT) != root {
@@ -158,7 +185,10 @@ impl Checker<'_> {
                 "RB_PARENT",
                 Some(blkno),
                 Some(root),
-                format!("refcount block {blkno} says tree {}, found in tree {root}", le64(&buf, RF_PARENT)),
+                format!(
+                    "refcount block {blkno} says tree {}, found in tree {root}",
+                    le64(&buf, RF_PARENT)
+                ),
                 set(RF_PARENT, 8, root, "rf_parent"),
             );
         }
@@ -167,10 +197,21 @@ impl Checker<'_> {
         if le32(&buf, RF_FLAGS) & REFCOUNT_TREE_FL != 0 {
             // An extent list of leaf refcount blocks.
             let Ok((el, recs)) = parse_extent_list(blkno, &buf[RF_LIST..], "refcount tree") else {
-                self.add("REFCOUNT_LIST_COUNT", Some(blkno), Some(root), format!("refcount tree {root}: block {blkno}'s extent list does not fit its block"));
+                self.add(
+                    "REFCOUNT_LIST_COUNT",
+                    Some(blkno),
+                    Some(root),
+                    format!(
+                        "refcount tree {root}: block {blkno}'s extent list does not fit its block"
+                    ),
+                );
                 return true;
             };
-            let list = super::pass3::ListAt { blkno, off: RF_LIST, at: CheckAt::RefcountBlock };
+            let list = super::pass3::ListAt {
+                blkno,
+                off: RF_LIST,
+                at: CheckAt::RefcountBlock,
+            };
             let mut clusters = 0u64;
             for (i, r) in recs.iter().enumerate() {
                 let n = u64::from(r.clusters(el.l_tree_depth.get()));
@@ -191,7 +232,10 @@ impl Checker<'_> {
                     "REFCOUNT_CLUSTERS",
                     Some(blkno),
                     Some(root),
-                    format!("refcount tree {root}: rf_clusters {}, its leaves cover {clusters}", le32(&buf, RF_CLUSTERS)),
+                    format!(
+                        "refcount tree {root}: rf_clusters {}, its leaves cover {clusters}",
+                        le32(&buf, RF_CLUSTERS)
+                    ),
                     set(RF_CLUSTERS, 4, clusters, "rf_clusters"),
                 );
             }
@@ -225,7 +269,10 @@ impl Checker<'_> {
             let r = &recs[i * REC..(i + 1) * REC];
             let (cpos, n) = (le64(r, 0), u64::from(le32(r, 8)));
             let last = cpos.saturating_add(n).saturating_sub(1);
-            let drop = Fix::DropRefcount { blkno, index: i as u16 };
+            let drop = Fix::DropRefcount {
+                blkno,
+                index: i as u16,
+            };
             if last.saturating_mul(self.bpc) >= self.blocks() {
                 self.add_fix(
                     "REFCOUNT_CLUSTER_RANGE",
