@@ -438,6 +438,26 @@ pub struct GroupDesc {
     /*40*/
 }
 
+/// `struct ocfs2_refcount_block`: field offsets in the block. The list at
+/// [`LIST`](refcount_block::LIST) holds refcount records (`rf_records`), or,
+/// with [`TREE_FL`](refcount_block::TREE_FL), an extent list of leaf blocks
+/// (`rf_list`).
+pub mod refcount_block {
+    pub const FS_GENERATION: usize = 0x0C;
+    pub const BLKNO: usize = 0x10;
+    pub const PARENT: usize = 0x18;
+    pub const COUNT: usize = 0x30;
+    pub const FLAGS: usize = 0x34;
+    pub const CLUSTERS: usize = 0x38;
+    pub const LIST: usize = 0x80;
+    /// `ocfs2_refcount_list`: `rl_count`, `rl_used`, then 16-byte records
+    /// after a 16-byte header.
+    pub const RL_COUNT: usize = LIST;
+    pub const RL_USED: usize = LIST + 2;
+    /// `OCFS2_REFCOUNT_TREE_FL`: the block holds `rf_list`.
+    pub const TREE_FL: u32 = 0x2;
+}
+
 /// Largest bitmap of a suballocator group descriptor with `discontig-bg`.
 pub const MAX_BG_BITMAP_SIZE: usize = 256;
 

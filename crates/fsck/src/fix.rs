@@ -97,7 +97,8 @@ pub enum Fix {
 }
 
 impl Set {
-    pub fn new(
+    /// The fix that sets this field.
+    pub fn fix(
         blkno: u64,
         off: usize,
         width: u8,
@@ -192,7 +193,12 @@ impl Fix {
                 drop_record(buf, DINODE_ID2, Records::Chains, usize::from(index))
             }),
             Fix::DropRefcount { blkno, index } => edit(vol, blkno, CheckAt::RefcountBlock, |buf| {
-                drop_record(buf, REFCOUNT_LIST, Records::Refcounts, usize::from(index))
+                drop_record(
+                    buf,
+                    refcount_block::LIST,
+                    Records::Refcounts,
+                    usize::from(index),
+                )
             }),
             Fix::EmptyLocalAlloc(b) => {
                 let bs = vol.block_size() as usize;
@@ -264,12 +270,12 @@ impl Fix {
             Fix::RelinkGlobal(b) => Ok(ocfs2_format::alloc::relink_global_groups(vol, b)?),
             Fix::SplitDot { blkno, entry, at } => edit(vol, blkno, at, |buf| {
                 let off = usize::from(entry);
-                let Some(d) = buf.get_mut(off..off + DIR_MEMBER) else {
+                let Some(d) = buf.get_mut(off..off + DIR_MEMBER_LEN) else {
                     bail!("the entry at byte {off} is outside the block");
                 };
                 let rec_len = usize::from(u16::from_le_bytes([d[8], d[9]]));
                 let own = dir_rec_len(1);
-                if rec_len < own + DIR_MEMBER || off + rec_len > buf.len() {
+                if rec_len < own + DIR_MEMBER_LEN || off + rec_len > buf.len() {
                     bail!("the '.' entry's rec_len {rec_len} leaves no room for another entry");
                 }
                 buf[off + 8..off + 10].copy_from_slice(&(own as u16).to_le_bytes());
@@ -279,7 +285,7 @@ impl Fix {
                 // after '.', with no free entry between them.
                 let after = off + rec_len;
                 let moved = buf
-                    .get(after..after + DIR_MEMBER)
+                    .get(after..after + DIR_MEMBER_LEN)
                     .map(|h| {
                         (
                             usize::from(u16::from_le_bytes([h[8], h[9]])),
@@ -295,7 +301,7 @@ impl Fix {
                         buf[at..at + 2].copy_from_slice(&((r + excess) as u16).to_le_bytes());
                     }
                     None => {
-                        let next = &mut buf[off + own..off + own + DIR_MEMBER];
+                        let next = &mut buf[off + own..off + own + DIR_MEMBER_LEN];
                         next.fill(0);
                         next[8..10].copy_from_slice(&(excess as u16).to_le_bytes());
                     }
@@ -337,7 +343,7 @@ impl Fix {
                     di.i_dtime.set(now);
                     Ok(())
                 })?;
-                Set::new(
+                Set::fix(
                     entry_blkno,
                     usize::from(entry_off),
                     8,
@@ -380,9 +386,6 @@ enum Records {
     Refcounts,
 }
 
-/// Where a refcount block's record list starts.
-const REFCOUNT_LIST: usize = 0x80;
-
 /// Remove record `index` from the list whose header is at `list` in `buf`.
 fn drop_record(buf: &mut [u8], list: usize, kind: Records, index: usize) -> Result<()> {
     const HDR: usize = core::mem::size_of::<ExtentList>();
@@ -393,7 +396,7 @@ fn drop_record(buf: &mut [u8], list: usize, kind: Records, index: usize) -> Resu
         + match kind {
             Records::Extents => core::mem::offset_of!(ExtentList, l_next_free_rec),
             Records::Chains => core::mem::offset_of!(ChainList, cl_next_free_rec),
-            Records::Refcounts => 2,
+            Records::Refcounts => refcount_block::RL_USED - refcount_block::LIST,
         };
     if buf.len() < list + HDR {
         bail!("list header at byte {list} is outside the block");
@@ -416,14 +419,6 @@ fn drop_record(buf: &mut [u8], list: usize, kind: Records, index: usize) -> Resu
     Ok(())
 }
 
-/// `OCFS2_DIR_MEMBER_LEN`: an entry's fixed part.
-const DIR_MEMBER: usize = 12;
-
-/// `OCFS2_DIR_REC_LEN`: the bytes an entry with an `n`-byte name needs.
-fn dir_rec_len(n: usize) -> usize {
-    (n + DIR_MEMBER + 3) & !3
-}
-
 /// Mend the entry at `off` of `area` (a directory block's entries, or an
 /// inline directory's), fsck.ocfs2's way: a name with no room (rec_len of
 /// the fixed part only) is dropped and the rest moves up; a rec_len only
@@ -432,7 +427,7 @@ fn dir_rec_len(n: usize) -> usize {
 /// lost and the entry is cleared to the end of the area. Space too small
 /// for another entry is added to the mended one.
 pub fn salvage_dirent(area: &mut [u8], off: usize) -> Result<()> {
-    let left = area.len().checked_sub(off).filter(|&l| l >= DIR_MEMBER);
+    let left = area.len().checked_sub(off).filter(|&l| l >= DIR_MEMBER_LEN);
     let Some(left) = left else {
         bail!("no room for a directory entry at byte {off}");
     };
@@ -445,14 +440,14 @@ pub fn salvage_dirent(area: &mut [u8], off: usize) -> Result<()> {
         d[11] = 0; // file_type
     };
     let set_rec = |d: &mut [u8], r: usize| d[8..10].copy_from_slice(&(r as u16).to_le_bytes());
-    let partial = |r: usize| left > r && left - r < DIR_MEMBER;
+    let partial = |r: usize| left > r && left - r < DIR_MEMBER_LEN;
     let mut after = 0;
-    if rec_len < DIR_MEMBER || rec_len > left || name_len > left {
+    if rec_len < DIR_MEMBER_LEN || rec_len > left || name_len > left {
         clear(d);
         set_rec(d, left);
-    } else if rec_len == DIR_MEMBER {
-        d.copy_within(DIR_MEMBER..left, 0);
-        d[left - DIR_MEMBER..left].fill(0);
+    } else if rec_len == DIR_MEMBER_LEN {
+        d.copy_within(DIR_MEMBER_LEN..left, 0);
+        d[left - DIR_MEMBER_LEN..left].fill(0);
         return Ok(());
     } else if dir_rec_len(name_len) != rec_len && dir_rec_len(name_len) == dir_rec_len(rec_len) {
         set_rec(d, dir_rec_len(name_len));
@@ -464,7 +459,7 @@ pub fn salvage_dirent(area: &mut [u8], off: usize) -> Result<()> {
         clear(d);
         set_rec(d, left);
     }
-    if after > 0 && after < DIR_MEMBER {
+    if after > 0 && after < DIR_MEMBER_LEN {
         let r = usize::from(u16::from_le_bytes([d[8], d[9]]));
         set_rec(d, r + after);
     }

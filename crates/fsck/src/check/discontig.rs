@@ -43,7 +43,7 @@ impl Checker<'_> {
     ) -> Option<Vec<(u64, u64)>> {
         let bs = self.bs as usize;
         let list = |off: usize, width: u8, value: u64, field: &'static str| {
-            Set::new(g, BG_LIST + off, width, value, CheckAt::GroupDesc, field)
+            Set::fix(g, BG_LIST + off, width, value, CheckAt::GroupDesc, field)
         };
         let (el, recs) = ExtentList::read_from_prefix(&buf[BG_LIST..]).ok()?;
         if el.l_tree_depth.get() != 0 {

@@ -141,6 +141,32 @@ impl Bits {
     }
 }
 
+/// Little-endian fields of a block the checker reads as bytes.
+fn le16(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+fn le32(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"))
+}
+fn le64(b: &[u8], o: usize) -> u64 {
+    u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
+}
+
+/// Where directory entry `e` of directory `dir` lives: its block, the
+/// entry's byte offset there, and the block's check (the inode's for an
+/// inline directory, the trailer's for a directory block).
+fn entry_location(dir: &Inode, e: &ocfs2_format::fs::DirEntry) -> (u64, usize, CheckAt) {
+    if dir.is_inline() && e.blkno == dir.blkno {
+        (
+            dir.blkno,
+            DINODE_ID2 + core::mem::size_of::<InlineData>() + e.offset,
+            CheckAt::Inode,
+        )
+    } else {
+        (e.blkno, e.offset, CheckAt::DirTrailer)
+    }
+}
+
 /// Set bits among the first `nbits` of an on-disk bitmap.
 fn count_set(bm: &[u8], nbits: u64) -> u64 {
     let whole = (nbits / 8) as usize;

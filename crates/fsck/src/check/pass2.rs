@@ -128,7 +128,7 @@ impl Checker<'_> {
                     to,
                     "bg_next_group",
                 )),
-                None => Some(Set::new(
+                None => Some(Set::fix(
                     blkno,
                     DINODE_ID2
                         + size_of::<ChainList>()
@@ -426,7 +426,7 @@ impl Checker<'_> {
                         di.i_clusters.get()
                     ),
                 );
-                let fix = Set::new(
+                let fix = Set::fix(
                     blkno,
                     offset_of!(Dinode, i_clusters),
                     4,
@@ -450,7 +450,7 @@ impl Checker<'_> {
                         clusters << self.cs_bits
                     ),
                 );
-                let fix = Set::new(
+                let fix = Set::fix(
                     blkno,
                     offset_of!(Dinode, i_size),
                     8,
@@ -479,12 +479,12 @@ impl Checker<'_> {
 
 /// A field of a chain allocator's chain list (in the inode's id2).
 fn chain_field(blkno: u64, off: usize, width: u8, value: u64, field: &'static str) -> Fix {
-    Set::new(blkno, DINODE_ID2 + off, width, value, CheckAt::Inode, field)
+    Set::fix(blkno, DINODE_ID2 + off, width, value, CheckAt::Inode, field)
 }
 
 /// A field of group descriptor `blkno`.
 fn group_field(blkno: u64, off: usize, width: u8, value: u64, field: &'static str) -> Fix {
-    Set::new(blkno, off, width, value, CheckAt::GroupDesc, field)
+    Set::fix(blkno, off, width, value, CheckAt::GroupDesc, field)
 }
 
 /// Records filled in among the first `count` 16-byte records of `raw` (a

@@ -535,7 +535,7 @@ impl Checker<'_> {
                     Some(blk),
                     Some(owner),
                     format!("extent block at {blk} says h_blkno {}", hdr.h_blkno.get()),
-                    Set::new(
+                    Set::fix(
                         blk,
                         offset_of!(ExtentBlock, h_blkno),
                         8,
@@ -554,7 +554,7 @@ impl Checker<'_> {
                         "extent block {blk} generation {:#x}",
                         hdr.h_fs_generation.get()
                     ),
-                    Set::new(
+                    Set::fix(
                         blk,
                         offset_of!(ExtentBlock, h_fs_generation),
                         4,
@@ -617,7 +617,7 @@ impl Checker<'_> {
 
 /// A field of inode `blkno`.
 fn inode_field(blkno: u64, off: usize, width: u8, value: u64, field: &'static str) -> Fix {
-    Set::new(blkno, off, width, value, CheckAt::Inode, field)
+    Set::fix(blkno, off, width, value, CheckAt::Inode, field)
 }
 
 /// Where an extent list lives: its block, the byte its header starts at,
@@ -646,12 +646,12 @@ impl ListAt {
     }
     /// A field of the list header.
     fn field(self, off: usize, value: u64, field: &'static str) -> Fix {
-        Set::new(self.blkno, self.off + off, 2, value, self.at, field)
+        Set::fix(self.blkno, self.off + off, 2, value, self.at, field)
     }
     /// A field of record `i`.
     fn rec_field(self, i: usize, off: usize, width: u8, value: u64, field: &'static str) -> Fix {
         let at = self.off + size_of::<ExtentList>() + i * size_of::<ExtentRec>() + off;
-        Set::new(self.blkno, at, width, value, self.at, field)
+        Set::fix(self.blkno, at, width, value, self.at, field)
     }
     /// Remove record `i`.
     pub(super) fn drop(self, i: usize) -> Fix {

@@ -173,7 +173,6 @@ impl Checker<'_> {
                 );
             }
             let mut names = HashSet::new();
-            let inline = ino.is_inline();
             // A name in an indexed directory is also a hash in its index:
             // it is not changed in place (the entry would no longer be
             // found through the index).
@@ -182,27 +181,9 @@ impl Checker<'_> {
                 let name = e.name_lossy();
                 // A field of this entry, where it lives: the directory block
                 // (checked by its trailer), or the inode's inline area.
+                let (at_blk, at_off, at_check) = entry_location(&ino, e);
                 let entry = |off: usize, width: u8, value: u64, field: &'static str| {
-                    if inline && e.blkno == d {
-                        let base = DINODE_ID2 + core::mem::size_of::<InlineData>();
-                        Set::new(
-                            d,
-                            base + e.offset + off,
-                            width,
-                            value,
-                            CheckAt::Inode,
-                            field,
-                        )
-                    } else {
-                        Set::new(
-                            e.blkno,
-                            e.offset + off,
-                            width,
-                            value,
-                            CheckAt::DirTrailer,
-                            field,
-                        )
-                    }
+                    Set::fix(at_blk, at_off + off, width, value, at_check, field)
                 };
                 // Entries after '.' and '..' that cannot stay are cleared
                 // (inode 0: a free entry, as unlink leaves one).
@@ -279,15 +260,11 @@ impl Checker<'_> {
                     && e.name == b"."
                     && usize::from(e.rec_len) >= dir_rec_len(1) + DIR_MEMBER_LEN
                 {
-                    let at = entry(0, 1, 0, "");
-                    let fix = match at {
-                        Fix::Set(s) => Some(Fix::SplitDot {
-                            blkno: s.blkno,
-                            entry: s.off,
-                            at: s.at,
-                        }),
-                        _ => None,
-                    };
+                    let fix = Some(Fix::SplitDot {
+                        blkno: at_blk,
+                        entry: at_off as u16,
+                        at: at_check,
+                    });
                     let f = Finding::new(
                         "DIRENT_DOT_EXCESS",
                         Some(e.blkno),

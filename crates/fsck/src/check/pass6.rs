@@ -88,15 +88,7 @@ impl Checker<'_> {
                 && !named_elsewhere)
                 .then_some((bit, group))
         });
-        let (entry_blkno, entry_off, entry_at) = if dir.is_inline() && e.blkno == d {
-            (
-                d,
-                DINODE_ID2 + core::mem::size_of::<InlineData>() + e.offset,
-                CheckAt::Inode,
-            )
-        } else {
-            (e.blkno, e.offset, CheckAt::DirTrailer)
-        };
+        let (entry_blkno, entry_off, entry_at) = entry_location(dir, e);
         let f = Finding::new(
             "ORPHAN_DIR_ENTRIES",
             Some(d),

@@ -20,10 +20,6 @@ const TREE_OFF: u32 = 1;
 /// Bytes of the trailer at the end of every quota block.
 const RESERVED: usize = 8;
 
-fn le32(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"))
-}
-
 /// Tree levels for 2^32 ids (`ocfs2_qtree_depth`).
 fn tree_depth(bs: usize) -> u32 {
     let epb = ((bs - RESERVED) / 4) as u64;

@@ -9,31 +9,14 @@
 use super::*;
 use core::mem::offset_of;
 
-/// `struct ocfs2_refcount_block` fields (offsets in the block).
-const RF_FS_GENERATION: usize = 0x0C;
-const RF_BLKNO: usize = 0x10;
-const RF_PARENT: usize = 0x18;
-const RF_COUNT: usize = 0x30;
-const RF_FLAGS: usize = 0x34;
-const RF_CLUSTERS: usize = 0x38;
-/// The record list (`rf_records`) or extent list (`rf_list`).
-const RF_LIST: usize = 0x80;
-/// `rf_flags`: the root holds an extent list of leaf blocks.
-const REFCOUNT_TREE_FL: u32 = 0x2;
-/// `ocfs2_refcount_list`: `rl_count`, `rl_used`; 16-byte header and records.
-const RL_COUNT: usize = RF_LIST;
-const RL_USED: usize = RF_LIST + 2;
-const REC: usize = 16;
+use ocfs2_format::ondisk::refcount_block::{
+    BLKNO as RF_BLKNO, CLUSTERS as RF_CLUSTERS, COUNT as RF_COUNT, FLAGS as RF_FLAGS,
+    FS_GENERATION as RF_FS_GENERATION, LIST as RF_LIST, PARENT as RF_PARENT, RL_COUNT, RL_USED,
+    TREE_FL as REFCOUNT_TREE_FL,
+};
 
-fn le16(b: &[u8], o: usize) -> u16 {
-    u16::from_le_bytes([b[o], b[o + 1]])
-}
-fn le32(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"))
-}
-fn le64(b: &[u8], o: usize) -> u64 {
-    u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
-}
+/// Bytes of a refcount record (`ocfs2_refcount_rec`).
+const REC: usize = 16;
 
 impl Checker<'_> {
     /// The refcount fields of inode `b` (pass 3).
@@ -42,7 +25,7 @@ impl Checker<'_> {
         let has = ino.dyn_features() & dyn_features::HAS_REFCOUNT != 0;
         let loc = ino.di().i_refcount_loc.get();
         let field = |off: usize, width: u8, value: u64, name: &'static str| {
-            Set::new(b, off, width, value, CheckAt::Inode, name)
+            Set::fix(b, off, width, value, CheckAt::Inode, name)
         };
         if !self.vol.features().has_incompat(incompat::REFCOUNT_TREE) {
             if has {
@@ -121,7 +104,7 @@ impl Checker<'_> {
                     Some(root),
                     None,
                     format!("refcount tree {root}: rf_count {count}, {files} inode(s) share it"),
-                    Set::new(
+                    Set::fix(
                         root,
                         RF_COUNT,
                         4,
@@ -148,7 +131,7 @@ impl Checker<'_> {
             return false;
         }
         let set = |off: usize, width: u8, value: u64, name: &'static str| {
-            Set::new(blkno, off, width, value, CheckAt::RefcountBlock, name)
+            Set::fix(blkno, off, width, value, CheckAt::RefcountBlock, name)
         };
         if le64(&buf, RF_BLKNO) != blkno {
             self.add_fix(
