@@ -299,3 +299,114 @@ fn groups_next(i: u64, nchains: u64, ngroups: u64, at: impl Fn(u64) -> u64) -> u
         0
     }
 }
+
+/// The first clear bit of chain allocator `alloc_blkno` for which
+/// `usable(group, bit)` holds, chain by chain: (group block, bit). Groups
+/// of a discontiguous block group are skipped (their bits map through an
+/// extent list this helper does not follow).
+pub fn find_free_bit(
+    vol: &Volume,
+    alloc_blkno: u64,
+    usable: &dyn Fn(u64, u16) -> bool,
+) -> Result<Option<(u64, u16)>> {
+    let inode = vol.read_inode(alloc_blkno)?;
+    let discontig = vol
+        .features()
+        .has_incompat(crate::features::incompat::DISCONTIG_BG);
+    for g in vol.chain_groups(&inode)? {
+        if g.desc.bg_free_bits_count.get() == 0 {
+            continue;
+        }
+        let buf = vol.read_meta(g.blkno, CheckAt::GroupDesc)?;
+        // bg_list.l_next_free_rec of a discontiguous group (0x140 + 4).
+        if discontig && buf.len() >= 0x148 && u16::from_le_bytes([buf[0x144], buf[0x145]]) != 0 {
+            continue;
+        }
+        let bits = usize::from(g.desc.bg_bits.get()).min((buf.len() - BG_BITMAP) * 8);
+        for i in 0..bits {
+            if buf[BG_BITMAP + i / 8] & (1 << (i % 8)) == 0 && usable(g.blkno, i as u16) {
+                return Ok(Some((g.blkno, i as u16)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Take bit `bit` of group `group` of chain allocator `alloc_blkno`: the
+/// group's bitmap and free count first, then its chain record's `c_free`
+/// and the inode's `i_used` (the module's write order). A bit already set
+/// is an error: nothing is written.
+pub fn take_bit(vol: &Volume, alloc_blkno: u64, group: u64, bit: u16) -> Result<()> {
+    let mut inode = vol.read_inode(alloc_blkno)?;
+    let (cl, _) = inode.chain_list()?;
+    let mut buf = vol.read_meta(group, CheckAt::GroupDesc)?;
+    if !buf.starts_with(GROUP_DESC_SIGNATURE) {
+        return Err(Error::corrupt(group, "not a group descriptor"));
+    }
+    let (mut desc, _) =
+        GroupDesc::read_from_prefix(&buf).expect("a block holds a group descriptor");
+    let byte = BG_BITMAP + usize::from(bit / 8);
+    let mask = 1u8 << (bit % 8);
+    if bit >= desc.bg_bits.get() || byte >= buf.len() {
+        return Err(Error::corrupt(
+            group,
+            format!("bit {bit} past bg_bits {}", desc.bg_bits.get()),
+        ));
+    }
+    if buf[byte] & mask != 0 {
+        return Err(Error::corrupt(group, format!("bit {bit} is taken already")));
+    }
+    let chain = usize::from(desc.bg_chain.get());
+    if chain >= usize::from(cl.cl_next_free_rec.get()) {
+        return Err(Error::corrupt(
+            group,
+            format!("bg_chain {chain} is past the allocator's chains"),
+        ));
+    }
+    buf[byte] |= mask;
+    desc.bg_free_bits_count
+        .set(desc.bg_free_bits_count.get().saturating_sub(1));
+    buf[..core::mem::size_of::<GroupDesc>()].copy_from_slice(desc.as_bytes());
+    vol.write_meta(group, &mut buf, CheckAt::GroupDesc)?;
+    let at =
+        DINODE_ID2 + core::mem::size_of::<ChainList>() + chain * core::mem::size_of::<ChainRec>();
+    let (mut rec, _) =
+        ChainRec::read_from_prefix(&inode.buf[at..]).expect("bounds checked by chain_list");
+    rec.c_free.set(rec.c_free.get().saturating_sub(1));
+    inode.buf[at..at + 16].copy_from_slice(rec.as_bytes());
+    let used = inode.di().bitmap_used();
+    inode.di_mut().set_bitmap_used(used.saturating_add(1));
+    vol.write_meta(alloc_blkno, &mut inode.buf, CheckAt::Inode)
+}
+
+/// Take one free cluster of the global bitmap for which `usable` holds
+/// (the caller's view of clusters in use that the bitmap may not show).
+/// Returns the cluster; written in [`claim_clusters`]' order.
+pub fn take_cluster(vol: &Volume, usable: &dyn Fn(u64) -> bool) -> Result<u64> {
+    let gb = vol.system_inode("global_bitmap")?;
+    let inode = vol.read_inode(gb)?;
+    let (cl, _) = inode.chain_list()?;
+    let cpg = u64::from(cl.cl_cpg.get());
+    if cpg == 0 {
+        return Err(Error::corrupt(gb, "global bitmap cl_cpg is 0"));
+    }
+    let bpc = u64::from(vol.cluster_size() / vol.block_size());
+    let first = vol.sb().s_first_cluster_group.get();
+    let total = u64::from(vol.clusters());
+    let cluster = |group: u64, bit: u16| {
+        let g = if group == first { 0 } else { group / bpc / cpg };
+        g * cpg + u64::from(bit)
+    };
+    let found = find_free_bit(vol, gb, &|group, bit| {
+        let c = cluster(group, bit);
+        c < total && usable(c)
+    })?;
+    let Some((group, bit)) = found else {
+        return Err(Error::Invalid(
+            "no free cluster left in the global bitmap".into(),
+        ));
+    };
+    let c = cluster(group, bit);
+    claim_clusters(vol, &[(c, 1)])?;
+    Ok(c)
+}

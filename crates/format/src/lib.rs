@@ -12,6 +12,7 @@ pub mod heartbeat;
 pub mod io;
 pub mod jbd2;
 pub mod journal;
+pub mod link;
 pub mod ondisk;
 pub mod overlay;
 pub mod probe;

@@ -6,6 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use ocfs2_format::blockcheck::CheckAt;
+use ocfs2_format::link;
 use ocfs2_format::ondisk::*;
 use ocfs2_format::zerocopy::{FromBytes, IntoBytes};
 use ocfs2_format::Volume;
@@ -94,6 +95,25 @@ pub enum Fix {
         group: u64,
         bit: u16,
     },
+    /// Name `inode` `#<inode>` in the root's lost+found (looked up when
+    /// written: it may be made earlier in the same round); a directory's
+    /// '..' then points at lost+found (`link::reconnect`).
+    Reconnect { inode: u64, ftype: u8 },
+    /// Point directory `dir`'s '..' at `parent`, the directory that names
+    /// it.
+    DotDot { dir: u64, parent: u64 },
+    /// Make lost+found: a new empty directory from slot 0's inode
+    /// allocator, named in the root (`link::make_subdir`'s order).
+    MakeLostFound { root: u64 },
+    /// Write an empty root directory into inode block `blkno`, whose
+    /// allocator bit (`slot`, `bit` of `group`) is set, with a new
+    /// lost+found in it: what the old root named is reconnected there.
+    InitRoot {
+        blkno: u64,
+        slot: u16,
+        bit: u16,
+        group: u64,
+    },
 }
 
 impl Set {
@@ -122,6 +142,17 @@ impl Fix {
     /// round were computed from changes under them.
     pub fn alone(&self) -> bool {
         matches!(self, Fix::SuperClusters(_) | Fix::RelinkGlobal(_))
+    }
+
+    /// A fix that takes a new inode or cluster: applied after the one-block
+    /// fixes, from the clusters the passes found free (repair.rs).
+    pub fn allocates(&self) -> bool {
+        matches!(self, Fix::MakeLostFound { .. } | Fix::InitRoot { .. })
+    }
+
+    /// A fix that needs lost+found: applied after the fixes that make it.
+    pub fn needs_lost_found(&self) -> bool {
+        matches!(self, Fix::Reconnect { .. })
     }
 
     /// The question put to a person (without its question mark).
@@ -166,6 +197,16 @@ impl Fix {
             Fix::WipeOrphan { inode, .. } => {
                 format!("orphan inode {inode}: free it, as the kernel's recovery would")
             }
+            Fix::Reconnect { inode, .. } => format!("inode {inode}: name it #{inode} in lost+found"),
+            Fix::DotDot { dir, parent } => {
+                format!("directory {dir}: point its '..' at {parent}, the directory that names it")
+            }
+            Fix::MakeLostFound { root } => {
+                format!("make lost+found in the root directory (inode {root})")
+            }
+            Fix::InitRoot { blkno, .. } => format!(
+                "inode {blkno}: make it an empty root directory (what no directory names then goes to lost+found)"
+            ),
         }
     }
 
@@ -354,9 +395,46 @@ impl Fix {
                 .write(vol)?;
                 Fix::FreeBit { group, bit }.write(vol)
             }
-            Fix::GlobalBitmap | Fix::Recount(_) | Fix::Links(..) => {
+            Fix::Reconnect { inode, ftype } => {
+                let root = vol.read_inode(vol.root_blkno())?;
+                let Some(lf) = vol.lookup(&root, b"lost+found")? else {
+                    bail!("the root directory has no lost+found");
+                };
+                Ok(link::reconnect(vol, lf, inode, ftype)?)
+            }
+            Fix::DotDot { dir, parent } => Ok(link::set_dotdot(vol, dir, parent)?),
+            Fix::GlobalBitmap
+            | Fix::Recount(_)
+            | Fix::Links(..)
+            | Fix::MakeLostFound { .. }
+            | Fix::InitRoot { .. } => {
                 bail!("{self:?} is not a one-block fix")
             }
+        }
+        .with_context(|| self.question())
+    }
+
+    /// Write a fix that [`allocates`](Fix::allocates); `usable_cluster`
+    /// says which clusters the passes found unused (the bitmap may not
+    /// show all that are in use yet).
+    pub fn allocate(&self, vol: &Volume, usable_cluster: &dyn Fn(u64) -> bool) -> Result<()> {
+        match *self {
+            Fix::MakeLostFound { root } => {
+                link::make_subdir(vol, 0, root, b"lost+found", usable_cluster)?;
+                Ok::<(), anyhow::Error>(())
+            }
+            Fix::InitRoot {
+                blkno,
+                slot,
+                bit,
+                group,
+            } => {
+                let at = link::Suballoc { slot, bit, group };
+                link::init_dir(vol, blkno, blkno, at, usable_cluster)?;
+                link::make_subdir(vol, 0, blkno, b"lost+found", usable_cluster)?;
+                Ok(())
+            }
+            _ => bail!("{self:?} takes no inode or cluster"),
         }
         .with_context(|| self.question())
     }

@@ -108,10 +108,12 @@ pub fn apply(
         }
     }
     let one_block = |f: &Fix| {
-        !matches!(
-            f,
-            Fix::GlobalBitmap | Fix::Recount(_) | Fix::Links(..) | Fix::SuperClusters(_)
-        )
+        !f.allocates()
+            && !f.needs_lost_found()
+            && !matches!(
+                f,
+                Fix::GlobalBitmap | Fix::Recount(_) | Fix::Links(..) | Fix::SuperClusters(_)
+            )
     };
     // A removed record moves the ones after it: a block gets at most one
     // removal per round, after its other fixes, and the next round finds
@@ -137,6 +139,24 @@ pub fn apply(
         }
         verify()?;
         match fix.write(vol) {
+            Ok(()) => mark(findings, *fix),
+            Err(e) => left.push(format!("{e:#}")),
+        }
+    }
+    // New directories (a root, lost+found) take their inode and cluster
+    // after the one-block fixes, never a cluster the passes found in use;
+    // then what goes into lost+found.
+    let in_use: std::collections::HashSet<u64> =
+        bitmap_diff.iter().filter(|d| d.1).map(|d| d.0).collect();
+    let late = fixes.iter().filter(|f| f.allocates());
+    for fix in late.chain(fixes.iter().filter(|f| f.needs_lost_found())) {
+        verify()?;
+        let done = if fix.allocates() {
+            fix.allocate(vol, &|c| !in_use.contains(&c))
+        } else {
+            fix.write(vol)
+        };
+        match done {
             Ok(()) => mark(findings, *fix),
             Err(e) => left.push(format!("{e:#}")),
         }
@@ -284,6 +304,10 @@ pub fn rounds(
     }
     for f in report.iter_mut() {
         f.fixed = wrote && !current.iter().any(|g| same(f, g));
+    }
+    // What an earlier round left for later is moot once nothing is left.
+    if current.is_empty() {
+        left.clear();
     }
     Ok(left)
 }

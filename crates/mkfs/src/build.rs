@@ -1178,17 +1178,7 @@ pub fn layout(plan: &Plan, id: Identity) -> Result<Layout> {
     Ok(l)
 }
 
-fn write_trailer(blk: &mut [u8], blkno: u64, parent: u64, (free_rec_len, free_next): (u16, u64)) {
-    let off = blk.len() - 0x40;
-    let (t, _) = DirBlockTrailer::mut_from_prefix(&mut blk[off..]).expect("64 bytes");
-    t.db_free_rec_len.set(free_rec_len);
-    t.db_free_next.set(free_next);
-    t.db_compat_inode.set(0);
-    t.db_compat_rec_len.set(0x40);
-    t.db_signature.copy_from_slice(b"DIRTRL1\0");
-    t.db_blkno.set(blkno);
-    t.db_parent_dinode.set(parent);
-}
+use ocfs2_format::link::write_dir_trailer as write_trailer;
 
 impl Layout {
     /// The superblock inode block (block 2, or a backup's copy).

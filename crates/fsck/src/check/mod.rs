@@ -184,9 +184,15 @@ struct InodeInfo {
     mode: u16,
     links: u32,
     refs: u32,
-    /// Directory that names it (first seen), for directories.
+    /// A system file (the system directory names it, never lost+found).
+    system: bool,
+    /// Directory that names it (first seen).
     parent: Option<u64>,
+    /// What a directory's '..' names, valid inode or not.
     dotdot: Option<u64>,
+    /// The finding pass 5 made of a '..' that names no valid inode (an
+    /// index in `findings`): pass 6 gives it the repair of '..'.
+    dotdot_finding: Option<usize>,
 }
 
 /// The checker's state.
@@ -227,6 +233,12 @@ pub struct Checker<'a> {
     /// Slots whose journal the replay recovered (or, with -n, would): their
     /// slot map entries are given up with the recovery, not held.
     pub recovered: HashSet<u16>,
+    /// lost+found, when the root names a directory by that name that is not
+    /// indexed (names can be added to it): filled by pass 5, where pass 6
+    /// reconnects what no directory names.
+    lost_found: Option<u64>,
+    /// Whether this round's repairs make lost+found (pass 5).
+    lost_found_coming: bool,
     /// Filled by pass 7: every cluster whose global bitmap bit is wrong,
     /// with whether it is in use.
     pub bitmap_diff: Vec<(u64, bool)>,
@@ -267,6 +279,8 @@ impl<'a> Checker<'a> {
             last_eb: (0, 0),
             dup_reports: 0,
             recovered: HashSet::new(),
+            lost_found: None,
+            lost_found_coming: false,
             bitmap_diff: Vec::new(),
         }
     }

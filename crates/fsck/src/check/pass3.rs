@@ -116,6 +116,7 @@ impl Checker<'_> {
                 InodeInfo {
                     mode,
                     links: di.links(),
+                    system: is_system,
                     ..Default::default()
                 },
             );

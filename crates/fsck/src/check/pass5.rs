@@ -5,6 +5,7 @@ use core::mem::offset_of;
 
 impl Checker<'_> {
     pub(super) fn pass5(&mut self) {
+        self.pass5_root_mode();
         let mut dirs: Vec<u64> = self
             .inodes
             .iter()
@@ -250,8 +251,27 @@ impl Checker<'_> {
                             e.inode
                         ),
                     );
-                    let fix = (e.name == b".")
-                        .then(|| entry(offset_of!(DirEntryHeader, inode), 8, d, "'.'"));
+                    // '.' naming another inode points back; a first entry
+                    // naming this directory under another name is its '.'
+                    // renamed: name_len, file_type and the name's first two
+                    // bytes (the second is padding after '.').
+                    let fix = if e.name == b"." {
+                        Some(entry(offset_of!(DirEntryHeader, inode), 8, d, "'.'"))
+                    } else {
+                        (e.inode == d).then(|| {
+                            let second = u64::from(e.name.get(1).copied().unwrap_or(0));
+                            let value = 1
+                                | u64::from(file_type::DIR) << 8
+                                | u64::from(b'.') << 16
+                                | second << 24;
+                            entry(
+                                offset_of!(DirEntryHeader, name_len),
+                                4,
+                                value,
+                                "the entry's name ('.')",
+                            )
+                        })
+                    };
                     self.findings.push(Finding { fix, ..f });
                 }
                 // '.' takes its own length only (fsck.ocfs2 splits the
@@ -285,6 +305,11 @@ impl Checker<'_> {
                         format!("directory {d}: second entry is {name:?}, not '..'"),
                     );
                 }
+                if k == 1 && e.name == b".." {
+                    if let Some(t) = self.inodes.get_mut(&d) {
+                        t.dotdot = Some(e.inode);
+                    }
+                }
                 if e.inode >= self.blocks() {
                     let f = Finding::new(
                         "DIRENT_INODE_RANGE",
@@ -296,6 +321,11 @@ impl Checker<'_> {
                     continue;
                 }
                 let Some(target) = self.inodes.get_mut(&e.inode) else {
+                    if k == 1 && e.name == b".." {
+                        if let Some(t) = self.inodes.get_mut(&d) {
+                            t.dotdot_finding = Some(self.findings.len());
+                        }
+                    }
                     let f = Finding::new(
                         "DIRENT_INODE_FREE",
                         Some(e.blkno),
@@ -310,18 +340,24 @@ impl Checker<'_> {
                 };
                 target.refs += 1;
                 let tmode = target.mode;
-                if e.name == b".." {
-                    if let Some(t) = self.inodes.get_mut(&d) {
-                        t.dotdot = Some(e.inode);
-                    }
-                } else if e.name != b"." {
+                if e.name != b"." && e.name != b".." {
                     let t = self.inodes.get_mut(&e.inode).expect("present");
                     if t.parent.is_none() {
                         t.parent = Some(d);
                     }
                 }
                 if e.file_type != ft_of_mode(tmode) {
-                    self.add_fix(
+                    // A mode without a file type is the inode's damage
+                    // (INODE_MODE): the entry's type is not made to match.
+                    let fix = (ft_of_mode(tmode) != file_type::UNKNOWN).then(|| {
+                        entry(
+                            offset_of!(DirEntryHeader, file_type),
+                            1,
+                            u64::from(ft_of_mode(tmode)),
+                            "the entry's file type",
+                        )
+                    });
+                    let f = Finding::new(
                         "DIRENT_TYPE",
                         Some(e.blkno),
                         Some(d),
@@ -329,37 +365,161 @@ impl Checker<'_> {
                             "directory {d}: {name:?} has type {}, inode {} mode {tmode:o}",
                             e.file_type, e.inode
                         ),
-                        entry(
-                            offset_of!(DirEntryHeader, file_type),
-                            1,
-                            u64::from(ft_of_mode(tmode)),
-                            "the entry's file type",
-                        ),
                     );
+                    self.findings.push(Finding { fix, ..f });
                 }
             }
         }
+        self.pass5_root();
+    }
+
+    /// The root directory and its lost+found (`lost_found`).
+    fn pass5_root(&mut self) {
         let root = self.vol.root_blkno();
-        match self.inodes.get(&root) {
-            Some(i) if i.mode & 0o170000 == 0o040000 => {
-                if let Some(r) = self.read_inode(root) {
-                    if !matches!(self.vol.lookup(&r, b"lost+found"), Ok(Some(_))) {
-                        self.add(
-                            "LOSTFOUND_MISSING",
-                            Some(root),
-                            None,
-                            "lost+found is missing from the root directory".into(),
-                        );
-                    }
+        let is_dir = |i: &InodeInfo| i.mode & 0o170000 == 0o040000;
+        if self.inodes.get(&root).is_some_and(is_dir) {
+            let Some(r) = self.read_inode(root) else {
+                return;
+            };
+            match self.vol.lookup(&r, b"lost+found") {
+                Ok(Some(lf)) => {
+                    let usable = self.inodes.get(&lf).is_some_and(is_dir)
+                        && self
+                            .vol
+                            .read_inode(lf)
+                            .is_ok_and(|i| i.dyn_features() & dyn_features::INDEXED_DIR == 0);
+                    self.lost_found = usable.then_some(lf);
+                }
+                Ok(None) => {
+                    let f = Finding::new(
+                        "LOSTFOUND_MISSING",
+                        Some(root),
+                        None,
+                        "lost+found is missing from the root directory".into(),
+                    );
+                    // Its entry goes into the root, which must not be
+                    // indexed (link.rs adds no index entries).
+                    let fix = (r.dyn_features() & dyn_features::INDEXED_DIR == 0)
+                        .then_some(Fix::MakeLostFound { root });
+                    self.lost_found_coming = fix.is_some();
+                    self.findings.push(Finding { fix, ..f });
+                }
+                Err(_) => {} // its damage is reported above
+            }
+            return;
+        }
+        // A root that lost only its mode is pass5_root_mode's. Otherwise the
+        // inode is rewritten as an empty root (its bit in the global inode
+        // allocator is set), and what it named goes to lost+found.
+        let fix = self
+            .alloc_inodes
+            .get(&root)
+            .map(|&(slot, bit, group)| Fix::InitRoot {
+                blkno: root,
+                slot,
+                bit,
+                group,
+            });
+        self.lost_found_coming = fix.is_some();
+        // The root's allocator bit stays: the new root takes it, and
+        // repairs what pass 3 found in its block.
+        if fix.is_some() {
+            for f in self.findings.iter_mut().filter(|f| f.blkno == Some(root)) {
+                if matches!(f.fix, Some(Fix::FreeBit { .. })) {
+                    f.fix = fix;
                 }
             }
-            _ => self.add(
-                "ROOT_DIR_MISSING",
-                Some(root),
-                None,
-                format!("root directory {root} is missing or not a directory"),
-            ),
         }
+        let f = Finding::new(
+            "ROOT_DIR_MISSING",
+            Some(root),
+            None,
+            format!("root directory {root} is missing or not a directory"),
+        );
+        self.findings.push(Finding { fix, ..f });
+    }
+
+    /// A valid root inode whose entries are a root's ('.' and '..' naming
+    /// itself) lost only its mode: ROOT_DIR_MISSING, repaired by setting the
+    /// mode back, and the passes go on as if it were (its entries name
+    /// what they name; nothing goes to lost+found).
+    fn pass5_root_mode(&mut self) {
+        let root = self.vol.root_blkno();
+        let Some(mode) = self.inodes.get(&root).map(|i| i.mode) else {
+            return;
+        };
+        if mode & 0o170000 == 0o040000 {
+            return;
+        }
+        let Some(ino) = self.read_inode(root) else {
+            return;
+        };
+        if !self.holds_root_entries(&ino) {
+            return;
+        }
+        let perm = if mode & 0o7777 == 0 {
+            0o755
+        } else {
+            mode & 0o7777
+        };
+        let fixed = 0o040000 | perm;
+        let fix = Set::fix(
+            root,
+            offset_of!(Dinode, i_mode),
+            2,
+            u64::from(fixed),
+            CheckAt::Inode,
+            "i_mode (a directory)",
+        );
+        for f in self.findings.iter_mut() {
+            if f.code == "INODE_MODE" && f.blkno == Some(root) {
+                f.fix = Some(fix);
+            }
+        }
+        self.add_fix(
+            "ROOT_DIR_MISSING",
+            Some(root),
+            None,
+            format!("root directory {root} has mode {mode:o}, but holds a root's entries"),
+            fix,
+        );
+        if let Some(i) = self.inodes.get_mut(&root) {
+            i.mode = fixed;
+        }
+    }
+
+    /// Whether inode `ino` (whatever its mode) holds directory entries
+    /// whose '.' and '..' both name it: a root directory's.
+    fn holds_root_entries(&self, ino: &Inode) -> bool {
+        let b = ino.blkno;
+        let mut entries = Vec::new();
+        let parsed = if ino.is_inline() {
+            ino.inline_data()
+                .ok()
+                .and_then(|d| ocfs2_format::fs::parse_dir_block(b, d, &mut entries).ok())
+        } else {
+            let limit = if self.vol.meta_ecc()
+                || self.vol.features().has_incompat(incompat::INDEXED_DIRS)
+            {
+                self.bs as usize - 0x40
+            } else {
+                self.bs as usize
+            };
+            self.vol
+                .extents(ino)
+                .ok()
+                .and_then(|x| self.vol.map_block(&x, 0))
+                .and_then(|p| self.vol.read_block(p).ok())
+                .and_then(|buf| {
+                    ocfs2_format::fs::parse_dir_block(b, &buf[..limit], &mut entries).ok()
+                })
+        };
+        parsed.is_some()
+            && entries.len() >= 2
+            && entries[0].name == b"."
+            && entries[0].inode == b
+            && entries[1].name == b".."
+            && entries[1].inode == b
     }
 }
 

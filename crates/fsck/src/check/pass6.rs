@@ -28,22 +28,38 @@ impl Checker<'_> {
             // A directory's own '.' and its children's '..' count in refs:
             // only an entry elsewhere (parent) connects it.
             if b != root && b != sysdir && info.parent.is_none() {
-                self.add(
+                // Reconnected to lost+found, as e2fsck and fsck.ocfs2 do;
+                // a system file never is (the system directory lost it).
+                let ready = self.lost_found.is_some() || self.lost_found_coming;
+                let fix =
+                    (ready && self.lost_found != Some(b) && !info.system).then(|| Fix::Reconnect {
+                        inode: b,
+                        ftype: ft_of_mode(info.mode),
+                    });
+                if let Some(k) = info.dotdot_finding {
+                    self.findings[k].fix = fix;
+                }
+                let f = Finding::new(
                     "DIR_NOT_CONNECTED",
                     Some(b),
                     None,
                     format!("inode {b} is not named by any directory"),
                 );
+                self.findings.push(Finding { fix, ..f });
                 continue;
             }
             if is_dir && b != root && b != sysdir {
                 if let (Some(p), Some(dd)) = (info.parent, info.dotdot) {
                     if p != dd {
-                        self.add(
+                        if let Some(k) = info.dotdot_finding {
+                            self.findings[k].fix = Some(Fix::DotDot { dir: b, parent: p });
+                        }
+                        self.add_fix(
                             "DIRENT_DOTDOT",
                             Some(b),
                             None,
                             format!("directory {b}: '..' is {dd}, its parent is {p}"),
+                            Fix::DotDot { dir: b, parent: p },
                         );
                     }
                 }

@@ -1,0 +1,451 @@
+//! Names and directories added to an unmounted volume: an entry put into a
+//! directory, a directory's '..' pointed elsewhere, a directory made (its
+//! inode taken from an inode allocator). fsck's repairs use them to make
+//! lost+found, to reconnect what no directory names and to rebuild a root.
+//!
+//! Write order, so that a crash at any point leaves what the next fsck
+//! explains: allocator bits before the blocks that use them (a crash
+//! leaves a bit nothing uses, which fsck frees), a directory's blocks
+//! before its inode, an inode before the entry that names it (a crash
+//! leaves an inode nothing names, which fsck reconnects), a new directory
+//! block before the `i_size` that covers it. Each write is one whole block
+//! with its metaecc check recomputed.
+//!
+//! Indexed directories are refused: a name there is also an index entry,
+//! which these helpers do not write.
+
+use crate::alloc;
+use crate::blockcheck::CheckAt;
+use crate::error::{Error, Result};
+use crate::features::incompat;
+use crate::fs::{slot_file_name, Inode};
+use crate::ondisk::*;
+use crate::Volume;
+use zerocopy::FromBytes;
+
+/// Bytes of a directory trailer at the end of a block.
+pub const DIR_TRAILER_LEN: usize = core::mem::size_of::<DirBlockTrailer>();
+
+/// Fill the trailer at the end of directory block `blk` (number `blkno`,
+/// of directory `parent`): `free` is the index's (free rec_len, next
+/// block with free space), (0, 0) for a directory without an index.
+pub fn write_dir_trailer(blk: &mut [u8], blkno: u64, parent: u64, free: (u16, u64)) {
+    let off = blk.len() - DIR_TRAILER_LEN;
+    let (t, _) = DirBlockTrailer::mut_from_prefix(&mut blk[off..]).expect("64 bytes");
+    t.db_free_rec_len.set(free.0);
+    t.db_free_next.set(free.1);
+    t.db_compat_inode.set(0);
+    t.db_compat_rec_len.set(DIR_TRAILER_LEN as u16);
+    t.db_signature.copy_from_slice(b"DIRTRL1\0");
+    t.db_blkno.set(blkno);
+    t.db_parent_dinode.set(parent);
+}
+
+/// Put an entry into the entry area `area` (a directory block without its
+/// trailer, or an inode's inline data): into a free entry big enough, or
+/// into the slack after a live entry, which is split. Returns false when
+/// there is no room. Entries whose lengths do not add up stop the search.
+pub fn place_entry(area: &mut [u8], name: &[u8], inode: u64, ftype: u8) -> bool {
+    let need = dir_rec_len(name.len());
+    let mut off = 0;
+    while off + DIR_MEMBER_LEN <= area.len() {
+        let rec_len = usize::from(u16::from_le_bytes([area[off + 8], area[off + 9]]));
+        if rec_len < DIR_MEMBER_LEN || off + rec_len > area.len() {
+            return false;
+        }
+        let live = u64::from_le_bytes(area[off..off + 8].try_into().expect("8 bytes")) != 0;
+        let own = if live {
+            dir_rec_len(usize::from(area[off + 10]))
+        } else {
+            0
+        };
+        if rec_len >= own + need {
+            let at = off + own;
+            if live {
+                area[off + 8..off + 10].copy_from_slice(&(own as u16).to_le_bytes());
+            }
+            let len = rec_len - own;
+            area[at..at + 8].copy_from_slice(&inode.to_le_bytes());
+            area[at + 8..at + 10].copy_from_slice(&(len as u16).to_le_bytes());
+            area[at + 10] = name.len() as u8;
+            area[at + 11] = ftype;
+            area[at + DIR_MEMBER_LEN..at + DIR_MEMBER_LEN + name.len()].copy_from_slice(name);
+            return true;
+        }
+        off += rec_len;
+    }
+    false
+}
+
+/// Where a directory's entries live: the inode's inline area (its byte
+/// range in the inode block), or the usable bytes of each block.
+fn inline_area(vol: &Volume, dir: &Inode) -> Result<core::ops::Range<usize>> {
+    let start = DINODE_ID2 + core::mem::size_of::<InlineData>();
+    let count = usize::from(u16::from_le_bytes([
+        dir.buf[DINODE_ID2],
+        dir.buf[DINODE_ID2 + 1],
+    ]));
+    if start + count > vol.block_size() as usize {
+        return Err(Error::corrupt(
+            dir.blkno,
+            format!("inline id_count {count} runs past the block"),
+        ));
+    }
+    Ok(start..start + count)
+}
+
+/// Bytes of a directory block that hold entries.
+fn entry_limit(vol: &Volume) -> usize {
+    let bs = vol.block_size() as usize;
+    if vol.dir_trailers() {
+        bs - DIR_TRAILER_LEN
+    } else {
+        bs
+    }
+}
+
+fn dir_inode(vol: &Volume, blkno: u64) -> Result<Inode> {
+    let dir = vol.read_inode(blkno)?;
+    if !dir.is_dir() {
+        return Err(Error::Invalid(format!("inode {blkno} is not a directory")));
+    }
+    if dir.dyn_features() & dyn_features::INDEXED_DIR != 0 {
+        return Err(Error::Unsupported(format!(
+            "directory {blkno} is indexed: a name added there needs an index entry too"
+        )));
+    }
+    Ok(dir)
+}
+
+/// Add `name` -> `inode` (of type `ftype`) to directory `dir_blkno`. Room is
+/// taken in the inline area, in an existing block, or in a new block of the
+/// directory's last cluster (written first, then the directory's `i_size`);
+/// a directory that would need a new cluster is an error, nothing written.
+/// The directory's link count is the caller's.
+pub fn insert_entry(
+    vol: &Volume,
+    dir_blkno: u64,
+    name: &[u8],
+    inode: u64,
+    ftype: u8,
+) -> Result<()> {
+    if name.is_empty() || name.len() > MAX_FILENAME_LEN {
+        return Err(Error::Invalid(format!("name of {} bytes", name.len())));
+    }
+    let mut dir = dir_inode(vol, dir_blkno)?;
+    if dir.is_inline() {
+        let r = inline_area(vol, &dir)?;
+        if !place_entry(&mut dir.buf[r], name, inode, ftype) {
+            return Err(Error::Invalid(format!(
+                "inline directory {dir_blkno} has no room for another entry"
+            )));
+        }
+        return vol.write_meta(dir_blkno, &mut dir.buf, CheckAt::Inode);
+    }
+    let extents = vol.extents(&dir)?;
+    let bs = u64::from(vol.block_size());
+    let limit = entry_limit(vol);
+    let nblocks = dir.size().div_ceil(bs);
+    for lblk in 0..nblocks {
+        let Some(p) = vol.map_block(&extents, lblk) else {
+            continue;
+        };
+        let mut buf = if vol.dir_trailers() {
+            vol.read_meta(p, CheckAt::DirTrailer)?
+        } else {
+            vol.read_block(p)?
+        };
+        if place_entry(&mut buf[..limit], name, inode, ftype) {
+            return vol.write_meta(p, &mut buf, CheckAt::DirTrailer);
+        }
+    }
+    // A new block, inside the clusters the directory has.
+    let cs = u64::from(vol.cluster_size());
+    let Some(p) = vol
+        .map_block(&extents, nblocks)
+        .filter(|_| (nblocks + 1) * bs <= u64::from(dir.di().i_clusters.get()) * cs)
+    else {
+        return Err(Error::Invalid(format!(
+            "directory {dir_blkno} is full: another entry needs a new cluster"
+        )));
+    };
+    let mut buf = vec![0u8; bs as usize];
+    buf[8..10].copy_from_slice(&(limit as u16).to_le_bytes());
+    place_entry(&mut buf[..limit], name, inode, ftype);
+    if vol.dir_trailers() {
+        write_dir_trailer(&mut buf, p, dir_blkno, (0, 0));
+    }
+    vol.write_meta(p, &mut buf, CheckAt::DirTrailer)?;
+    dir.di_mut().i_size.set((nblocks + 1) * bs);
+    vol.write_meta(dir_blkno, &mut dir.buf, CheckAt::Inode)
+}
+
+/// Point directory `dir_blkno`'s '..' (its second entry) at `parent`.
+pub fn set_dotdot(vol: &Volume, dir_blkno: u64, parent: u64) -> Result<()> {
+    let mut dir = vol.read_inode(dir_blkno)?;
+    if !dir.is_dir() {
+        return Err(Error::Invalid(format!(
+            "inode {dir_blkno} is not a directory"
+        )));
+    }
+    let set = |area: &mut [u8]| -> bool {
+        if area.len() < DIR_MEMBER_LEN {
+            return false;
+        }
+        let first = usize::from(u16::from_le_bytes([area[8], area[9]]));
+        let at = first;
+        if first < DIR_MEMBER_LEN || at + DIR_MEMBER_LEN + 2 > area.len() {
+            return false;
+        }
+        if area[at + 10] != 2 || &area[at + DIR_MEMBER_LEN..at + DIR_MEMBER_LEN + 2] != b".." {
+            return false;
+        }
+        area[at..at + 8].copy_from_slice(&parent.to_le_bytes());
+        true
+    };
+    let missing = || Error::corrupt(dir_blkno, "directory has no '..' as its second entry");
+    if dir.is_inline() {
+        let r = inline_area(vol, &dir)?;
+        if !set(&mut dir.buf[r]) {
+            return Err(missing());
+        }
+        return vol.write_meta(dir_blkno, &mut dir.buf, CheckAt::Inode);
+    }
+    let extents = vol.extents(&dir)?;
+    let p = vol.map_block(&extents, 0).ok_or_else(missing)?;
+    let mut buf = if vol.dir_trailers() {
+        vol.read_meta(p, CheckAt::DirTrailer)?
+    } else {
+        vol.read_block(p)?
+    };
+    let limit = entry_limit(vol);
+    if !set(&mut buf[..limit]) {
+        return Err(missing());
+    }
+    vol.write_meta(p, &mut buf, CheckAt::DirTrailer)
+}
+
+/// Where a new inode's allocator bit is: its slot (0xFFFF for the global
+/// inode allocator), bit and group.
+#[derive(Debug, Clone, Copy)]
+pub struct Suballoc {
+    pub slot: u16,
+    pub bit: u16,
+    pub group: u64,
+}
+
+/// Write an empty directory (`.` and `..` -> `parent`, mode 0755, two
+/// links) into inode block `blkno`, whose allocator bit `at` names and is
+/// taken already. Inline when the volume has inline data; otherwise one
+/// cluster is taken from the global bitmap (`usable_cluster` says which
+/// the caller knows to be free) and its first block written before the
+/// inode. A volume with indexed directories and no inline data is refused
+/// (its directories need an index).
+pub fn init_dir(
+    vol: &Volume,
+    blkno: u64,
+    parent: u64,
+    at: Suballoc,
+    usable_cluster: &dyn Fn(u64) -> bool,
+) -> Result<()> {
+    let bs = vol.block_size() as usize;
+    let inline = vol.features().has_incompat(incompat::INLINE_DATA);
+    if !inline && vol.features().has_incompat(incompat::INDEXED_DIRS) {
+        return Err(Error::Unsupported(
+            "a new directory on a volume with indexed directories and no inline data needs an index".into(),
+        ));
+    }
+    let fill = |area: &mut [u8]| {
+        let dot = dir_rec_len(1);
+        let whole = area.len() as u16;
+        area[8..10].copy_from_slice(&whole.to_le_bytes());
+        place_entry(area, b".", blkno, file_type::DIR);
+        // '.' takes its own length only; '..' the rest.
+        area[8..10].copy_from_slice(&(dot as u16).to_le_bytes());
+        let rest = area.len() - dot;
+        area[dot + 8..dot + 10].copy_from_slice(&(rest as u16).to_le_bytes());
+        place_entry(&mut area[dot..], b"..", parent, file_type::DIR);
+    };
+    let mut b = vec![0u8; bs];
+    let (size, clusters) = if inline {
+        let count = max_inline_data(bs);
+        let start = DINODE_ID2 + core::mem::size_of::<InlineData>();
+        fill(&mut b[start..start + count]);
+        b[DINODE_ID2..DINODE_ID2 + 2].copy_from_slice(&(count as u16).to_le_bytes());
+        (count as u64, 0)
+    } else {
+        let c = alloc::take_cluster(vol, usable_cluster)?;
+        let bpc = u64::from(vol.cluster_size() / vol.block_size());
+        let p = c * bpc;
+        let mut blk = vec![0u8; bs];
+        let limit = entry_limit(vol);
+        fill(&mut blk[..limit]);
+        if vol.dir_trailers() {
+            write_dir_trailer(&mut blk, p, blkno, (0, 0));
+        }
+        vol.write_meta(p, &mut blk, CheckAt::DirTrailer)?;
+        let (el, recs) = ExtentList::mut_from_prefix(&mut b[DINODE_ID2..]).expect("fits");
+        el.l_count.set(extent_recs_per_inode(bs) as u16);
+        el.l_next_free_rec.set(1);
+        let (er, _) = ExtentRec::mut_from_prefix(recs).expect("fits");
+        er.e_int_clusters.set(1);
+        er.e_blkno.set(p);
+        (bs as u64, 1)
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let gen = vol.super_inode().di().i_fs_generation.get();
+    let (di, _) = Dinode::mut_from_prefix(&mut b).expect("block");
+    di.i_signature.copy_from_slice(b"INODE01\0");
+    di.i_generation.set(gen);
+    di.i_fs_generation.set(gen);
+    di.i_suballoc_slot.set(at.slot);
+    di.i_suballoc_bit.set(at.bit);
+    if vol.features().has_incompat(incompat::DISCONTIG_BG) {
+        di.i_suballoc_loc.set(at.group);
+    }
+    di.i_blkno.set(blkno);
+    di.i_size.set(size);
+    di.i_mode.set(0o040755);
+    di.i_links_count.set(2);
+    di.i_flags.set(inode_flags::VALID);
+    di.i_atime.set(now);
+    di.i_ctime.set(now);
+    di.i_mtime.set(now);
+    di.i_clusters.set(clusters);
+    if inline {
+        di.i_dyn_features.set(dyn_features::INLINE_DATA);
+    }
+    vol.write_meta(blkno, &mut b, CheckAt::Inode)
+}
+
+/// Make an empty directory under `parent` (not yet named there): an inode
+/// taken from slot `slot`'s inode allocator (a block `usable_inode` accepts
+/// and that holds no valid inode), then [`init_dir`]. Returns its block.
+/// The caller names it in `parent` and counts its '..' in `parent`'s links.
+pub fn make_dir(
+    vol: &Volume,
+    slot: u16,
+    parent: u64,
+    usable_inode: &dyn Fn(u64) -> bool,
+    usable_cluster: &dyn Fn(u64) -> bool,
+) -> Result<u64> {
+    let ia = vol.system_inode(&slot_file_name("inode_alloc", slot))?;
+    let free = |group: u64, bit: u16| {
+        let b = group + u64::from(bit);
+        bit != 0
+            && b < vol.device_blocks()
+            && usable_inode(b)
+            && vol.read_block(b).is_ok_and(|buf| {
+                !buf.starts_with(INODE_SIGNATURE)
+                    || Dinode::read_from_prefix(&buf)
+                        .is_ok_and(|(d, _)| d.i_flags.get() & inode_flags::VALID == 0)
+            })
+    };
+    let Some((group, bit)) = alloc::find_free_bit(vol, ia, &free)? else {
+        return Err(Error::Invalid(format!(
+            "inode allocator of slot {slot} has no free inode left"
+        )));
+    };
+    alloc::take_bit(vol, ia, group, bit)?;
+    let blkno = group + u64::from(bit);
+    init_dir(
+        vol,
+        blkno,
+        parent,
+        Suballoc { slot, bit, group },
+        usable_cluster,
+    )?;
+    Ok(blkno)
+}
+
+/// [`make_dir`], named `name` in `parent` (after the new directory is
+/// written), then `parent`'s link count raised by one for the new '..'
+/// (last: a crash before it leaves a count one short, which fsck sets).
+/// Returns the new directory's block.
+pub fn make_subdir(
+    vol: &Volume,
+    slot: u16,
+    parent: u64,
+    name: &[u8],
+    usable_cluster: &dyn Fn(u64) -> bool,
+) -> Result<u64> {
+    // Refused before anything is taken: the parent must take the name.
+    dir_inode(vol, parent)?;
+    let d = make_dir(vol, slot, parent, &|_| true, usable_cluster)?;
+    insert_entry(vol, parent, name, d, file_type::DIR)?;
+    add_links(vol, parent, 1)?;
+    Ok(d)
+}
+
+/// Raise inode `blkno`'s link count by `n`.
+pub fn add_links(vol: &Volume, blkno: u64, n: u32) -> Result<()> {
+    let mut ino = vol.read_inode(blkno)?;
+    let links = ino.di().links().saturating_add(n);
+    let di = ino.di_mut();
+    di.i_links_count.set(links as u16);
+    di.i_links_count_hi.set((links >> 16) as u16);
+    vol.write_meta(blkno, &mut ino.buf, CheckAt::Inode)
+}
+
+/// Name `inode` `#<inode>` in `lost_found` (e2fsck's and fsck.ocfs2's
+/// name); a directory's '..' then points at lost+found, whose link count
+/// rises by one. In that order: a crash leaves a '..' or a count the next
+/// fsck sets.
+pub fn reconnect(vol: &Volume, lost_found: u64, inode: u64, ftype: u8) -> Result<()> {
+    let name = format!("#{inode}");
+    insert_entry(vol, lost_found, name.as_bytes(), inode, ftype)?;
+    if ftype == file_type::DIR {
+        set_dotdot(vol, inode, lost_found)?;
+        add_links(vol, lost_found, 1)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(area: &[u8]) -> Vec<(u64, Vec<u8>, usize)> {
+        let mut out = Vec::new();
+        let mut off = 0;
+        while off + DIR_MEMBER_LEN <= area.len() {
+            let rl = usize::from(u16::from_le_bytes([area[off + 8], area[off + 9]]));
+            let ino = u64::from_le_bytes(area[off..off + 8].try_into().unwrap());
+            let nl = usize::from(area[off + 10]);
+            out.push((ino, area[off + 12..off + 12 + nl].to_vec(), rl));
+            off += rl;
+        }
+        out
+    }
+
+    #[test]
+    fn place_splits_slack_and_fills_free_entries() {
+        let mut a = vec![0u8; 64];
+        a[8..10].copy_from_slice(&64u16.to_le_bytes());
+        assert!(place_entry(&mut a, b".", 7, 2));
+        assert!(place_entry(&mut a, b"..", 5, 2));
+        assert!(place_entry(&mut a, b"#12345", 9, 1));
+        let e = entries(&a);
+        assert_eq!(e.len(), 3);
+        assert_eq!(e[0], (7, b".".to_vec(), 16));
+        assert_eq!(e[1], (5, b"..".to_vec(), 16));
+        assert_eq!(e[2], (9, b"#12345".to_vec(), 32));
+        // 32 - 20 = 12 bytes of slack: not enough for a 16-byte entry.
+        assert!(!place_entry(&mut a, b"x", 10, 1));
+        // A cleared entry is reused.
+        a[32..40].copy_from_slice(&0u64.to_le_bytes());
+        assert!(place_entry(&mut a, b"abcdefghijklmnopqr", 11, 1));
+        assert_eq!(entries(&a)[2], (11, b"abcdefghijklmnopqr".to_vec(), 32));
+    }
+
+    #[test]
+    fn place_refuses_lengths_that_do_not_add_up() {
+        let mut a = vec![0u8; 64];
+        a[8..10].copy_from_slice(&100u16.to_le_bytes());
+        assert!(!place_entry(&mut a, b"x", 1, 1));
+        a[8..10].copy_from_slice(&4u16.to_le_bytes());
+        assert!(!place_entry(&mut a, b"x", 1, 1));
+    }
+}
