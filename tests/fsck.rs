@@ -1254,6 +1254,18 @@ fn cases() -> Vec<Case> {
                 dino(b).i_size.set(c + 100);
             });
         }),
+        case("inline_id_count_wrong", Default, "INLINE_DATA_COUNT_INVALID", Flags, |v| {
+            edit_inode(v, path(v, "/inl"), |b| {
+                let c = get16(b, DINODE_ID2);
+                put16(b, DINODE_ID2, c - 100);
+            });
+        }),
+        case("inline_dir_id_count_wrong", Default, "INLINE_DATA_COUNT_INVALID", Flags, |v| {
+            edit_inode(v, path(v, "/d1"), |b| {
+                let c = get16(b, DINODE_ID2);
+                put16(b, DINODE_ID2, c + 8);
+            });
+        }),
         case("inline_owns_clusters", Default, "INODE_INLINE_CLUSTERS", Flags, |v| {
             edit_inode(v, path(v, "/inl"), |b| dino(b).i_clusters.set(1));
         }),
@@ -1443,6 +1455,16 @@ fn cases() -> Vec<Case> {
         case("dirent_duplicate_name", Default, "DIRENT_DUPLICATE", Flags, |v| {
             let e = entry(v, v.root_blkno(), "f2");
             edit_entry(v, &e, |b| b[DIR_MEMBER_LEN + 1] = b'1');
+        }),
+        case("dir_record_leaves_hole", MaxCompat, "NO_HOLES", Flags, |v| {
+            // fswreck's DIR_HOLE: the directory's only record starts at
+            // cluster 1.
+            edit_inode(v, path(v, "/d1"), |b| put32(b, ext_rec(0), 1));
+        }),
+        case("dirent_dot_over_dotdot", MaxCompat, "DIRENT_LENGTH", Flags, |v| {
+            // fswreck's DIRENT_DOT_EXCESS: '.' grows by 4 bytes over '..'.
+            let e = entry(v, path(v, "/d1"), ".");
+            edit_entry(v, &e, |b| put16(b, 8, 20));
         }),
         case("dir_hole", MaxCompat, "DIR_HOLE", Flags, |v| {
             // One 16K cluster holds four 4K blocks; the sixth is a hole.

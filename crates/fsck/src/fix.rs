@@ -99,6 +99,10 @@ pub enum Fix {
     /// written: it may be made earlier in the same round); a directory's
     /// '..' then points at lost+found (`link::reconnect`).
     Reconnect { inode: u64, ftype: u8 },
+    /// Rewrite the trailer of directory block `blkno` (of directory
+    /// `parent`): signature, its length, the block and the directory; the
+    /// index's free-space fields stay.
+    DirTrailer { blkno: u64, parent: u64 },
     /// Point directory `dir`'s '..' at `parent`, the directory that names
     /// it.
     DotDot { dir: u64, parent: u64 },
@@ -198,6 +202,9 @@ impl Fix {
                 format!("orphan inode {inode}: free it, as the kernel's recovery would")
             }
             Fix::Reconnect { inode, .. } => format!("inode {inode}: name it #{inode} in lost+found"),
+            Fix::DirTrailer { blkno, parent } => {
+                format!("directory {parent} block {blkno}: rewrite its trailer")
+            }
             Fix::DotDot { dir, parent } => {
                 format!("directory {dir}: point its '..' at {parent}, the directory that names it")
             }
@@ -403,6 +410,18 @@ impl Fix {
                 Ok(link::reconnect(vol, lf, inode, ftype)?)
             }
             Fix::DotDot { dir, parent } => Ok(link::set_dotdot(vol, dir, parent)?),
+            Fix::DirTrailer { blkno, parent } => edit(vol, blkno, CheckAt::DirTrailer, |buf| {
+                let off = buf.len() - link::DIR_TRAILER_LEN;
+                let (t, _) = DirBlockTrailer::read_from_prefix(&buf[off..])
+                    .map_err(|_| anyhow::anyhow!("no room for a trailer"))?;
+                link::write_dir_trailer(
+                    buf,
+                    blkno,
+                    parent,
+                    (t.db_free_rec_len.get(), t.db_free_next.get()),
+                );
+                Ok(())
+            }),
             Fix::GlobalBitmap
             | Fix::Recount(_)
             | Fix::Links(..)

@@ -348,6 +348,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
                 &dev,
                 &mut checker.findings,
                 diff,
+                !checker.dirs_incomplete,
                 &checker.recovered,
                 &mut |r, q| answers.approve(r, q),
                 &verify,

@@ -68,10 +68,13 @@ pub fn decide(
 /// handed out twice); then the one-block fixes (each block is old or new);
 /// then clusters nothing uses are freed and allocator counts recomputed
 /// from the bitmaps; then link counts; the superblock last.
+/// `dirs_whole` says whether the check read every directory block (link
+/// counts are set only then).
 pub fn apply(
     vol: &Volume,
     findings: &mut [Finding],
     bitmap_diff: &[(u64, bool)],
+    dirs_whole: bool,
     verify: &dyn Fn() -> Result<()>,
 ) -> Result<Vec<String>> {
     let mut left = Vec::new();
@@ -200,6 +203,11 @@ pub fn apply(
             "{} link count(s) left as they are: other damage may hide entries that name them",
             links.len()
         ));
+    } else if !links.is_empty() && !dirs_whole {
+        left.push(format!(
+            "{} link count(s) left for the next round: some directory blocks could not be read whole",
+            links.len()
+        ));
     } else {
         for fix in links {
             let Fix::Links(i, n) = fix else { continue };
@@ -244,7 +252,8 @@ fn same(a: &Finding, b: &Finding) -> bool {
 }
 
 /// Decide, apply, check again, up to [`ROUNDS`] times, on the findings of
-/// the first check (`report`, whose `bitmap_diff` is `diff`). Each round
+/// the first check (`report`, whose `bitmap_diff` is `diff`; `dirs_whole`
+/// when it read every directory block whole). Each round
 /// opens the volume afresh, so a repaired superblock is the one checked.
 /// A finding counts as fixed when the last check no longer has it; one
 /// found only after a repair is added to the report. Returns what was left
@@ -254,13 +263,14 @@ pub fn rounds(
     dev: &std::sync::Arc<dyn ocfs2_format::BlockIo>,
     report: &mut Vec<Finding>,
     diff: Vec<(u64, bool)>,
+    dirs_whole: bool,
     recovered: &std::collections::HashSet<u16>,
     approve: &mut dyn FnMut(problems::Repair, &str) -> bool,
     verify: &dyn Fn() -> Result<()>,
     stop: &dyn Fn() -> bool,
     show: bool,
 ) -> Result<Vec<String>> {
-    let (mut current, mut diff) = (report.clone(), diff);
+    let (mut current, mut diff, mut dirs_whole) = (report.clone(), diff, dirs_whole);
     let mut declined: Vec<Fix> = Vec::new();
     let mut wrote = false;
     let mut left = Vec::new();
@@ -285,7 +295,7 @@ pub fn rounds(
         }
         let vol = Volume::open_for_check(Box::new(dev.clone()))
             .context("opening the volume to repair it")?;
-        left = apply(&vol, &mut current, &diff, verify)?;
+        left = apply(&vol, &mut current, &diff, dirs_whole, verify)?;
         wrote = true;
         let vol = Volume::open_for_check(Box::new(dev.clone()))
             .context("opening the volume to check the repairs")?;
@@ -294,6 +304,7 @@ pub fn rounds(
         again.run(&mut crate::check::Quiet, stop);
         current = std::mem::take(&mut again.findings);
         diff = std::mem::take(&mut again.bitmap_diff);
+        dirs_whole = !again.dirs_incomplete;
         for g in &current {
             if !report.iter().any(|f| same(f, g)) {
                 let mut g = g.clone();

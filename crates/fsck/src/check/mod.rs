@@ -230,6 +230,9 @@ pub struct Checker<'a> {
     /// (its cpos, its block), as libocfs2 finds `i_last_eb_blk`.
     last_eb: (u64, u64),
     dup_reports: usize,
+    /// Pass 3, per tree walked: whether it is a directory's, whose records
+    /// leave no holes.
+    no_holes: bool,
     /// Slots whose journal the replay recovered (or, with -n, would): their
     /// slot map entries are given up with the recovery, not held.
     pub recovered: HashSet<u16>,
@@ -239,6 +242,10 @@ pub struct Checker<'a> {
     lost_found: Option<u64>,
     /// Whether this round's repairs make lost+found (pass 5).
     lost_found_coming: bool,
+    /// Whether some directory block could not be read whole (pass 5): an
+    /// inode no entry names may then be named by what was not read, and is
+    /// not reconnected in this round, and no link count is set.
+    pub dirs_incomplete: bool,
     /// Filled by pass 7: every cluster whose global bitmap bit is wrong,
     /// with whether it is in use.
     pub bitmap_diff: Vec<(u64, bool)>,
@@ -278,9 +285,11 @@ impl<'a> Checker<'a> {
             limit_reports: 0,
             last_eb: (0, 0),
             dup_reports: 0,
+            no_holes: false,
             recovered: HashSet::new(),
             lost_found: None,
             lost_found_coming: false,
+            dirs_incomplete: false,
             bitmap_diff: Vec::new(),
         }
     }

@@ -218,15 +218,39 @@ impl Checker<'_> {
         let bs = self.bs as usize;
         if ino.is_inline() {
             let id_count = u16::from_le_bytes([ino.buf[DINODE_ID2], ino.buf[DINODE_ID2 + 1]]);
-            if usize::from(id_count) > max_inline_data(bs) || di.i_size.get() > u64::from(id_count)
-            {
-                self.add(
+            // The inline area: what follows id2's 8-byte header, less the
+            // inline xattrs at the block's end (the kernel's and
+            // fsck.ocfs2's ocfs2_max_inline_data_with_xattr).
+            let xattrs = if ino.dyn_features() & dyn_features::INLINE_XATTR != 0 {
+                usize::from(di.i_xattr_inline_size.get())
+            } else {
+                0
+            };
+            let max = max_inline_data(bs).saturating_sub(xattrs);
+            if usize::from(id_count) != max {
+                self.add_fix(
+                    "INLINE_DATA_COUNT_INVALID",
+                    Some(b),
+                    None,
+                    format!("inline inode {b}: id_count {id_count}, its inline area holds {max}"),
+                    inode_field(b, DINODE_ID2, 2, max as u64, "id_count"),
+                );
+            }
+            if di.i_size.get() > max as u64 {
+                self.add_fix(
                     "INODE_INLINE_SIZE",
                     Some(b),
                     None,
                     format!(
-                        "inline inode {b}: i_size {} id_count {id_count}",
+                        "inline inode {b}: i_size {} is larger than its inline area ({max})",
                         di.i_size.get()
+                    ),
+                    inode_field(
+                        b,
+                        offset_of!(Dinode, i_size),
+                        8,
+                        max as u64,
+                        "i_size (the inline area's size)",
                     ),
                 );
             }
@@ -297,6 +321,7 @@ impl Checker<'_> {
         let mut max_end = 0u64;
         let mut seen = HashSet::new();
         self.last_eb = (0, 0);
+        self.no_holes = ino.is_dir();
         let before = self.findings.len();
         self.walk(
             b,
@@ -415,25 +440,40 @@ impl Checker<'_> {
             );
             return;
         }
-        let mut prev_end = 0u64;
         for (i, r) in recs.iter().enumerate() {
-            let cpos = u64::from(r.e_cpos.get());
+            let mut cpos = u64::from(r.e_cpos.get());
             let n = u64::from(r.clusters(depth));
             let blk = r.e_blkno.get();
             if depth == 0 && n == 0 {
                 continue;
             }
-            if i > 0 && cpos < prev_end {
-                self.add(
+            // The tree is walked in order: `max_end` is where the records
+            // before this one end (fsck.ocfs2's running offset). A record
+            // starting before it is moved there, as fsck.ocfs2 moves it; so
+            // is a directory's record that leaves a hole (directories have
+            // none). What follows is judged as the repair leaves it.
+            let offset = *max_end;
+            if self.no_holes && cpos != offset {
+                self.add_fix(
+                    "NO_HOLES",
+                    Some(owner),
+                    None,
+                    format!("directory {owner}: record {i} starts at cluster {cpos}, the records before it end at {offset}"),
+                    list.rec_field(i, 0, 4, offset, "e_cpos"),
+                );
+                cpos = offset;
+            } else if cpos < offset {
+                self.add_fix(
                     "EXTENT_OVERLAP",
                     Some(owner),
                     None,
                     format!(
-                        "record {i} at cpos {cpos} overlaps the previous one ending at {prev_end}"
+                        "record {i} at cpos {cpos} overlaps the records before it, which end at {offset}"
                     ),
+                    list.rec_field(i, 0, 4, offset, "e_cpos"),
                 );
+                cpos = offset;
             }
-            prev_end = cpos + n;
             if depth == 0 {
                 let f = self.vol.features();
                 // Flags the volume cannot have are cleared one at a time

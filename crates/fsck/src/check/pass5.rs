@@ -20,27 +20,40 @@ impl Checker<'_> {
                 continue;
             };
             let mut entries = Vec::new();
+            // A '.' grown over '..' (dot_shrinks), whose repair also gives
+            // the directory its '..' back.
+            let mut dot_fix: Option<Fix> = None;
             if ino.is_inline() {
-                match ino.inline_data() {
-                    Ok(data) => {
-                        if let Err(e) = ocfs2_format::fs::parse_dir_block(d, data, &mut entries) {
-                            let fix = first_bad_dirent(data).map(|off| Fix::SalvageDirent {
-                                blkno: d,
-                                area: (DINODE_ID2 + core::mem::size_of::<InlineData>()) as u16,
-                                len: data.len() as u16,
-                                entry: off as u16,
-                                at: CheckAt::Inode,
-                            });
-                            let f = Finding::new("DIRENT_LENGTH", Some(d), None, e.to_string());
-                            self.findings.push(Finding { fix, ..f });
-                        }
-                    }
-                    Err(e) => self.add("DIRENT_LENGTH", Some(d), None, e.to_string()),
+                // The entries fill i_size bytes of the inline area; a wrong
+                // id_count or i_size is pass 3's (INLINE_DATA_COUNT_INVALID,
+                // INODE_INLINE_SIZE), and the entries are read within the
+                // block all the same, so that what they name is counted.
+                let area = &ino.id2()[core::mem::size_of::<InlineData>()..];
+                let data = &area[..(ino.size().min(area.len() as u64)) as usize];
+                if let Err(e) = ocfs2_format::fs::parse_dir_block(d, data, &mut entries) {
+                    let area = DINODE_ID2 + core::mem::size_of::<InlineData>();
+                    let fix = dot_shrinks(data, d, area, CheckAt::Inode).or_else(|| {
+                        first_bad_dirent(data).map(|off| Fix::SalvageDirent {
+                            blkno: d,
+                            area: area as u16,
+                            len: data.len() as u16,
+                            entry: off as u16,
+                            at: CheckAt::Inode,
+                        })
+                    });
+                    self.dirs_incomplete = true;
+                    let f = Finding::new("DIRENT_LENGTH", Some(d), None, e.to_string());
+                    self.findings.push(Finding { fix, ..f });
+                    dot_fix = fix.filter(|f| matches!(f, Fix::Set(_)));
                 }
             } else {
                 let ext = match self.vol.extents(&ino) {
                     Ok(x) => x,
-                    Err(_) => continue, // reported in pass 3
+                    Err(_) => {
+                        // reported in pass 3
+                        self.dirs_incomplete = true;
+                        continue;
+                    }
                 };
                 let nblocks = ino.size().div_ceil(self.bs);
                 let mut next = 0u64;
@@ -57,12 +70,24 @@ impl Checker<'_> {
                             .min()
                             .unwrap_or(nblocks)
                             .min(nblocks);
-                        self.add(
+                        self.dirs_incomplete = true;
+                        // Pass 3's repair of this directory's records
+                        // (NO_HOLES) or of its i_size past them
+                        // (INODE_SIZE) closes the hole.
+                        let fix = self
+                            .findings
+                            .iter()
+                            .find(|f| {
+                                f.blkno == Some(d) && matches!(f.code, "NO_HOLES" | "INODE_SIZE")
+                            })
+                            .and_then(|f| f.fix);
+                        let f = Finding::new(
                             "DIR_HOLE",
                             Some(d),
                             None,
                             format!("directory {d} has no block {l}..{}", next - 1),
                         );
+                        self.findings.push(Finding { fix, ..f });
                         continue;
                     };
                     let at = CheckAt::DirTrailer;
@@ -71,6 +96,7 @@ impl Checker<'_> {
                     } else {
                         self.vol.read_block(p).ok()
                     }) else {
+                        self.dirs_incomplete = true;
                         continue;
                     };
                     let limit = if trailers {
@@ -78,33 +104,49 @@ impl Checker<'_> {
                     } else {
                         self.bs as usize
                     };
-                    if trailers {
+                    let bad_trailer = trailers && {
                         let t = DirBlockTrailer::read_from_prefix(&buf[limit..])
                             .expect("64 bytes")
                             .0;
-                        if &t.db_signature[..7] != b"DIRTRL1"
+                        &t.db_signature[..7] != b"DIRTRL1"
                             || t.db_blkno.get() != p
                             || t.db_parent_dinode.get() != d
-                        {
-                            self.add(
-                                "DIR_TRAILER",
-                                Some(p),
-                                Some(d),
-                                format!("directory {d} block {p}: trailer missing or wrong"),
-                            );
-                        }
-                    }
+                    };
                     if let Err(e) =
                         ocfs2_format::fs::parse_dir_block(p, &buf[..limit], &mut entries)
                     {
-                        let fix = first_bad_dirent(&buf[..limit]).map(|off| Fix::SalvageDirent {
-                            blkno: p,
-                            area: 0,
-                            len: limit as u16,
-                            entry: off as u16,
-                            at: CheckAt::DirTrailer,
-                        });
+                        let fix =
+                            dot_shrinks(&buf[..limit], p, 0, CheckAt::DirTrailer).or_else(|| {
+                                first_bad_dirent(&buf[..limit]).map(|off| Fix::SalvageDirent {
+                                    blkno: p,
+                                    area: 0,
+                                    len: limit as u16,
+                                    entry: off as u16,
+                                    at: CheckAt::DirTrailer,
+                                })
+                            });
+                        self.dirs_incomplete = true;
                         let f = Finding::new("DIRENT_LENGTH", Some(p), Some(d), e.to_string());
+                        self.findings.push(Finding { fix, ..f });
+                        dot_fix = dot_fix.or(fix.filter(|f| matches!(f, Fix::Set(_))));
+                    }
+                    if bad_trailer {
+                        // Rewritten when the entries end where the trailer
+                        // begins (they parse within the block's first
+                        // bytes): its place holds nothing else then.
+                        let whole =
+                            ocfs2_format::fs::parse_dir_block(p, &buf[..limit], &mut Vec::new())
+                                .is_ok();
+                        let f = Finding::new(
+                            "DIR_TRAILER",
+                            Some(p),
+                            Some(d),
+                            format!("directory {d} block {p}: trailer missing or wrong"),
+                        );
+                        let fix = whole.then_some(Fix::DirTrailer {
+                            blkno: p,
+                            parent: d,
+                        });
                         self.findings.push(Finding { fix, ..f });
                     }
                 }
@@ -138,6 +180,7 @@ impl Checker<'_> {
                                         off: 0xC0,
                                         at: CheckAt::DxBlock,
                                     };
+                                    self.no_holes = false;
                                     self.walk(
                                         d,
                                         list,
@@ -166,12 +209,13 @@ impl Checker<'_> {
                 }
             }
             if entries.len() < 2 && !entries.is_empty() {
-                self.add(
+                let f = Finding::new(
                     "DIRENT_DOTDOT",
                     Some(d),
                     None,
                     format!("directory {d} has no '..' entry"),
                 );
+                self.findings.push(Finding { fix: dot_fix, ..f });
             }
             let mut names = HashSet::new();
             // A name in an indexed directory is also a hash in its index:
@@ -521,6 +565,36 @@ impl Checker<'_> {
             && entries[1].name == b".."
             && entries[1].inode == b
     }
+}
+
+/// A '.' whose rec_len grew over the '..' right after its own 16 bytes
+/// (fswreck's DIRENT_DOT_EXCESS: the entries after it no longer add up):
+/// the fix gives '.' its own length back. `data` is the entry area, at byte
+/// `area` of block `blkno`.
+fn dot_shrinks(data: &[u8], blkno: u64, area: usize, at: CheckAt) -> Option<Fix> {
+    let dot = dir_rec_len(1);
+    let h = data.get(..dot + DIR_MEMBER_LEN + 2)?;
+    let rec_len = usize::from(u16::from_le_bytes([h[8], h[9]]));
+    let dd = &h[dot..];
+    let dd_len = usize::from(u16::from_le_bytes([dd[8], dd[9]]));
+    let is_dotdot = dd[10] == 2 && &dd[DIR_MEMBER_LEN..DIR_MEMBER_LEN + 2] == b"..";
+    (h[10] == 1
+        && h[DIR_MEMBER_LEN] == b'.'
+        && rec_len > dot
+        && rec_len < dot + dir_rec_len(2)
+        && is_dotdot
+        && dd_len >= dir_rec_len(2)
+        && dot + dd_len <= data.len())
+    .then(|| {
+        Set::fix(
+            blkno,
+            area + 8,
+            2,
+            dot as u64,
+            at,
+            "the '.' entry's rec_len",
+        )
+    })
 }
 
 /// Byte offset of the first entry of `data` whose lengths cannot be

@@ -30,7 +30,8 @@ impl Checker<'_> {
             if b != root && b != sysdir && info.parent.is_none() {
                 // Reconnected to lost+found, as e2fsck and fsck.ocfs2 do;
                 // a system file never is (the system directory lost it).
-                let ready = self.lost_found.is_some() || self.lost_found_coming;
+                let ready =
+                    (self.lost_found.is_some() || self.lost_found_coming) && !self.dirs_incomplete;
                 let fix =
                     (ready && self.lost_found != Some(b) && !info.system).then(|| Fix::Reconnect {
                         inode: b,
@@ -78,6 +79,8 @@ impl Checker<'_> {
                 );
                 // Zero would free a file something still names: that is
                 // not a count to write.
+                // A count from directories not read whole is not written
+                // (repair.rs waits for the round after their repairs).
                 if info.refs > 0 {
                     f.fix = Some(Fix::Links(b, info.refs));
                 }
