@@ -1524,6 +1524,11 @@ fn cases() -> Vec<Case> {
             let e = entry(v, v.root_blkno(), "d1");
             edit_entry(v, &e, |b| put64(b, 0, 0));
         }),
+        case("directory_named_twice", MaxCompat, "DIR_PARENT_DUP", Flags, |v| {
+            // fswreck's DIR_PARENT_DUP: lost+found names d1 too.
+            let d1 = path(v, "/d1");
+            add_entry(v, path(v, "/lost+found"), b"d1-again", d1, file_type::DIR);
+        }),
         case("link_count_wrong", Default, "INODE_COUNT", Flags, |v| {
             edit_inode(v, path(v, "/f1"), |b| dino(b).i_links_count.set(2));
         }),

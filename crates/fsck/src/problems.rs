@@ -176,6 +176,7 @@ pub const PROBLEMS: &[Problem] = &[
     yes("ROOT_DIR_MISSING", "5", "the root directory is missing or not a directory"),
     safe("LOSTFOUND_MISSING", "5", "lost+found is missing from the root directory"),
     yes("DIR_NOT_CONNECTED", "6", "a directory or file is not reachable from the root or the system directory"),
+    yes("DIR_PARENT_DUP", "6", "a directory is named by more than one directory"),
     safe("INODE_COUNT", "6", "an inode's link count does not match the entries that point at it"),
     safe("ORPHAN_DIR_ENTRIES", "6", "an orphan directory holds inodes waiting to be freed"),
     safe("CLUSTER_ALLOC_BIT", "7", "the global bitmap disagrees with the clusters in use (used but free, or set but unused)"),

@@ -75,6 +75,9 @@ impl Checker<'_> {
             me.findings.push(Finding { fix: unlink, ..f });
             None
         };
+        if let Some(runs) = self.discontig_by_cpos(g, owner, recs, next, cpg) {
+            return Some(runs);
+        }
         let mut total = 0u64;
         // A record larger than a group: (index, clusters, first block).
         let mut fix_pos: Option<(usize, u64, u64)> = None;
@@ -153,5 +156,67 @@ impl Checker<'_> {
                 Some(runs)
             }
         }
+    }
+}
+
+impl Checker<'_> {
+    /// The records' e_cpos say where each begins in the group. When they
+    /// run from 0, increasing, below `cpg`, while the lengths do not add up
+    /// to a group, each record's length is the distance to the next (the
+    /// last's, to `cpg`): a length that disagrees is set back
+    /// (DISCONTIG_BG_LEAF_CLUSTERS). fsck.ocfs2 trusts the lengths instead
+    /// and blames whichever record is too long, which can leave two
+    /// records over the same clusters. Returns the group's block runs as
+    /// the repair leaves them, or None when the e_cpos do not tell.
+    fn discontig_by_cpos(
+        &mut self,
+        g: u64,
+        owner: u64,
+        recs: &[u8],
+        next: usize,
+        cpg: u64,
+    ) -> Option<Vec<(u64, u64)>> {
+        let mut parsed = Vec::new();
+        for i in 0..next {
+            let (r, _) =
+                ExtentRec::read_from_prefix(recs.get(i * size_of::<ExtentRec>()..)?).ok()?;
+            let (blk, n) = (r.e_blkno.get(), u64::from(r.leaf_clusters()));
+            if blk == 0 && n == 0 {
+                return None; // fewer records than l_next_free_rec: not this
+            }
+            parsed.push((u64::from(r.e_cpos.get()), n, blk));
+        }
+        let increasing = parsed.windows(2).all(|w| w[0].0 < w[1].0);
+        let sum: u64 = parsed.iter().map(|r| r.1).sum();
+        if parsed.first()?.0 != 0 || !increasing || parsed.last()?.0 >= cpg || sum == cpg {
+            return None;
+        }
+        let mut runs = Vec::new();
+        let mut fixes = Vec::new();
+        for (i, &(cpos, n, blk)) in parsed.iter().enumerate() {
+            let want = parsed.get(i + 1).map_or(cpg, |r| r.0) - cpos;
+            let end = blk.checked_add(want * self.bpc)?;
+            if blk < SUPER_BLOCK_BLKNO || end > self.blocks() {
+                return None;
+            }
+            if n != want {
+                fixes.push((i, n, want));
+            }
+            runs.push((blk, want * self.bpc));
+        }
+        for (i, n, want) in fixes {
+            let at = BG_LIST
+                + size_of::<ExtentList>()
+                + i * size_of::<ExtentRec>()
+                + offset_of!(ExtentRec, e_int_clusters);
+            self.add_fix(
+                "DISCONTIG_BG_LEAF_CLUSTERS",
+                Some(g),
+                Some(owner),
+                format!("discontiguous group {g}: record {i} claims {n} clusters, its e_cpos and the next record's say {want}"),
+                Set::fix(g, at, 2, want, CheckAt::GroupDesc, "e_leaf_clusters"),
+            );
+        }
+        Some(runs)
     }
 }

@@ -190,6 +190,11 @@ struct InodeInfo {
     parent: Option<u64>,
     /// What a directory's '..' names, valid inode or not.
     dotdot: Option<u64>,
+    /// Where `parent`'s entry lives and the fix that clears it.
+    parent_entry: (u64, Option<Fix>),
+    /// Further directories that name a directory after `parent`: (the
+    /// directory, the entry's block, the fix that clears the entry).
+    more_parents: Vec<(u64, u64, Option<Fix>)>,
     /// The finding pass 5 made of a '..' that names no valid inode (an
     /// index in `findings`): pass 6 gives it the repair of '..'.
     dotdot_finding: Option<usize>,

@@ -388,6 +388,11 @@ impl Checker<'_> {
                     let t = self.inodes.get_mut(&e.inode).expect("present");
                     if t.parent.is_none() {
                         t.parent = Some(d);
+                        t.parent_entry = (e.blkno, clear);
+                    } else if tmode & 0o170000 == 0o040000 {
+                        // A directory has one parent: pass 6 keeps the one
+                        // its '..' names and clears the others' entries.
+                        t.more_parents.push((d, e.blkno, clear));
                     }
                 }
                 if e.file_type != ft_of_mode(tmode) {

@@ -23,8 +23,9 @@ impl Checker<'_> {
         let mut blks: Vec<u64> = self.inodes.keys().copied().collect();
         blks.sort_unstable();
         for b in blks {
-            let info = self.inodes[&b].clone();
+            let mut info = self.inodes[&b].clone();
             let is_dir = info.mode & 0o170000 == 0o040000;
+            self.one_parent(b, &mut info);
             // A directory's own '.' and its children's '..' count in refs:
             // only an entry elsewhere (parent) connects it.
             if b != root && b != sysdir && info.parent.is_none() {
@@ -123,5 +124,45 @@ impl Checker<'_> {
             bit,
         });
         self.findings.push(Finding { fix, ..f });
+    }
+}
+
+impl Checker<'_> {
+    /// A directory named by more than one directory (fsck.ocfs2's
+    /// DIR_PARENT_DUP): the parent its '..' names is kept (the first met
+    /// when '..' names none of them), the other entries are cleared, and
+    /// `info` is left as the repair leaves it (its parent, its count).
+    fn one_parent(&mut self, b: u64, info: &mut InodeInfo) {
+        if info.more_parents.is_empty() {
+            return;
+        }
+        let first = info.parent.expect("more parents follow a first");
+        let mut all = vec![(first, Some(info.parent_entry.0), info.parent_entry.1)];
+        all.extend(
+            info.more_parents
+                .iter()
+                .map(|&(d, blk, fix)| (d, Some(blk), fix)),
+        );
+        let keep = all
+            .iter()
+            .position(|p| Some(p.0) == info.dotdot)
+            .unwrap_or(0);
+        info.parent = Some(all[keep].0);
+        for (k, (d, blk, fix)) in all.into_iter().enumerate() {
+            if k == keep {
+                continue;
+            }
+            let f = Finding::new(
+                "DIR_PARENT_DUP",
+                blk.or(Some(d)),
+                Some(d),
+                format!(
+                    "directory {b} is named in directory {d} too; its parent is {}",
+                    info.parent.unwrap_or(0)
+                ),
+            );
+            self.findings.push(Finding { fix, ..f });
+            info.refs = info.refs.saturating_sub(1);
+        }
     }
 }
