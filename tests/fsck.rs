@@ -1384,6 +1384,11 @@ fn cases() -> Vec<Case> {
         case("symlink_not_nul_terminated", Default, "LINK_NULLTERM", Tolerates("1.8.7 -fn reports nothing on a fast symlink without a NUL"), |v| {
             edit_inode(v, path(v, "/ln1"), |b| b[DINODE_ID2..].fill(b'x'));
         }),
+        case("slow_symlink_not_nul_terminated", MaxCompat, "LINK_NULLTERM", Flags, |v| {
+            // Its first block, all target: the NUL goes at i_size.
+            let p = first_extent_blkno(v, "/ln2");
+            edit_raw(v, p, |b| b.fill(b'a'));
+        }),
         case("slow_symlink_size_wrong", MaxCompat, "LINK_SIZE", Flags, |v| {
             edit_inode(v, path(v, "/ln2"), |b| {
                 let d = dino(b);

@@ -99,6 +99,16 @@ pub enum Fix {
     /// written: it may be made earlier in the same round); a directory's
     /// '..' then points at lost+found (`link::reconnect`).
     Reconnect { inode: u64, ftype: u8 },
+    /// Clear inode `inode` (fsck.ocfs2's "clear the inode"): it loses its
+    /// valid flag and gets a dtime, then its allocator bit (`bit` of
+    /// `group`) is freed; the next round clears the entries that name it
+    /// and frees its clusters. A crash in between leaves a bit naming an
+    /// invalid inode, which the next run frees.
+    ClearInode { inode: u64, group: u64, bit: u16 },
+    /// Write a NUL at byte `off` of block `blkno`, ending a symlink's
+    /// target: the inode's block (`inode`, its check recomputed) or a data
+    /// block (no check).
+    EndTarget { blkno: u64, off: u16, inode: bool },
     /// Rewrite the trailer of directory block `blkno` (of directory
     /// `parent`): signature, its length, the block and the directory; the
     /// index's free-space fields stay.
@@ -204,6 +214,12 @@ impl Fix {
             Fix::Reconnect { inode, .. } => format!("inode {inode}: name it #{inode} in lost+found"),
             Fix::DirTrailer { blkno, parent } => {
                 format!("directory {parent} block {blkno}: rewrite its trailer")
+            }
+            Fix::ClearInode { inode, .. } => format!(
+                "inode {inode}: clear it (the entries that name it are cleared and its clusters freed next)"
+            ),
+            Fix::EndTarget { blkno, off, .. } => {
+                format!("block {blkno}: end the symlink's target at byte {off} (its i_size)")
             }
             Fix::DotDot { dir, parent } => {
                 format!("directory {dir}: point its '..' at {parent}, the directory that names it")
@@ -377,20 +393,7 @@ impl Fix {
                 group,
                 bit,
             } => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_secs().max(1));
-                edit(vol, inode, CheckAt::Inode, |buf| {
-                    if !buf.starts_with(INODE_SIGNATURE) {
-                        bail!("block {inode} holds no inode");
-                    }
-                    let di = Dinode::mut_from_prefix(buf)
-                        .expect("block holds an inode")
-                        .0;
-                    di.i_flags.set(di.i_flags.get() & !inode_flags::VALID);
-                    di.i_dtime.set(now);
-                    Ok(())
-                })?;
+                invalidate(vol, inode)?;
                 Set::fix(
                     entry_blkno,
                     usize::from(entry_off),
@@ -402,6 +405,10 @@ impl Fix {
                 .write(vol)?;
                 Fix::FreeBit { group, bit }.write(vol)
             }
+            Fix::ClearInode { inode, group, bit } => {
+                invalidate(vol, inode)?;
+                Fix::FreeBit { group, bit }.write(vol)
+            }
             Fix::Reconnect { inode, ftype } => {
                 let root = vol.read_inode(vol.root_blkno())?;
                 let Some(lf) = vol.lookup(&root, b"lost+found")? else {
@@ -410,6 +417,19 @@ impl Fix {
                 Ok(link::reconnect(vol, lf, inode, ftype)?)
             }
             Fix::DotDot { dir, parent } => Ok(link::set_dotdot(vol, dir, parent)?),
+            Fix::EndTarget { blkno, off, inode } => {
+                let mut buf = vol.read_block(blkno)?;
+                let Some(b) = buf.get_mut(usize::from(off)) else {
+                    bail!("byte {off} is outside the block");
+                };
+                *b = 0;
+                if inode {
+                    vol.write_meta(blkno, &mut buf, CheckAt::Inode)?;
+                } else {
+                    vol.write_block(blkno, &buf)?;
+                }
+                Ok(())
+            }
             Fix::DirTrailer { blkno, parent } => edit(vol, blkno, CheckAt::DirTrailer, |buf| {
                 let off = buf.len() - link::DIR_TRAILER_LEN;
                 let (t, _) = DirBlockTrailer::read_from_prefix(&buf[off..])
@@ -457,6 +477,25 @@ impl Fix {
         }
         .with_context(|| self.question())
     }
+}
+
+/// Take inode `inode`'s valid flag away and give it a dtime, as unlink's
+/// last step does.
+fn invalidate(vol: &Volume, inode: u64) -> Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs().max(1));
+    edit(vol, inode, CheckAt::Inode, |buf| {
+        if !buf.starts_with(INODE_SIGNATURE) {
+            bail!("block {inode} holds no inode");
+        }
+        let di = Dinode::mut_from_prefix(buf)
+            .expect("block holds an inode")
+            .0;
+        di.i_flags.set(di.i_flags.get() & !inode_flags::VALID);
+        di.i_dtime.set(now);
+        Ok(())
+    })
 }
 
 /// Read block `blkno`, change it, write it back with its block check.

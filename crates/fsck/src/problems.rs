@@ -129,7 +129,7 @@ pub const PROBLEMS: &[Problem] = &[
     yes("EB_GEN", "3", "an extent block's fs generation is not the volume's"),
     yes("EXTENT_MARKED_UNWRITTEN", "3", "an extent is marked unwritten on a volume without the unwritten feature"),
     yes("EXTENT_MARKED_REFCOUNTED", "3", "an extent is marked refcounted on a volume without the refcount feature"),
-    p("LINK_NULLTERM", "3", "a symlink's target is not NUL-terminated"),
+    yes("LINK_NULLTERM", "3", "a symlink's target is not NUL-terminated"),
     safe("LINK_SIZE", "3", "a symlink's i_size is not the length of its target"),
     p("LINK_BLOCKS", "3", "a slow symlink has fewer blocks than its target needs"),
     p("DUP_CLUSTERS", "3", "a cluster is claimed by more than one owner"),

@@ -150,9 +150,16 @@ impl Checker<'_> {
         let b = ino.blkno;
         let di = *ino.di();
         let bs = self.bs as usize;
+        // Where a NUL ends a target of i_size bytes: (block, byte, whether
+        // the block is the inode's).
+        let size = di.i_size.get();
+        let mut end_at: Option<(u64, usize, bool)> = None;
         let (len, nul, blocks) = if di.i_clusters.get() == 0 {
             let area = ino.id2();
             let nul = area.iter().position(|&c| c == 0);
+            if size > 0 && size < area.len() as u64 {
+                end_at = Some((b, DINODE_ID2 + size as usize, true));
+            }
             (nul.unwrap_or(area.len()), nul.is_some(), 0u64)
         } else {
             // A tree that cannot be read is the walk's to report.
@@ -178,15 +185,41 @@ impl Checker<'_> {
                     None => len += bs,
                 }
             }
+            if size > 0 && size < (blocks * self.bs).min(PATH_MAX as u64) {
+                end_at = self
+                    .vol
+                    .map_block(&ext, size / self.bs)
+                    .map(|p| (p, (size % self.bs) as usize, false));
+            }
             (len, nul, blocks)
         };
         if !nul {
-            self.add(
+            // The target is taken to be its i_size bytes and ended there
+            // (fsck.ocfs2 clears the inode instead) when that leaves room
+            // for the NUL.
+            // Otherwise the inode is cleared, as fsck.ocfs2 clears it.
+            let clear = self
+                .alloc_inodes
+                .get(&b)
+                .map(|&(_, bit, group)| Fix::ClearInode {
+                    inode: b,
+                    group,
+                    bit,
+                });
+            let fix = end_at
+                .map(|(blkno, off, inode)| Fix::EndTarget {
+                    blkno,
+                    off: off as u16,
+                    inode,
+                })
+                .or(clear);
+            let f = Finding::new(
                 "LINK_NULLTERM",
                 Some(b),
                 None,
                 format!("symlink {b}: its target is not NUL-terminated"),
             );
+            self.findings.push(Finding { fix, ..f });
             return;
         }
         if di.i_size.get() != len as u64 {
