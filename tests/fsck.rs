@@ -2633,6 +2633,57 @@ fn fuzz_metadata() {
 /// A kill before each write of a repair (the write failpoint), on damage
 /// whose repairs take several writes and rounds: the next `-y` finishes the
 /// job, after which our `-n` and fsck.ocfs2 `-fn` are clean.
+/// The clone of a shared extent holds the data: after -y, the file whose
+/// record was pointed at another's clusters reads that data from clusters
+/// of its own, and the first owner keeps its clusters.
+#[test]
+fn a_cloned_extent_holds_the_shared_data() {
+    let tmp = scratch("fsck-clone-");
+    let dir = tmp.path();
+    let img = make_base(Base::Default, dir);
+    let all = cases();
+    let c = all
+        .iter()
+        .find(|c| c.name == "dup_clusters_two_files")
+        .expect("the case");
+    let (f1_blk, f1_data) = {
+        let v = open_rw(&img);
+        // Data to copy: populate() leaves the blocks zeroed.
+        let p = first_extent_blkno(&v, "/f1");
+        edit_raw(&v, p, |b| {
+            for (k, x) in b.iter_mut().enumerate() {
+                *x = (k % 251) as u8 + 1;
+            }
+        });
+        (c.damage)(&v);
+        let f1 = v.read_inode(path(&v, "/f1")).unwrap();
+        (
+            first_extent_blkno(&v, "/f1"),
+            v.read_file(&f1, 4096).unwrap(),
+        )
+    };
+    let y = ours(&img, &["-y"], Duration::from_secs(60));
+    assert_eq!(y.run.code, Some(1), "{}", y.run.show());
+    let v = open_ro(&img);
+    let f2 = v.read_inode(path(&v, "/f2")).unwrap();
+    let f2_blk = first_extent_blkno(&v, "/f2");
+    assert_eq!(
+        first_extent_blkno(&v, "/f1"),
+        f1_blk,
+        "f1 keeps its clusters"
+    );
+    assert_ne!(f2_blk, f1_blk, "f2 has clusters of its own");
+    let f2_data = v.read_file(&f2, 4096).unwrap();
+    let n = f2_data.len().min(f1_data.len());
+    assert!(
+        n > 0 && f2_data[..n].iter().all(|&x| x != 0),
+        "f2 has the data"
+    );
+    assert_eq!(f2_data[..n], f1_data[..n], "f2 reads the data it shared");
+    assert_eq!(ours_n(&img).run.code, Some(EXIT_CLEAN));
+    assert!(theirs_clean(&theirs(&img)));
+}
+
 #[test]
 fn a_crash_at_every_write_of_a_repair_is_finished_by_the_next_run() {
     let tmp = scratch("fsck-repair-crash-");
@@ -2644,6 +2695,9 @@ fn a_crash_at_every_write_of_a_repair_is_finished_by_the_next_run() {
         "orphan_dir_entry",
         "dirent_duplicate_name",
         "local_alloc_la_size",
+        "dup_clusters_two_files",
+        "root_inode_wiped",
+        "file_not_connected",
     ];
     let all = cases();
     let picked: Vec<&Case> = all.iter().filter(|c| wanted.contains(&c.name)).collect();

@@ -410,3 +410,52 @@ pub fn take_cluster(vol: &Volume, usable: &dyn Fn(u64) -> bool) -> Result<u64> {
     claim_clusters(vol, &[(c, 1)])?;
     Ok(c)
 }
+
+/// Take `n` free consecutive clusters of one group of the global bitmap
+/// for which `usable` holds (the caller's view of clusters in use that the
+/// bitmap may not show). Returns the first; written in [`claim_clusters`]'
+/// order.
+pub fn take_run(vol: &Volume, n: u64, usable: &dyn Fn(u64) -> bool) -> Result<u64> {
+    let gb = vol.system_inode("global_bitmap")?;
+    let inode = vol.read_inode(gb)?;
+    let (cl, _) = inode.chain_list()?;
+    let cpg = u64::from(cl.cl_cpg.get());
+    if cpg == 0 || n == 0 || n > cpg {
+        return Err(Error::Invalid(format!(
+            "{n} consecutive clusters do not fit in a group of {cpg}"
+        )));
+    }
+    let bpc = u64::from(vol.cluster_size() / vol.block_size());
+    let first = vol.sb().s_first_cluster_group.get();
+    let total = u64::from(vol.clusters());
+    for g in vol.chain_groups(&inode)? {
+        if u64::from(g.desc.bg_free_bits_count.get()) < n {
+            continue;
+        }
+        let base = if g.blkno == first {
+            0
+        } else {
+            g.blkno / bpc / cpg * cpg
+        };
+        let buf = vol.read_meta(g.blkno, CheckAt::GroupDesc)?;
+        let bits = u64::from(g.desc.bg_bits.get()).min(((buf.len() - BG_BITMAP) * 8) as u64);
+        let mut run = 0u64;
+        for i in 0..bits {
+            let c = base + i;
+            let free = buf[BG_BITMAP + (i / 8) as usize] & (1 << (i % 8)) == 0;
+            run = if free && c < total && usable(c) {
+                run + 1
+            } else {
+                0
+            };
+            if run == n {
+                let start = c + 1 - n;
+                claim_clusters(vol, &[(start, n)])?;
+                return Ok(start);
+            }
+        }
+    }
+    Err(Error::Invalid(format!(
+        "no {n} free consecutive clusters left in the global bitmap"
+    )))
+}

@@ -99,6 +99,20 @@ pub enum Fix {
     /// written: it may be made earlier in the same round); a directory's
     /// '..' then points at lost+found (`link::reconnect`).
     Reconnect { inode: u64, ftype: u8 },
+    /// Give extent record `index` of the list at byte `list` of block
+    /// `blkno` copies of its `clusters` clusters (from block `from`), which
+    /// another owner claims too: new consecutive clusters are taken, the
+    /// data copied, then the record pointed at them (in that order: a
+    /// crash leaves clusters marked that nothing uses, which the next run
+    /// frees).
+    CloneExtent {
+        blkno: u64,
+        list: u16,
+        index: u16,
+        at: CheckAt,
+        from: u64,
+        clusters: u32,
+    },
     /// Clear inode `inode` (fsck.ocfs2's "clear the inode"): it loses its
     /// valid flag and gets a dtime, then its allocator bit (`bit` of
     /// `group`) is freed; the next round clears the entries that name it
@@ -161,7 +175,10 @@ impl Fix {
     /// A fix that takes a new inode or cluster: applied after the one-block
     /// fixes, from the clusters the passes found free (repair.rs).
     pub fn allocates(&self) -> bool {
-        matches!(self, Fix::MakeLostFound { .. } | Fix::InitRoot { .. })
+        matches!(
+            self,
+            Fix::MakeLostFound { .. } | Fix::InitRoot { .. } | Fix::CloneExtent { .. }
+        )
     }
 
     /// A fix that needs lost+found: applied after the fixes that make it.
@@ -215,6 +232,11 @@ impl Fix {
             Fix::DirTrailer { blkno, parent } => {
                 format!("directory {parent} block {blkno}: rewrite its trailer")
             }
+            Fix::CloneExtent {
+                blkno, index, clusters, ..
+            } => format!(
+                "block {blkno}: give extent record {index} its own copy of its {clusters} cluster(s), which another owner claims too"
+            ),
             Fix::ClearInode { inode, .. } => format!(
                 "inode {inode}: clear it (the entries that name it are cleared and its clusters freed next)"
             ),
@@ -446,7 +468,8 @@ impl Fix {
             | Fix::Recount(_)
             | Fix::Links(..)
             | Fix::MakeLostFound { .. }
-            | Fix::InitRoot { .. } => {
+            | Fix::InitRoot { .. }
+            | Fix::CloneExtent { .. } => {
                 bail!("{self:?} is not a one-block fix")
             }
         }
@@ -472,6 +495,37 @@ impl Fix {
                 link::init_dir(vol, blkno, blkno, at, usable_cluster)?;
                 link::make_subdir(vol, 0, blkno, b"lost+found", usable_cluster)?;
                 Ok(())
+            }
+            Fix::CloneExtent {
+                blkno,
+                list,
+                index,
+                at,
+                from,
+                clusters,
+            } => {
+                let bpc = u64::from(vol.cluster_size() / vol.block_size());
+                let to =
+                    ocfs2_format::alloc::take_run(vol, u64::from(clusters), usable_cluster)? * bpc;
+                for k in 0..u64::from(clusters) * bpc {
+                    let data = vol.read_block(from + k)?;
+                    vol.write_block(to + k, &data)?;
+                }
+                vol.device().flush()?;
+                let at_rec = usize::from(list)
+                    + core::mem::size_of::<ExtentList>()
+                    + usize::from(index) * core::mem::size_of::<ExtentRec>()
+                    + core::mem::offset_of!(ExtentRec, e_blkno);
+                edit(vol, blkno, at, |buf| {
+                    let Some(field) = buf.get_mut(at_rec..at_rec + 8) else {
+                        bail!("record {index} is outside the block");
+                    };
+                    if u64::from_le_bytes(field.try_into().expect("8 bytes")) != from {
+                        bail!("record {index} no longer starts at block {from}");
+                    }
+                    field.copy_from_slice(&to.to_le_bytes());
+                    Ok(())
+                })
             }
             _ => bail!("{self:?} takes no inode or cluster"),
         }

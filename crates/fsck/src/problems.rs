@@ -132,7 +132,7 @@ pub const PROBLEMS: &[Problem] = &[
     yes("LINK_NULLTERM", "3", "a symlink's target is not NUL-terminated"),
     safe("LINK_SIZE", "3", "a symlink's i_size is not the length of its target"),
     p("LINK_BLOCKS", "3", "a slow symlink has fewer blocks than its target needs"),
-    p("DUP_CLUSTERS", "3", "a cluster is claimed by more than one owner"),
+    yes("DUP_CLUSTERS", "3", "a cluster is claimed by more than one owner"),
     safe("REFCOUNT_FLAG_INVALID", "3", "an inode has the refcount flag on a volume without the refcount feature"),
     safe("REFCOUNT_LOC_INVALID", "3", "an inode without the refcount flag has an i_refcount_loc"),
     p("REFCOUNT_ROOT_BLOCK_INVALID", "3", "an inode's i_refcount_loc is not a refcount block"),

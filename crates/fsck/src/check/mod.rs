@@ -328,11 +328,13 @@ impl<'a> Checker<'a> {
     }
 
     /// [`Checker::claim`]; `refcounted` for an extent of a refcount tree,
-    /// whose clusters other refcounted extents may claim too.
-    fn claim_as(&mut self, blkno: u64, nblocks: u64, owner: u64, refcounted: bool) {
+    /// whose clusters other refcounted extents may claim too. Returns how
+    /// many of the clusters were claimed already (reports stop at 20).
+    fn claim_as(&mut self, blkno: u64, nblocks: u64, owner: u64, refcounted: bool) -> u64 {
         if nblocks == 0 {
-            return;
+            return 0;
         }
+        let mut dups = 0;
         let first = blkno / self.bpc;
         let last = (blkno + nblocks - 1) / self.bpc;
         for c in first..=last.min(self.clusters.saturating_sub(1)) {
@@ -340,7 +342,11 @@ impl<'a> Checker<'a> {
             if refcounted {
                 self.shared.set(c);
             }
-            if self.used.set(c) && !(refcounted && was_shared) && self.dup_reports < 20 {
+            if self.used.set(c) && !(refcounted && was_shared) {
+                dups += 1;
+                if self.dup_reports >= 20 {
+                    continue;
+                }
                 self.dup_reports += 1;
                 self.add(
                     "DUP_CLUSTERS",
@@ -350,6 +356,7 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+        dups
     }
 
     /// Read a metadata block; a failed check becomes a finding.

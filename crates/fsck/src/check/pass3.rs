@@ -561,7 +561,34 @@ impl Checker<'_> {
                 *max_end = (*max_end).max(cpos + n);
                 let refcounted =
                     r.flags() & EXT_REFCOUNTED != 0 && f.has_incompat(incompat::REFCOUNT_TREE);
-                self.claim_as(blk, n * self.bpc, owner, refcounted);
+                let before = self.findings.len();
+                let dups = self.claim_as(blk, n * self.bpc, owner, refcounted);
+                // The record that claims clusters another owner claimed
+                // first gets copies of them (fsck.ocfs2's clone); a system
+                // file's record is left (the other owner's would be the
+                // one to clone, and its record is not at hand).
+                let system = self.inodes.get(&owner).is_none_or(|i| i.system);
+                if dups > 0 && !system {
+                    let fix = Fix::CloneExtent {
+                        blkno: list.blkno,
+                        list: list.off as u16,
+                        index: i as u16,
+                        at: list.at,
+                        from: blk,
+                        clusters: n as u32,
+                    };
+                    if self.findings.len() == before {
+                        self.add(
+                            "DUP_CLUSTERS",
+                            Some(blk),
+                            Some(owner),
+                            format!("record {i}: {dups} of its clusters are claimed already"),
+                        );
+                    }
+                    for f in &mut self.findings[before..] {
+                        f.fix = Some(fix);
+                    }
+                }
                 continue;
             }
             if depth == 1 && n != 0 && cpos >= self.last_eb.0 {
