@@ -118,28 +118,28 @@ pub fn apply(
                 Fix::GlobalBitmap | Fix::Recount(_) | Fix::Links(..) | Fix::SuperClusters(_)
             )
     };
-    // A removed record moves the ones after it: a block gets at most one
-    // removal per round, after its other fixes, and the next round finds
-    // the rest where they now are.
+    // A removed record moves the ones after it up: the removals in one
+    // list come after that block's other fixes, from its last record to
+    // its first, so that each index still names the record it was found
+    // at.
     let drop_at = |f: &Fix| match *f {
-        Fix::DropExtent { blkno, .. }
-        | Fix::DropChain { blkno, .. }
-        | Fix::DropRefcount { blkno, .. } => Some(blkno),
+        Fix::DropExtent {
+            blkno, list, index, ..
+        } => Some((blkno, list, index)),
+        Fix::DropChain { blkno, index } => Some((blkno, 0, index)),
+        Fix::DropRefcount { blkno, index } => Some((blkno, 0, index)),
         _ => None,
     };
-    let mut touched = std::collections::HashSet::new();
+    let mut drops: Vec<&Fix> = fixes.iter().filter(|f| drop_at(f).is_some()).collect();
+    drops.sort_by_key(|f| {
+        let (b, l, i) = drop_at(f).expect("a removal");
+        (b, l, std::cmp::Reverse(i))
+    });
     let ordered = fixes
         .iter()
         .filter(|f| one_block(f) && drop_at(f).is_none())
-        .chain(fixes.iter().filter(|f| drop_at(f).is_some()));
+        .chain(drops);
     for fix in ordered {
-        if let Some(b) = drop_at(fix) {
-            if !touched.insert(b) {
-                continue;
-            }
-        } else if let Fix::Set(s) = fix {
-            touched.insert(s.blkno);
-        }
         verify()?;
         match fix.write(vol) {
             Ok(()) => mark(findings, *fix),
