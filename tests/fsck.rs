@@ -1510,6 +1510,15 @@ fn cases() -> Vec<Case> {
         case("root_inode_wiped_block_dirs", MaxCompat, "ROOT_DIR_MISSING", Flags, |v| {
             edit_raw(v, v.root_blkno(), |b| b.fill(0));
         }),
+        case("root_inode_wiped_indexed_dirs", MetaEcc, "ROOT_DIR_MISSING", Flags, |v| {
+            // No inline data, indexed directories: the new root and
+            // lost+found get indexes, the reconnected names index entries.
+            edit_raw(v, v.root_blkno(), |b| b.fill(0));
+        }),
+        case("lost_found_entry_removed_indexed_dirs", MetaEcc, "LOSTFOUND_MISSING", Flags, |v| {
+            let e = entry(v, v.root_blkno(), "lost+found");
+            edit_entry(v, &e, |b| put64(b, 0, 0));
+        }),
         case("dirent_dot_renamed", MaxCompat, "DIRENT_DOT_INODE", Flags, |v| {
             // fswreck's DIRENT_NOT_DOTTY: '.' renamed to another name.
             let e = entry(v, path(v, "/d1"), ".");

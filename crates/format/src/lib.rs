@@ -5,6 +5,7 @@
 
 pub mod alloc;
 pub mod blockcheck;
+pub mod dx;
 pub mod error;
 pub mod features;
 pub mod fs;

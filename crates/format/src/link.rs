@@ -11,11 +11,14 @@
 //! block before the `i_size` that covers it. Each write is one whole block
 //! with its metaecc check recomputed.
 //!
-//! Indexed directories are refused: a name there is also an index entry,
-//! which these helpers do not write.
+//! An indexed directory gets an index entry with each name when its index
+//! is kept inline in its root (a root with leaf blocks is refused), and a
+//! new directory an index when the volume has indexed directories and no
+//! inline data, as the kernel gives it one.
 
 use crate::alloc;
 use crate::blockcheck::CheckAt;
+use crate::dx;
 use crate::error::{Error, Result};
 use crate::features::incompat;
 use crate::fs::{slot_file_name, Inode};
@@ -94,25 +97,99 @@ fn inline_area(vol: &Volume, dir: &Inode) -> Result<core::ops::Range<usize>> {
     Ok(start..start + count)
 }
 
-/// Bytes of a directory block that hold entries.
-fn entry_limit(vol: &Volume) -> usize {
+/// Bytes of a directory block that hold entries: all but the trailer when
+/// the directory has one (metaecc volumes, indexed directories: the
+/// kernel's `ocfs2_supports_dir_trailer`).
+fn entry_limit(vol: &Volume, trailer: bool) -> usize {
     let bs = vol.block_size() as usize;
-    if vol.dir_trailers() {
+    if trailer {
         bs - DIR_TRAILER_LEN
     } else {
         bs
     }
 }
 
+fn is_indexed(dir: &Inode) -> bool {
+    dir.dyn_features() & dyn_features::INDEXED_DIR != 0
+}
+
+/// Whether a directory's blocks end in a trailer.
+fn has_trailer(vol: &Volume, dir: &Inode) -> bool {
+    vol.meta_ecc() || is_indexed(dir)
+}
+
+/// The largest room for a new entry in an entry area: a free entry's
+/// length or the slack after a live one (a trailer's `db_free_rec_len`).
+fn largest_hole(area: &[u8]) -> usize {
+    let mut off = 0;
+    let mut best = 0;
+    while off + DIR_MEMBER_LEN <= area.len() {
+        let rec_len = usize::from(u16::from_le_bytes([area[off + 8], area[off + 9]]));
+        if rec_len < DIR_MEMBER_LEN || off + rec_len > area.len() {
+            break;
+        }
+        let live = u64::from_le_bytes(area[off..off + 8].try_into().expect("8 bytes")) != 0;
+        let own = if live {
+            dir_rec_len(usize::from(area[off + 10]))
+        } else {
+            0
+        };
+        best = best.max(rec_len.saturating_sub(own));
+        off += rec_len;
+    }
+    best
+}
+
+/// An inline index root, read and checked for one more entry.
+fn dx_root_with_room(vol: &Volume, dir: &Inode) -> Result<(u64, Vec<u8>)> {
+    let dx = dir.di().i_dx_root.get();
+    let buf = vol.read_meta(dx, CheckAt::DxBlock)?;
+    let (h, _) = DxRootBlock::read_from_prefix(&buf)
+        .map_err(|_| Error::corrupt(dx, "index root truncated"))?;
+    if !buf.starts_with(DX_ROOT_SIGNATURE) || h.dr_dir_blkno.get() != dir.blkno {
+        return Err(Error::corrupt(
+            dx,
+            format!("not the index root of directory {}", dir.blkno),
+        ));
+    }
+    if h.dr_flags & dx::FLAG_INLINE == 0 {
+        return Err(Error::Unsupported(format!(
+            "directory {}'s index has leaf blocks: a name added there needs a leaf entry",
+            dir.blkno
+        )));
+    }
+    let l = dx::ENTRY_LIST;
+    let count = usize::from(u16::from_le_bytes([buf[l + 4], buf[l + 5]]));
+    let used = usize::from(u16::from_le_bytes([buf[l + 6], buf[l + 7]]));
+    if used >= count.min(dx::inline_capacity(buf.len())) {
+        return Err(Error::Invalid(format!(
+            "directory {}'s inline index is full",
+            dir.blkno
+        )));
+    }
+    Ok((dx, buf))
+}
+
+/// Append `(hash of name, block)` to an inline index root read by
+/// [`dx_root_with_room`], and write it.
+fn dx_append(vol: &Volume, dx: u64, mut buf: Vec<u8>, name: &[u8], block: u64) -> Result<()> {
+    let (ma, mi) = dx::name_hash(dx::seed(vol.sb()), name);
+    let l = dx::ENTRY_LIST;
+    let used = usize::from(u16::from_le_bytes([buf[l + 6], buf[l + 7]]));
+    let o = l + 8 + used * dx::ENTRY_LEN;
+    buf[o..o + 4].copy_from_slice(&ma.to_le_bytes());
+    buf[o + 4..o + 8].copy_from_slice(&mi.to_le_bytes());
+    buf[o + 8..o + 16].copy_from_slice(&block.to_le_bytes());
+    buf[l + 6..l + 8].copy_from_slice(&((used + 1) as u16).to_le_bytes());
+    let (h, _) = DxRootBlock::mut_from_prefix(&mut buf).expect("checked");
+    h.dr_num_entries.set(h.dr_num_entries.get() + 1);
+    vol.write_meta(dx, &mut buf, CheckAt::DxBlock)
+}
+
 fn dir_inode(vol: &Volume, blkno: u64) -> Result<Inode> {
     let dir = vol.read_inode(blkno)?;
     if !dir.is_dir() {
         return Err(Error::Invalid(format!("inode {blkno} is not a directory")));
-    }
-    if dir.dyn_features() & dyn_features::INDEXED_DIR != 0 {
-        return Err(Error::Unsupported(format!(
-            "directory {blkno} is indexed: a name added there needs an index entry too"
-        )));
     }
     Ok(dir)
 }
@@ -144,20 +221,44 @@ pub fn insert_entry(
     }
     let extents = vol.extents(&dir)?;
     let bs = u64::from(vol.block_size());
-    let limit = entry_limit(vol);
+    let trailer = has_trailer(vol, &dir);
+    let limit = entry_limit(vol, trailer);
     let nblocks = dir.size().div_ceil(bs);
+    // An indexed directory also gets an index entry (its root after the
+    // block: a crash in between leaves a name the index does not find,
+    // which lookups through the index miss and readdir shows).
+    let dx = if is_indexed(&dir) {
+        Some(dx_root_with_room(vol, &dir)?)
+    } else {
+        None
+    };
     for lblk in 0..nblocks {
         let Some(p) = vol.map_block(&extents, lblk) else {
             continue;
         };
-        let mut buf = if vol.dir_trailers() {
+        let mut buf = if trailer {
             vol.read_meta(p, CheckAt::DirTrailer)?
         } else {
             vol.read_block(p)?
         };
         if place_entry(&mut buf[..limit], name, inode, ftype) {
+            if let Some((dx, root)) = dx {
+                // The trailer's free space follows (the index's free list
+                // is walked by it).
+                let hole = largest_hole(&buf[..limit]) as u16;
+                let off = buf.len() - DIR_TRAILER_LEN;
+                let (t, _) = DirBlockTrailer::mut_from_prefix(&mut buf[off..]).expect("64 bytes");
+                t.db_free_rec_len.set(hole);
+                vol.write_meta(p, &mut buf, CheckAt::DirTrailer)?;
+                return dx_append(vol, dx, root, name, p);
+            }
             return vol.write_meta(p, &mut buf, CheckAt::DirTrailer);
         }
+    }
+    if dx.is_some() {
+        return Err(Error::Invalid(format!(
+            "indexed directory {dir_blkno} is full: another entry needs a new block"
+        )));
     }
     // A new block, inside the clusters the directory has.
     let cs = u64::from(vol.cluster_size());
@@ -172,7 +273,7 @@ pub fn insert_entry(
     let mut buf = vec![0u8; bs as usize];
     buf[8..10].copy_from_slice(&(limit as u16).to_le_bytes());
     place_entry(&mut buf[..limit], name, inode, ftype);
-    if vol.dir_trailers() {
+    if trailer {
         write_dir_trailer(&mut buf, p, dir_blkno, (0, 0));
     }
     vol.write_meta(p, &mut buf, CheckAt::DirTrailer)?;
@@ -213,12 +314,13 @@ pub fn set_dotdot(vol: &Volume, dir_blkno: u64, parent: u64) -> Result<()> {
     }
     let extents = vol.extents(&dir)?;
     let p = vol.map_block(&extents, 0).ok_or_else(missing)?;
-    let mut buf = if vol.dir_trailers() {
+    let trailer = has_trailer(vol, &dir);
+    let mut buf = if trailer {
         vol.read_meta(p, CheckAt::DirTrailer)?
     } else {
         vol.read_block(p)?
     };
-    let limit = entry_limit(vol);
+    let limit = entry_limit(vol, trailer);
     if !set(&mut buf[..limit]) {
         return Err(missing());
     }
@@ -248,13 +350,68 @@ pub fn init_dir(
     at: Suballoc,
     usable_cluster: &dyn Fn(u64) -> bool,
 ) -> Result<()> {
+    let mut b = vec![0u8; vol.block_size() as usize];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let gen = vol.super_inode().di().i_fs_generation.get();
+    {
+        let (di, _) = Dinode::mut_from_prefix(&mut b).expect("block");
+        di.i_signature.copy_from_slice(b"INODE01\0");
+        di.i_generation.set(gen);
+        di.i_fs_generation.set(gen);
+        di.i_suballoc_slot.set(at.slot);
+        di.i_suballoc_bit.set(at.bit);
+        if vol.features().has_incompat(incompat::DISCONTIG_BG) {
+            di.i_suballoc_loc.set(at.group);
+        }
+        di.i_blkno.set(blkno);
+        di.i_mode.set(0o040755);
+        di.i_links_count.set(2);
+        di.i_flags.set(inode_flags::VALID);
+        di.i_atime.set(now);
+        di.i_ctime.set(now);
+        di.i_mtime.set(now);
+    }
+    dir_body(vol, &mut b, blkno, parent, usable_cluster)?;
+    vol.write_meta(blkno, &mut b, CheckAt::Inode)
+}
+
+/// Give directory inode `blkno`, which has no blocks, its '.' and '..'
+/// (-> `parent`) back, as [`init_dir`] writes them; its mode, owner, times
+/// and link count stay (fsck sets the count).
+pub fn refill_dir(
+    vol: &Volume,
+    blkno: u64,
+    parent: u64,
+    usable_cluster: &dyn Fn(u64) -> bool,
+) -> Result<()> {
+    let mut ino = vol.read_inode(blkno)?;
+    if !ino.is_dir() {
+        return Err(Error::Invalid(format!("inode {blkno} is not a directory")));
+    }
+    dir_body(vol, &mut ino.buf, blkno, parent, usable_cluster)?;
+    vol.write_meta(blkno, &mut ino.buf, CheckAt::Inode)
+}
+
+/// The data part of a new empty directory, into inode block `b`: inline
+/// when the volume has inline data, otherwise one cluster taken from the
+/// global bitmap (`usable_cluster` says which the caller knows to be free)
+/// and its first block written. Sets i_size, i_clusters, id2 and the
+/// inline flag (and drops an index). A volume with indexed directories and
+/// no inline data is refused (its directories need an index).
+fn dir_body(
+    vol: &Volume,
+    b: &mut [u8],
+    blkno: u64,
+    parent: u64,
+    usable_cluster: &dyn Fn(u64) -> bool,
+) -> Result<()> {
     let bs = vol.block_size() as usize;
     let inline = vol.features().has_incompat(incompat::INLINE_DATA);
-    if !inline && vol.features().has_incompat(incompat::INDEXED_DIRS) {
-        return Err(Error::Unsupported(
-            "a new directory on a volume with indexed directories and no inline data needs an index".into(),
-        ));
-    }
+    // Without inline data, a volume with indexed directories gives every
+    // new directory an index (the kernel's ocfs2_fill_new_dir_dx).
+    let index = !inline && vol.features().has_incompat(incompat::INDEXED_DIRS);
     let fill = |area: &mut [u8]| {
         let dot = dir_rec_len(1);
         let whole = area.len() as u16;
@@ -266,7 +423,7 @@ pub fn init_dir(
         area[dot + 8..dot + 10].copy_from_slice(&(rest as u16).to_le_bytes());
         place_entry(&mut area[dot..], b"..", parent, file_type::DIR);
     };
-    let mut b = vec![0u8; bs];
+    b[DINODE_ID2..].fill(0);
     let (size, clusters) = if inline {
         let count = max_inline_data(bs);
         let start = DINODE_ID2 + core::mem::size_of::<InlineData>();
@@ -278,12 +435,45 @@ pub fn init_dir(
         let bpc = u64::from(vol.cluster_size() / vol.block_size());
         let p = c * bpc;
         let mut blk = vec![0u8; bs];
-        let limit = entry_limit(vol);
+        let trailer = vol.meta_ecc() || index;
+        let limit = entry_limit(vol, trailer);
         fill(&mut blk[..limit]);
-        if vol.dir_trailers() {
-            write_dir_trailer(&mut blk, p, blkno, (0, 0));
+        if trailer {
+            let free = if index {
+                (largest_hole(&blk[..limit]) as u16, 0)
+            } else {
+                (0, 0)
+            };
+            write_dir_trailer(&mut blk, p, blkno, free);
         }
         vol.write_meta(p, &mut blk, CheckAt::DirTrailer)?;
+        if index {
+            // The root, from slot 0's extent allocator, indexes '.' and
+            // '..' (hash 0) in the directory's block, which has room.
+            let ea = vol.system_inode(&slot_file_name("extent_alloc", 0))?;
+            let Some((group, bit)) = alloc::find_free_bit(vol, ea, &|g, bit| {
+                bit != 0 && g + u64::from(bit) < vol.device_blocks()
+            })?
+            else {
+                return Err(Error::Invalid(
+                    "extent allocator of slot 0 has no free block for a directory index".into(),
+                ));
+            };
+            alloc::take_bit(vol, ea, group, bit)?;
+            let dxb = group + u64::from(bit);
+            let root = dx::Root {
+                blkno: dxb,
+                dir_blkno: blkno,
+                generation: vol.super_inode().di().i_fs_generation.get(),
+                slot: 0,
+                bit,
+                group,
+                free_blk: p,
+            };
+            let mut rb = root.block(bs, &[(0, 0, p), (0, 0, p)]);
+            vol.write_meta(dxb, &mut rb, CheckAt::DxBlock)?;
+            b[core::mem::offset_of!(Dinode, i_dx_root)..][..8].copy_from_slice(&dxb.to_le_bytes());
+        }
         let (el, recs) = ExtentList::mut_from_prefix(&mut b[DINODE_ID2..]).expect("fits");
         el.l_count.set(extent_recs_per_inode(bs) as u16);
         el.l_next_free_rec.set(1);
@@ -292,32 +482,23 @@ pub fn init_dir(
         er.e_blkno.set(p);
         (bs as u64, 1)
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let gen = vol.super_inode().di().i_fs_generation.get();
-    let (di, _) = Dinode::mut_from_prefix(&mut b).expect("block");
-    di.i_signature.copy_from_slice(b"INODE01\0");
-    di.i_generation.set(gen);
-    di.i_fs_generation.set(gen);
-    di.i_suballoc_slot.set(at.slot);
-    di.i_suballoc_bit.set(at.bit);
-    if vol.features().has_incompat(incompat::DISCONTIG_BG) {
-        di.i_suballoc_loc.set(at.group);
-    }
-    di.i_blkno.set(blkno);
+    let (di, _) = Dinode::mut_from_prefix(b).expect("block");
     di.i_size.set(size);
-    di.i_mode.set(0o040755);
-    di.i_links_count.set(2);
-    di.i_flags.set(inode_flags::VALID);
-    di.i_atime.set(now);
-    di.i_ctime.set(now);
-    di.i_mtime.set(now);
     di.i_clusters.set(clusters);
-    if inline {
-        di.i_dyn_features.set(dyn_features::INLINE_DATA);
+    di.i_last_eb_blk.set(0);
+    if !index {
+        di.i_dx_root.set(0);
     }
-    vol.write_meta(blkno, &mut b, CheckAt::Inode)
+    let features =
+        di.i_dyn_features.get() & !(dyn_features::INLINE_DATA | dyn_features::INDEXED_DIR);
+    di.i_dyn_features.set(if inline {
+        features | dyn_features::INLINE_DATA
+    } else if index {
+        features | dyn_features::INDEXED_DIR
+    } else {
+        features
+    });
+    Ok(())
 }
 
 /// Make an empty directory under `parent` (not yet named there): an inode

@@ -113,6 +113,8 @@ pub enum Fix {
         from: u64,
         clusters: u32,
     },
+    /// Recompute block `blkno`'s metaecc check (written as it is).
+    Recheck { blkno: u64, at: CheckAt },
     /// Clear inode `inode` (fsck.ocfs2's "clear the inode"): it loses its
     /// valid flag and gets a dtime, then its allocator bit (`bit` of
     /// `group`) is freed; the next round clears the entries that name it
@@ -133,6 +135,10 @@ pub enum Fix {
     /// Make lost+found: a new empty directory from slot 0's inode
     /// allocator, named in the root (`link::make_subdir`'s order).
     MakeLostFound { root: u64 },
+    /// Give directory `blkno`, which has no blocks, '.' and '..' (->
+    /// `parent`) back (`link::refill_dir`); the entry that names it, its
+    /// mode and owner stay.
+    InitDir { blkno: u64, parent: u64 },
     /// Write an empty root directory into inode block `blkno`, whose
     /// allocator bit (`slot`, `bit` of `group`) is set, with a new
     /// lost+found in it: what the old root named is reconnected there.
@@ -177,7 +183,10 @@ impl Fix {
     pub fn allocates(&self) -> bool {
         matches!(
             self,
-            Fix::MakeLostFound { .. } | Fix::InitRoot { .. } | Fix::CloneExtent { .. }
+            Fix::MakeLostFound { .. }
+                | Fix::InitRoot { .. }
+                | Fix::InitDir { .. }
+                | Fix::CloneExtent { .. }
         )
     }
 
@@ -237,6 +246,9 @@ impl Fix {
             } => format!(
                 "block {blkno}: give extent record {index} its own copy of its {clusters} cluster(s), which another owner claims too"
             ),
+            Fix::Recheck { blkno, .. } => {
+                format!("block {blkno}: recompute its block check")
+            }
             Fix::ClearInode { inode, .. } => format!(
                 "inode {inode}: clear it (the entries that name it are cleared and its clusters freed next)"
             ),
@@ -248,6 +260,9 @@ impl Fix {
             }
             Fix::MakeLostFound { root } => {
                 format!("make lost+found in the root directory (inode {root})")
+            }
+            Fix::InitDir { blkno, parent, .. } => {
+                format!("directory {blkno}: write '.' and '..' (-> {parent}) back into it")
             }
             Fix::InitRoot { blkno, .. } => format!(
                 "inode {blkno}: make it an empty root directory (what no directory names then goes to lost+found)"
@@ -427,6 +442,7 @@ impl Fix {
                 .write(vol)?;
                 Fix::FreeBit { group, bit }.write(vol)
             }
+            Fix::Recheck { blkno, at } => edit(vol, blkno, at, |_| Ok(())),
             Fix::ClearInode { inode, group, bit } => {
                 invalidate(vol, inode)?;
                 Fix::FreeBit { group, bit }.write(vol)
@@ -469,6 +485,7 @@ impl Fix {
             | Fix::Links(..)
             | Fix::MakeLostFound { .. }
             | Fix::InitRoot { .. }
+            | Fix::InitDir { .. }
             | Fix::CloneExtent { .. } => {
                 bail!("{self:?} is not a one-block fix")
             }
@@ -495,6 +512,9 @@ impl Fix {
                 link::init_dir(vol, blkno, blkno, at, usable_cluster)?;
                 link::make_subdir(vol, 0, blkno, b"lost+found", usable_cluster)?;
                 Ok(())
+            }
+            Fix::InitDir { blkno, parent } => {
+                link::refill_dir(vol, blkno, parent, usable_cluster).map_err(anyhow::Error::from)
             }
             Fix::CloneExtent {
                 blkno,

@@ -154,65 +154,6 @@ struct Dx {
     trailers: Vec<(u16, u64)>,
 }
 
-/// ext3's `str2hashbuf`, as OCFS2 uses it for directory index hashes.
-fn str2hashbuf(msg: &[u8], num: usize) -> [u32; 4] {
-    let len = msg.len() as u32;
-    let mut pad = len | (len << 8);
-    pad |= pad << 16;
-    let mut out = [pad; 4];
-    let mut val = pad;
-    let mut n = 0;
-    let take = msg.len().min(num * 4);
-    for (i, &c) in msg[..take].iter().enumerate() {
-        if i % 4 == 0 {
-            val = pad;
-        }
-        // The kernel reads the name as (signed) char.
-        val = (c as i8 as i32 as u32).wrapping_add(val << 8);
-        if i % 4 == 3 {
-            out[n] = val;
-            n += 1;
-            val = pad;
-        }
-    }
-    if n < num {
-        out[n] = val;
-    }
-    out
-}
-
-fn tea_transform(buf: &mut [u32; 4], inp: &[u32; 4]) {
-    let mut sum = 0u32;
-    let (mut b0, mut b1) = (buf[0], buf[1]);
-    let (a, b, c, d) = (inp[0], inp[1], inp[2], inp[3]);
-    for _ in 0..16 {
-        sum = sum.wrapping_add(0x9E37_79B9);
-        b0 = b0.wrapping_add(
-            ((b1 << 4).wrapping_add(a)) ^ b1.wrapping_add(sum) ^ ((b1 >> 5).wrapping_add(b)),
-        );
-        b1 = b1.wrapping_add(
-            ((b0 << 4).wrapping_add(c)) ^ b0.wrapping_add(sum) ^ ((b0 >> 5).wrapping_add(d)),
-        );
-    }
-    buf[0] = buf[0].wrapping_add(b0);
-    buf[1] = buf[1].wrapping_add(b1);
-}
-
-/// `ocfs2_dx_dir_name_hash`: (major, minor) of a name; "." and ".." are (0, 0).
-pub fn dx_name_hash(seed: [u32; 4], name: &[u8]) -> (u32, u32) {
-    if name == b"." || name == b".." {
-        return (0, 0);
-    }
-    let mut buf = seed;
-    let mut p = name;
-    while !p.is_empty() {
-        let inp = str2hashbuf(p, 4);
-        tea_transform(&mut buf, &inp);
-        p = &p[p.len().min(16)..];
-    }
-    (buf[0], buf[1])
-}
-
 #[derive(Clone, Default)]
 struct ChainInfo {
     cpg: u16,
@@ -632,40 +573,21 @@ impl Layout {
     }
 
     fn dx_root_block(&self, dx: &Dx, dir_blkno: u64) -> Vec<u8> {
-        let bs = self.plan.block_size as usize;
-        let mut b = vec![0u8; bs];
-        {
-            let (h, rest) = DxRootBlock::mut_from_prefix(&mut b).expect("block");
-            h.dr_signature.copy_from_slice(b"DXDIR01\0");
-            h.dr_suballoc_slot.set(0);
-            h.dr_suballoc_bit.set(dx.bit);
-            h.dr_fs_generation.set(self.id.generation);
-            h.dr_blkno.set(dx.blkno);
-            h.dr_flags = 1;
-            h.dr_dir_blkno.set(dir_blkno);
-            h.dr_num_entries.set(dx.entries.len() as u32);
-            h.dr_free_blk.set(dx.free_blk);
-            h.dr_suballoc_loc.set(dx.group);
-            let count = ((bs - 0xC8) / 16) as u16;
-            rest[4..6].copy_from_slice(&count.to_le_bytes());
-            rest[6..8].copy_from_slice(&(dx.entries.len() as u16).to_le_bytes());
-            for (k, &(ma, mi, blk)) in dx.entries.iter().enumerate() {
-                let o = 8 + k * 16;
-                rest[o..o + 4].copy_from_slice(&ma.to_le_bytes());
-                rest[o + 4..o + 8].copy_from_slice(&mi.to_le_bytes());
-                rest[o + 8..o + 16].copy_from_slice(&blk.to_le_bytes());
-            }
-        }
+        let root = ocfs2_format::dx::Root {
+            blkno: dx.blkno,
+            dir_blkno,
+            generation: self.id.generation,
+            slot: 0,
+            bit: dx.bit,
+            group: dx.group,
+            free_blk: dx.free_blk,
+        };
+        let mut b = root.block(self.plan.block_size as usize, &dx.entries);
         if self.plan.meta_ecc() {
             blockcheck::update(&mut b, CheckAt::DxBlock);
         }
         b
     }
-}
-
-fn uuid_hash(uuid: &[u8; 16]) -> u32 {
-    uuid.iter()
-        .fold(0u32, |h, &b| (h << 5) ^ (h >> 27) ^ u32::from(b))
 }
 
 /// The system files, in mkfs.ocfs2's table order: (name pattern, per slot,
@@ -1178,6 +1100,7 @@ pub fn layout(plan: &Plan, id: Identity) -> Result<Layout> {
     Ok(l)
 }
 
+use ocfs2_format::dx::{name_hash as dx_name_hash, uuid_hash};
 use ocfs2_format::link::write_dir_trailer as write_trailer;
 
 impl Layout {

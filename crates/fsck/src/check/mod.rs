@@ -190,6 +190,8 @@ struct InodeInfo {
     parent: Option<u64>,
     /// What a directory's '..' names, valid inode or not.
     dotdot: Option<u64>,
+    /// A directory with no blocks (i_size 0): pass 5.
+    zero_length: bool,
     /// Where `parent`'s entry lives and the fix that clears it.
     parent_entry: (u64, Option<Fix>),
     /// Further directories that name a directory after `parent`: (the
@@ -241,9 +243,8 @@ pub struct Checker<'a> {
     /// Slots whose journal the replay recovered (or, with -n, would): their
     /// slot map entries are given up with the recovery, not held.
     pub recovered: HashSet<u16>,
-    /// lost+found, when the root names a directory by that name that is not
-    /// indexed (names can be added to it): filled by pass 5, where pass 6
-    /// reconnects what no directory names.
+    /// lost+found, when the root names a directory by that name: filled by
+    /// pass 5, where pass 6 reconnects what no directory names.
     lost_found: Option<u64>,
     /// Whether this round's repairs make lost+found (pass 5).
     lost_found_coming: bool,
@@ -374,12 +375,34 @@ impl<'a> Checker<'a> {
                 computed_crc,
             } = blockcheck::validate(&mut buf, at)
             {
-                self.add(
+                // Recomputed, as fsck.ocfs2 recomputes it, only on a block
+                // that holds what it is read as (its signature): the passes
+                // check its content; a block that is something else is
+                // never written to.
+                let sig: &[u8] = match at {
+                    CheckAt::Inode => INODE_SIGNATURE,
+                    CheckAt::ExtentBlock => EXTENT_BLOCK_SIGNATURE,
+                    CheckAt::GroupDesc => GROUP_DESC_SIGNATURE,
+                    CheckAt::DxBlock if buf.starts_with(DX_LEAF_SIGNATURE) => DX_LEAF_SIGNATURE,
+                    CheckAt::DxBlock => DX_ROOT_SIGNATURE,
+                    CheckAt::RefcountBlock => REFCOUNT_BLOCK_SIGNATURE,
+                    CheckAt::DirTrailer => b"",
+                };
+                let ours = if sig.is_empty() {
+                    buf[buf.len() - 0x40 + 0x10..].starts_with(DIR_TRAILER_SIGNATURE)
+                } else {
+                    buf.starts_with(sig)
+                };
+                let f = Finding::new(
                     "BLOCK_CHECK",
                     Some(blkno),
                     owner,
                     format!("block check fails: stored crc {stored_crc:#010x}, computed {computed_crc:#010x}"),
                 );
+                self.findings.push(Finding {
+                    fix: ours.then_some(Fix::Recheck { blkno, at }),
+                    ..f
+                });
             }
         }
         Some(buf)

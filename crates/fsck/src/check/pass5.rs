@@ -56,6 +56,13 @@ impl Checker<'_> {
                     }
                 };
                 let nblocks = ino.size().div_ceil(self.bs);
+                if nblocks == 0 {
+                    // A directory holds '.' and '..' at least: pass 6
+                    // writes them back (DIR_ZERO).
+                    if let Some(t) = self.inodes.get_mut(&d) {
+                        t.zero_length = true;
+                    }
+                }
                 let mut next = 0u64;
                 while next < nblocks {
                     let l = next;
@@ -432,12 +439,7 @@ impl Checker<'_> {
             };
             match self.vol.lookup(&r, b"lost+found") {
                 Ok(Some(lf)) => {
-                    let usable = self.inodes.get(&lf).is_some_and(is_dir)
-                        && self
-                            .vol
-                            .read_inode(lf)
-                            .is_ok_and(|i| i.dyn_features() & dyn_features::INDEXED_DIR == 0);
-                    self.lost_found = usable.then_some(lf);
+                    self.lost_found = self.inodes.get(&lf).is_some_and(is_dir).then_some(lf);
                 }
                 Ok(None) => {
                     let f = Finding::new(
@@ -446,12 +448,11 @@ impl Checker<'_> {
                         None,
                         "lost+found is missing from the root directory".into(),
                     );
-                    // Its entry goes into the root, which must not be
-                    // indexed (link.rs adds no index entries).
-                    let fix = (r.dyn_features() & dyn_features::INDEXED_DIR == 0)
-                        .then_some(Fix::MakeLostFound { root });
-                    self.lost_found_coming = fix.is_some();
-                    self.findings.push(Finding { fix, ..f });
+                    self.lost_found_coming = true;
+                    self.findings.push(Finding {
+                        fix: Some(Fix::MakeLostFound { root }),
+                        ..f
+                    });
                 }
                 Err(_) => {} // its damage is reported above
             }
@@ -474,7 +475,7 @@ impl Checker<'_> {
         // repairs what pass 3 found in its block.
         if fix.is_some() {
             for f in self.findings.iter_mut().filter(|f| f.blkno == Some(root)) {
-                if matches!(f.fix, Some(Fix::FreeBit { .. })) {
+                if matches!(f.fix, Some(Fix::FreeBit { .. })) || f.code == "BLOCK_CHECK" {
                     f.fix = fix;
                 }
             }

@@ -50,6 +50,19 @@ impl Checker<'_> {
                 self.findings.push(Finding { fix, ..f });
                 continue;
             }
+            if info.zero_length && b != root && b != sysdir {
+                // Written back as an empty directory under the directory
+                // that names it (fsck.ocfs2 clears the inode and the entry
+                // instead).
+                let fix = info.parent.map(|parent| Fix::InitDir { blkno: b, parent });
+                let f = Finding::new(
+                    "DIR_ZERO",
+                    Some(b),
+                    None,
+                    format!("directory {b} has no blocks: no '.' and '..'"),
+                );
+                self.findings.push(Finding { fix, ..f });
+            }
             if is_dir && b != root && b != sysdir {
                 if let (Some(p), Some(dd)) = (info.parent, info.dotdot) {
                     if p != dd {

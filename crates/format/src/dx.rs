@@ -1,0 +1,140 @@
+//! Directory indexes (indexed-dirs): the name hash (`ocfs2_dx_dir_name_hash`,
+//! ext3's TEA hash with the volume's seed) and an index root kept inline
+//! (`OCFS2_DX_FLAG_INLINE`), as the kernel and mkfs.ocfs2 write them.
+
+use crate::ondisk::{DxRootBlock, SuperBlock};
+use zerocopy::FromBytes;
+
+/// `OCFS2_DX_FLAG_INLINE`: the root holds the entries itself.
+pub const FLAG_INLINE: u8 = 1;
+/// Byte offset of the inline entry list in a root block (after its 0xC0
+/// header): `de_reserved` (4), `de_count` (2), `de_num_used` (2), entries.
+pub const ENTRY_LIST: usize = 0xC0;
+/// Bytes of one index entry: major hash, minor hash, block.
+pub const ENTRY_LEN: usize = 16;
+
+/// The hash seed of a volume: `s_dx_seed` and `s_uuid_hash`.
+pub fn seed(sb: &SuperBlock) -> [u32; 4] {
+    [
+        sb.s_dx_seed[0].get(),
+        sb.s_dx_seed[1].get(),
+        sb.s_dx_seed[2].get(),
+        sb.s_uuid_hash.get(),
+    ]
+}
+
+/// Entries an inline root of a `bs`-byte block holds.
+pub const fn inline_capacity(bs: usize) -> usize {
+    (bs - ENTRY_LIST - 8) / ENTRY_LEN
+}
+
+/// ext3's `str2hashbuf`, as OCFS2 uses it for directory index hashes.
+fn str2hashbuf(msg: &[u8], num: usize) -> [u32; 4] {
+    let len = msg.len() as u32;
+    let mut pad = len | (len << 8);
+    pad |= pad << 16;
+    let mut out = [pad; 4];
+    let mut val = pad;
+    let mut n = 0;
+    let take = msg.len().min(num * 4);
+    for (i, &c) in msg[..take].iter().enumerate() {
+        if i % 4 == 0 {
+            val = pad;
+        }
+        // The kernel reads the name as (signed) char.
+        val = (c as i8 as i32 as u32).wrapping_add(val << 8);
+        if i % 4 == 3 {
+            out[n] = val;
+            n += 1;
+            val = pad;
+        }
+    }
+    if n < num {
+        out[n] = val;
+    }
+    out
+}
+
+fn tea_transform(buf: &mut [u32; 4], inp: &[u32; 4]) {
+    let mut sum = 0u32;
+    let (mut b0, mut b1) = (buf[0], buf[1]);
+    let (a, b, c, d) = (inp[0], inp[1], inp[2], inp[3]);
+    for _ in 0..16 {
+        sum = sum.wrapping_add(0x9E37_79B9);
+        b0 = b0.wrapping_add(
+            ((b1 << 4).wrapping_add(a)) ^ b1.wrapping_add(sum) ^ ((b1 >> 5).wrapping_add(b)),
+        );
+        b1 = b1.wrapping_add(
+            ((b0 << 4).wrapping_add(c)) ^ b0.wrapping_add(sum) ^ ((b0 >> 5).wrapping_add(d)),
+        );
+    }
+    buf[0] = buf[0].wrapping_add(b0);
+    buf[1] = buf[1].wrapping_add(b1);
+}
+
+/// `ocfs2_dx_dir_name_hash`: (major, minor) of a name; "." and ".." are (0, 0).
+pub fn name_hash(seed: [u32; 4], name: &[u8]) -> (u32, u32) {
+    if name == b"." || name == b".." {
+        return (0, 0);
+    }
+    let mut buf = seed;
+    let mut p = name;
+    while !p.is_empty() {
+        let inp = str2hashbuf(p, 4);
+        tea_transform(&mut buf, &inp);
+        p = &p[p.len().min(16)..];
+    }
+    (buf[0], buf[1])
+}
+
+/// The superblock's `s_uuid_hash` of a volume UUID (the fourth word of
+/// the index hash seed).
+pub fn uuid_hash(uuid: &[u8; 16]) -> u32 {
+    uuid.iter()
+        .fold(0u32, |h, &b| (h << 5) ^ (h >> 27) ^ u32::from(b))
+}
+
+/// An index root kept inline, as mkfs.ocfs2 and the kernel's
+/// `ocfs2_dx_dir_attach_index` write it.
+pub struct Root {
+    pub blkno: u64,
+    pub dir_blkno: u64,
+    pub generation: u32,
+    /// Its allocator bit: slot, bit, group.
+    pub slot: u16,
+    pub bit: u16,
+    pub group: u64,
+    /// First directory block with free space (0: none).
+    pub free_blk: u64,
+}
+
+impl Root {
+    /// The root block holding `entries` (major hash, minor hash, block);
+    /// its block check is the writer's.
+    pub fn block(&self, bs: usize, entries: &[(u32, u32, u64)]) -> Vec<u8> {
+        let mut b = vec![0u8; bs];
+        {
+            let (h, rest) = DxRootBlock::mut_from_prefix(&mut b).expect("block");
+            h.dr_signature.copy_from_slice(b"DXDIR01\0");
+            h.dr_suballoc_slot.set(self.slot);
+            h.dr_suballoc_bit.set(self.bit);
+            h.dr_fs_generation.set(self.generation);
+            h.dr_blkno.set(self.blkno);
+            h.dr_flags = FLAG_INLINE;
+            h.dr_dir_blkno.set(self.dir_blkno);
+            h.dr_num_entries.set(entries.len() as u32);
+            h.dr_free_blk.set(self.free_blk);
+            h.dr_suballoc_loc.set(self.group);
+            let count = inline_capacity(bs) as u16;
+            rest[4..6].copy_from_slice(&count.to_le_bytes());
+            rest[6..8].copy_from_slice(&(entries.len() as u16).to_le_bytes());
+            for (k, &(ma, mi, blk)) in entries.iter().enumerate() {
+                let o = 8 + k * ENTRY_LEN;
+                rest[o..o + 4].copy_from_slice(&ma.to_le_bytes());
+                rest[o + 4..o + 8].copy_from_slice(&mi.to_le_bytes());
+                rest[o + 8..o + 16].copy_from_slice(&blk.to_le_bytes());
+            }
+        }
+        b
+    }
+}
