@@ -1076,6 +1076,19 @@ fn cases() -> Vec<Case> {
                 put16(b, CL_NEXT_FREE, n - 1);
             });
         }),
+        case("global_chain_holds_a_stray_descriptor", Default, "GROUP_UNEXPECTED_DESC", Flags, |v| {
+            // fswreck's GROUP_UNEXPECTED_DESC: a copy of the first group's
+            // descriptor in a free cluster, put at the head of chain 0.
+            let gb = sys(v, "global_bitmap");
+            let (gg, bitno) = take_bits(v, "global_bitmap", 1);
+            let stray = (first_cluster(v, gg) + u64::from(bitno)) * bpc(v);
+            let head = get64(&v.read_block(gb).unwrap(), chain_rec(0) + 8);
+            let mut d = v.read_block(head).unwrap();
+            gdm(&mut d).bg_blkno.set(stray);
+            gdm(&mut d).bg_next_group.set(head);
+            v.write_block(stray, &d).unwrap();
+            edit_inode(v, gb, |b| put64(b, chain_rec(0) + 8, stray));
+        }),
         case("global_bitmap_cl_cpg", Default, "CHAIN_CPG", Tolerates("it checks cl_cpg only on a global bitmap with one chain"), |v| {
             edit_inode(v, sys(v, "global_bitmap"), |b| {
                 let c = get16(b, DINODE_ID2);

@@ -78,6 +78,7 @@ pub const PROBLEMS: &[Problem] = &[
     safe("CHAIN_EMPTY", "2", "a chain record in use points at no group"),
     safe("CHAIN_CPG", "2", "a chain allocator's clusters per group are wrong for its groups"),
     safe("CHAIN_LINK_RANGE", "2", "a chain or group points outside the volume"),
+    yes("GROUP_UNEXPECTED_DESC", "2", "a global bitmap chain holds a descriptor where no group begins"),
     safe("CHAIN_LINK_MAGIC", "2", "a chain points at a block that is not a group descriptor"),
     safe("GROUP_BLKNO", "2", "a group descriptor's bg_blkno is not its own block"),
     safe("GROUP_PARENT", "2", "a group descriptor's bg_parent_dinode is not its allocator"),

@@ -196,6 +196,33 @@ impl Checker<'_> {
                 }
                 self.seen_groups.insert(g);
                 let (gd, bm) = GroupDesc::read_from_prefix(&buf).expect("block >= 64 bytes");
+                // A global bitmap group lives where its clusters begin (the
+                // first one at s_first_cluster_group): a descriptor anywhere
+                // else is not one of its groups, and comes off the chain
+                // (its bits counted nowhere). A failed block check there is
+                // not recomputed: the block is dropped, not trusted.
+                let cpg = u64::from(cl.cl_cpg.get());
+                let expected = g == self.vol.sb().s_first_cluster_group.get()
+                    || (cpg > 0 && g % (cpg * self.bpc) == 0);
+                if global && !expected {
+                    let unlink = link(prev, gd.bg_next_group.get());
+                    for f in self.findings.iter_mut().filter(|f| f.blkno == Some(g)) {
+                        if f.code == "BLOCK_CHECK" {
+                            f.fix = unlink;
+                        }
+                    }
+                    let f = Finding::new(
+                        "GROUP_UNEXPECTED_DESC",
+                        Some(g),
+                        Some(blkno),
+                        format!("{name}: chain {ci} holds a descriptor at {g}, where no group of the global bitmap begins"),
+                    );
+                    self.findings.push(Finding { fix: unlink, ..f });
+                    // The groups after it stay on the chain once it is cut
+                    // out; met here first, they are checked as usual.
+                    g = gd.bg_next_group.get();
+                    continue;
+                }
                 if gd.bg_blkno.get() != g {
                     self.add_fix(
                         "GROUP_BLKNO",
