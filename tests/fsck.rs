@@ -1076,6 +1076,12 @@ fn cases() -> Vec<Case> {
                 put16(b, CL_NEXT_FREE, n - 1);
             });
         }),
+        case("global_group_descriptor_signature", Default, "CHAIN_LINK_MAGIC", Flags, |v| {
+            // fswreck's CHAIN_LINK_MAGIC on the first group: written afresh
+            // from the clusters in use, then the groups are relinked.
+            let g = v.sb().s_first_cluster_group.get();
+            edit_raw(v, g, |b| b[..8].copy_from_slice(b"1234\0\0\0\0"));
+        }),
         case("global_chain_holds_a_stray_descriptor", Default, "GROUP_UNEXPECTED_DESC", Flags, |v| {
             // fswreck's GROUP_UNEXPECTED_DESC: a copy of the first group's
             // descriptor in a free cluster, put at the head of chain 0.

@@ -459,3 +459,57 @@ pub fn take_run(vol: &Volume, n: u64, usable: &dyn Fn(u64) -> bool) -> Result<u6
         "no {n} free consecutive clusters left in the global bitmap"
     )))
 }
+
+/// Write group descriptor `k` of the global bitmap (inode `bitmap`) afresh
+/// at its block, when that block holds no descriptor: signature, sizes,
+/// chain `k % cl_count` with no next group (relinking the groups, which
+/// needs every descriptor in place, follows), generation, parent, and a
+/// bitmap of the clusters `in_use` names plus the descriptor's own. One
+/// block; the allocator's counts are recomputed afterwards.
+pub fn rebuild_global_group(
+    vol: &Volume,
+    bitmap: u64,
+    k: u64,
+    in_use: &dyn Fn(u64) -> bool,
+) -> Result<()> {
+    let inode = vol.read_inode(bitmap)?;
+    let (cl, _) = inode.chain_list()?;
+    let cpg = global_cpg(vol.block_size());
+    let total = u64::from(vol.clusters());
+    if k * cpg >= total || cl.cl_count.get() == 0 {
+        return Err(Error::Invalid(format!(
+            "the global bitmap has no group {k}"
+        )));
+    }
+    let blkno = cluster_group_blkno(vol, cpg, k);
+    if vol.read_block(blkno)?.starts_with(GROUP_DESC_SIGNATURE) {
+        return Err(Error::Invalid(format!(
+            "block {blkno} holds a group descriptor already"
+        )));
+    }
+    let bs = vol.block_size() as usize;
+    let bits = cpg.min(total - k * cpg);
+    let bpc = u64::from(vol.cluster_size() / vol.block_size());
+    let own = blkno / bpc;
+    let mut d = vec![0u8; bs];
+    let mut set = 0u64;
+    for i in 0..bits {
+        let c = k * cpg + i;
+        if c == own || in_use(c) {
+            d[BG_BITMAP + (i / 8) as usize] |= 1 << (i % 8);
+            set += 1;
+        }
+    }
+    let gen = vol.super_inode().di().i_fs_generation.get();
+    let (h, _) = GroupDesc::mut_from_prefix(&mut d).expect("block");
+    h.bg_signature.copy_from_slice(b"GROUP01\0");
+    h.bg_size.set((bs - BG_BITMAP) as u16);
+    h.bg_bits.set(bits as u16);
+    h.bg_free_bits_count.set((bits - set) as u16);
+    h.bg_chain.set((k % u64::from(cl.cl_count.get())) as u16);
+    h.bg_generation.set(gen);
+    h.bg_next_group.set(0);
+    h.bg_parent_dinode.set(bitmap);
+    h.bg_blkno.set(blkno);
+    vol.write_meta(blkno, &mut d, CheckAt::GroupDesc)
+}

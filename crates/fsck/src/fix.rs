@@ -115,6 +115,11 @@ pub enum Fix {
     },
     /// Recompute block `blkno`'s metaecc check (written as it is).
     Recheck { blkno: u64, at: CheckAt },
+    /// Write group `index` of the global bitmap (inode `bitmap`) afresh at
+    /// its block, which holds no descriptor, its bitmap from the clusters
+    /// the passes found in use (`alloc::rebuild_global_group`); the groups
+    /// are relinked and counted on the next rounds.
+    RebuildGlobalGroup { bitmap: u64, index: u64 },
     /// Clear inode `inode` (fsck.ocfs2's "clear the inode"): it loses its
     /// valid flag and gets a dtime, then its allocator bit (`bit` of
     /// `group`) is freed; the next round clears the entries that name it
@@ -184,6 +189,7 @@ impl Fix {
         matches!(
             self,
             Fix::MakeLostFound { .. }
+                | Fix::RebuildGlobalGroup { .. }
                 | Fix::InitRoot { .. }
                 | Fix::InitDir { .. }
                 | Fix::CloneExtent { .. }
@@ -248,6 +254,9 @@ impl Fix {
             ),
             Fix::Recheck { blkno, .. } => {
                 format!("block {blkno}: recompute its block check")
+            }
+            Fix::RebuildGlobalGroup { index, .. } => {
+                format!("global bitmap: write the descriptor of group {index} afresh")
             }
             Fix::ClearInode { inode, .. } => format!(
                 "inode {inode}: clear it (the entries that name it are cleared and its clusters freed next)"
@@ -486,6 +495,7 @@ impl Fix {
             | Fix::MakeLostFound { .. }
             | Fix::InitRoot { .. }
             | Fix::InitDir { .. }
+            | Fix::RebuildGlobalGroup { .. }
             | Fix::CloneExtent { .. } => {
                 bail!("{self:?} is not a one-block fix")
             }
@@ -512,6 +522,12 @@ impl Fix {
                 link::init_dir(vol, blkno, blkno, at, usable_cluster)?;
                 link::make_subdir(vol, 0, blkno, b"lost+found", usable_cluster)?;
                 Ok(())
+            }
+            Fix::RebuildGlobalGroup { bitmap, index } => {
+                ocfs2_format::alloc::rebuild_global_group(vol, bitmap, index, &|c| {
+                    !usable_cluster(c)
+                })
+                .map_err(anyhow::Error::from)
             }
             Fix::InitDir { blkno, parent } => {
                 link::refill_dir(vol, blkno, parent, usable_cluster).map_err(anyhow::Error::from)

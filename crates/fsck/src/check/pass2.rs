@@ -380,9 +380,10 @@ impl Checker<'_> {
             total += ctot;
             used += ctot - cfree;
         }
-        let mut relink = false;
+        let mut relink = None;
         if global {
-            if self.check_global_groups(blkno, &cl) {
+            let (all, fix) = self.check_global_groups(blkno, &cl);
+            if all {
                 // Every group is on some chain: a link past the last one
                 // leads nowhere and is cut. Bad links on suballocator chains
                 // are left (see above).
@@ -390,7 +391,7 @@ impl Checker<'_> {
                     self.findings[i].fix = fix;
                 }
             } else {
-                relink = true;
+                relink = Some(fix);
             }
         }
         let di = ino.di();
@@ -493,12 +494,12 @@ impl Checker<'_> {
         }
         // A global bitmap that lost groups: its counts and chains are all
         // repaired by putting every group back on the chains.
-        if relink {
+        if let Some(fix) = relink {
             for f in self.findings[first_finding..]
                 .iter_mut()
                 .filter(|f| f.fix.is_none())
             {
-                f.fix = Some(Fix::RelinkGlobal(blkno));
+                f.fix = Some(fix);
             }
         }
     }
@@ -528,8 +529,9 @@ impl Checker<'_> {
     /// clusters, the first at `s_first_cluster_group`), and its `cl_cpg`
     /// follows from the block size. A group not met on any chain is
     /// reported; the repair puts every group back on the chains. Returns
-    /// whether every group was met.
-    fn check_global_groups(&mut self, blkno: u64, cl: &ChainList) -> bool {
+    /// whether every group was met, and the repair that brings the others
+    /// back (a relink, or first a descriptor written where one is missing).
+    fn check_global_groups(&mut self, blkno: u64, cl: &ChainList) -> (bool, Fix) {
         let cpg = ocfs2_format::alloc::global_cpg(self.vol.block_size());
         if u64::from(cl.cl_cpg.get()) != cpg {
             self.add_fix(
@@ -544,10 +546,40 @@ impl Checker<'_> {
             );
         }
         let mut all = true;
+        let holds = |g: u64| {
+            self.vol
+                .read_block(g)
+                .is_ok_and(|b| b.starts_with(GROUP_DESC_SIGNATURE))
+        };
+        // Relinking needs a descriptor at every group's block: the first
+        // block that holds none gets one written first, and the groups are
+        // relinked on the next round.
+        let missing = (0..self.clusters.div_ceil(cpg))
+            .find(|&i| !holds(ocfs2_format::alloc::cluster_group_blkno(self.vol, cpg, i)))
+            .map(|index| Fix::RebuildGlobalGroup {
+                bitmap: blkno,
+                index,
+            });
         for i in 0..self.clusters.div_ceil(cpg) {
             let g = ocfs2_format::alloc::cluster_group_blkno(self.vol, cpg, i);
             if !self.seen_groups.contains(&g) {
                 all = false;
+                let fix = if holds(g) {
+                    missing.unwrap_or(Fix::RelinkGlobal(blkno))
+                } else {
+                    for f in self.findings.iter_mut() {
+                        if f.blkno == Some(g) && f.code == "CHAIN_LINK_MAGIC" {
+                            f.fix = Some(Fix::RebuildGlobalGroup {
+                                bitmap: blkno,
+                                index: i,
+                            });
+                        }
+                    }
+                    Fix::RebuildGlobalGroup {
+                        bitmap: blkno,
+                        index: i,
+                    }
+                };
                 self.add_fix(
                     "GROUP_EXPECTED_DESC",
                     Some(g),
@@ -556,10 +588,10 @@ impl Checker<'_> {
                         "global_bitmap: the group of clusters {}.. (block {g}) is on no chain",
                         i * cpg
                     ),
-                    Fix::RelinkGlobal(blkno),
+                    fix,
                 );
             }
         }
-        all
+        (all, missing.unwrap_or(Fix::RelinkGlobal(blkno)))
     }
 }
