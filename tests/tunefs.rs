@@ -9,8 +9,9 @@
 //!    backup superblock against the primary (all but `i_blkno` and the block
 //!    check, which must validate under metaecc), slot 0; at the end
 //!    `debugfs.ocfs2` and `fsck.ocfs2 -fn` accept the volume again and nothing
-//!    but the superblocks changed. A max-compat volume (old slot map) is
-//!    refused, byte for byte untouched;
+//!    but the superblocks changed. A max-compat volume (old slot map) has
+//!    its map rewritten in the extended format by `--enable-mmp`, and the
+//!    format changes both ways as tunefs.ocfs2 changes it (issue 13);
 //! 2. a live heartbeat (`debugfs-mmp -w -R "mmp heartbeat"`) in another
 //!    process: tunefs and `--clear-mmp` refuse after their watch, `mmp status`
 //!    says active; after SIGINT the volume is clean; after SIGKILL the dead
@@ -835,29 +836,324 @@ fn round_trips() {
     });
 }
 
-#[test]
-fn old_slot_map_is_refused() {
-    let img = Image::sparse("max-compat", 1536 * MIB);
-    mkfs(&img.path, 4096, 2, &["--fs-feature-level=max-compat"]);
-    let dev = img.path.as_path();
-    let d = s(dev);
-    assert_eq!(query(dev), "disabled 0 old 4096 4096 2\n");
-    let whole = digest(dev, &[]);
-    for args in [
-        &["-y", "--enable-mmp"][..],
-        &["-y", "--fs-features=mmp", "--mmp-update-interval=3"],
-        &["-n", "--enable-mmp"],
-    ] {
-        tunefs(args, dev).expect(REFUSED).quick().one_error(
-            d,
-            &[
-                "old slot map",
-                "tunefs.ocfs2 --fs-features=extended-slotmap",
-            ],
-        );
+/// `tunefs.ocfs2 ARGS DEV` (Debian's), which must succeed.
+fn theirs(args: &[&str], dev: &Path) {
+    let t = find_tool("tunefs.ocfs2", "ocfs2-tools");
+    let out = Command::new(&t)
+        .args(args)
+        .arg(dev)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running tunefs.ocfs2");
+    assert!(
+        out.status.success(),
+        "tunefs.ocfs2 {args:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `debugfs.ocfs2 -R REQ DEV` output.
+fn their_debugfs(req: &str, dev: &Path) -> String {
+    let d = find_tool("debugfs.ocfs2", "ocfs2-tools");
+    let out = Command::new(&d)
+        .args(["-R", req])
+        .arg(dev)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running debugfs.ocfs2");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Both checkers find the volume clean (fsck.ocfs2 on a copy with the MMP
+/// bit cleared when it has one).
+#[track_caller]
+fn both_clean(dev: &Path, what: &str) {
+    let f = find_tool("fsck.ocfs2", "ocfs2-tools");
+    let ours = Command::new(env!("CARGO_BIN_EXE_fsck-ocfs2-mmp"))
+        .args(["-fn"])
+        .arg(dev)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running fsck.ocfs2-mmp");
+    assert_eq!(
+        ours.status.code(),
+        Some(0),
+        "{what}: fsck.ocfs2-mmp -fn:\n{}{}",
+        String::from_utf8_lossy(&ours.stdout),
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    let tmp = scratch("tunefs-judge-");
+    let copy = tmp.path().join("copy.img");
+    cp_sparse(dev, &copy);
+    let mmp = open_ro(&copy)
+        .features()
+        .has_incompat(ocfs2_format::features::incompat::MMP);
+    if mmp {
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&copy)
+            .unwrap();
+        let v = Volume::open(Box::new(
+            FileDevice::open(
+                &copy,
+                OpenMode {
+                    write: true,
+                    exclusive: false,
+                },
+            )
+            .unwrap(),
+        ))
+        .unwrap();
+        let mut sb = *v.sb();
+        sb.s_feature_incompat
+            .set(sb.s_feature_incompat.get() & !ocfs2_format::features::incompat::MMP);
+        v.write_super_everywhere(&sb).unwrap();
+        drop(f);
     }
+    let out = Command::new(&f)
+        .args(["-fn"])
+        .arg(&copy)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running fsck.ocfs2");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // mkfs.ocfs2 1.8.7 leaves the system directory of a volume with
+    // indexed directories unindexed, which its own fsck then reports.
+    let problems: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with('[') && !l.starts_with("[DX_TREE_MISSING]"))
+        .collect();
+    assert!(
+        problems.is_empty() && matches!(out.status.code(), Some(0) | Some(4)),
+        "{what}: fsck.ocfs2 -fn ({}):\n{text}",
+        out.status
+    );
+}
+
+/// A max-compat volume (old slot map) with backup superblocks, and a copy.
+fn old_map_pair(prefix: &str) -> (Image, Image) {
+    let a = Image::sparse(prefix, 1536 * MIB);
+    mkfs(
+        &a.path,
+        4096,
+        3,
+        &[
+            "-M",
+            "local",
+            "--fs-feature-level=max-compat",
+            "-L",
+            "old-map",
+        ],
+    );
+    let b = Image::sparse(&format!("{prefix}theirs-"), 1536 * MIB);
+    cp_sparse(&a.path, &b.path);
+    (a, b)
+}
+
+/// Issue 13, item 1: the slot map's format is changed both ways as
+/// tunefs.ocfs2 changes it (the same bytes everywhere), `-n` writes
+/// nothing, and MMP refuses the old format.
+#[test]
+fn slot_map_format_changes_as_tunefs_ocfs2_changes_it() {
+    let (ours, theirs_img) = old_map_pair("slotmap-");
+    let (dev, other) = (ours.path.as_path(), theirs_img.path.as_path());
+    let whole = digest(dev, &[]);
+    tunefs(&["-n", "--fs-features=extended-slotmap"], dev)
+        .expect(OK)
+        .stdout_has("rewrite the slot map, empty, in the extended format");
+    assert_eq!(digest(dev, &[]), whole, "-n wrote to the volume");
+    for (feature, fmt) in [
+        ("extended-slotmap", "extended"),
+        ("noextended-slotmap", "old"),
+    ] {
+        let arg = format!("--fs-features={feature}");
+        tunefs(&["-y", &arg], dev).expect(OK).quick();
+        theirs(&["-y", &arg], other);
+        assert!(query(dev).contains(&format!(" {fmt} ")), "{}", query(dev));
+        assert_eq!(
+            their_debugfs("stats", dev),
+            their_debugfs("stats", other),
+            "{feature}: stats"
+        );
+        assert_eq!(
+            their_debugfs("ls -l //", dev),
+            their_debugfs("ls -l //", other),
+            "{feature}: system files"
+        );
+        assert_eq!(
+            read_ranges(dev, &slot_map_blocks(dev)),
+            read_ranges(other, &slot_map_blocks(other)),
+            "{feature}: slot map bytes"
+        );
+        for (blk, b) in backup_blknos(dev, 4096).into_iter().map(|b| (b, b * 4096)) {
+            assert_eq!(
+                read_at(dev, b, 4096),
+                read_at(other, b, 4096),
+                "{feature}: backup superblock {blk}"
+            );
+        }
+        both_clean(dev, feature);
+    }
+    // MMP needs the extended map.
+    tunefs(
+        &["-y", "--enable-mmp", "--fs-features=noextended-slotmap"],
+        dev,
+    )
+    .expect(REFUSED)
+    .quick()
+    .one_error(s(dev), &["MMP needs the extended slot map"]);
+}
+
+/// Issue 13, item 1: `--enable-mmp` on the old slot map converts it in the
+/// same run; with MMP on, the old format is refused, nothing written.
+#[test]
+fn enable_mmp_converts_the_old_slot_map() {
+    let (ours, _) = old_map_pair("mmp-oldmap-");
+    let dev = ours.path.as_path();
+    tunefs(&["-y", "--enable-mmp", "--mmp-update-interval=3"], dev)
+        .expect(OK)
+        .quick()
+        .stdout_has("rewrite the slot map, empty, in the extended format (was old): done")
+        .stdout_has("enable MMP");
+    let j = stats(dev);
+    assert_eq!(j["mmp"], true, "{j}");
+    assert!(query(dev).contains(" extended "), "{}", query(dev));
+    assert!(slots(dev).iter().all(|&v| v == 0), "an empty extended map");
+    both_clean(dev, "after --enable-mmp on the old map");
+    let whole = digest(dev, &[]);
+    tunefs(&["-y", "--fs-features=noextended-slotmap"], dev)
+        .expect(REFUSED)
+        .quick()
+        .one_error(
+            s(dev),
+            &["MMP needs the extended slot map", "--disable-mmp"],
+        );
     assert_eq!(digest(dev, &[]), whole, "a refusal wrote to the volume");
-    assert!(ocfs2_tools_open(dev).0, "debugfs.ocfs2 still opens it");
+}
+
+/// Issue 13, item 1: a kill before each write of a slot map rewrite leaves
+/// a volume `fsck.ocfs2-mmp -y` finishes (TUNEFS_INPROG) into the old or the
+/// new format, which both checkers accept.
+#[test]
+fn slot_map_rewrite_crash_at_every_write() {
+    let (base, _) = old_map_pair("slotmap-crash-");
+    let tmp = scratch("slotmap-crash-run-");
+    let img = tmp.path().join("c.img");
+    let mut formats = std::collections::BTreeSet::new();
+    let mut n = 1;
+    loop {
+        cp_sparse(&base.path, &img);
+        let mut c = tunefs_cmd(&["-y", "--fs-features=extended-slotmap"], &img);
+        c.env("OCFS2_MMP_FAILPOINT_WRITE", n.to_string());
+        let r = run_cmd(c, format!("tunefs with a kill before write {n}"));
+        if r.status.success() {
+            break;
+        }
+        assert!(r.status.code() != Some(REFUSED), "{}", r.describe());
+        let y = Command::new(env!("CARGO_BIN_EXE_fsck-ocfs2-mmp"))
+            .args(["-fy"])
+            .arg(&img)
+            .stdin(Stdio::null())
+            .output()
+            .expect("fsck.ocfs2-mmp -fy");
+        assert!(
+            matches!(y.status.code(), Some(0) | Some(1)),
+            "write {n}: fsck.ocfs2-mmp -fy:\n{}",
+            String::from_utf8_lossy(&y.stdout)
+        );
+        both_clean(&img, &format!("kill before write {n}, then -fy"));
+        let q = query(&img);
+        formats.insert(if q.contains(" old ") {
+            "old"
+        } else {
+            "extended"
+        });
+        n += 1;
+        assert!(n < 50, "the rewrite never finished");
+    }
+    assert!(n >= 4, "only {n} writes: marks, map, superblocks");
+    assert_eq!(formats.len(), 2, "crashes end in both formats: {formats:?}");
+}
+
+/// Issue 13, item 2: the label and a given UUID are written as
+/// tunefs.ocfs2 writes them (the same bytes in every superblock copy);
+/// `--cloned-volume` gives a new UUID and the "-cloned" label; `-M`
+/// toggles local mounts and back to the same bytes. (tunefs.ocfs2 cannot
+/// make a volume clustered here: that needs a running cluster stack.)
+#[test]
+fn identity_changes_as_tunefs_ocfs2_changes_it() {
+    let a = Image::sparse("identity-", 1536 * MIB);
+    mkfs(&a.path, 4096, 2, &["-M", "local", "-L", "before"]);
+    let b = Image::sparse("identity-theirs-", 1536 * MIB);
+    cp_sparse(&a.path, &b.path);
+    let (dev, other) = (a.path.as_path(), b.path.as_path());
+    let uuid = "178bdc83-d502-41ef-94eb-474a677d498b";
+    let arg = format!("--uuid-reset={uuid}");
+    tunefs(&["-y", "-L", "after", &arg], dev).expect(OK).quick();
+    theirs(&["-y", "-L", "after", &arg], other);
+    assert_eq!(
+        digest(dev, &[]),
+        digest(other, &[]),
+        "the same bytes everywhere"
+    );
+    assert!(their_debugfs("stats", dev).contains("UUID: 178BDC83D50241EF94EB474A677D498B"));
+    both_clean(dev, "-L and -U");
+    tunefs(&["-y", "--cloned-volume"], dev).expect(OK).quick();
+    theirs(&["-y", "--cloned-volume"], other);
+    let strip = |t: String| {
+        t.lines()
+            .filter(|l| !l.contains("UUID:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        strip(their_debugfs("stats", dev)),
+        strip(their_debugfs("stats", other))
+    );
+    assert!(their_debugfs("stats", dev).contains("Label: after-cloned"));
+    assert_ne!(
+        their_debugfs("stats", dev)
+            .lines()
+            .find(|l| l.contains("UUID:"))
+            .map(str::to_string),
+        Some(format!("\tUUID: {}", "178BDC83D50241EF94EB474A677D498B")),
+        "a new UUID"
+    );
+    let before = digest(dev, &[]);
+    tunefs(&["-y", "-M", "cluster"], dev).expect(OK).quick();
+    assert!(
+        !their_debugfs("stats", dev).contains(" local "),
+        "clustered"
+    );
+    both_clean(dev, "-M cluster");
+    tunefs(&["-y", "-M", "local"], dev).expect(OK).quick();
+    assert_eq!(
+        digest(dev, &[]),
+        before,
+        "-M local gives back the same bytes"
+    );
+    tunefs(&["-y", "-L", &"x".repeat(64)], dev).expect(USAGE);
+    tunefs(&["-y", "--uuid-reset=12345"], dev).expect(USAGE);
+}
+
+/// Issue 13, item 2: on an MMP volume the label changes under the guard
+/// (the wait, slot 0 put back).
+#[test]
+fn label_under_the_mmp_guard() {
+    let img = mmp_volume("label-mmp-", 2);
+    let dev = img.path.as_path();
+    tunefs(&["-y", "-L", "guarded"], dev).expect(OK).waited();
+    assert!(
+        their_debugfs("stats", dev).contains("Label: guarded") || {
+            // debugfs.ocfs2 refuses the MMP bit; ours shows the label.
+            stats(dev)["label"] == "guarded"
+        }
+    );
+    assert_eq!(slot0(dev), 0, "slot 0 put back");
+    both_clean(dev, "-L on an MMP volume");
 }
 
 // ------------------------------------------------------------------ 2. heartbeat in another process

@@ -890,6 +890,23 @@ impl Volume {
         self.dev.flush()
     }
 
+    /// Rewrite the slot map's whole allocation (`i_size`) as an empty map
+    /// of `format`, block by block, then flush. The superblock's format bit
+    /// is the caller's.
+    pub fn write_empty_slot_map(&self, format: Format) -> Result<()> {
+        let inode = self.read_inode(self.system_inode("slot_map")?)?;
+        let extents = self.extents(&inode)?;
+        let bs = u64::from(self.block_size);
+        let fill = vec![crate::slotmap::empty_fill(format); bs as usize];
+        for lblk in 0..inode.size().div_ceil(bs) {
+            let p = self.map_block(&extents, lblk).ok_or_else(|| {
+                Error::corrupt(inode.blkno, format!("slot map block {lblk} is a hole"))
+            })?;
+            self.write_block(p, &fill)?;
+        }
+        self.dev.flush()
+    }
+
     /// The o2hb heartbeat blocks of nodes `0..count`, read bypassing the
     /// cache from the start of the `heartbeat` system file, `block_bytes`
     /// each (the device's logical sector size).

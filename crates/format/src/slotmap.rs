@@ -24,6 +24,27 @@ pub mod value {
 /// Old slot map: this node number marks an empty slot (`(u16)-1`).
 pub const OLD_EMPTY: u16 = 0xFFFF;
 
+/// `s_tunefs_flag` bit (with the aborted-tunefs feature) of a slot map
+/// rewrite tunefs.ocfs2-mmp did not finish; the kernel's own bits are
+/// REMOVE_SLOT (0x1) and DIR_TRAILER (0x2).
+pub const TUNEFS_FLAG_SLOTMAP: u16 = 0x0100;
+
+/// The byte an empty map of `format` is filled with (mkfs.ocfs2's
+/// `ocfs2_format_slot_map`): 0 for the extended map, 0xFF for the old one.
+pub fn empty_fill(format: Format) -> u8 {
+    match format {
+        Format::Extended => 0,
+        Format::Old => 0xFF,
+    }
+}
+
+/// Which format's empty map `bytes` is, if any.
+pub fn empty_format_of(bytes: &[u8]) -> Option<Format> {
+    [Format::Extended, Format::Old]
+        .into_iter()
+        .find(|&f| bytes.iter().all(|&b| b == empty_fill(f)))
+}
+
 /// Which layout the slot map uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -120,6 +120,14 @@ pub enum Fix {
     /// the passes found in use (`alloc::rebuild_global_group`); the groups
     /// are relinked and counted on the next rounds.
     RebuildGlobalGroup { bitmap: u64, index: u64 },
+    /// Write every backup superblock as a copy of the primary (its own
+    /// i_blkno and block check), then the primary as it is.
+    RefreshBackups,
+    /// Finish an interrupted slot map rewrite: every superblock copy gets
+    /// the format the map holds (extended or not) and loses the
+    /// aborted-tunefs flag and its s_tunefs_flag bit (backups first, the
+    /// primary last).
+    FinishSlotMap(bool),
     /// Clear inode `inode` (fsck.ocfs2's "clear the inode"): it loses its
     /// valid flag and gets a dtime, then its allocator bit (`bit` of
     /// `group`) is freed; the next round clears the entries that name it
@@ -180,7 +188,13 @@ impl Fix {
     /// A fix applied in a round of its own: what the other fixes of its
     /// round were computed from changes under them.
     pub fn alone(&self) -> bool {
-        matches!(self, Fix::SuperClusters(_) | Fix::RelinkGlobal(_))
+        matches!(
+            self,
+            Fix::SuperClusters(_)
+                | Fix::RelinkGlobal(_)
+                | Fix::FinishSlotMap(_)
+                | Fix::RefreshBackups
+        )
     }
 
     /// A fix that takes a new inode or cluster: applied after the one-block
@@ -258,6 +272,13 @@ impl Fix {
             Fix::RebuildGlobalGroup { index, .. } => {
                 format!("global bitmap: write the descriptor of group {index} afresh")
             }
+            Fix::RefreshBackups => {
+                "superblock: copy the primary into every backup superblock".into()
+            }
+            Fix::FinishSlotMap(extended) => format!(
+                "superblock: finish the slot map rewrite ({} format) and clear the aborted-tunefs flag",
+                if extended { "extended" } else { "old" }
+            ),
             Fix::ClearInode { inode, .. } => format!(
                 "inode {inode}: clear it (the entries that name it are cleared and its clusters freed next)"
             ),
@@ -452,6 +473,22 @@ impl Fix {
                 Fix::FreeBit { group, bit }.write(vol)
             }
             Fix::Recheck { blkno, at } => edit(vol, blkno, at, |_| Ok(())),
+            Fix::RefreshBackups => {
+                vol.write_super_everywhere(vol.sb())?;
+                Ok(())
+            }
+            Fix::FinishSlotMap(extended) => {
+                use ocfs2_format::features::incompat;
+                let mut sb = *vol.sb();
+                let f = sb.s_feature_incompat.get() & !incompat::TUNEFS_INPROG;
+                let bit = incompat::EXTENDED_SLOT_MAP;
+                sb.s_feature_incompat
+                    .set(if extended { f | bit } else { f & !bit });
+                sb.s_tunefs_flag
+                    .set(sb.s_tunefs_flag.get() & !ocfs2_format::slotmap::TUNEFS_FLAG_SLOTMAP);
+                vol.write_super_everywhere(&sb)?;
+                Ok(())
+            }
             Fix::ClearInode { inode, group, bit } => {
                 invalidate(vol, inode)?;
                 Fix::FreeBit { group, bit }.write(vol)

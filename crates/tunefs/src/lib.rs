@@ -1,17 +1,25 @@
 //! `tunefs.ocfs2-mmp`: turn MMP on and off, tune its interval, clear a stale
-//! marker, and query a volume, safely: every change runs the MMP check and
-//! holds the volume (SEQ_FSCK in slot 0) while it writes.
+//! marker, query a volume, and change what tunefs.ocfs2 changes on volumes
+//! it no longer opens: the slot map format (slotmap.rs), the label, UUID and
+//! mount type (identity.rs). Every change runs the MMP check and holds the
+//! volume (SEQ_FSCK in slot 0) while it writes; `--clear-mmp` is clear.rs,
+//! `-Q` query.rs.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
 use ocfs2_format::features::{self, incompat};
 use ocfs2_format::slotmap::{value, Format, MmpState};
 use ocfs2_format::{OpenMode, Volume};
 use ocfs2_mmp::engine::{EngineError, Guard, SlotIo, VolumeSlots};
-use ocfs2_mmp::{Observer, SystemClock};
+use ocfs2_mmp::SystemClock;
 use ocfs2_toolkit::WaitReporter;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
+
+mod clear;
+mod identity;
+mod query;
+mod slotmap;
 
 pub const PROG: &str = "tunefs.ocfs2-mmp";
 
@@ -41,9 +49,21 @@ pub struct Cli {
     /// Turn multiple mount protection off, leaving only values older kernels read correctly
     #[arg(long = "disable-mmp")]
     pub disable_mmp: bool,
-    /// Features to change: mmp or nommp (other features: use tunefs.ocfs2)
+    /// Features to change: [no]mmp, [no]extended-slotmap, [no]local
     #[arg(long = "fs-features", value_name = "LIST")]
     pub fs_features: Option<String>,
+    /// Change the volume label (at most 63 bytes)
+    #[arg(short = 'L', long = "label", value_name = "LABEL")]
+    pub label: Option<String>,
+    /// Give the volume a new UUID: a random one, or the one given (32 hex digits, or 36 with dashes)
+    #[arg(short = 'U', long = "uuid-reset", value_name = "UUID", num_args = 0..=1, require_equals = true)]
+    pub uuid_reset: Option<Option<String>>,
+    /// Mark a copy of another volume: a new random UUID, and the label given (default: the old one with -cloned)
+    #[arg(long = "cloned-volume", value_name = "LABEL", num_args = 0..=1, require_equals = true)]
+    pub cloned_volume: Option<Option<String>>,
+    /// Mount type: local (one node, no cluster stack) or cluster (the o2cb stack)
+    #[arg(short = 'M', long = "mount-type", value_name = "TYPE", value_parser = ["local", "cluster"])]
+    pub mount_type: Option<String>,
     /// Seconds between the kernel's MMP updates (1..=300)
     #[arg(
         long = "mmp-update-interval",
@@ -84,6 +104,14 @@ pub struct Request {
     pub interval: Option<u16>,
     pub clear: bool,
     pub force: bool,
+    pub label: Option<[u8; 64]>,
+    /// A new UUID: `Some(None)` for a random one.
+    pub uuid: Option<Option<[u8; 16]>>,
+    /// `--cloned-volume`: a random UUID and this label (None: the old one
+    /// with -cloned).
+    pub cloned: Option<Option<[u8; 64]>>,
+    pub local: Option<bool>,
+    pub slot_map: Option<Format>,
 }
 
 fn parse_interval(s: &str) -> Result<u16, String> {
@@ -105,22 +133,33 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
     }
     if let Some(list) = &cli.fs_features {
         for raw in list.split(',').map(str::trim).filter(|x| !x.is_empty()) {
-            let want = match raw {
-                "mmp" => true,
-                "nommp" => false,
+            let (name, want) = match raw.strip_prefix("no") {
+                Some(n) => (n, false),
+                None => (raw, true),
+            };
+            let slot = match name {
+                "mmp" => &mut r.mmp,
+                "local" => &mut r.local,
+                "extended-slotmap" => {
+                    let f = if want { Format::Extended } else { Format::Old };
+                    if r.slot_map.is_some_and(|x| x != f) {
+                        return Err("extended-slotmap is both turned on and off".into());
+                    }
+                    r.slot_map = Some(f);
+                    continue;
+                }
                 other => {
-                    let name = other.strip_prefix("no").unwrap_or(other);
-                    return Err(if features::by_name(name).is_some() {
-                        format!("feature '{other}': this tool changes only mmp; use tunefs.ocfs2 --fs-features={other}")
+                    return Err(if features::by_name(other).is_some() {
+                        format!("feature '{raw}': not changed by this release (it changes mmp, extended-slotmap and local)")
                     } else {
-                        format!("unknown feature '{other}'")
+                        format!("unknown feature '{raw}'")
                     });
                 }
             };
-            if r.mmp.is_some_and(|m| m != want) {
-                return Err("mmp is both turned on and off".into());
+            if slot.is_some_and(|m| m != want) {
+                return Err(format!("{name} is both turned on and off"));
             }
-            r.mmp = Some(want);
+            *slot = Some(want);
         }
     }
     if let Some(s) = &cli.mmp_update_interval {
@@ -132,12 +171,42 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
     if cli.force && !cli.clear_mmp {
         return Err("--force goes with --clear-mmp".into());
     }
-    let changes = r.mmp.is_some() || r.interval.is_some() || r.clear;
+    if let Some(l) = &cli.label {
+        r.label = Some(identity::parse_label(l)?);
+    }
+    if let Some(u) = &cli.uuid_reset {
+        r.uuid = Some(match u {
+            Some(u) => Some(identity::parse_uuid(u)?),
+            None => None,
+        });
+    }
+    if let Some(c) = &cli.cloned_volume {
+        if r.uuid.is_some() || r.label.is_some() {
+            return Err("--cloned-volume sets the UUID and the label: give the label as --cloned-volume=LABEL, without -U or -L".into());
+        }
+        r.cloned = Some(match c {
+            Some(l) => Some(identity::parse_label(l)?),
+            None => None,
+        });
+    }
+    if let Some(m) = &cli.mount_type {
+        let local = m == "local";
+        if r.local.is_some_and(|x| x != local) {
+            return Err("-M and --fs-features=[no]local disagree".into());
+        }
+        r.local = Some(local);
+    }
+    let identity = r.label.is_some() || r.uuid.is_some() || r.cloned.is_some() || r.local.is_some();
+    if r.clear && (r.mmp.is_some() || r.interval.is_some() || identity || r.slot_map.is_some()) {
+        return Err("--clear-mmp goes alone: clear first, then change the volume".into());
+    }
+    let changes =
+        r.mmp.is_some() || r.interval.is_some() || r.clear || identity || r.slot_map.is_some();
     if cli.query.is_some() && changes {
         return Err("-Q queries; it does not combine with changes".into());
     }
     if !changes && cli.query.is_none() {
-        return Err("nothing to do: give --enable-mmp, --disable-mmp, --mmp-update-interval, --clear-mmp or -Q".into());
+        return Err("nothing to do: give --enable-mmp, --disable-mmp, --mmp-update-interval, --clear-mmp, --fs-features, -L, -U, --cloned-volume, -M or -Q".into());
     }
     Ok(r)
 }
@@ -182,58 +251,11 @@ pub fn main() -> ExitCode {
 #[error("{0}")]
 pub struct Refusal(pub String);
 
-fn refuse<T>(msg: impl Into<String>) -> Result<T> {
+pub(crate) fn refuse<T>(msg: impl Into<String>) -> Result<T> {
     Err(Refusal(msg.into()).into())
 }
 
-fn query(vol: &Volume, fmt: &str) -> Result<String> {
-    let sb = vol.sb();
-    let f = vol.features();
-    let names = f.names();
-    let mut out = String::new();
-    let mut chars = fmt.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '%' => match chars.next() {
-                Some('B') => out.push_str(&vol.block_size().to_string()),
-                Some('T') => out.push_str(&vol.cluster_size().to_string()),
-                Some('N') => out.push_str(&vol.max_slots().to_string()),
-                Some('R') => out.push_str(&vol.root_blkno().to_string()),
-                Some('Y') => out.push_str(&vol.system_dir_blkno().to_string()),
-                Some('P') => out.push_str(&sb.s_first_cluster_group.get().to_string()),
-                Some('V') => out.push_str(&String::from_utf8_lossy(&vol.label())),
-                Some('U') => out.push_str(&vol.uuid_hex()),
-                Some('M') => out.push_str(&names.compat.join(" ")),
-                Some('H') => out.push_str(&names.incompat.join(" ")),
-                Some('O') => out.push_str(&names.ro_compat.join(" ")),
-                Some('I') => out.push_str(&sb.s_mmp_update_interval.get().to_string()),
-                Some('A') => out.push_str(if f.has_incompat(incompat::MMP) {
-                    "enabled"
-                } else {
-                    "disabled"
-                }),
-                Some('S') => out.push_str(vol.slot_map_format().name()),
-                Some('%') => out.push('%'),
-                Some(other) => bail!("unknown query specifier %{other}"),
-                None => bail!("query format ends in %"),
-            },
-            '\\' => match chars.next() {
-                Some('n') => out.push('\n'),
-                Some('t') => out.push('\t'),
-                Some('\\') => out.push('\\'),
-                Some(other) => {
-                    out.push('\\');
-                    out.push(other);
-                }
-                None => out.push('\\'),
-            },
-            c => out.push(c),
-        }
-    }
-    Ok(out)
-}
-
-fn confirm(cli: &Cli, what: &str) -> Result<bool> {
+pub(crate) fn confirm(cli: &Cli, what: &str) -> Result<bool> {
     if cli.yes || !std::io::stdin().is_terminal() {
         return Ok(true);
     }
@@ -254,14 +276,31 @@ struct Plan {
     enable: bool,
     disable: bool,
     interval: Option<(u16, u16)>,
+    label: Option<([u8; 64], [u8; 64])>,
+    uuid: Option<([u8; 16], [u8; 16])>,
+    local: Option<bool>,
+    /// The slot map rewritten empty in this format.
+    slot_map: Option<Format>,
     notes: Vec<String>,
+}
+
+impl Plan {
+    fn changes(&self) -> bool {
+        self.enable
+            || self.disable
+            || self.interval.is_some()
+            || self.label.is_some()
+            || self.uuid.is_some()
+            || self.local.is_some()
+            || self.slot_map.is_some()
+    }
 }
 
 pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     let path = ocfs2_format::resolve::resolve(&cli.device)?;
     if let Some(q) = &cli.query {
         let (_, vol) = ocfs2_format::open_volume(&cli.device, OpenMode::default())?;
-        print!("{}", query(&vol, q)?);
+        print!("{}", query::query(&vol, q)?);
         return Ok(exit::OK);
     }
     if let Some(at) = ocfs2_format::probe::mounted_at(&path) {
@@ -303,7 +342,7 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     let mut say = WaitReporter::new(PROG, cli.quiet);
 
     if req.clear {
-        return clear_mmp(cli, req, &vol, &mut say);
+        return clear::clear_mmp(cli, req, &vol, &mut say);
     }
 
     // What would change.
@@ -314,12 +353,27 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
             "MMP is not enabled on this volume: add --enable-mmp to set its update interval",
         );
     }
+    let format = vol.slot_map_format();
+    if let Some(f) = req.slot_map {
+        if f == Format::Old && want_on {
+            return refuse(if mmp_on {
+                "MMP needs the extended slot map: turn MMP off first (--disable-mmp), then the extended slot map"
+            } else {
+                "MMP needs the extended slot map: it cannot be turned on with noextended-slotmap"
+            });
+        }
+        if f != format {
+            if mmp_on {
+                return refuse("the slot map is not rewritten while MMP is on");
+            }
+            plan.slot_map = Some(f);
+        }
+    }
     if want_on && !mmp_on {
-        if vol.slot_map_format() != Format::Extended {
-            return refuse(
-                "the volume uses the old slot map, and MMP needs the extended one: convert it first with \
-                 tunefs.ocfs2 --fs-features=extended-slotmap (while MMP is off, ocfs2-tools can open the volume)",
-            );
+        // MMP lives in the extended slot map: the old one is converted
+        // first, in the same run.
+        if format != Format::Extended {
+            plan.slot_map = Some(Format::Extended);
         }
         plan.enable = true;
     }
@@ -339,7 +393,32 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
             plan.interval = Some((stored, new));
         }
     }
-    if !plan.enable && !plan.disable && plan.interval.is_none() {
+    let old_label: [u8; 64] = vol.sb().s_label;
+    let new_label = match (&req.cloned, req.label) {
+        (Some(c), _) => Some(identity::cloned_label(&old_label, c.as_ref())),
+        (None, l) => l,
+    };
+    if let Some(l) = new_label.filter(|l| *l != old_label) {
+        plan.label = Some((old_label, l));
+    }
+    let old_uuid: [u8; 16] = vol.sb().s_uuid;
+    let new_uuid = match (&req.uuid, &req.cloned) {
+        (Some(Some(u)), _) => Some(*u),
+        (Some(None), _) | (None, Some(_)) => {
+            Some(identity::random_uuid().context("reading /dev/urandom for a new UUID")?)
+        }
+        (None, None) => None,
+    };
+    if let Some(u) = new_uuid.filter(|u| *u != old_uuid) {
+        plan.uuid = Some((old_uuid, u));
+    }
+    if let Some(local) = req
+        .local
+        .filter(|&l| l != f.has_incompat(incompat::LOCAL_MOUNT))
+    {
+        plan.local = Some(local);
+    }
+    if !plan.changes() {
         if !cli.quiet {
             println!(
                 "Nothing to change: MMP is {}, update interval {stored} s",
@@ -348,7 +427,40 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         }
         return Ok(exit::OK);
     }
+    if plan.slot_map.is_some() {
+        if let Some(why) = slotmap::refusal(&vol)? {
+            return refuse(why);
+        }
+    }
     let mut lines = Vec::new();
+    if let Some(t) = plan.slot_map {
+        lines.push(format!(
+            "rewrite the slot map, empty, in the {} format (was {})",
+            t.name(),
+            format.name()
+        ));
+    }
+    if let Some((a, b)) = &plan.label {
+        lines.push(format!(
+            "label \"{}\" -> \"{}\"",
+            identity::label_text(a),
+            identity::label_text(b)
+        ));
+    }
+    if let Some((a, b)) = &plan.uuid {
+        lines.push(format!(
+            "UUID {} -> {}",
+            identity::uuid_text(a),
+            identity::uuid_text(b)
+        ));
+    }
+    if let Some(local) = plan.local {
+        lines.push(if local {
+            "mount type: local (one node at a time, no cluster stack)".to_string()
+        } else {
+            "mount type: cluster (the o2cb cluster stack)".to_string()
+        });
+    }
     if plan.enable {
         lines.push("enable MMP (incompat 0x10000)".to_string());
     }
@@ -419,6 +531,24 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     if let Some((_, b)) = plan.interval {
         sb.s_mmp_update_interval.set(b);
     }
+    if let Some((_, l)) = plan.label {
+        sb.s_label = l;
+    }
+    if let Some((_, u)) = plan.uuid {
+        sb.s_uuid = u;
+    }
+    if let Some(local) = plan.local {
+        identity::set_local(&mut sb, local);
+    }
+    if let Some(t) = plan.slot_map {
+        let bit = incompat::EXTENDED_SLOT_MAP;
+        let f = sb.s_feature_incompat.get();
+        sb.s_feature_incompat.set(if t == Format::Extended {
+            f | bit
+        } else {
+            f & !bit
+        });
+    }
     let write = || -> Result<Vec<u64>> {
         // Each batch of writes starts from a re-read of slot 0: if the
         // marker is gone, another node has the volume and nothing is written.
@@ -447,6 +577,9 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
                 Some(g) => g.exclusive(others)?,
                 None => others()?,
             }
+        }
+        if let Some(t) = plan.slot_map {
+            slotmap::rewrite(&vol, t, &|| verify().map_err(anyhow::Error::from))?;
         }
         verify()?;
         vol.write_super_everywhere(&sb)
@@ -480,201 +613,6 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         // The change is on disk by now: say so, then why slot 0 was left.
         return Err(anyhow::Error::new(e)
             .context("the change is written, but slot 0 could not be put back"));
-    }
-    Ok(exit::OK)
-}
-
-/// `--clear-mmp`: watch one wait window, then reset what is stale.
-fn clear_mmp(cli: &Cli, req: &Request, vol: &Volume, say: &mut WaitReporter) -> Result<u8> {
-    let mmp_on = vol.features().has_incompat(incompat::MMP);
-    let slots = VolumeSlots::new(vol).context("locating the slot map")?;
-    let before = slots.read()?;
-    // Without MMP only SEQ_FSCK is ours to clear: the marker of a tunefs
-    // --disable-mmp killed after its superblock write; other values are a
-    // stock kernel's.
-    let stale: Vec<_> = before
-        .slots
-        .iter()
-        .filter(|s| {
-            if mmp_on {
-                s.raw != value::EMPTY
-            } else {
-                before.format == Format::Extended && s.raw == value::SEQ_FSCK
-            }
-        })
-        .copied()
-        .collect();
-    if !mmp_on && stale.is_empty() {
-        return refuse("MMP is not enabled on this volume: there is no MMP marker to clear");
-    }
-    if stale.is_empty() {
-        if !cli.quiet {
-            println!("Nothing to clear: every slot is empty or clean");
-        }
-        return Ok(exit::OK);
-    }
-    let hb = ocfs2_mmp::engine::hb_options(vol, cli.hb_window);
-    // Clustered values have no sequence: only the heartbeat of the node
-    // they name can prove it dead.
-    let clustered =
-        |raw: u32| raw == value::VALID_CLUSTER || (raw == value::LEGACY_VALID && hb.is_some());
-    if !req.force {
-        // Values nothing updates while their holder lives: VALID_NOCLUSTER,
-        // SEQ_CLEAN (a read-only mount), values outside the protocol, and a
-        // clustered value no heartbeat covers. (SEQ_FSCK is watched: a live
-        // holder moves its node field every update interval.)
-        if let Some(s) = stale.iter().find(|s| {
-            matches!(
-                MmpState::decode(s.raw),
-                MmpState::Nocluster | MmpState::Clean | MmpState::Unknown(_)
-            ) || (clustered(s.raw) && hb.is_none())
-        }) {
-            return refuse(format!(
-                "slot {} holds {:#010x} ({}), which no node updates and no heartbeat covers: watching cannot prove it \
-                 dead; if you are sure no node has the volume mounted, use --clear-mmp --force",
-                s.index,
-                s.raw,
-                MmpState::decode(s.raw).name()
-            ));
-        }
-    }
-    // A dead clustered node's journal is replayed by the kernel only while
-    // its slot is held: freeing the slot first would leave the log to be
-    // replayed later, by whichever node takes the slot, over newer metadata.
-    for s in stale.iter().filter(|s| clustered(s.raw)) {
-        let dirty = vol
-            .journal_dirty(s.index)
-            .with_context(|| format!("reading journal:{:04}", s.index))?;
-        if dirty && !req.force {
-            return refuse(format!(
-                "slot {} holds {:#010x} for node {} and journal:{:04} is dirty: a clustered mount must replay it \
-                 first (mount the volume clustered on any node: the kernel replays the dead node's journal and \
-                 frees its slot); clearing the slot now would leave that log to be replayed later over newer \
-                 metadata",
-                s.index, s.raw, s.node, s.index
-            ));
-        }
-        if dirty {
-            println!(
-                "--force: slot {}'s journal is dirty; it will be replayed when a node next takes slot {}",
-                s.index, s.index
-            );
-        }
-    }
-    for s in &stale {
-        println!(
-            "Found slot {}: {:#010x} ({})",
-            s.index,
-            s.raw,
-            MmpState::decode(s.raw).describe()
-        );
-    }
-    let interval = vol.sb().s_mmp_update_interval.get();
-    if req.force {
-        println!("--force: not watching whether any node updates these values");
-    } else {
-        let watch_hb = hb.is_some() && stale.iter().any(|s| clustered(s.raw));
-        let mut tracker = if watch_hb {
-            Some(ocfs2_mmp::liveness::Tracker::new(
-                slots.heartbeat().context("reading the heartbeat area")?,
-            ))
-        } else {
-            None
-        };
-        let window = match (&tracker, &hb) {
-            (Some(t), Some(h)) => ocfs2_mmp::liveness::window_for(h, t),
-            _ => 0,
-        };
-        let wt = ocfs2_mmp::wait_time(interval).max(window);
-        say.waiting(
-            wt,
-            &if watch_hb {
-                format!("watching the slot map and the o2hb heartbeat of every node for {wt} s (one dead threshold) to prove no node is live")
-            } else {
-                "watching one full wait window to prove no node updates the slot map".to_string()
-            },
-        );
-        ocfs2_mmp::each_second(wt, &mut SystemClock, |at| -> Result<_> {
-            if let Some(sig) = ocfs2_toolkit::signals::pending() {
-                return Err(EngineError::Interrupted(sig).into());
-            }
-            if let Some(t) = tracker.as_mut() {
-                t.sample(at, slots.heartbeat().context("reading the heartbeat area")?);
-            }
-            say.tick(wt.saturating_sub(at));
-            Ok(std::ops::ControlFlow::<()>::Continue(()))
-        })?;
-        let after = slots.read()?;
-        for (b, a) in before.slots.iter().zip(&after.slots) {
-            if (b.raw, b.node) != (a.raw, a.node) {
-                return refuse(format!(
-                    "slot {} moved from {:#010x} (node {}) to {:#010x} (node {}) during the watch: {}; not clearing",
-                    b.index,
-                    b.raw,
-                    b.node,
-                    a.raw,
-                    a.node,
-                    if (b.raw, a.raw) == (value::SEQ_FSCK, value::SEQ_FSCK) {
-                        "the tool holding it is alive"
-                    } else {
-                        "a node is live"
-                    }
-                ));
-            }
-        }
-        if let Some(t) = &tracker {
-            let holders = ocfs2_mmp::slot_holders(&before);
-            let r = t.report(window, wt, &holders);
-            let live = r.live();
-            if !live.is_empty() {
-                return refuse(format!(
-                    "node(s) {} heartbeat on this volume (o2hb blocks moved during the watch): in use; not clearing",
-                    live.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
-                ));
-            }
-            for s in stale.iter().filter(|s| clustered(s.raw)) {
-                let state = u16::try_from(s.node)
-                    .ok()
-                    .and_then(|n| r.node(n))
-                    .map(|n| n.state);
-                if state != Some(ocfs2_mmp::liveness::NodeState::Silent) {
-                    return refuse(format!(
-                        "slot {} holds {:#010x} for node {}, which never heartbeated on this volume: its liveness \
-                         cannot be seen here (another heartbeat mode?); if you are sure no node has the volume \
-                         mounted, use --clear-mmp --force",
-                        s.index, s.raw, s.node
-                    ));
-                }
-                println!(
-                    "Slot {}: node {} stayed silent for {wt} s: dead (its journal is replayed by the next mount \
-                     that takes slot {})",
-                    s.index, s.node, s.index
-                );
-            }
-        }
-    }
-    if cli.dry_run {
-        println!(
-            "Would reset {} slot(s) to 0 (dry run, nothing written)",
-            stale.len()
-        );
-        return Ok(exit::OK);
-    }
-    if !confirm(
-        cli,
-        &format!("{}: reset {} slot(s) to 0", cli.device, stale.len()),
-    )? {
-        eprintln!("{PROG}: cancelled; nothing written");
-        return Ok(exit::CANCELLED);
-    }
-    for s in &stale {
-        // As watched, node field included: a holder that finished while the
-        // question was asked, and a new one that took its place, differ.
-        // A tool's SEQ_FSCK carries a node field of its own making (its
-        // keep-alive counter): that goes too. Other values keep their node.
-        let node = if s.raw == value::SEQ_FSCK { 0 } else { s.node };
-        slots.write_if_entry(s.index, (s.raw, s.node), value::EMPTY, node)?;
-        println!("Slot {}: overrode {:#010x} with 0", s.index, s.raw);
     }
     Ok(exit::OK)
 }
@@ -718,7 +656,14 @@ mod tests {
             .contains("unknown feature"));
         assert!(request(&cli(&["--fs-features=metaecc"]))
             .unwrap_err()
-            .contains("tunefs.ocfs2"));
+            .contains("not changed by this release"));
+        let r = request(&cli(&["--fs-features=extended-slotmap,nolocal"])).unwrap();
+        assert_eq!((r.slot_map, r.local), (Some(Format::Extended), Some(false)));
+        assert!(request(&cli(&["--fs-features=local,nolocal"])).is_err());
+        assert!(request(&cli(&["-M", "local", "--fs-features=nolocal"])).is_err());
+        assert!(request(&cli(&["-U", "--cloned-volume"])).is_err());
+        assert!(request(&cli(&["--clear-mmp", "-L", "x"])).is_err());
+        assert_eq!(request(&cli(&["--uuid-reset"])).unwrap().uuid, Some(None));
         assert!(request(&cli(&["--force"])).is_err());
         assert!(request(&cli(&[])).is_err());
     }

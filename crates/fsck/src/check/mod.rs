@@ -10,7 +10,7 @@ use ocfs2_format::features::{compat, incompat, ro_compat};
 use ocfs2_format::fs::{parse_extent_list, slot_file_name, Inode};
 use ocfs2_format::journal::JournalSuperblock;
 use ocfs2_format::ondisk::*;
-use ocfs2_format::slotmap::{Format, MmpState};
+use ocfs2_format::slotmap::{Format, MmpState, TUNEFS_FLAG_SLOTMAP};
 use ocfs2_format::zerocopy::FromBytes;
 use ocfs2_format::Volume;
 use serde::Serialize;

@@ -72,14 +72,46 @@ impl Checker<'_> {
                     v
                 };
                 if mask(&buf) != mask(&primary) {
-                    self.add(
+                    self.add_fix(
                         "SUPERBLOCK_BACKUP",
                         Some(b),
                         None,
                         format!("backup superblock {b} differs from the primary"),
+                        Fix::RefreshBackups,
                     );
                 }
             }
+        }
+        // A slot map rewrite tunefs.ocfs2-mmp did not finish: the map's
+        // bytes say which format it reached; the slot map is not judged in
+        // a format the superblock may not give it yet.
+        if f.has_incompat(incompat::TUNEFS_INPROG)
+            && sb.s_tunefs_flag.get() & TUNEFS_FLAG_SLOTMAP != 0
+        {
+            let reached = vol
+                .system_inode("slot_map")
+                .and_then(|b| vol.read_inode(b))
+                .and_then(|ino| {
+                    let need = usize::from(vol.max_slots()) * Format::Extended.entry_size();
+                    vol.read_file(&ino, need as u64)
+                })
+                .ok()
+                .and_then(|bytes| ocfs2_format::slotmap::empty_format_of(&bytes));
+            let f = Finding::new(
+                "TUNEFS_INPROG",
+                Some(2),
+                None,
+                format!(
+                    "an interrupted tunefs.ocfs2-mmp slot map rewrite (aborted-tunefs, s_tunefs_flag {:#x}); the map holds {}",
+                    sb.s_tunefs_flag.get(),
+                    reached.map_or("neither format's empty map".to_string(), |x| format!("an empty {} map", x.name()))
+                ),
+            );
+            self.findings.push(Finding {
+                fix: reached.map(|x| Fix::FinishSlotMap(x == Format::Extended)),
+                ..f
+            });
+            return;
         }
         // Slot map.
         match vol.slot_map_layout() {
