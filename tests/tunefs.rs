@@ -1697,14 +1697,11 @@ fn bad_input() {
         ("mmp,frob", &["unknown feature 'frob'"]),
         (
             "metaecc",
-            &[
-                "feature 'metaecc'",
-                "use tunefs.ocfs2 --fs-features=metaecc",
-            ],
+            &["feature 'metaecc'", "not changed by this release"],
         ),
         (
-            "noextended-slotmap",
-            &["use tunefs.ocfs2 --fs-features=noextended-slotmap"],
+            "extended-slotmap,noextended-slotmap",
+            &["extended-slotmap is both turned on and off"],
         ),
         ("mmp,nommp", &["mmp is both turned on and off"]),
     ] {
