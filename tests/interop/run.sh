@@ -48,6 +48,10 @@
 #      and fsck.ocfs2 -fn (MMP off, on a copy) are clean; the kernel mounts the
 #      result, every file reads back identical, a new file is written, and the
 #      unmount is clean
+#   t  tunefs (issue 13): on a volume mkfs.ocfs2 made with the old slot map,
+#      --enable-mmp -L -U rewrites the map extended; the seed's kernel mounts
+#      it with MMP and writes files; both checkers are clean; --disable-mmp,
+#      then noextended-slotmap -L; the stock kernel reads every file back
 #
 # Env: INTEROP_OPTIONAL=1   exit 0 (after saying why) when the kernel peer is absent
 #      KPEER_DIR            where the kernel peer keeps its build and run dirs
@@ -62,7 +66,7 @@ ROOT=$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null) || ROOT=$(cd "$HERE
 KPT=$ROOT/../shared/tools/kernel-peer
 W=$ROOT/target/interop
 export KPEER_DIR=${KPEER_DIR:-$HOME/.cache/kpeer}
-BASE="1 2 3 4 5 6 c1 c2 c3 c4 c5 r j f"
+BASE="1 2 3 4 5 6 c1 c2 c3 c4 c5 r j f t"
 ALL="$BASE $(for s in $BASE; do printf '%s@loop ' "$s"; done)"
 
 say() { printf '[interop %(%H:%M:%S)T] %s\n' -1 "$*"; }
@@ -973,6 +977,53 @@ scenario_f() {
 	[ -z "$(kernel_errors "$KLOG")" ] || fail "kernel errors: $(kernel_errors "$KLOG")"
 	run fsckn3 "$FSCK" -n "$img"
 	[ $RC = 0 ] || fail "fsck -n after the guest's clean unmount exited $RC: $(cat "$OUT")"
+	rm -f "$plain"
+}
+
+# t: tunefs on a volume mkfs.ocfs2 made with the old slot map. --enable-mmp
+# rewrites the map in the extended format in the same run, with a new label
+# and UUID; the seed's kernel mounts it with MMP, writes files; both
+# checkers are clean; then MMP off, the old map back and another label, and
+# the stock kernel reads every file back.
+scenario_t() {
+	local img=$W/st.img plain=$W/st-plain.img sums sums2 q uuid=0123456789ABCDEF0123456789ABCDEF
+	rm -f "$img"; truncate -s 1G "$img"
+	run mkfs-theirs mkfs.ocfs2 -q -F -M local -N 2 --fs-feature-level=max-compat -L before "$img"
+	[ $RC = 0 ] || fail "mkfs.ocfs2 --fs-feature-level=max-compat failed (rc=$RC): $(cat "$OUT")"
+	rec "made $(basename "$img") with mkfs.ocfs2 -M local -N 2 --fs-feature-level=max-compat (old slot map)"
+	run tune1 "$TUNEFS" -y --enable-mmp --mmp-update-interval=5 -L tuned --uuid-reset=$uuid "$img"
+	[ $RC = 0 ] || fail "tunefs --enable-mmp -L -U on the old slot map: rc=$RC: $(cat "$OUT")"
+	q=$("$TUNEFS" -Q '%A %S %V %U' "$img")
+	rec "tunefs --enable-mmp -L tuned -U: -Q says '$q'"
+	[ "$q" = "enabled extended tuned $uuid" ] || fail "after tunefs: -Q says '$q'"
+	vm_bg write "$img" "$KPT/tests/mmp-hold.sh" --mmp
+	vm_send 'mkdir /mnt/d && (cd /mnt/d && i=0 && while [ $i -lt 8 ]; do head -c $((i * 7000 + 3)) /dev/urandom > f$i; i=$((i + 1)); done); sync; md5sum /mnt/d/f*'
+	sums=$(printf '%s\n' "$SENT" | tr -d '\r' | grep -E '^[0-9a-f]{32}  /mnt/' | sort)
+	[ "$(wc -l <<<"$sums")" = 8 ] || fail "the guest did not list 8 checksums: $SENT"
+	vm_stop
+	rec "the seed's kernel mounted the tuned volume with MMP, wrote 8 files, unmounted: rc=$RC"
+	[ $RC = 0 ] || fail "the writing guest failed (rc=$RC)"
+	[ -z "$(kernel_errors "$KLOG")" ] || fail "kernel errors: $(kernel_errors "$KLOG")"
+	run fsckn "$FSCK" -n "$img"
+	[ $RC = 0 ] || fail "fsck -n after the guest exited $RC: $(cat "$OUT")"
+	oracle_clean "$img" "$plain" "the tuned volume"
+	run tune2 "$TUNEFS" -y --disable-mmp "$img"
+	[ $RC = 0 ] || fail "tunefs --disable-mmp: rc=$RC: $(cat "$OUT")"
+	run tune3 "$TUNEFS" -y --fs-features=noextended-slotmap -L back "$img"
+	[ $RC = 0 ] || fail "tunefs --fs-features=noextended-slotmap -L back: rc=$RC: $(cat "$OUT")"
+	q=$("$TUNEFS" -Q '%A %S %V' "$img")
+	rec "tunefs --disable-mmp, then noextended-slotmap -L back: -Q says '$q'"
+	[ "$q" = "disabled old back" ] || fail "after tunefs: -Q says '$q'"
+	oracle_clean "$img" "$plain" "the volume back on the old slot map"
+	vm_bg read "$img" "$KPT/tests/mmp-hold.sh" --stock
+	vm_send 'md5sum /mnt/d/f*'
+	sums2=$(printf '%s\n' "$SENT" | tr -d '\r' | grep -E '^[0-9a-f]{32}  /mnt/' | sort)
+	vm_stop
+	[ "$sums" = "$sums2" ] || fail "files read back differently by the stock kernel: $(diff <(echo "$sums") <(echo "$sums2") | head -5)"
+	[ $RC = 0 ] || fail "the stock kernel's guest failed (rc=$RC)"
+	rec "the stock kernel read all 8 files back identical on the old slot map"
+	run fsckn2 "$FSCK" -n "$img"
+	[ $RC = 0 ] || fail "fsck -n at the end exited $RC: $(cat "$OUT")"
 	rm -f "$plain"
 }
 
