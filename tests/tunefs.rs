@@ -1852,3 +1852,101 @@ fn read_only_image() {
         0o444
     );
 }
+
+/// Issue 13, item 2: `--backup-super` and `--fs-features=nobackup-super`
+/// leave images byte-identical to tunefs.ocfs2's; a volume too small, or
+/// a backup cluster in use, is refused with nothing written; a kill before
+/// each write of `--backup-super` leaves a volume `fsck.ocfs2-mmp -fy`
+/// makes clean for both checkers.
+#[test]
+fn backup_superblocks_as_tunefs_ocfs2_makes_them() {
+    let a = Image::sparse("backup-", 5 * GIB);
+    mkfs(&a.path, 4096, 2, &["-M", "local", "--no-backup-super"]);
+    let b = Image::sparse("backup-theirs-", 5 * GIB);
+    cp_sparse(&a.path, &b.path);
+    let (dev, other) = (a.path.as_path(), b.path.as_path());
+    let base = a.copy("base.img");
+    tunefs(&["-y", "--backup-super"], dev)
+        .expect(OK)
+        .quick()
+        .stdout_has("blocks [262144, 1048576]");
+    theirs(&["-y", "--backup-super"], other);
+    assert_eq!(
+        digest(dev, &[]),
+        digest(other, &[]),
+        "--backup-super: the same image"
+    );
+    both_clean(dev, "--backup-super");
+    tunefs(&["-y", "--fs-features=nobackup-super"], dev)
+        .expect(OK)
+        .quick();
+    theirs(&["-y", "--fs-features=nobackup-super"], other);
+    assert_eq!(
+        digest(dev, &[]),
+        digest(other, &[]),
+        "nobackup-super: the same image"
+    );
+    both_clean(dev, "nobackup-super");
+
+    // A backup cluster in use: refused, nothing written.
+    let busy = a.copy("busy.img");
+    {
+        let v = Volume::open(Box::new(
+            FileDevice::open(
+                &busy,
+                OpenMode {
+                    write: true,
+                    exclusive: false,
+                },
+            )
+            .unwrap(),
+        ))
+        .unwrap();
+        let c = 262_144 / u64::from(v.cluster_size() / v.block_size());
+        ocfs2_format::alloc::claim_clusters(&v, &[(c, 1)]).unwrap();
+    }
+    let whole = digest(&busy, &[]);
+    tunefs(&["-y", "--backup-super"], &busy)
+        .expect(REFUSED)
+        .quick()
+        .one_error(s(&busy), &["is in use", "need their clusters free"]);
+    assert_eq!(digest(&busy, &[]), whole, "a refusal wrote to the volume");
+    let small = Image::sparse("backup-small-", 512 * MIB);
+    mkfs(&small.path, 4096, 2, &["-M", "local", "--no-backup-super"]);
+    tunefs(&["-y", "--backup-super"], &small.path)
+        .expect(REFUSED)
+        .one_error(s(&small.path), &["smaller than 1 GiB"]);
+
+    // A kill before each write.
+    let img = a.dir.path().join("crash.img");
+    let mut n = 1;
+    loop {
+        cp_sparse(&base, &img);
+        let mut c = tunefs_cmd(&["-y", "--backup-super"], &img);
+        c.env("OCFS2_MMP_FAILPOINT_WRITE", n.to_string());
+        if run_cmd(c, format!("--backup-super, killed before write {n}"))
+            .status
+            .success()
+        {
+            break;
+        }
+        let y = Command::new(env!("CARGO_BIN_EXE_fsck-ocfs2-mmp"))
+            .args(["-fy"])
+            .arg(&img)
+            .stdin(Stdio::null())
+            .output()
+            .expect("fsck.ocfs2-mmp -fy");
+        assert!(
+            matches!(y.status.code(), Some(0) | Some(1)),
+            "write {n}: fsck.ocfs2-mmp -fy:\n{}",
+            String::from_utf8_lossy(&y.stdout)
+        );
+        both_clean(
+            &img,
+            &format!("--backup-super killed before write {n}, then -fy"),
+        );
+        n += 1;
+        assert!(n < 100, "--backup-super never finished");
+    }
+    assert!(n > 4, "only {n} writes");
+}

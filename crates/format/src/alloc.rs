@@ -513,3 +513,25 @@ pub fn rebuild_global_group(
     h.bg_blkno.set(blkno);
     vol.write_meta(blkno, &mut d, CheckAt::GroupDesc)
 }
+
+/// Whether cluster `c`'s bit is set in the global bitmap.
+pub fn cluster_in_use(vol: &Volume, c: u64) -> Result<bool> {
+    let gb = vol.system_inode("global_bitmap")?;
+    let inode = vol.read_inode(gb)?;
+    let (cl, _) = inode.chain_list()?;
+    let cpg = u64::from(cl.cl_cpg.get());
+    if cpg == 0 || c >= u64::from(vol.clusters()) {
+        return Err(Error::Invalid(format!(
+            "cluster {c} is outside the global bitmap"
+        )));
+    }
+    let blkno = cluster_group_blkno(vol, cpg, c / cpg);
+    let buf = vol.read_meta(blkno, CheckAt::GroupDesc)?;
+    if !buf.starts_with(GROUP_DESC_SIGNATURE) {
+        return Err(Error::corrupt(blkno, "not a group descriptor"));
+    }
+    let bit = c % cpg;
+    Ok(buf
+        .get(BG_BITMAP + (bit / 8) as usize)
+        .is_some_and(|b| b & (1 << (bit % 8)) != 0))
+}

@@ -985,12 +985,19 @@ impl Volume {
     /// open the volume again to see the change.
     pub fn write_super_everywhere(&self, sb: &SuperBlock) -> Result<Vec<u64>> {
         let backups = self.present_backups()?;
+        self.write_super_copies(sb, &backups)?;
+        Ok(backups)
+    }
+
+    /// [`Volume::write_super_everywhere`] to the backup blocks given (none:
+    /// the primary only).
+    pub fn write_super_copies(&self, sb: &SuperBlock, backups: &[u64]) -> Result<()> {
         let mut buf = self.super_buf.clone();
         buf[DINODE_ID2..DINODE_ID2 + core::mem::size_of::<SuperBlock>()]
             .copy_from_slice(sb.as_bytes());
         // The new feature words decide whether block checks apply.
         let ecc = sb.s_feature_incompat.get() & incompat::META_ECC != 0;
-        for &b in &backups {
+        for &b in backups {
             let mut copy = buf.clone();
             Dinode::mut_from_prefix(&mut copy)
                 .expect("block")
@@ -1007,8 +1014,7 @@ impl Volume {
             blockcheck::update(&mut buf, CheckAt::Inode);
         }
         self.write_block(self.super_blkno, &buf)?;
-        self.dev.flush()?;
-        Ok(backups)
+        self.dev.flush()
     }
 }
 

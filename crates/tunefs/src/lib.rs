@@ -16,6 +16,7 @@ use ocfs2_toolkit::WaitReporter;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
+mod backup;
 mod clear;
 mod identity;
 mod query;
@@ -61,6 +62,9 @@ pub struct Cli {
     /// Mark a copy of another volume: a new random UUID, and the label given (default: the old one with -cloned)
     #[arg(long = "cloned-volume", value_name = "LABEL", num_args = 0..=1, require_equals = true)]
     pub cloned_volume: Option<Option<String>>,
+    /// Turn backup superblocks on (their clusters must be free)
+    #[arg(long = "backup-super")]
+    pub backup_super: bool,
     /// Mount type: local (one node, no cluster stack) or cluster (the o2cb stack)
     #[arg(short = 'M', long = "mount-type", value_name = "TYPE", value_parser = ["local", "cluster"])]
     pub mount_type: Option<String>,
@@ -112,6 +116,7 @@ pub struct Request {
     pub cloned: Option<Option<[u8; 64]>>,
     pub local: Option<bool>,
     pub slot_map: Option<Format>,
+    pub backup: Option<bool>,
 }
 
 fn parse_interval(s: &str) -> Result<u16, String> {
@@ -140,6 +145,7 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
             let slot = match name {
                 "mmp" => &mut r.mmp,
                 "local" => &mut r.local,
+                "backup-super" => &mut r.backup,
                 "extended-slotmap" => {
                     let f = if want { Format::Extended } else { Format::Old };
                     if r.slot_map.is_some_and(|x| x != f) {
@@ -150,7 +156,7 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
                 }
                 other => {
                     return Err(if features::by_name(other).is_some() {
-                        format!("feature '{raw}': not changed by this release (it changes mmp, extended-slotmap and local)")
+                        format!("feature '{raw}': not changed by this release (it changes mmp, extended-slotmap, local and backup-super)")
                     } else {
                         format!("unknown feature '{raw}'")
                     });
@@ -196,7 +202,17 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
         }
         r.local = Some(local);
     }
-    let identity = r.label.is_some() || r.uuid.is_some() || r.cloned.is_some() || r.local.is_some();
+    if cli.backup_super {
+        if r.backup == Some(false) {
+            return Err("--backup-super and --fs-features=nobackup-super disagree".into());
+        }
+        r.backup = Some(true);
+    }
+    let identity = r.backup.is_some()
+        || r.label.is_some()
+        || r.uuid.is_some()
+        || r.cloned.is_some()
+        || r.local.is_some();
     if r.clear && (r.mmp.is_some() || r.interval.is_some() || identity || r.slot_map.is_some()) {
         return Err("--clear-mmp goes alone: clear first, then change the volume".into());
     }
@@ -206,7 +222,7 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
         return Err("-Q queries; it does not combine with changes".into());
     }
     if !changes && cli.query.is_none() {
-        return Err("nothing to do: give --enable-mmp, --disable-mmp, --mmp-update-interval, --clear-mmp, --fs-features, -L, -U, --cloned-volume, -M or -Q".into());
+        return Err("nothing to do: give --enable-mmp, --disable-mmp, --mmp-update-interval, --clear-mmp, --fs-features, -L, -U, --cloned-volume, -M, --backup-super or -Q".into());
     }
     Ok(r)
 }
@@ -281,6 +297,8 @@ struct Plan {
     local: Option<bool>,
     /// The slot map rewritten empty in this format.
     slot_map: Option<Format>,
+    /// Backup superblocks turned on or off.
+    backup: Option<bool>,
     notes: Vec<String>,
 }
 
@@ -293,6 +311,7 @@ impl Plan {
             || self.uuid.is_some()
             || self.local.is_some()
             || self.slot_map.is_some()
+            || self.backup.is_some()
     }
 }
 
@@ -418,6 +437,10 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     {
         plan.local = Some(local);
     }
+    let has_backups = f.compat & ocfs2_format::features::compat::BACKUP_SB != 0;
+    if let Some(b) = req.backup.filter(|&b| b != has_backups) {
+        plan.backup = Some(b);
+    }
     if !plan.changes() {
         if !cli.quiet {
             println!(
@@ -432,7 +455,22 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
             return refuse(why);
         }
     }
+    if plan.backup == Some(true) {
+        if let Some(why) = backup::refusal(&vol)? {
+            return refuse(why);
+        }
+    }
     let mut lines = Vec::new();
+    if let Some(on) = plan.backup {
+        lines.push(if on {
+            format!(
+                "turn backup superblocks on: blocks {:?}, their clusters marked in use",
+                backup::positions(&vol)
+            )
+        } else {
+            "turn backup superblocks off: their clusters freed".to_string()
+        });
+    }
     if let Some(t) = plan.slot_map {
         lines.push(format!(
             "rewrite the slot map, empty, in the {} format (was {})",
@@ -470,7 +508,11 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     if let Some((a, b)) = plan.interval {
         lines.push(format!("MMP update interval {a} -> {b} s"));
     }
-    let backups = vol.present_backups()?;
+    let backups = match plan.backup {
+        Some(true) => backup::positions(&vol),
+        Some(false) => Vec::new(),
+        None => vol.present_backups()?,
+    };
     lines.push(format!(
         "write the superblock and {} backup superblock(s)",
         backups.len()
@@ -540,6 +582,11 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     if let Some(local) = plan.local {
         identity::set_local(&mut sb, local);
     }
+    if let Some(on) = plan.backup {
+        let bit = ocfs2_format::features::compat::BACKUP_SB;
+        let c = sb.s_feature_compat.get();
+        sb.s_feature_compat.set(if on { c | bit } else { c & !bit });
+    }
     if let Some(t) = plan.slot_map {
         let bit = incompat::EXTENDED_SLOT_MAP;
         let f = sb.s_feature_incompat.get();
@@ -580,6 +627,15 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         }
         if let Some(t) = plan.slot_map {
             slotmap::rewrite(&vol, t, &|| verify().map_err(anyhow::Error::from))?;
+        }
+        let verify_any = || verify().map_err(anyhow::Error::from);
+        match plan.backup {
+            Some(true) => return backup::enable(&vol, &sb, &verify_any),
+            Some(false) => {
+                backup::disable(&vol, &sb, &verify_any)?;
+                return Ok(Vec::new());
+            }
+            None => {}
         }
         verify()?;
         vol.write_super_everywhere(&sb)
