@@ -1950,3 +1950,81 @@ fn backup_superblocks_as_tunefs_ocfs2_makes_them() {
     }
     assert!(n > 4, "only {n} writes");
 }
+
+/// Issue 13, item 2: `--cluster-stack=o2cb --cluster-name=NAME` records
+/// the stack as mkfs.ocfs2 records it (debugfs.ocfs2's stats agree but for
+/// mkfs's random generation and times), converting the old slot map it
+/// needs; a local volume is refused; `--update-cluster-stack` without a
+/// running stack says so and writes nothing.
+#[test]
+fn cluster_stack_as_mkfs_ocfs2_records_it() {
+    let uuid = "178BDC83-D502-41EF-94EB-474A677D498B";
+    let a = Image::sparse("stack-", GIB);
+    mkfs(&a.path, 4096, 2, &["-L", "st", "-U", uuid]);
+    let b = Image::sparse("stack-mkfs-", GIB);
+    mkfs(
+        &b.path,
+        4096,
+        2,
+        &[
+            "-L",
+            "st",
+            "-U",
+            uuid,
+            "--cluster-stack=o2cb",
+            "--cluster-name=mycl",
+            "--global-heartbeat",
+        ],
+    );
+    let dev = a.path.as_path();
+    tunefs(
+        &[
+            "-y",
+            "--cluster-stack=o2cb",
+            "--cluster-name=mycl",
+            "--global-heartbeat",
+        ],
+        dev,
+    )
+    .expect(OK)
+    .quick()
+    .stdout_has("cluster stack o2cb, cluster mycl, global heartbeat: done");
+    let strip = |t: String| {
+        t.lines()
+            .filter(|l| {
+                !["Generation", "time:", "Last Check", "DX Seeds"]
+                    .iter()
+                    .any(|k| l.contains(k))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        strip(their_debugfs("stats", dev)),
+        strip(their_debugfs("stats", &b.path))
+    );
+    both_clean(dev, "--cluster-stack=o2cb");
+    // The old slot map goes extended with it.
+    let c = Image::sparse("stack-oldmap-", GIB);
+    mkfs(&c.path, 4096, 2, &["--fs-feature-level=max-compat"]);
+    tunefs(
+        &["-y", "--cluster-stack=pcmk", "--cluster-name=pc"],
+        &c.path,
+    )
+    .expect(OK)
+    .stdout_has("rewrite the slot map, empty, in the extended format");
+    assert!(their_debugfs("stats", &c.path).contains("userspace-stack"));
+    both_clean(&c.path, "--cluster-stack=pcmk on the old slot map");
+    let d = Image::sparse("stack-local-", GIB);
+    mkfs(&d.path, 4096, 2, &["-M", "local"]);
+    let whole = digest(&d.path, &[]);
+    tunefs(&["-y", "--cluster-stack=o2cb", "--cluster-name=x"], &d.path)
+        .expect(REFUSED)
+        .one_error(s(&d.path), &["a local volume has no cluster stack"]);
+    if !Path::new("/sys/fs/ocfs2/cluster_stack").exists() {
+        tunefs(&["-y", "--update-cluster-stack"], &d.path)
+            .expect(USAGE)
+            .one_error(s(&d.path), &["no running cluster stack here"]);
+    }
+    assert_eq!(digest(&d.path, &[]), whole, "a refusal wrote to the volume");
+}

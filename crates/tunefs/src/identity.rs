@@ -146,3 +146,99 @@ mod tests {
         assert_eq!(cloned_label(&c, Some(&n)), n);
     }
 }
+
+/// A cluster stack as stored in `s_cluster_info` (libocfs2's
+/// `ocfs2_set_cluster_desc`): the stack name (o2cb, pcmk, cman), the cluster
+/// name, and o2cb's global heartbeat flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stack {
+    pub stack: String,
+    pub cluster: String,
+    pub global_heartbeat: bool,
+}
+
+impl Stack {
+    /// Check the names as mkfs.ocfs2 and libocfs2 check them.
+    pub fn new(stack: &str, cluster: &str, global_heartbeat: bool) -> Result<Stack, String> {
+        if !matches!(stack, "o2cb" | "pcmk" | "cman") {
+            return Err(format!("cluster stack '{stack}': use o2cb, pcmk or cman"));
+        }
+        if cluster.is_empty()
+            || cluster.len() > 16
+            || !cluster.bytes().all(|c| c.is_ascii_graphic())
+        {
+            return Err(format!(
+                "cluster name '{cluster}': 1 to 16 printable characters"
+            ));
+        }
+        if global_heartbeat && stack != "o2cb" {
+            return Err("global heartbeat is o2cb's: it needs --cluster-stack=o2cb".into());
+        }
+        Ok(Stack {
+            stack: stack.into(),
+            cluster: cluster.into(),
+            global_heartbeat,
+        })
+    }
+
+    /// The stack this host runs: /sys/fs/ocfs2/cluster_stack, and for o2cb
+    /// the one cluster configured under /sys/kernel/config/cluster (what
+    /// tunefs.ocfs2 --update-cluster-stack asks the o2cb tools for).
+    pub fn running() -> Result<Stack, String> {
+        let stack = std::fs::read_to_string("/sys/fs/ocfs2/cluster_stack")
+            .map_err(|e| format!("no running cluster stack here (/sys/fs/ocfs2/cluster_stack: {e}): give --cluster-stack and --cluster-name"))?;
+        let stack = stack.trim();
+        let names: Vec<String> = std::fs::read_dir("/sys/kernel/config/cluster")
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        match names.as_slice() {
+            [one] => Stack::new(stack, one, false),
+            [] => Err(format!("stack {stack} runs, but no cluster is configured (/sys/kernel/config/cluster): give --cluster-name")),
+            many => Err(format!("several clusters are configured ({}): give --cluster-stack and --cluster-name", many.join(", "))),
+        }
+    }
+
+    /// Write it into `sb`, with the incompat bits libocfs2 sets: o2cb gets
+    /// CLUSTERINFO (and loses USERSPACE_STACK); another stack keeps
+    /// CLUSTERINFO when set, else gets USERSPACE_STACK. The extended slot
+    /// map it needs is the caller's.
+    pub fn apply(&self, sb: &mut SuperBlock) {
+        let ci = &mut sb.s_cluster_info;
+        ci.ci_stack = [0; 4];
+        ci.ci_stack[..self.stack.len().min(4)]
+            .copy_from_slice(&self.stack.as_bytes()[..self.stack.len().min(4)]);
+        ci.ci_cluster = [0; 16];
+        ci.ci_cluster[..self.cluster.len()].copy_from_slice(self.cluster.as_bytes());
+        ci.ci_stackflags = u8::from(self.stack == "o2cb" && self.global_heartbeat);
+        let f = sb.s_feature_incompat.get();
+        sb.s_feature_incompat.set(if self.stack == "o2cb" {
+            (f | incompat::CLUSTERINFO) & !incompat::USERSPACE_STACK
+        } else if f & incompat::CLUSTERINFO != 0 {
+            f & !incompat::USERSPACE_STACK
+        } else {
+            f | incompat::USERSPACE_STACK
+        });
+    }
+
+    /// The stack stored in `sb`, if any.
+    pub fn of(sb: &SuperBlock) -> Option<Stack> {
+        let f = sb.s_feature_incompat.get();
+        if f & (incompat::CLUSTERINFO | incompat::USERSPACE_STACK) == 0 {
+            return None;
+        }
+        let text = |b: &[u8]| {
+            let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+            String::from_utf8_lossy(&b[..n]).into_owned()
+        };
+        let ci = &sb.s_cluster_info;
+        Some(Stack {
+            stack: text(&ci.ci_stack),
+            cluster: text(&ci.ci_cluster),
+            global_heartbeat: ci.ci_stackflags & 1 != 0,
+        })
+    }
+}

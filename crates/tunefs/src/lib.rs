@@ -62,6 +62,22 @@ pub struct Cli {
     /// Mark a copy of another volume: a new random UUID, and the label given (default: the old one with -cloned)
     #[arg(long = "cloned-volume", value_name = "LABEL", num_args = 0..=1, require_equals = true)]
     pub cloned_volume: Option<Option<String>>,
+    /// Cluster stack to record: o2cb, pcmk or cman (with --cluster-name)
+    #[arg(
+        long = "cluster-stack",
+        value_name = "STACK",
+        requires = "cluster_name"
+    )]
+    pub cluster_stack: Option<String>,
+    /// Cluster name to record (with --cluster-stack)
+    #[arg(long = "cluster-name", value_name = "NAME", requires = "cluster_stack")]
+    pub cluster_name: Option<String>,
+    /// With --cluster-stack=o2cb: o2cb's global heartbeat
+    #[arg(long = "global-heartbeat", requires = "cluster_stack")]
+    pub global_heartbeat: bool,
+    /// Record the cluster stack this host runs (/sys/fs/ocfs2/cluster_stack and its cluster)
+    #[arg(long = "update-cluster-stack", conflicts_with = "cluster_stack")]
+    pub update_cluster_stack: bool,
     /// Turn backup superblocks on (their clusters must be free)
     #[arg(long = "backup-super")]
     pub backup_super: bool,
@@ -117,6 +133,7 @@ pub struct Request {
     pub local: Option<bool>,
     pub slot_map: Option<Format>,
     pub backup: Option<bool>,
+    pub stack: Option<identity::Stack>,
 }
 
 fn parse_interval(s: &str) -> Result<u16, String> {
@@ -208,7 +225,17 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
         }
         r.backup = Some(true);
     }
-    let identity = r.backup.is_some()
+    if let (Some(st), Some(name)) = (&cli.cluster_stack, &cli.cluster_name) {
+        r.stack = Some(identity::Stack::new(st, name, cli.global_heartbeat)?);
+    }
+    if cli.update_cluster_stack {
+        r.stack = Some(identity::Stack::running()?);
+    }
+    if r.stack.is_some() && r.local == Some(true) {
+        return Err("a local volume has no cluster stack".into());
+    }
+    let identity = r.stack.is_some()
+        || r.backup.is_some()
         || r.label.is_some()
         || r.uuid.is_some()
         || r.cloned.is_some()
@@ -222,7 +249,7 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
         return Err("-Q queries; it does not combine with changes".into());
     }
     if !changes && cli.query.is_none() {
-        return Err("nothing to do: give --enable-mmp, --disable-mmp, --mmp-update-interval, --clear-mmp, --fs-features, -L, -U, --cloned-volume, -M, --backup-super or -Q".into());
+        return Err("nothing to do: give --enable-mmp, --disable-mmp, --mmp-update-interval, --clear-mmp, --fs-features, -L, -U, --cloned-volume, -M, --backup-super, --cluster-stack, --update-cluster-stack or -Q".into());
     }
     Ok(r)
 }
@@ -299,6 +326,8 @@ struct Plan {
     slot_map: Option<Format>,
     /// Backup superblocks turned on or off.
     backup: Option<bool>,
+    /// The cluster stack recorded.
+    stack: Option<identity::Stack>,
     notes: Vec<String>,
 }
 
@@ -312,6 +341,7 @@ impl Plan {
             || self.local.is_some()
             || self.slot_map.is_some()
             || self.backup.is_some()
+            || self.stack.is_some()
     }
 }
 
@@ -437,6 +467,27 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     {
         plan.local = Some(local);
     }
+    if let Some(st) = req
+        .stack
+        .as_ref()
+        .filter(|st| identity::Stack::of(vol.sb()).as_ref() != Some(*st))
+    {
+        let local_after = plan.local.unwrap_or(f.has_incompat(incompat::LOCAL_MOUNT));
+        if local_after {
+            return refuse(
+                "a local volume has no cluster stack: make it clustered too (-M cluster)",
+            );
+        }
+        // A stack other than the default needs the extended slot map
+        // (libocfs2 converts it too).
+        if format != Format::Extended {
+            if mmp_on {
+                return refuse("the slot map is not rewritten while MMP is on");
+            }
+            plan.slot_map = Some(Format::Extended);
+        }
+        plan.stack = Some(st.clone());
+    }
     let has_backups = f.compat & ocfs2_format::features::compat::BACKUP_SB != 0;
     if let Some(b) = req.backup.filter(|&b| b != has_backups) {
         plan.backup = Some(b);
@@ -461,6 +512,18 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         }
     }
     let mut lines = Vec::new();
+    if let Some(st) = &plan.stack {
+        lines.push(format!(
+            "cluster stack {}, cluster {}{}",
+            st.stack,
+            st.cluster,
+            if st.global_heartbeat {
+                ", global heartbeat"
+            } else {
+                ""
+            }
+        ));
+    }
     if let Some(on) = plan.backup {
         lines.push(if on {
             format!(
@@ -581,6 +644,9 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     }
     if let Some(local) = plan.local {
         identity::set_local(&mut sb, local);
+    }
+    if let Some(st) = &plan.stack {
+        st.apply(&mut sb);
     }
     if let Some(on) = plan.backup {
         let bit = ocfs2_format::features::compat::BACKUP_SB;
