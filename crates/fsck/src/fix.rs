@@ -113,6 +113,19 @@ pub enum Fix {
         from: u64,
         clusters: u32,
     },
+    /// Make refcount tree root `blkno`, whose extent list of leaves is
+    /// empty, a root that holds its records itself: the tree flag off and
+    /// an empty record list.
+    UntreeRefcount(u64),
+    /// Insert a refcount record (`cpos`, `clusters`, `count`) at `index` of
+    /// refcount block `blkno`'s list; the records from there move down one.
+    InsertRefcount {
+        blkno: u64,
+        index: u16,
+        cpos: u64,
+        clusters: u32,
+        count: u32,
+    },
     /// Recompute block `blkno`'s metaecc check (written as it is).
     Recheck { blkno: u64, at: CheckAt },
     /// Write group `index` of the global bitmap (inode `bitmap`) afresh at
@@ -269,6 +282,18 @@ impl Fix {
             Fix::Recheck { blkno, .. } => {
                 format!("block {blkno}: recompute its block check")
             }
+            Fix::UntreeRefcount(b) => format!(
+                "refcount tree {b}: it has no leaves left: keep its records in its root"
+            ),
+            Fix::InsertRefcount {
+                blkno,
+                cpos,
+                clusters,
+                count,
+                ..
+            } => format!(
+                "refcount block {blkno}: add a record of refcount {count} for clusters {cpos}+{clusters}"
+            ),
             Fix::RebuildGlobalGroup { index, .. } => {
                 format!("global bitmap: write the descriptor of group {index} afresh")
             }
@@ -473,6 +498,42 @@ impl Fix {
                 Fix::FreeBit { group, bit }.write(vol)
             }
             Fix::Recheck { blkno, at } => edit(vol, blkno, at, |_| Ok(())),
+            Fix::UntreeRefcount(b) => edit(vol, b, CheckAt::RefcountBlock, |buf| {
+                use ocfs2_format::ondisk::refcount_block::{FLAGS, LIST, RL_COUNT, TREE_FL};
+                let flags = u32::from_le_bytes(buf[FLAGS..FLAGS + 4].try_into().expect("4"));
+                let next = u16::from_le_bytes([buf[LIST + 4], buf[LIST + 5]]);
+                if flags & TREE_FL == 0 || next != 0 {
+                    bail!("not a refcount tree without leaves");
+                }
+                let room = (buf.len() - LIST - 16) / 16;
+                buf[FLAGS..FLAGS + 4].copy_from_slice(&(flags & !TREE_FL).to_le_bytes());
+                buf[LIST..].fill(0);
+                buf[RL_COUNT..RL_COUNT + 2].copy_from_slice(&(room as u16).to_le_bytes());
+                Ok(())
+            }),
+            Fix::InsertRefcount {
+                blkno,
+                index,
+                cpos,
+                clusters,
+                count,
+            } => edit(vol, blkno, CheckAt::RefcountBlock, |buf| {
+                use ocfs2_format::ondisk::refcount_block::{LIST, RL_COUNT, RL_USED};
+                let used = usize::from(u16::from_le_bytes([buf[RL_USED], buf[RL_USED + 1]]));
+                let room = usize::from(u16::from_le_bytes([buf[RL_COUNT], buf[RL_COUNT + 1]]));
+                let i = usize::from(index);
+                let first = LIST + 16;
+                if used >= room || i > used || first + (used + 1) * 16 > buf.len() {
+                    bail!("no room for record {i} (rl_used {used}, rl_count {room})");
+                }
+                buf.copy_within(first + i * 16..first + used * 16, first + (i + 1) * 16);
+                let r = &mut buf[first + i * 16..first + (i + 1) * 16];
+                r[..8].copy_from_slice(&cpos.to_le_bytes());
+                r[8..12].copy_from_slice(&clusters.to_le_bytes());
+                r[12..16].copy_from_slice(&count.to_le_bytes());
+                buf[RL_USED..RL_USED + 2].copy_from_slice(&((used + 1) as u16).to_le_bytes());
+                Ok(())
+            }),
             Fix::RefreshBackups => {
                 vol.write_super_everywhere(vol.sb())?;
                 Ok(())

@@ -128,12 +128,19 @@ pub fn apply(
         } => Some((blkno, list, index)),
         Fix::DropChain { blkno, index } => Some((blkno, 0, index)),
         Fix::DropRefcount { blkno, index } => Some((blkno, 0, index)),
+        // Insertions too move the records after them: the same order (by
+        // position, then the later record first at one index).
+        Fix::InsertRefcount { blkno, index, .. } => Some((blkno, 0, index)),
         _ => None,
     };
     let mut drops: Vec<&Fix> = fixes.iter().filter(|f| drop_at(f).is_some()).collect();
     drops.sort_by_key(|f| {
         let (b, l, i) = drop_at(f).expect("a removal");
-        (b, l, std::cmp::Reverse(i))
+        let cpos = match f {
+            Fix::InsertRefcount { cpos, .. } => *cpos,
+            _ => 0,
+        };
+        (b, l, std::cmp::Reverse(i), std::cmp::Reverse(cpos))
     });
     let ordered = fixes
         .iter()

@@ -227,6 +227,11 @@ pub struct Checker<'a> {
     inodes: HashMap<u64, InodeInfo>,
     /// Refcount trees met in pass 3, by root block.
     refcount_trees: HashMap<u64, refcount::RefcountTree>,
+    /// Pass 3, per tree root: how many refcounted extents cover each
+    /// cluster (compared with the trees' records after pass 3).
+    refcount_use: HashMap<u64, std::collections::BTreeMap<u64, u32>>,
+    /// Pass 3, per inode walked: the root of its refcount tree, if any.
+    walk_refcount_root: Option<u64>,
     /// Group descriptors already met on some chain (pass 2).
     seen_groups: HashSet<u64>,
     /// Clusters of the global bitmap, as its groups say (bit set = used):
@@ -287,6 +292,8 @@ impl<'a> Checker<'a> {
             inodes: HashMap::new(),
             seen_groups: HashSet::new(),
             refcount_trees: HashMap::new(),
+            refcount_use: HashMap::new(),
+            walk_refcount_root: None,
             bitmap_used: Bits::new(clusters),
             limit_reports: 0,
             last_eb: (0, 0),

@@ -130,13 +130,18 @@ impl Checker<'_> {
                     format!("inode {b} has the inline-data flag, but the volume has no inline-data feature"),
                 );
             }
+            self.walk_refcount_root = (ino.dyn_features() & dyn_features::HAS_REFCOUNT != 0
+                && self.vol.features().has_incompat(incompat::REFCOUNT_TREE))
+            .then(|| di.i_refcount_loc.get());
             self.check_inode_space(&ino);
+            self.walk_refcount_root = None;
             self.check_inode_refcount(&ino);
             if mode & 0o170000 == 0o120000 {
                 self.check_symlink(&ino);
             }
         }
         self.check_refcount_counts();
+        self.check_refcount_records();
     }
 
     /// A symlink's target: NUL-terminated, `i_size` its length, and (for a
@@ -561,6 +566,13 @@ impl Checker<'_> {
                 *max_end = (*max_end).max(cpos + n);
                 let refcounted =
                     r.flags() & EXT_REFCOUNTED != 0 && f.has_incompat(incompat::REFCOUNT_TREE);
+                if let (true, Some(root)) = (refcounted, self.walk_refcount_root) {
+                    let uses = self.refcount_use.entry(root).or_default();
+                    let first = blk / self.bpc;
+                    for c in first..first + n {
+                        *uses.entry(c).or_default() += 1;
+                    }
+                }
                 let before = self.findings.len();
                 let dups = self.claim_as(blk, n * self.bpc, owner, refcounted);
                 // The record that claims clusters another owner claimed
