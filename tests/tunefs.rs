@@ -933,6 +933,22 @@ fn both_clean(dev: &Path, what: &str) {
     );
 }
 
+/// `fsck.ocfs2-mmp -fy` after a kill before write `n`: exit 0 or 1.
+#[track_caller]
+fn fsck_y(img: &Path, n: u32) {
+    let y = Command::new(env!("CARGO_BIN_EXE_fsck-ocfs2-mmp"))
+        .args(["-fy"])
+        .arg(img)
+        .stdin(Stdio::null())
+        .output()
+        .expect("fsck.ocfs2-mmp -fy");
+    assert!(
+        matches!(y.status.code(), Some(0) | Some(1)),
+        "write {n}: fsck.ocfs2-mmp -fy:\n{}",
+        String::from_utf8_lossy(&y.stdout)
+    );
+}
+
 /// A max-compat volume (old slot map) with backup superblocks, and a copy.
 fn old_map_pair(prefix: &str) -> (Image, Image) {
     let a = Image::sparse(prefix, 1536 * MIB);
@@ -1053,17 +1069,7 @@ fn slot_map_rewrite_crash_at_every_write() {
             break;
         }
         assert!(r.status.code() != Some(REFUSED), "{}", r.describe());
-        let y = Command::new(env!("CARGO_BIN_EXE_fsck-ocfs2-mmp"))
-            .args(["-fy"])
-            .arg(&img)
-            .stdin(Stdio::null())
-            .output()
-            .expect("fsck.ocfs2-mmp -fy");
-        assert!(
-            matches!(y.status.code(), Some(0) | Some(1)),
-            "write {n}: fsck.ocfs2-mmp -fy:\n{}",
-            String::from_utf8_lossy(&y.stdout)
-        );
+        fsck_y(&img, n);
         both_clean(&img, &format!("kill before write {n}, then -fy"));
         let q = query(&img);
         formats.insert(if q.contains(" old ") {
@@ -1930,17 +1936,7 @@ fn backup_superblocks_as_tunefs_ocfs2_makes_them() {
         {
             break;
         }
-        let y = Command::new(env!("CARGO_BIN_EXE_fsck-ocfs2-mmp"))
-            .args(["-fy"])
-            .arg(&img)
-            .stdin(Stdio::null())
-            .output()
-            .expect("fsck.ocfs2-mmp -fy");
-        assert!(
-            matches!(y.status.code(), Some(0) | Some(1)),
-            "write {n}: fsck.ocfs2-mmp -fy:\n{}",
-            String::from_utf8_lossy(&y.stdout)
-        );
+        fsck_y(&img, n);
         both_clean(
             &img,
             &format!("--backup-super killed before write {n}, then -fy"),

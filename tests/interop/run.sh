@@ -930,13 +930,17 @@ scenario_j() {
 	rm -f "$crashed" "$theirs" "$plain" "$base"
 }
 
+guest_files() {  # guest_files N: the guest of $RD writes /mnt/d/f0..f(N-1) of growing sizes and syncs; SUMS = their md5sums, sorted
+	vm_send "mkdir /mnt/d && (cd /mnt/d && i=0 && while [ \$i -lt $1 ]; do head -c \$((i * 9000 + 5)) /dev/urandom > f\$i; i=\$((i + 1)); done); sync; md5sum /mnt/d/f*"
+	SUMS=$(printf '%s\n' "$SENT" | tr -d '\r' | grep -E '^[0-9a-f]{32}  /mnt/' | sort)
+	[ "$(wc -l <<<"$SUMS")" = "$1" ] || fail "the guest did not list $1 checksums: $SENT"
+}
+
 scenario_f() {
 	local img=$W/sf.img plain=$W/sf-plain.img sums sums2 bs ino codes want got
 	mkvol "$img" -M local --fs-features=mmp --mmp-update-interval=5
 	vm_bg write "$img" "$KPT/tests/mmp-hold.sh" --mmp
-	vm_send 'mkdir /mnt/d && (cd /mnt/d && i=0 && while [ $i -lt 12 ]; do head -c $((i * 9000 + 5)) /dev/urandom > f$i; i=$((i + 1)); done); sync; md5sum /mnt/d/f*'
-	sums=$(printf '%s\n' "$SENT" | tr -d '\r' | grep -E '^[0-9a-f]{32}  /mnt/' | sort)
-	[ "$(wc -l <<<"$sums")" = 12 ] || fail "the guest did not list 12 checksums: $SENT"
+	guest_files 12; sums=$SUMS
 	vm_stop
 	rec "guest wrote 12 files in /mnt/d and unmounted: rc=$RC"
 	[ $RC = 0 ] || fail "the writing guest failed (rc=$RC)"
@@ -997,9 +1001,7 @@ scenario_t() {
 	rec "tunefs --enable-mmp -L tuned -U: -Q says '$q'"
 	[ "$q" = "enabled extended tuned $uuid" ] || fail "after tunefs: -Q says '$q'"
 	vm_bg write "$img" "$KPT/tests/mmp-hold.sh" --mmp
-	vm_send 'mkdir /mnt/d && (cd /mnt/d && i=0 && while [ $i -lt 8 ]; do head -c $((i * 7000 + 3)) /dev/urandom > f$i; i=$((i + 1)); done); sync; md5sum /mnt/d/f*'
-	sums=$(printf '%s\n' "$SENT" | tr -d '\r' | grep -E '^[0-9a-f]{32}  /mnt/' | sort)
-	[ "$(wc -l <<<"$sums")" = 8 ] || fail "the guest did not list 8 checksums: $SENT"
+	guest_files 8; sums=$SUMS
 	vm_stop
 	rec "the seed's kernel mounted the tuned volume with MMP, wrote 8 files, unmounted: rc=$RC"
 	[ $RC = 0 ] || fail "the writing guest failed (rc=$RC)"
