@@ -2795,3 +2795,29 @@ fn a_crash_at_every_write_of_a_repair_is_finished_by_the_next_run() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// With `--json`, a volume fsck cannot check gives a JSON document too:
+/// `{"device", "error", "exit_code"}` with exit 8, beside its stderr line.
+#[test]
+fn json_on_a_volume_that_cannot_be_checked() {
+    let tmp = scratch("fsck-json-refusal-");
+    let img = tmp.path().join("zeros.img");
+    std::fs::File::create(&img)
+        .and_then(|f| f.set_len(64 * MIB))
+        .expect("a 64 MiB image of zeros");
+    let o = ours(&img, &["-n"], Duration::from_secs(30));
+    assert_eq!(o.run.code, Some(8), "{}", o.run.show());
+    let j = o
+        .json
+        .as_ref()
+        .unwrap_or_else(|| panic!("no JSON:\n{}", o.run.show()));
+    assert_eq!(j["exit_code"], 8, "{j}");
+    assert_eq!(j["device"].as_str(), img.to_str(), "{j}");
+    assert!(
+        j["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no OCFS2 superblock")),
+        "{j}"
+    );
+    assert_eq!(o.run.stderr.lines().count(), 1, "{}", o.run.show());
+}

@@ -639,6 +639,16 @@ impl Fix {
                 clusters,
             } => {
                 let bpc = u64::from(vol.cluster_size() / vol.block_size());
+                let at_rec = usize::from(list)
+                    + core::mem::size_of::<ExtentList>()
+                    + usize::from(index) * core::mem::size_of::<ExtentRec>()
+                    + core::mem::offset_of!(ExtentRec, e_blkno);
+                // The record is checked before anything is taken: an
+                // earlier fix of this round may have moved it.
+                let now = vol.read_block(blkno)?;
+                if now.get(at_rec..at_rec + 8) != Some(&from.to_le_bytes()[..]) {
+                    bail!("record {index} no longer starts at block {from}");
+                }
                 let to =
                     ocfs2_format::alloc::take_run(vol, u64::from(clusters), usable_cluster)? * bpc;
                 for k in 0..u64::from(clusters) * bpc {
@@ -646,10 +656,6 @@ impl Fix {
                     vol.write_block(to + k, &data)?;
                 }
                 vol.device().flush()?;
-                let at_rec = usize::from(list)
-                    + core::mem::size_of::<ExtentList>()
-                    + usize::from(index) * core::mem::size_of::<ExtentRec>()
-                    + core::mem::offset_of!(ExtentRec, e_blkno);
                 edit(vol, blkno, at, |buf| {
                     let Some(field) = buf.get_mut(at_rec..at_rec + 8) else {
                         bail!("record {index} is outside the block");

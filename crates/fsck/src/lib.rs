@@ -96,6 +96,14 @@ pub fn main() -> ExitCode {
                 Some(EngineError::Interrupted(_)) => exit::CANCELLED,
                 _ => exit::OPERATIONAL,
             };
+            // With --json, a refusal or failure is a JSON document too (the
+            // one line on stderr stays).
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"device": cli.device, "error": format!("{e:#}"), "exit_code": code})
+                );
+            }
             ocfs2_toolkit::print_error(PROG, &e.context(cli.device.clone()));
             ExitCode::from(code)
         }
