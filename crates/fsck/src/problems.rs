@@ -137,7 +137,7 @@ pub const PROBLEMS: &[Problem] = &[
     yes("DUP_CLUSTERS", "3", "a cluster is claimed by more than one owner"),
     safe("REFCOUNT_FLAG_INVALID", "3", "an inode has the refcount flag on a volume without the refcount feature"),
     safe("REFCOUNT_LOC_INVALID", "3", "an inode without the refcount flag has an i_refcount_loc"),
-    p("REFCOUNT_ROOT_BLOCK_INVALID", "3", "an inode's i_refcount_loc is not a refcount block"),
+    yes("REFCOUNT_ROOT_BLOCK_INVALID", "3", "an inode's i_refcount_loc is not a refcount block"),
     yes("REFCOUNT_COUNT_INVALID", "3", "a refcount record's count is not the number of refcounted extents that cover its clusters"),
     safe("REFCOUNT_COUNT", "3", "a refcount tree's rf_count is not the number of inodes that share it"),
     safe("RB_BLKNO", "3", "a refcount block's rf_blkno is not its own block"),

@@ -536,6 +536,20 @@ impl Checker<'_> {
                         format!("record {i} is marked refcounted, but the volume has no refcount feature"),
                         clear(EXT_REFCOUNTED),
                     );
+                } else if r.flags() & EXT_REFCOUNTED != 0
+                    && self.walk_refcount_root.is_none()
+                    && list.at != CheckAt::DxBlock
+                {
+                    // A file without a refcount tree shares nothing: the
+                    // flag goes (fsck.ocfs2 clears it too); clusters another
+                    // file also claims are then cloned (DUP_CLUSTERS).
+                    self.add_fix(
+                        "EXTENT_MARKED_REFCOUNTED",
+                        Some(owner),
+                        None,
+                        format!("record {i} is marked refcounted, but inode {owner} has no refcount tree"),
+                        clear(EXT_REFCOUNTED),
+                    );
                 }
                 if blk % self.bpc != 0 {
                     self.add(
@@ -564,8 +578,9 @@ impl Checker<'_> {
                 }
                 *total += n;
                 *max_end = (*max_end).max(cpos + n);
-                let refcounted =
-                    r.flags() & EXT_REFCOUNTED != 0 && f.has_incompat(incompat::REFCOUNT_TREE);
+                let refcounted = r.flags() & EXT_REFCOUNTED != 0
+                    && f.has_incompat(incompat::REFCOUNT_TREE)
+                    && self.walk_refcount_root.is_some();
                 if let (true, Some(root)) = (refcounted, self.walk_refcount_root) {
                     let uses = self.refcount_use.entry(root).or_default();
                     let first = blk / self.bpc;

@@ -71,11 +71,20 @@ impl Checker<'_> {
         if !valid {
             // Both fields in one repair: the flag (i_dyn_features at 0x8A)
             // would be cleared first by fsck.ocfs2 too.
-            self.add(
+            // The inode loses the refcount flag, as fsck.ocfs2 clears it;
+            // i_refcount_loc and the extents' flags follow on the next
+            // round (REFCOUNT_LOC_INVALID, EXTENT_MARKED_REFCOUNTED).
+            self.add_fix(
                 "REFCOUNT_ROOT_BLOCK_INVALID",
                 Some(loc.min(self.blocks())),
                 Some(b),
                 format!("inode {b}: its refcount tree at {loc} is not a refcount block"),
+                field(
+                    offset_of!(Dinode, i_dyn_features),
+                    2,
+                    u64::from(ino.dyn_features() & !dyn_features::HAS_REFCOUNT),
+                    "i_dyn_features",
+                ),
             );
             return;
         }
