@@ -545,52 +545,60 @@ impl Checker<'_> {
                 chain_field(blkno, offset_of!(ChainList, cl_cpg), 2, cpg, "cl_cpg"),
             );
         }
-        let mut all = true;
-        let holds = |g: u64| {
-            self.vol
-                .read_block(g)
-                .is_ok_and(|b| b.starts_with(GROUP_DESC_SIGNATURE))
-        };
+        // The groups no chain reached, and whether their blocks hold a
+        // descriptor (each read once; a group met on a chain holds one).
+        let unseen: Vec<(u64, u64, bool)> = (0..self.clusters.div_ceil(cpg))
+            .map(|i| {
+                (
+                    i,
+                    ocfs2_format::alloc::cluster_group_blkno(self.vol, cpg, i),
+                )
+            })
+            .filter(|(_, g)| !self.seen_groups.contains(g))
+            .map(|(i, g)| {
+                let holds = self
+                    .vol
+                    .read_block(g)
+                    .is_ok_and(|b| b.starts_with(GROUP_DESC_SIGNATURE));
+                (i, g, holds)
+            })
+            .collect();
         // Relinking needs a descriptor at every group's block: the first
         // block that holds none gets one written first, and the groups are
         // relinked on the next round.
-        let missing = (0..self.clusters.div_ceil(cpg))
-            .find(|&i| !holds(ocfs2_format::alloc::cluster_group_blkno(self.vol, cpg, i)))
-            .map(|index| Fix::RebuildGlobalGroup {
+        let missing = unseen
+            .iter()
+            .find(|u| !u.2)
+            .map(|&(index, ..)| Fix::RebuildGlobalGroup {
                 bitmap: blkno,
                 index,
             });
-        for i in 0..self.clusters.div_ceil(cpg) {
-            let g = ocfs2_format::alloc::cluster_group_blkno(self.vol, cpg, i);
-            if !self.seen_groups.contains(&g) {
-                all = false;
-                let fix = if holds(g) {
-                    missing.unwrap_or(Fix::RelinkGlobal(blkno))
-                } else {
-                    for f in self.findings.iter_mut() {
-                        if f.blkno == Some(g) && f.code == "CHAIN_LINK_MAGIC" {
-                            f.fix = Some(Fix::RebuildGlobalGroup {
-                                bitmap: blkno,
-                                index: i,
-                            });
-                        }
-                    }
-                    Fix::RebuildGlobalGroup {
-                        bitmap: blkno,
-                        index: i,
-                    }
+        let all = unseen.is_empty();
+        for (i, g, holds) in unseen {
+            let fix = if holds {
+                missing.unwrap_or(Fix::RelinkGlobal(blkno))
+            } else {
+                let rebuild = Fix::RebuildGlobalGroup {
+                    bitmap: blkno,
+                    index: i,
                 };
-                self.add_fix(
-                    "GROUP_EXPECTED_DESC",
-                    Some(g),
-                    Some(blkno),
-                    format!(
-                        "global_bitmap: the group of clusters {}.. (block {g}) is on no chain",
-                        i * cpg
-                    ),
-                    fix,
-                );
-            }
+                for f in self.findings.iter_mut() {
+                    if f.blkno == Some(g) && f.code == "CHAIN_LINK_MAGIC" {
+                        f.fix = Some(rebuild);
+                    }
+                }
+                rebuild
+            };
+            self.add_fix(
+                "GROUP_EXPECTED_DESC",
+                Some(g),
+                Some(blkno),
+                format!(
+                    "global_bitmap: the group of clusters {}.. (block {g}) is on no chain",
+                    i * cpg
+                ),
+                fix,
+            );
         }
         (all, missing.unwrap_or(Fix::RelinkGlobal(blkno)))
     }

@@ -13,8 +13,9 @@ impl Checker<'_> {
             .map(|(&b, _)| b)
             .collect();
         dirs.sort_unstable();
-        let trailers =
-            self.vol.meta_ecc() || self.vol.features().has_incompat(incompat::INDEXED_DIRS);
+        // Directory blocks end in a trailer on metaecc volumes and with
+        // indexed directories; entries fill the bytes before it.
+        let (trailers, limit) = self.dir_block_limit();
         for d in dirs {
             let Some(ino) = self.read_inode(d) else {
                 continue;
@@ -32,15 +33,7 @@ impl Checker<'_> {
                 let data = &area[..(ino.size().min(area.len() as u64)) as usize];
                 if let Err(e) = ocfs2_format::fs::parse_dir_block(d, data, &mut entries) {
                     let area = DINODE_ID2 + core::mem::size_of::<InlineData>();
-                    let fix = dot_shrinks(data, d, area, CheckAt::Inode).or_else(|| {
-                        first_bad_dirent(data).map(|off| Fix::SalvageDirent {
-                            blkno: d,
-                            area: area as u16,
-                            len: data.len() as u16,
-                            entry: off as u16,
-                            at: CheckAt::Inode,
-                        })
-                    });
+                    let fix = length_fix(data, d, area, CheckAt::Inode);
                     self.dirs_incomplete = true;
                     let f = Finding::new("DIRENT_LENGTH", Some(d), None, e.to_string());
                     self.findings.push(Finding { fix, ..f });
@@ -106,11 +99,6 @@ impl Checker<'_> {
                         self.dirs_incomplete = true;
                         continue;
                     };
-                    let limit = if trailers {
-                        self.bs as usize - 0x40
-                    } else {
-                        self.bs as usize
-                    };
                     let bad_trailer = trailers && {
                         let t = DirBlockTrailer::read_from_prefix(&buf[limit..])
                             .expect("64 bytes")
@@ -122,16 +110,7 @@ impl Checker<'_> {
                     if let Err(e) =
                         ocfs2_format::fs::parse_dir_block(p, &buf[..limit], &mut entries)
                     {
-                        let fix =
-                            dot_shrinks(&buf[..limit], p, 0, CheckAt::DirTrailer).or_else(|| {
-                                first_bad_dirent(&buf[..limit]).map(|off| Fix::SalvageDirent {
-                                    blkno: p,
-                                    area: 0,
-                                    len: limit as u16,
-                                    entry: off as u16,
-                                    at: CheckAt::DirTrailer,
-                                })
-                            });
+                        let fix = length_fix(&buf[..limit], p, 0, CheckAt::DirTrailer);
                         self.dirs_incomplete = true;
                         let f = Finding::new("DIRENT_LENGTH", Some(p), Some(d), e.to_string());
                         self.findings.push(Finding { fix, ..f });
@@ -548,13 +527,7 @@ impl Checker<'_> {
                 .ok()
                 .and_then(|d| ocfs2_format::fs::parse_dir_block(b, d, &mut entries).ok())
         } else {
-            let limit = if self.vol.meta_ecc()
-                || self.vol.features().has_incompat(incompat::INDEXED_DIRS)
-            {
-                self.bs as usize - 0x40
-            } else {
-                self.bs as usize
-            };
+            let (_, limit) = self.dir_block_limit();
             self.vol
                 .extents(ino)
                 .ok()
@@ -571,6 +544,32 @@ impl Checker<'_> {
             && entries[1].name == b".."
             && entries[1].inode == b
     }
+}
+
+impl Checker<'_> {
+    /// Whether directory blocks end in a trailer (metaecc, indexed
+    /// directories), and the bytes their entries fill.
+    fn dir_block_limit(&self) -> (bool, usize) {
+        let trailers =
+            self.vol.meta_ecc() || self.vol.features().has_incompat(incompat::INDEXED_DIRS);
+        let bs = self.bs as usize;
+        (trailers, if trailers { bs - 0x40 } else { bs })
+    }
+}
+
+/// The repair of entry area `data` (at byte `area` of block `blkno`) whose
+/// lengths do not add up: '.' given its length back when it grew over
+/// '..', otherwise the first bad entry mended (fsck.ocfs2's way).
+fn length_fix(data: &[u8], blkno: u64, area: usize, at: CheckAt) -> Option<Fix> {
+    dot_shrinks(data, blkno, area, at).or_else(|| {
+        first_bad_dirent(data).map(|off| Fix::SalvageDirent {
+            blkno,
+            area: area as u16,
+            len: data.len() as u16,
+            entry: off as u16,
+            at,
+        })
+    })
 }
 
 /// A '.' whose rec_len grew over the '..' right after its own 16 bytes
