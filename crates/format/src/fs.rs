@@ -950,6 +950,61 @@ impl Volume {
         Ok(ino.di().journal_flags() & JOURNAL_DIRTY_FL != 0)
     }
 
+    /// Write journal inode `blkno`'s log afresh, as ocfs2-tools formats a
+    /// journal: every block of its extents zeroed, then a fresh jbd2
+    /// superblock ([`crate::journal::fresh_superblock`], as long as the
+    /// clusters it has, `features`) in its first blocks, then, last, the
+    /// inode without `OCFS2_JOURNAL_DIRTY_FL` (whatever the old log held is
+    /// gone). A crash before the superblock leaves the old superblock over
+    /// zeroed log blocks; before the inode, a dirty journal with an empty
+    /// log, which a replay passes over.
+    pub fn format_journal(
+        &self,
+        blkno: u64,
+        features: crate::journal::JournalFeatures,
+    ) -> Result<()> {
+        let mut ino = self.read_inode(blkno)?;
+        let extents = self.extents(&ino)?;
+        let bs = u64::from(self.block_size);
+        let bpc = u64::from(self.cluster_size()) / bs;
+        let blocks: u64 = extents.iter().map(|e| u64::from(e.clusters) * bpc).sum();
+        let maxlen = u32::try_from(blocks).map_err(|_| {
+            Error::Invalid(format!(
+                "journal inode {blkno}: {blocks} blocks is too long a log"
+            ))
+        })?;
+        let sb_bytes =
+            crate::journal::fresh_superblock(self.block_size, maxlen, features, self.sb().s_uuid);
+        if blocks * bs < sb_bytes.len() as u64 {
+            return Err(Error::Invalid(format!(
+                "journal inode {blkno}: {blocks} block(s) cannot hold a journal"
+            )));
+        }
+        for e in &extents {
+            let n = u64::from(e.clusters) * bpc;
+            if n > 0 {
+                self.block_offset(e.blkno + n - 1)?;
+            }
+            crate::io::write_zeros(
+                self.dev.as_ref(),
+                self.block_offset(e.blkno)?,
+                u64::from(e.clusters) * bpc * bs,
+            )?;
+        }
+        self.dev.flush()?;
+        for (k, chunk) in sb_bytes.chunks(bs as usize).enumerate() {
+            let at = self.map_block(&extents, k as u64).ok_or_else(|| {
+                Error::Invalid(format!("journal inode {blkno}: block {k} is not mapped"))
+            })?;
+            self.write_block(at, chunk)?;
+        }
+        self.dev.flush()?;
+        let flags = ino.di().journal_flags() & !JOURNAL_DIRTY_FL;
+        ino.di_mut().set_bitmap_used(flags);
+        self.write_meta(blkno, &mut ino.buf, CheckAt::Inode)?;
+        self.dev.flush()
+    }
+
     /// Every node's heartbeat block, as o2hb lays them out on this device:
     /// one per node, a logical sector each.
     pub fn heartbeat_area(&self) -> Result<Vec<crate::heartbeat::HbBlock>> {

@@ -136,6 +136,13 @@ pub enum Fix {
     /// Write every backup superblock as a copy of the primary (its own
     /// i_blkno and block check), then the primary as it is.
     RefreshBackups,
+    /// Format journal inode `inode` afresh (`Volume::format_journal`'s
+    /// order), with `features`: those of the slots' valid journals, as
+    /// fsck.ocfs2 regenerates a journal whose superblock is unusable.
+    ResetJournal {
+        inode: u64,
+        features: ocfs2_format::journal::JournalFeatures,
+    },
     /// Finish an interrupted slot map rewrite: every superblock copy gets
     /// the format the map holds (extended or not) and loses the
     /// aborted-tunefs flag and its s_tunefs_flag bit (backups first, the
@@ -296,6 +303,9 @@ impl Fix {
             ),
             Fix::RebuildGlobalGroup { index, .. } => {
                 format!("global bitmap: write the descriptor of group {index} afresh")
+            }
+            Fix::ResetJournal { inode, .. } => {
+                format!("journal inode {inode}: format its log afresh (what it held is lost)")
             }
             Fix::RefreshBackups => {
                 "superblock: copy the primary into every backup superblock".into()
@@ -534,6 +544,7 @@ impl Fix {
                 buf[RL_USED..RL_USED + 2].copy_from_slice(&((used + 1) as u16).to_le_bytes());
                 Ok(())
             }),
+            Fix::ResetJournal { inode, features } => Ok(vol.format_journal(inode, features)?),
             Fix::RefreshBackups => {
                 vol.write_super_everywhere(vol.sb())?;
                 Ok(())

@@ -160,7 +160,7 @@ pub const PROBLEMS: &[Problem] = &[
     safe("DEALLOC_COUNT", "4", "a truncate log's tl_count is wrong for the block size"),
     safe("DEALLOC_USED", "4", "a truncate log's tl_used is larger than tl_count"),
     safe("TRUNCATE_REC_RANGE", "4", "a truncate log record lies outside the volume"),
-    p("JOURNAL_SUPERBLOCK", "4", "a journal's first block is not a jbd2 superblock that fits its file"),
+    yes("JOURNAL_SUPERBLOCK", "4", "a journal's first block is not a jbd2 superblock that fits its file (the journal is formatted afresh: its log zeroed, a new superblock with the features of the other journals, not dirty)"),
     p("QMAGIC_INVALID", "4", "a global quota file's header or info block is damaged (magic, version or block check)"),
     p("QTREE_BLK_INVALID", "4", "a global quota file's tree block fails its block check"),
     p("DQBLK_INVALID", "4", "a global quota file's data block (dquots) fails its block check"),

@@ -11,9 +11,9 @@ use crate::plan::Plan;
 use crate::quota::{self, QuotaType};
 use ocfs2_format::blockcheck::{self, CheckAt};
 use ocfs2_format::features::{incompat, ro_compat};
-use ocfs2_format::journal::{JournalSuperblock, JBD2_MAGIC, JBD2_SUPERBLOCK_V2};
+use ocfs2_format::journal::{fresh_superblock, JournalFeatures, JBD2_FEATURE_INCOMPAT_64BIT};
 use ocfs2_format::ondisk::*;
-use ocfs2_format::zerocopy::{FromBytes, FromZeros, IntoBytes};
+use ocfs2_format::zerocopy::FromBytes;
 use ocfs2_format::BlockIo;
 use std::collections::BTreeMap;
 
@@ -867,20 +867,15 @@ pub fn layout(plan: &Plan, id: Identity) -> Result<Layout> {
                 .push((slot, b * bs as u64, u64::from(c) << p.cluster_bits));
         }
         let first = l.recs[i].extents[0].2;
-        let mut jsb = JournalSuperblock::new_zeroed();
-        jsb.h_magic.set(JBD2_MAGIC);
-        jsb.h_blocktype.set(JBD2_SUPERBLOCK_V2);
-        jsb.s_blocksize.set(p.block_size);
-        jsb.s_maxlen.set(jclusters * p.bpc());
-        jsb.s_first.set(if p.block_size == 512 { 2 } else { 1 });
-        jsb.s_sequence.set(1);
-        jsb.s_start.set(1);
-        jsb.s_feature_incompat
-            .set(if p.journal_block64 { 0x2 } else { 0 });
-        jsb.s_uuid = id.uuid;
-        jsb.s_nr_users.set(1);
-        let mut b = vec![0u8; 1024.max(bs)];
-        b[..core::mem::size_of::<JournalSuperblock>()].copy_from_slice(jsb.as_bytes());
+        let features = JournalFeatures {
+            incompat: if p.journal_block64 {
+                JBD2_FEATURE_INCOMPAT_64BIT
+            } else {
+                0
+            },
+            ..JournalFeatures::default()
+        };
+        let b = fresh_superblock(p.block_size, jclusters * p.bpc(), features, id.uuid);
         for (k, chunk) in b.chunks(bs).enumerate() {
             l.blocks.insert(first + k as u64, chunk.to_vec());
         }

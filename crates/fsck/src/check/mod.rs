@@ -8,7 +8,7 @@ use crate::problems;
 use ocfs2_format::blockcheck::{self, CheckAt, CheckResult};
 use ocfs2_format::features::{compat, incompat, ro_compat};
 use ocfs2_format::fs::{parse_extent_list, slot_file_name, Inode};
-use ocfs2_format::journal::JournalSuperblock;
+use ocfs2_format::journal::{JournalFeatures, JournalSuperblock, JBD2_FEATURE_INCOMPAT_64BIT};
 use ocfs2_format::ondisk::*;
 use ocfs2_format::slotmap::{Format, MmpState, TUNEFS_FLAG_SLOTMAP};
 use ocfs2_format::zerocopy::FromBytes;

@@ -4,9 +4,34 @@
 use super::*;
 
 impl Checker<'_> {
+    /// The features of every slot's journal whose superblock is valid, and
+    /// the 64-bit tags a volume with more than 2^32 blocks needs: what a
+    /// journal formatted afresh gets (fsck.ocfs2 takes the same union).
+    fn journal_features(&self, sys: &HashMap<String, u64>) -> JournalFeatures {
+        let mut all = JournalFeatures::default();
+        if self.blocks() > u64::from(u32::MAX) {
+            all.incompat |= JBD2_FEATURE_INCOMPAT_64BIT;
+        }
+        for slot in 0..self.vol.max_slots() {
+            let first = sys
+                .get(&slot_file_name("journal", slot))
+                .and_then(|&b| self.vol.read_inode(b).ok())
+                .and_then(|ino| self.vol.extents(&ino).ok())
+                .and_then(|ext| ext.first().map(|e| e.blkno));
+            let jsb = first
+                .and_then(|f| self.vol.read_block(f).ok())
+                .and_then(|blk| JournalSuperblock::read_from_prefix(&blk).ok().map(|x| x.0));
+            if let Some(j) = jsb.filter(JournalSuperblock::is_valid) {
+                all = all.union(JournalFeatures::of(&j));
+            }
+        }
+        all
+    }
+
     pub(super) fn pass4(&mut self, sys: &HashMap<String, u64>) {
         self.check_quota(sys);
         let bs = self.bs as usize;
+        let mut journal_features = None;
         for slot in 0..self.vol.max_slots() {
             if let Some(&b) = sys.get(&slot_file_name("journal", slot)) {
                 if let Some(ino) = self.read_inode(b) {
@@ -17,27 +42,29 @@ impl Checker<'_> {
                     match self.vol.extents(&ino) {
                         Ok(ext) if !ext.is_empty() => {
                             let first = ext[0].blkno;
-                            match self.vol.read_block(first) {
-                                Ok(blk) => {
-                                    let ok = JournalSuperblock::read_from_prefix(&blk)
-                                        .ok()
-                                        .map(|x| x.0)
-                                        .filter(|j| {
-                                            j.is_valid()
-                                                && j.s_blocksize.get() == self.bs as u32
-                                                && u64::from(j.s_maxlen.get())
-                                                    <= u64::from(di.i_clusters.get()) * self.bpc
-                                        });
-                                    if ok.is_none() {
-                                        self.add("JOURNAL_SUPERBLOCK", Some(first), Some(b), format!("journal:{slot:04}: block {first} is not a fitting jbd2 superblock"));
-                                    }
-                                }
-                                Err(e) => self.add(
-                                    "JOURNAL_SUPERBLOCK",
-                                    Some(first),
-                                    Some(b),
-                                    e.to_string(),
-                                ),
+                            let fits = self.vol.read_block(first).map(|blk| {
+                                JournalSuperblock::read_from_prefix(&blk).ok().is_some_and(
+                                    |(j, _)| {
+                                        j.is_valid()
+                                            && j.s_blocksize.get() == self.bs as u32
+                                            && u64::from(j.s_maxlen.get())
+                                                <= u64::from(di.i_clusters.get()) * self.bpc
+                                    },
+                                )
+                            });
+                            let why = match fits {
+                                Ok(true) => None,
+                                Ok(false) => Some(format!("journal:{slot:04}: block {first} is not a fitting jbd2 superblock")),
+                                Err(e) => Some(format!("journal:{slot:04}: {e}")),
+                            };
+                            if let Some(why) = why {
+                                let features = journal_features
+                                    .get_or_insert_with(|| self.journal_features(sys));
+                                let fix = Fix::ResetJournal {
+                                    inode: b,
+                                    features: *features,
+                                };
+                                self.add_fix("JOURNAL_SUPERBLOCK", Some(first), Some(b), why, fix);
                             }
                         }
                         Ok(_) => self.add(
