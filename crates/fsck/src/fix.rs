@@ -136,6 +136,10 @@ pub enum Fix {
     /// Write every backup superblock as a copy of the primary (its own
     /// i_blkno and block check), then the primary as it is.
     RefreshBackups,
+    /// Clear the inline-data flag of inode `.0` on a volume without the
+    /// feature (its id2 is read as an extent list from then on): a round
+    /// of its own.
+    ClearInlineFlag(u64),
     /// Format journal inode `inode` afresh (`Volume::format_journal`'s
     /// order), with `features`: those of the slots' valid journals, as
     /// fsck.ocfs2 regenerates a journal whose superblock is unusable.
@@ -214,6 +218,7 @@ impl Fix {
                 | Fix::RelinkGlobal(_)
                 | Fix::FinishSlotMap(_)
                 | Fix::RefreshBackups
+                | Fix::ClearInlineFlag(_)
         )
     }
 
@@ -304,6 +309,7 @@ impl Fix {
             Fix::RebuildGlobalGroup { index, .. } => {
                 format!("global bitmap: write the descriptor of group {index} afresh")
             }
+            Fix::ClearInlineFlag(b) => format!("inode {b}: clear its inline-data flag"),
             Fix::ResetJournal { inode, .. } => {
                 format!("journal inode {inode}: format its log afresh (what it held is lost)")
             }
@@ -542,6 +548,14 @@ impl Fix {
                 r[8..12].copy_from_slice(&clusters.to_le_bytes());
                 r[12..16].copy_from_slice(&count.to_le_bytes());
                 buf[RL_USED..RL_USED + 2].copy_from_slice(&((used + 1) as u16).to_le_bytes());
+                Ok(())
+            }),
+            Fix::ClearInlineFlag(b) => edit(vol, b, CheckAt::Inode, |buf| {
+                let di = Dinode::mut_from_prefix(buf)
+                    .map_err(|_| anyhow::anyhow!("inode block truncated"))?
+                    .0;
+                let kept = di.i_dyn_features.get() & !dyn_features::INLINE_DATA;
+                di.i_dyn_features.set(kept);
                 Ok(())
             }),
             Fix::ResetJournal { inode, features } => Ok(vol.format_journal(inode, features)?),

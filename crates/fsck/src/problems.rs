@@ -117,7 +117,7 @@ pub const PROBLEMS: &[Problem] = &[
     safe("INLINE_DATA_COUNT_INVALID", "3", "an inline inode's id_count is not the size of its inline area"),
     yes("INODE_INLINE_SIZE", "3", "an inline inode's size is larger than its inline area"),
     safe("INODE_INLINE_CLUSTERS", "3", "an inline inode owns clusters"),
-    p("INLINE_DATA_FLAG_INVALID", "3", "an inode has the inline-data flag on a volume without the inline-data feature"),
+    yes("INLINE_DATA_FLAG_INVALID", "3", "an inode has the inline-data flag on a volume without the inline-data feature (the flag is cleared: id2 is read as the extent list it was)"),
     yes("EXTENT_LIST_COUNT", "3", "an extent list's l_count is wrong for where it lives"),
     yes("EXTENT_LIST_FREE", "3", "an extent list's l_next_free_rec is larger than l_count"),
     yes("EXTENT_LIST_DEPTH", "3", "an extent block's depth does not fit its parent"),

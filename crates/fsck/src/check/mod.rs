@@ -420,7 +420,15 @@ impl<'a> Checker<'a> {
         if !buf.starts_with(INODE_SIGNATURE) {
             return None;
         }
-        Some(Inode { blkno, buf })
+        let mut ino = Inode { blkno, buf };
+        // An inline-data flag on a volume without the feature is pass 3's
+        // INLINE_DATA_FLAG_INVALID, repaired by clearing it: the passes
+        // read id2 as the extent list it is.
+        if ino.is_inline() && !self.vol.features().has_incompat(incompat::INLINE_DATA) {
+            let kept = ino.dyn_features() & !dyn_features::INLINE_DATA;
+            ino.di_mut().i_dyn_features.set(kept);
+        }
+        Some(ino)
     }
 
     /// Run every pass.
