@@ -17,6 +17,7 @@ pub mod link;
 pub mod ondisk;
 pub mod overlay;
 pub mod probe;
+pub mod quota;
 pub mod resolve;
 pub mod slotmap;
 pub mod undo;

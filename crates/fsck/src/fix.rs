@@ -136,6 +136,11 @@ pub enum Fix {
     /// Write every backup superblock as a copy of the primary (its own
     /// i_blkno and block check), then the primary as it is.
     RefreshBackups,
+    /// Rebuild the quota files of a type (`quota::rebuild`): limits kept,
+    /// usage counted afresh from the inodes, local files emptied. Applied
+    /// in a round with no other fix: the usage is read from the inodes as
+    /// the other repairs leave them.
+    RebuildQuota(ocfs2_format::quota::QuotaType),
     /// Clear the inline-data flag of inode `.0` on a volume without the
     /// feature (its id2 is read as an extent list from then on): a round
     /// of its own.
@@ -220,6 +225,11 @@ impl Fix {
                 | Fix::RefreshBackups
                 | Fix::ClearInlineFlag(_)
         )
+    }
+
+    /// A fix left until no other fix is pending.
+    pub fn last(&self) -> bool {
+        matches!(self, Fix::RebuildQuota(_))
     }
 
     /// A fix that takes a new inode or cluster: applied after the one-block
@@ -309,6 +319,10 @@ impl Fix {
             Fix::RebuildGlobalGroup { index, .. } => {
                 format!("global bitmap: write the descriptor of group {index} afresh")
             }
+            Fix::RebuildQuota(t) => format!(
+                "{}: rebuild it (limits kept, usage counted from the inodes, local files emptied)",
+                t.global_name()
+            ),
             Fix::ClearInlineFlag(b) => format!("inode {b}: clear its inline-data flag"),
             Fix::ResetJournal { inode, .. } => {
                 format!("journal inode {inode}: format its log afresh (what it held is lost)")
@@ -550,6 +564,7 @@ impl Fix {
                 buf[RL_USED..RL_USED + 2].copy_from_slice(&((used + 1) as u16).to_le_bytes());
                 Ok(())
             }),
+            Fix::RebuildQuota(t) => Ok(ocfs2_format::quota::rebuild(vol, t)?),
             Fix::ClearInlineFlag(b) => edit(vol, b, CheckAt::Inode, |buf| {
                 let di = Dinode::mut_from_prefix(buf)
                     .map_err(|_| anyhow::anyhow!("inode block truncated"))?

@@ -86,8 +86,10 @@ pub fn apply(
     // A superblock count or the global bitmap's chains being repaired are
     // a round of their own: the other repairs were computed from them, and
     // the next round reads the new ones.
-    if let Some(first) = fixes.iter().copied().find(Fix::alone) {
-        fixes.retain(|f| *f == first);
+    let alone = fixes.iter().copied().find(Fix::alone);
+    if alone.is_some() || fixes.iter().any(|f| !f.last()) {
+        // What comes last waits for a round without other fixes.
+        fixes.retain(|f| alone.map_or(!f.last(), |a| *f == a));
         for f in findings.iter_mut() {
             if f.fix.is_some_and(|x| !fixes.contains(&x)) {
                 f.fix = None;

@@ -39,79 +39,15 @@
 //! (stale device contents stay there): zero them.
 
 use ocfs2_format::blockcheck::{crc32_le_seed_ones, hamming_encode};
+use ocfs2_format::quota::{entry, Usage, DEFAULT_INFO};
+pub use ocfs2_format::quota::{local_file, tree_depth, QuotaType, LOCAL_BLOCKS, RESERVED_SPACE};
 
 /// `i_flags` of every quota inode: `OCFS2_VALID_FL | OCFS2_SYSTEM_FL |
-/// OCFS2_QUOTA_FL`.
+/// `OCFS2_QUOTA_FL`.
 pub const INODE_FLAGS: u32 = 0x1011;
 
-/// `OCFS2_DEF_BLOCK_GRACE`: 7 days, in seconds.
-pub const DEFAULT_BLOCK_GRACE: u32 = 604_800;
-/// `OCFS2_DEF_INODE_GRACE`: 7 days, in seconds.
-pub const DEFAULT_INODE_GRACE: u32 = 604_800;
-/// `OCFS2_DEF_QUOTA_SYNC`: 10 s, in milliseconds.
-pub const DEFAULT_SYNC_MS: u32 = 10_000;
-
-/// `OCFS2_QBLK_RESERVED_SPACE`: the bytes at the end of every quota block
-/// that hold the `ocfs2_disk_dqtrailer`.
-pub const RESERVED_SPACE: usize = 8;
-
-/// Blocks of a local quota file (`OCFS2_LOCAL_QF_INIT_BLOCKS`).
-pub const LOCAL_BLOCKS: u32 = 2;
 /// Blocks a global quota file is created with (`OCFS2_GLOBAL_QF_INIT_BLOCKS`).
 const GLOBAL_INIT_BLOCKS: u32 = 2;
-
-/// Offset of the info after the 8-byte `ocfs2_disk_dqheader`
-/// (`OCFS2_GLOBAL_INFO_OFF`, `OCFS2_LOCAL_INFO_OFF`).
-const INFO_OFF: usize = 8;
-/// `sizeof(struct qt_disk_dqdbheader)`: the header of a data block.
-const DQDBHEADER_SIZE: usize = 16;
-/// `OLQF_CLEAN`
-const OLQF_CLEAN: u32 = 1;
-
-/// Offsets in `ocfs2_global_disk_dqblk`.
-const DQB_CURINODES: usize = 0x18;
-const DQB_CURSPACE: usize = 0x30;
-
-/// Which quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum QuotaType {
-    User,
-    Group,
-}
-
-impl QuotaType {
-    /// In the order 1.8.7 formats them (user, then group).
-    pub const ALL: [QuotaType; 2] = [QuotaType::User, QuotaType::Group];
-
-    /// `dqh_magic` of the global file (`OCFS2_GLOBAL_QMAGICS`).
-    pub fn global_magic(self) -> u32 {
-        match self {
-            QuotaType::User => 0x0CF5_2470,
-            QuotaType::Group => 0x0CF5_2471,
-        }
-    }
-
-    /// `dqh_magic` of the local files (`OCFS2_LOCAL_QMAGICS`).
-    pub fn local_magic(self) -> u32 {
-        match self {
-            QuotaType::User => 0x0CF5_24C0,
-            QuotaType::Group => 0x0CF5_24C1,
-        }
-    }
-
-    /// Name of the global file in the system directory.
-    pub fn global_name(self) -> &'static str {
-        match self {
-            QuotaType::User => "aquota.user",
-            QuotaType::Group => "aquota.group",
-        }
-    }
-
-    /// Name of the local file of `slot` in the system directory.
-    pub fn local_name(self, slot: u16) -> String {
-        format!("{}:{slot:04}", self.global_name())
-    }
-}
 
 /// Size of a quota inode: what goes in `i_size` and `i_clusters`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,21 +90,6 @@ fn allocation(blocks: u32, block_size: u32, cluster_size: u32) -> Allocation {
     }
 }
 
-/// Depth of the quota tree of a global file (`ocfs2_qtree_depth`): the
-/// number of tree levels needed to index 2^32 ids with
-/// `(bs - 8) / 4` references per block. 5 for 512 and 1K blocks, 4 for 2K
-/// and 4K.
-pub fn tree_depth(block_size: u32) -> u32 {
-    let epb = u64::from((block_size - RESERVED_SPACE as u32) >> 2);
-    let mut entries = epb;
-    let mut depth = 1;
-    while entries < 1 << 32 {
-        entries *= epb;
-        depth += 1;
-    }
-    depth
-}
-
 /// Blocks of a global file after mkfs: info, `depth` tree blocks, one data
 /// block (6 at 2K/4K, 7 at 512/1K).
 pub fn global_blocks(block_size: u32) -> u32 {
@@ -209,90 +130,25 @@ pub fn set_trailer_check(block: &mut [u8]) {
     block[off + 4..off + 6].copy_from_slice(&ecc.to_le_bytes());
 }
 
-fn put32(block: &mut [u8], off: usize, v: u32) {
-    block[off..off + 4].copy_from_slice(&v.to_le_bytes());
-}
-
-fn put64(block: &mut [u8], off: usize, v: u64) {
-    block[off..off + 8].copy_from_slice(&v.to_le_bytes());
-}
-
 /// Blocks of the global quota file (`aquota.user` / `aquota.group`) of a
 /// fresh volume whose only charged inode is the root directory:
 /// `curinodes = 1`, `curspace = root_bytes` (the root's `i_clusters × cs`,
 /// in bytes: 0 when the root is inline).
 ///
-/// Returns [`global_blocks`] blocks of `block_size` bytes, in file order.
-/// Block 0 has zeros from 0x20 to `bs - 9` (1.8.7: heap garbage) and the
-/// correct info `dqi_blocks = depth + 2`, `dqi_free_blk = 0`,
-/// `dqi_free_entry = depth + 1` (1.8.7 without inline-data and with
-/// indexed-dirs: the stale `2, 0, 0`).
+/// Returns [`global_blocks`] blocks of `block_size` bytes, in file order
+/// (`ocfs2_format::quota::global_file` with the one dquot): block 0 has
+/// zeros from 0x20 to `bs - 9` (1.8.7: heap garbage) and the correct info
+/// `dqi_blocks = depth + 2`, `dqi_free_blk = 0`, `dqi_free_entry = depth +
+/// 1` (1.8.7 without inline-data and with indexed-dirs: the stale `2, 0,
+/// 0`).
 pub fn global_file(t: QuotaType, block_size: u32, meta_ecc: bool, root_bytes: u64) -> Vec<Vec<u8>> {
-    let bs = check_block_size(block_size);
-    let depth = tree_depth(block_size);
-    let nblocks = depth + 2;
-    let data_blk = depth + 1;
-    let mut blocks = vec![vec![0u8; bs]; nblocks as usize];
-
-    // Block 0: ocfs2_disk_dqheader, then ocfs2_global_disk_dqinfo.
-    let b0 = &mut blocks[0];
-    put32(b0, 0x00, t.global_magic());
-    put32(b0, 0x04, 0); // dqh_version (OCFS2_GLOBAL_QVERSIONS)
-    put32(b0, INFO_OFF, DEFAULT_BLOCK_GRACE);
-    put32(b0, INFO_OFF + 0x04, DEFAULT_INODE_GRACE);
-    put32(b0, INFO_OFF + 0x08, DEFAULT_SYNC_MS);
-    put32(b0, INFO_OFF + 0x0C, nblocks); // dqi_blocks
-    put32(b0, INFO_OFF + 0x10, 0); // dqi_free_blk
-    put32(b0, INFO_OFF + 0x14, data_blk); // dqi_free_entry
-
-    // Tree: the root (block 1, QT_TREEOFF) and each level below point with
-    // entry `(id / epb^(depth-1-level)) % epb`, 0 for id 0, to the block
-    // appended next; the last level points to the data block.
-    for (b, block) in blocks
-        .iter_mut()
-        .enumerate()
-        .take(depth as usize + 1)
-        .skip(1)
-    {
-        put32(block, 0, b as u32 + 1);
-    }
-
-    // Data block: qt_disk_dqdbheader {next_free 0, prev_free 0, entries 1},
-    // then the dquot of id 0 (ocfs2_global_disk_dqblk: use_count, limits,
-    // grace times and pads all 0).
-    let data = &mut blocks[data_blk as usize];
-    data[8..10].copy_from_slice(&1u16.to_le_bytes()); // dqdh_entries
-    put32(data, DQDBHEADER_SIZE, 0); // dqb_id
-    put64(data, DQDBHEADER_SIZE + DQB_CURINODES, 1);
-    put64(data, DQDBHEADER_SIZE + DQB_CURSPACE, root_bytes);
-
-    if meta_ecc {
-        blocks.iter_mut().for_each(|b| set_trailer_check(b));
-    }
-    blocks
-}
-
-/// Blocks of a local quota file (`aquota.user:NNNN` / `aquota.group:NNNN`)
-/// for one slot: [`LOCAL_BLOCKS`] blocks of `block_size` bytes, identical
-/// for every slot.
-pub fn local_file(t: QuotaType, block_size: u32, meta_ecc: bool) -> Vec<Vec<u8>> {
-    let bs = check_block_size(block_size);
-    let mut blocks = vec![vec![0u8; bs]; LOCAL_BLOCKS as usize];
-
-    // Block 0: ocfs2_disk_dqheader, then ocfs2_local_disk_dqinfo.
-    let b0 = &mut blocks[0];
-    put32(b0, 0x00, t.local_magic());
-    put32(b0, 0x04, 0); // dqh_version (OCFS2_LOCAL_QVERSIONS)
-    put32(b0, INFO_OFF, OLQF_CLEAN); // dqi_flags
-    put32(b0, INFO_OFF + 0x04, 1); // dqi_chunks
-    put32(b0, INFO_OFF + 0x08, LOCAL_BLOCKS); // dqi_blocks
-
-    // Block 1: the chunk header (dqc_free 0, empty bitmap): all zero.
-
-    if meta_ecc {
-        blocks.iter_mut().for_each(|b| set_trailer_check(b));
-    }
-    blocks
+    check_block_size(block_size);
+    let root = Usage {
+        inodes: 1,
+        bytes: root_bytes,
+    };
+    let dquots = std::collections::BTreeMap::from([(0, entry(0, root))]);
+    ocfs2_format::quota::global_file(t, block_size, meta_ecc, DEFAULT_INFO, &dquots)
 }
 
 #[cfg(test)]
@@ -938,7 +794,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "block size")]
     fn bad_block_size_panics() {
-        let _ = local_file(QuotaType::User, 8192, false);
+        let _ = global_file(QuotaType::User, 8192, false, 0);
     }
 
     // ------------------------------------------------- against mkfs.ocfs2

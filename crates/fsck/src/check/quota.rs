@@ -6,38 +6,20 @@
 //! 8-byte trailer that holds its block check under `metaecc`. As fsck.ocfs2,
 //! a damaged block is reported and the blocks it references are still read;
 //! a reference past `dqi_blocks` is passed over.
-//! Reported only: rebuilding quota files is not in this release.
+//! A damaged file is rebuilt (`quota::rebuild`, fsck.ocfs2's pass 5).
 
 use super::*;
-
-/// `OCFS2_GLOBAL_QMAGICS` and the files' names, by type.
-const TYPES: [(u32, &str, u32); 2] = [
-    (ro_compat::USRQUOTA, "aquota.user", 0x0CF5_2470),
-    (ro_compat::GRPQUOTA, "aquota.group", 0x0CF5_2471),
-];
-/// `QT_TREEOFF`: the tree's root block.
-const TREE_OFF: u32 = 1;
-/// Bytes of the trailer at the end of every quota block.
-const RESERVED: usize = 8;
-
-/// Tree levels for 2^32 ids (`ocfs2_qtree_depth`).
-fn tree_depth(bs: usize) -> u32 {
-    let epb = ((bs - RESERVED) / 4) as u64;
-    let (mut entries, mut depth) = (epb, 1);
-    while entries < 1 << 32 {
-        entries *= epb;
-        depth += 1;
-    }
-    depth
-}
+use ocfs2_format::quota::{tree_depth, QuotaType, RESERVED_SPACE as RESERVED, TREE_OFF};
 
 impl Checker<'_> {
     pub(super) fn check_quota(&mut self, sys: &HashMap<String, u64>) {
         let features = self.vol.features();
-        for (bit, name, magic) in TYPES {
-            if features.ro_compat & bit == 0 {
+        for t in QuotaType::ALL {
+            let (name, magic) = (t.global_name(), t.global_magic());
+            if features.ro_compat & t.feature() == 0 {
                 continue;
             }
+            let rebuild = Fix::RebuildQuota(t);
             let Some(&b) = sys.get(name) else {
                 continue; // pass 1: SYSTEM_FILE_MISSING
             };
@@ -66,16 +48,17 @@ impl Checker<'_> {
                     le32(buf, 8 + 12).min(nblocks)
                 }
                 _ => {
-                    self.add(
+                    self.add_fix(
                         "QMAGIC_INVALID",
                         Some(b),
                         None,
                         format!("{name}: its header or info block is damaged (magic, version or block check)"),
+                        rebuild,
                     );
                     nblocks
                 }
             };
-            let depth = tree_depth(bs);
+            let depth = tree_depth(self.bs as u32);
             let mut seen = HashSet::new();
             // (block, level): level `depth` is a data block.
             let mut todo = vec![(TREE_OFF, 0u32)];
@@ -91,21 +74,23 @@ impl Checker<'_> {
                 };
                 if level == depth {
                     if !ok {
-                        self.add(
+                        self.add_fix(
                             "DQBLK_INVALID",
                             Some(b),
                             None,
                             format!("{name}: quota data block {blk} fails its block check"),
+                            rebuild,
                         );
                     }
                     continue;
                 }
                 if !ok {
-                    self.add(
+                    self.add_fix(
                         "QTREE_BLK_INVALID",
                         Some(b),
                         None,
                         format!("{name}: quota tree block {blk} fails its block check"),
+                        rebuild,
                     );
                 }
                 for r in buf[..bs - RESERVED].chunks_exact(4) {
