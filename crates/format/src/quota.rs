@@ -116,6 +116,9 @@ pub struct Info {
     pub syncms: u32,
 }
 
+/// Dquot entries by id (88 bytes each, as on disk).
+pub type Dquots = BTreeMap<u32, [u8; DQBLK_SIZE]>;
+
 /// What one id is charged: inodes, and bytes (`i_clusters × cs` each).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
@@ -178,7 +181,7 @@ pub fn global_file(
     block_size: u32,
     meta_ecc: bool,
     info: Info,
-    dquots: &BTreeMap<u32, [u8; DQBLK_SIZE]>,
+    dquots: &Dquots,
 ) -> Vec<Vec<u8>> {
     let bs = block_size as usize;
     let depth = tree_depth(block_size);
@@ -375,7 +378,7 @@ fn group_blocks(vol: &Volume, group: u64) -> Result<Vec<u64>> {
 pub fn read_limits(
     vol: &Volume,
     t: QuotaType,
-) -> Result<(Option<Info>, BTreeMap<u32, [u8; DQBLK_SIZE]>)> {
+) -> Result<(Option<Info>, Dquots)> {
     let ino = vol.read_inode(vol.system_inode(t.global_name())?)?;
     let ext = vol.extents(&ino)?;
     let bs = vol.block_size();
