@@ -375,10 +375,7 @@ fn group_blocks(vol: &Volume, group: u64) -> Result<Vec<u64>> {
 /// checks and that the id's own path through the tree leads to (an entry
 /// met by another path is a block read as what it is not), with the info's
 /// grace times when its header checks.
-pub fn read_limits(
-    vol: &Volume,
-    t: QuotaType,
-) -> Result<(Option<Info>, Dquots)> {
+pub fn read_limits(vol: &Volume, t: QuotaType) -> Result<(Option<Info>, Dquots)> {
     let ino = vol.read_inode(vol.system_inode(t.global_name())?)?;
     let ext = vol.extents(&ino)?;
     let bs = vol.block_size();

@@ -45,7 +45,24 @@ impl Checker<'_> {
             let info = read(self, 0);
             let blocks = match &info {
                 Some((buf, ok)) if *ok && le32(buf, 0) == magic && le32(buf, 4) == 0 => {
-                    le32(buf, 8 + 12).min(nblocks)
+                    // dqi_blocks, dqi_free_blk, dqi_free_entry: the kernel
+                    // appends blocks at dqi_blocks, so one short of the
+                    // file hands out a block in use (fsck.ocfs2 checks the
+                    // same; mkfs.ocfs2 1.8.7 leaves it short on some
+                    // feature sets).
+                    let (used, free_blk, free_entry) =
+                        (le32(buf, 8 + 12), le32(buf, 8 + 16), le32(buf, 8 + 20));
+                    let in_file = |r: u32| r == 0 || (TREE_OFF..used).contains(&r);
+                    if used != nblocks || !in_file(free_blk) || !in_file(free_entry) {
+                        self.add_fix(
+                            "QMAGIC_INVALID",
+                            Some(b),
+                            None,
+                            format!("{name}: its info says {used} blocks (free block {free_blk}, free entry {free_entry}); the file has {nblocks}"),
+                            rebuild,
+                        );
+                    }
+                    used.min(nblocks)
                 }
                 _ => {
                     self.add_fix(
