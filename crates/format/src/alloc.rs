@@ -535,3 +535,45 @@ pub fn cluster_in_use(vol: &Volume, c: u64) -> Result<bool> {
         .get(BG_BITMAP + (bit / 8) as usize)
         .is_some_and(|b| b & (1 << (bit % 8)) != 0))
 }
+
+/// Take a metadata block from slot `slot`'s extent allocator (bit 0 of a
+/// group is its descriptor, never handed out): [`take_bit`]'s order.
+/// Returns (block, group, bit).
+pub fn take_meta_block(vol: &Volume, slot: u16) -> Result<(u64, u64, u16)> {
+    let ea = vol.system_inode(&crate::fs::slot_file_name("extent_alloc", slot))?;
+    let Some((group, bit)) = find_free_bit(vol, ea, &|g, bit| {
+        bit != 0 && g + u64::from(bit) < vol.device_blocks()
+    })?
+    else {
+        return Err(Error::Invalid(format!(
+            "extent allocator of slot {slot} has no free block"
+        )));
+    };
+    take_bit(vol, ea, group, bit)?;
+    Ok((group + u64::from(bit), group, bit))
+}
+
+/// Give bit `bit` of group `group` back to chain allocator `alloc_blkno`:
+/// the group's bit cleared, then the allocator's counts recomputed
+/// ([`recount`]). A bit already clear is left as it is.
+pub fn free_bit(vol: &Volume, alloc_blkno: u64, group: u64, bit: u16) -> Result<()> {
+    let mut buf = vol.read_meta(group, CheckAt::GroupDesc)?;
+    if !buf.starts_with(GROUP_DESC_SIGNATURE) {
+        return Err(Error::corrupt(group, "not a group descriptor"));
+    }
+    let byte = BG_BITMAP + usize::from(bit / 8);
+    let mask = 1u8 << (bit % 8);
+    match buf.get_mut(byte) {
+        Some(b) if *b & mask != 0 => *b &= !mask,
+        Some(_) => return Ok(()),
+        None => {
+            return Err(Error::corrupt(
+                group,
+                format!("bit {bit} is outside the group"),
+            ))
+        }
+    }
+    vol.write_meta(group, &mut buf, CheckAt::GroupDesc)?;
+    recount(vol, alloc_blkno)?;
+    Ok(())
+}

@@ -1005,6 +1005,62 @@ impl Volume {
         self.dev.flush()
     }
 
+    /// Call `f` with every block of the inode allocators' groups (global
+    /// and per slot) that holds an inode signature, as libocfs2's inode
+    /// scan reads them: whatever its allocation bit says (the caller checks
+    /// the inode's flags). Unreadable blocks are passed over.
+    pub fn each_inode(&self, f: &mut dyn FnMut(u64, &[u8])) -> Result<()> {
+        let mut allocators = vec!["global_inode_alloc".to_string()];
+        allocators.extend((0..self.max_slots()).map(|s| slot_file_name("inode_alloc", s)));
+        for name in allocators {
+            let Ok(a) = self.system_inode(&name) else {
+                continue;
+            };
+            let alloc = self.read_inode(a)?;
+            for g in self.chain_groups(&alloc)? {
+                for blkno in self.group_blocks(g.blkno)? {
+                    let Ok(buf) = self.read_block(blkno) else {
+                        continue;
+                    };
+                    if buf.starts_with(INODE_SIGNATURE) {
+                        f(blkno, &buf);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The blocks of suballocator group `group`, in bit order (bit 0 is the
+    /// group's own block): contiguous, or through the extent list of a
+    /// discontiguous group.
+    pub fn group_blocks(&self, group: u64) -> Result<Vec<u64>> {
+        let buf = self.read_block(group)?;
+        let (desc, _) = GroupDesc::read_from_prefix(&buf)
+            .map_err(|_| Error::corrupt(group, "group descriptor truncated"))?;
+        let bits = u64::from(desc.bg_bits.get());
+        const BG_LIST: usize = 0x140;
+        let recs =
+            if self.features().has_incompat(incompat::DISCONTIG_BG) && buf.len() > BG_LIST + 16 {
+                parse_extent_list(group, &buf[BG_LIST..], "group")
+                    .map(|(_, r)| r)
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+        if recs.is_empty() {
+            return Ok((group..group + bits).collect());
+        }
+        let bpc = u64::from(self.cluster_size() / self.block_size);
+        let mut out = Vec::new();
+        for r in recs {
+            let n = u64::from(r.leaf_clusters()) * bpc;
+            out.extend((0..n).map(|k| r.e_blkno.get() + k));
+        }
+        out.truncate(bits as usize);
+        Ok(out)
+    }
+
     /// Every node's heartbeat block, as o2hb lays them out on this device:
     /// one per node, a logical sector each.
     pub fn heartbeat_area(&self) -> Result<Vec<crate::heartbeat::HbBlock>> {

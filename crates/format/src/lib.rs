@@ -18,6 +18,7 @@ pub mod ondisk;
 pub mod overlay;
 pub mod probe;
 pub mod quota;
+pub mod refcount;
 pub mod resolve;
 pub mod slotmap;
 pub mod undo;

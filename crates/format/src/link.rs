@@ -450,17 +450,7 @@ fn dir_body(
         if index {
             // The root, from slot 0's extent allocator, indexes '.' and
             // '..' (hash 0) in the directory's block, which has room.
-            let ea = vol.system_inode(&slot_file_name("extent_alloc", 0))?;
-            let Some((group, bit)) = alloc::find_free_bit(vol, ea, &|g, bit| {
-                bit != 0 && g + u64::from(bit) < vol.device_blocks()
-            })?
-            else {
-                return Err(Error::Invalid(
-                    "extent allocator of slot 0 has no free block for a directory index".into(),
-                ));
-            };
-            alloc::take_bit(vol, ea, group, bit)?;
-            let dxb = group + u64::from(bit);
+            let (dxb, group, bit) = alloc::take_meta_block(vol, 0)?;
             let root = dx::Root {
                 blkno: dxb,
                 dir_blkno: blkno,

@@ -305,69 +305,21 @@ pub fn usage(vol: &Volume, t: QuotaType) -> Result<BTreeMap<u32, Usage>> {
     let generation = vol.super_inode().di().i_fs_generation.get();
     let root = vol.root_blkno();
     let cs = u64::from(vol.cluster_size());
-    let mut allocators = vec!["global_inode_alloc".to_string()];
-    allocators.extend((0..vol.max_slots()).map(|s| slot_file_name("inode_alloc", s)));
-    for name in allocators {
-        let Ok(a) = vol.system_inode(&name) else {
-            continue;
+    vol.each_inode(&mut |blkno, buf| {
+        let Ok((di, _)) = Dinode::read_from_prefix(buf) else {
+            return;
         };
-        let alloc = vol.read_inode(a)?;
-        for g in vol.chain_groups(&alloc)? {
-            for blkno in group_blocks(vol, g.blkno)? {
-                let Ok(buf) = vol.read_block(blkno) else {
-                    continue;
-                };
-                if !buf.starts_with(INODE_SIGNATURE) {
-                    continue;
-                }
-                let Ok((di, _)) = Dinode::read_from_prefix(&buf) else {
-                    continue;
-                };
-                let flags = di.i_flags.get();
-                if di.i_fs_generation.get() != generation
-                    || flags & inode_flags::VALID == 0
-                    || (flags & inode_flags::SYSTEM != 0 && blkno != root)
-                {
-                    continue;
-                }
-                let u = out.entry(t.owner(&di)).or_default();
-                u.inodes += 1;
-                u.bytes += u64::from(di.i_clusters.get()) * cs;
-            }
+        let flags = di.i_flags.get();
+        if di.i_fs_generation.get() != generation
+            || flags & inode_flags::VALID == 0
+            || (flags & inode_flags::SYSTEM != 0 && blkno != root)
+        {
+            return;
         }
-    }
-    Ok(out)
-}
-
-/// The blocks of inode group `group`, in bit order (bit 0 is the group's
-/// own block): contiguous, or through the extent list of a discontiguous
-/// group.
-fn group_blocks(vol: &Volume, group: u64) -> Result<Vec<u64>> {
-    let buf = vol.read_block(group)?;
-    let (desc, _) = GroupDesc::read_from_prefix(&buf)
-        .map_err(|_| Error::corrupt(group, "group descriptor truncated"))?;
-    let bits = u64::from(desc.bg_bits.get());
-    let discontig = vol
-        .features()
-        .has_incompat(crate::features::incompat::DISCONTIG_BG);
-    const BG_LIST: usize = 0x140;
-    let recs = if discontig && buf.len() > BG_LIST + 16 {
-        crate::fs::parse_extent_list(group, &buf[BG_LIST..], "group")
-            .map(|(_, r)| r)
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    if recs.is_empty() {
-        return Ok((group..group + bits).collect());
-    }
-    let bpc = u64::from(vol.cluster_size() / vol.block_size());
-    let mut out = Vec::new();
-    for r in recs {
-        let n = u64::from(r.leaf_clusters()) * bpc;
-        out.extend((0..n).map(|k| r.e_blkno.get() + k));
-    }
-    out.truncate(bits as usize);
+        let u = out.entry(t.owner(&di)).or_default();
+        u.inodes += 1;
+        u.bytes += u64::from(di.i_clusters.get()) * cs;
+    })?;
     Ok(out)
 }
 

@@ -141,6 +141,10 @@ pub enum Fix {
     /// in a round with no other fix: the usage is read from the inodes as
     /// the other repairs leave them.
     RebuildQuota(ocfs2_format::quota::QuotaType),
+    /// Rebuild refcount tree `.0` from the refcounted extents of the
+    /// inodes that name it (`refcount::rebuild`): for records its leaves
+    /// have no room for. Applied in a round with no other fix.
+    RebuildRefcount(u64),
     /// Clear the inline-data flag of inode `.0` on a volume without the
     /// feature (its id2 is read as an extent list from then on): a round
     /// of its own.
@@ -229,7 +233,7 @@ impl Fix {
 
     /// A fix left until no other fix is pending.
     pub fn last(&self) -> bool {
-        matches!(self, Fix::RebuildQuota(_))
+        matches!(self, Fix::RebuildQuota(_) | Fix::RebuildRefcount(_))
     }
 
     /// A fix that takes a new inode or cluster: applied after the one-block
@@ -319,6 +323,9 @@ impl Fix {
             Fix::RebuildGlobalGroup { index, .. } => {
                 format!("global bitmap: write the descriptor of group {index} afresh")
             }
+            Fix::RebuildRefcount(b) => format!(
+                "refcount tree {b}: rebuild it from the extents that share its clusters"
+            ),
             Fix::RebuildQuota(t) => format!(
                 "{}: rebuild it (limits kept, usage counted from the inodes, local files emptied)",
                 t.global_name()
@@ -564,6 +571,7 @@ impl Fix {
                 buf[RL_USED..RL_USED + 2].copy_from_slice(&((used + 1) as u16).to_le_bytes());
                 Ok(())
             }),
+            Fix::RebuildRefcount(b) => Ok(ocfs2_format::refcount::rebuild(vol, b)?),
             Fix::RebuildQuota(t) => Ok(ocfs2_format::quota::rebuild(vol, t)?),
             Fix::ClearInlineFlag(b) => edit(vol, b, CheckAt::Inode, |buf| {
                 let di = Dinode::mut_from_prefix(buf)

@@ -225,7 +225,10 @@ impl Checker<'_> {
                         clusters: n as u32,
                         count: k,
                     })
-                    .or(untree);
+                    .or(untree)
+                    // No leaf has room: the tree is rebuilt, with new
+                    // leaves as it needs them.
+                    .or(Some(Fix::RebuildRefcount(root)));
                 let f = Finding::new(
                     "REFCOUNT_COUNT_INVALID",
                     Some(root),
