@@ -884,35 +884,7 @@ fn both_clean(dev: &Path, what: &str) {
         String::from_utf8_lossy(&ours.stdout),
         String::from_utf8_lossy(&ours.stderr)
     );
-    let tmp = scratch("tunefs-judge-");
-    let copy = tmp.path().join("copy.img");
-    cp_sparse(dev, &copy);
-    let mmp = open_ro(&copy)
-        .features()
-        .has_incompat(ocfs2_format::features::incompat::MMP);
-    if mmp {
-        let f = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&copy)
-            .unwrap();
-        let v = Volume::open(Box::new(
-            FileDevice::open(
-                &copy,
-                OpenMode {
-                    write: true,
-                    exclusive: false,
-                },
-            )
-            .unwrap(),
-        ))
-        .unwrap();
-        let mut sb = *v.sb();
-        sb.s_feature_incompat
-            .set(sb.s_feature_incompat.get() & !ocfs2_format::features::incompat::MMP);
-        v.write_super_everywhere(&sb).unwrap();
-        drop(f);
-    }
+    let (_tmp, copy) = without_mmp(dev);
     let out = Command::new(&f)
         .args(["-fn"])
         .arg(&copy)
@@ -931,6 +903,34 @@ fn both_clean(dev: &Path, what: &str) {
         "{what}: fsck.ocfs2 -fn ({}):\n{text}",
         out.status
     );
+}
+
+/// A copy of `dev` that ocfs2-tools open: the MMP bit cleared in every
+/// superblock copy when it has one.
+fn without_mmp(dev: &Path) -> (tempfile::TempDir, PathBuf) {
+    let tmp = scratch("tunefs-judge-");
+    let copy = tmp.path().join("copy.img");
+    cp_sparse(dev, &copy);
+    let v = Volume::open(Box::new(
+        FileDevice::open(
+            &copy,
+            OpenMode {
+                write: true,
+                exclusive: false,
+            },
+        )
+        .unwrap(),
+    ))
+    .unwrap();
+    if v.features()
+        .has_incompat(ocfs2_format::features::incompat::MMP)
+    {
+        let mut sb = *v.sb();
+        sb.s_feature_incompat
+            .set(sb.s_feature_incompat.get() & !ocfs2_format::features::incompat::MMP);
+        v.write_super_everywhere(&sb).unwrap();
+    }
+    (tmp, copy)
 }
 
 /// `fsck.ocfs2-mmp -fy` after a kill before write `n`: exit 0 or 1.
@@ -1309,6 +1309,13 @@ fn live_heartbeat_blocks_changes() {
         // tunefs runs the kernel's check: the sequence moves during its wait.
         sc.spawn(|| {
             tunefs(&["-y", "--mmp-update-interval=3"], dev)
+                .expect(REFUSED)
+                .moved_within_wait()
+                .last_error(d, &["in use", "slot 0 moved"]);
+        });
+        // So does a journal resize (issue 13, item 4): nothing written.
+        sc.spawn(|| {
+            tunefs(&["-y", "-J", "size=8M"], dev)
                 .expect(REFUSED)
                 .moved_within_wait()
                 .last_error(d, &["in use", "slot 0 moved"]);
@@ -2023,4 +2030,132 @@ fn cluster_stack_as_mkfs_ocfs2_records_it() {
             .one_error(s(&d.path), &["no running cluster stack here"]);
     }
     assert_eq!(digest(&d.path, &[]), whole, "a refusal wrote to the volume");
+}
+
+/// What debugfs.ocfs2 says of every journal's size and extents, of its
+/// jbd2 superblock, and of the global bitmap's counts.
+fn journal_shape(dev: &Path, slots: u16) -> String {
+    let (_tmp, copy) = without_mmp(dev);
+    let dev = copy.as_path();
+    let mut out = String::new();
+    for n in 0..slots {
+        let stat = their_debugfs(&format!("stat //journal:{n:04}"), dev);
+        let keep = |l: &&str| {
+            l.contains("Clusters:")
+                || l.contains("Size:")
+                || l.contains("Journal Flags")
+                || l.trim_start().starts_with(|c: char| c.is_ascii_digit())
+        };
+        out.extend(stat.lines().filter(keep).map(|l| format!("{l}\n")));
+        let log = their_debugfs(&format!("logdump {n}"), dev);
+        out.extend(log.lines().take(5).map(|l| format!("{l}\n")));
+    }
+    let gb = their_debugfs("stat //global_bitmap", dev);
+    out.extend(
+        gb.lines()
+            .filter(|l| l.contains("Bitmap Total"))
+            .map(|l| format!("{l}\n")),
+    );
+    out
+}
+
+/// Issue 13, item 4: `-J size=` grows and shrinks every journal as
+/// tunefs.ocfs2 does on a copy without MMP (the same extents, the same jbd2
+/// superblock, the same bitmap counts), under the MMP guard; `-n` writes
+/// nothing; a journal that needs recovery and a size the volume cannot
+/// hold are refused before anything is written.
+#[test]
+fn journal_size_changes_as_tunefs_ocfs2_changes_it() {
+    let a = Image::sparse("journal-", 1024 * MIB);
+    mkfs(&a.path, 4096, 2, &["-M", "local", "-J", "size=8M"]);
+    let b = Image::sparse("journal-theirs-", 1024 * MIB);
+    cp_sparse(&a.path, &b.path);
+    let (dev, other) = (a.path.as_path(), b.path.as_path());
+    tunefs(&["-y", "--enable-mmp", "--mmp-update-interval=1"], dev)
+        .expect(OK)
+        .quick();
+    let whole = digest(dev, &[]);
+    tunefs(&["-n", "-J", "size=16M"], dev)
+        .expect(OK)
+        .stdout_has("journal:0001: 8388608 -> 16777216 bytes");
+    assert_eq!(digest(dev, &[]), whole, "-n wrote to the volume");
+    tunefs(&["-y", "-J", "size=2G"], dev)
+        .expect(REFUSED)
+        .quick()
+        .one_error(s(dev), &["the journals need", "free"]);
+    assert_eq!(digest(dev, &[]), whole, "a refusal wrote to the volume");
+    for size in ["16M", "4M", "12M"] {
+        let arg = format!("size={size}");
+        tunefs(&["-y", "-J", &arg], dev)
+            .expect(OK)
+            .stdout_has("formatted afresh: done");
+        theirs(&["-J", &arg], other);
+        assert_eq!(journal_shape(dev, 2), journal_shape(other, 2), "-J {arg}");
+        both_clean(dev, &arg);
+        assert_eq!(stats(dev)["mmp"], true);
+    }
+    // A dirty journal (a node died) is the replay's first.
+    {
+        let v = Volume::open(Box::new(
+            FileDevice::open(
+                dev,
+                OpenMode {
+                    write: true,
+                    exclusive: false,
+                },
+            )
+            .unwrap(),
+        ))
+        .unwrap();
+        let j = v.system_inode("journal:0001").unwrap();
+        let mut ino = v.read_inode(j).unwrap();
+        let flags = ino.di().journal_flags() | ocfs2_format::ondisk::JOURNAL_DIRTY_FL;
+        ino.di_mut().set_bitmap_used(flags);
+        v.write_meta(j, &mut ino.buf, ocfs2_format::blockcheck::CheckAt::Inode)
+            .unwrap();
+    }
+    let whole = digest(dev, &[]);
+    tunefs(&["-y", "-J", "size=8M"], dev)
+        .expect(REFUSED)
+        .quick()
+        .one_error(s(dev), &["journal:0001 is dirty", "fsck.ocfs2-mmp"]);
+    assert_eq!(digest(dev, &[]), whole, "a refusal wrote to the volume");
+}
+
+/// Issue 13, item 4: a kill before each write of a journal resize (both
+/// ways) leaves a volume `fsck.ocfs2-mmp -fy` repairs and both checkers
+/// accept, each journal either its old or its new size.
+#[test]
+fn journal_resize_crash_at_every_write() {
+    let base = Image::sparse("journal-crash-", 512 * MIB);
+    mkfs(&base.path, 4096, 2, &["-M", "local", "-J", "size=8M"]);
+    let tmp = scratch("journal-crash-run-");
+    let img = tmp.path().join("c.img");
+    for (size, new) in [("size=12M", 3072u32), ("size=4M", 1024)] {
+        let mut n = 1;
+        loop {
+            cp_sparse(&base.path, &img);
+            let mut c = tunefs_cmd(&["-y", "-J", size], &img);
+            c.env("OCFS2_MMP_FAILPOINT_WRITE", n.to_string());
+            let r = run_cmd(c, format!("tunefs -J {size} with a kill before write {n}"));
+            if r.status.success() {
+                break;
+            }
+            assert!(r.status.code() != Some(REFUSED), "{}", r.describe());
+            fsck_y(&img, n);
+            both_clean(&img, &format!("-J {size}: kill before write {n}, then -fy"));
+            let v = open_ro(&img);
+            for slot in 0..2 {
+                let j = v.system_inode(&format!("journal:{slot:04}")).unwrap();
+                let c = v.read_inode(j).unwrap().di().i_clusters.get();
+                assert!(
+                    c == 2048 || c == new,
+                    "-J {size}, kill before write {n}: journal:{slot:04} has {c} clusters"
+                );
+            }
+            n += 1;
+            assert!(n < 200, "the resize never finished");
+        }
+        assert!(n >= 6, "-J {size}: only {n} writes");
+    }
 }

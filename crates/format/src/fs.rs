@@ -957,17 +957,20 @@ impl Volume {
     /// inode without `OCFS2_JOURNAL_DIRTY_FL` (whatever the old log held is
     /// gone). A crash before the superblock leaves the old superblock over
     /// zeroed log blocks; before the inode, a dirty journal with an empty
-    /// log, which a replay passes over.
+    /// log, which a replay passes over. `limit` formats only the first
+    /// blocks (a journal about to shrink to them).
     pub fn format_journal(
         &self,
         blkno: u64,
         features: crate::journal::JournalFeatures,
+        limit: Option<u64>,
     ) -> Result<()> {
         let mut ino = self.read_inode(blkno)?;
         let extents = self.extents(&ino)?;
         let bs = u64::from(self.block_size);
         let bpc = u64::from(self.cluster_size()) / bs;
-        let blocks: u64 = extents.iter().map(|e| u64::from(e.clusters) * bpc).sum();
+        let all: u64 = extents.iter().map(|e| u64::from(e.clusters) * bpc).sum();
+        let blocks = limit.map_or(all, |l| l.min(all));
         let maxlen = u32::try_from(blocks).map_err(|_| {
             Error::Invalid(format!(
                 "journal inode {blkno}: {blocks} blocks is too long a log"
@@ -980,16 +983,14 @@ impl Volume {
                 "journal inode {blkno}: {blocks} block(s) cannot hold a journal"
             )));
         }
+        let mut left = blocks;
         for e in &extents {
-            let n = u64::from(e.clusters) * bpc;
+            let n = (u64::from(e.clusters) * bpc).min(left);
+            left -= n;
             if n > 0 {
                 self.block_offset(e.blkno + n - 1)?;
             }
-            crate::io::write_zeros(
-                self.dev.as_ref(),
-                self.block_offset(e.blkno)?,
-                u64::from(e.clusters) * bpc * bs,
-            )?;
+            crate::io::write_zeros(self.dev.as_ref(), self.block_offset(e.blkno)?, n * bs)?;
         }
         self.dev.flush()?;
         for (k, chunk) in sb_bytes.chunks(bs as usize).enumerate() {

@@ -7,6 +7,7 @@ pub mod alloc;
 pub mod blockcheck;
 pub mod dx;
 pub mod error;
+pub mod extend;
 pub mod features;
 pub mod fs;
 pub mod heartbeat;

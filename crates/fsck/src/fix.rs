@@ -581,7 +581,7 @@ impl Fix {
                 di.i_dyn_features.set(kept);
                 Ok(())
             }),
-            Fix::ResetJournal { inode, features } => Ok(vol.format_journal(inode, features)?),
+            Fix::ResetJournal { inode, features } => Ok(vol.format_journal(inode, features, None)?),
             Fix::RefreshBackups => {
                 vol.write_super_everywhere(vol.sb())?;
                 Ok(())

@@ -32,10 +32,10 @@ pub mod exit {
 #[command(name = PROG, version, about, long_about = None)]
 pub struct Cli {
     /// Block size in bytes: 512, 1K, 2K or 4K (default: by volume size)
-    #[arg(short = 'b', long = "block-size", value_name = "SIZE", value_parser = parse_size)]
+    #[arg(short = 'b', long = "block-size", value_name = "SIZE", value_parser = ocfs2_toolkit::parse_size)]
     pub block_size: Option<u64>,
     /// Cluster size in bytes: 4K to 1M, a power of two (default: by volume size and type)
-    #[arg(short = 'C', long = "cluster-size", value_name = "SIZE", value_parser = parse_size)]
+    #[arg(short = 'C', long = "cluster-size", value_name = "SIZE", value_parser = ocfs2_toolkit::parse_size)]
     pub cluster_size: Option<u64>,
     /// Number of node slots (1..=255)
     #[arg(short = 'N', long = "node-slots", value_name = "N")]
@@ -102,27 +102,6 @@ pub struct Cli {
     /// Size of the volume in blocks (default: the whole device)
     #[arg(value_name = "BLOCKS")]
     pub blocks: Option<u64>,
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let m: u64 = match c.to_ascii_lowercase() {
-                'k' => 1 << 10,
-                'm' => 1 << 20,
-                'g' => 1 << 30,
-                't' => 1 << 40,
-                'b' => 1,
-                _ => return Err(format!("'{s}': unknown size suffix '{c}' (k, m, g, t)")),
-            };
-            (&s[..i], m)
-        }
-        _ => (s, 1),
-    };
-    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a size"))?;
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("'{s}' is too large"))
 }
 
 fn parse_interval(s: &str) -> Result<u16, String> {
@@ -204,22 +183,12 @@ pub fn options(cli: &Cli) -> Result<Options, String> {
         o.label = l.as_bytes().to_vec();
     }
     if let Some(j) = &cli.journal {
-        for part in j.split(',').map(str::trim).filter(|x| !x.is_empty()) {
-            match part {
-                "block64" => o.journal_block64 = true,
-                "block32" | "noblock64" => o.journal_block64 = false,
-                "noblock32" => o.journal_block64 = true,
-                _ => {
-                    let v = part.strip_prefix("size=").ok_or_else(|| {
-                        format!("journal option '{part}': use size=SIZE, block32 or block64")
-                    })?;
-                    let sz = parse_size(v)?;
-                    if sz < 4 << 20 {
-                        return Err(format!("journal size {v}: must be at least 4 MiB"));
-                    }
-                    o.journal_bytes = Some(sz);
-                }
-            }
+        let opts = ocfs2_toolkit::parse_journal_options(j)?;
+        if let Some(b) = opts.block64 {
+            o.journal_block64 = b;
+        }
+        if opts.size.is_some() {
+            o.journal_bytes = opts.size;
         }
     }
     o.local = cli.mount.as_deref() == Some("local");

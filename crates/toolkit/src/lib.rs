@@ -198,3 +198,57 @@ mod tests {
         assert_eq!(ctime_utc(0x6b06_cb1b), "Wed Nov 25 11:48:43 2026");
     }
 }
+
+/// A size with an optional suffix (k, m, g, t: powers of 1024; b: bytes),
+/// as mkfs.ocfs2 and tunefs.ocfs2 take it.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_lowercase() {
+                'k' => 1 << 10,
+                'm' => 1 << 20,
+                'g' => 1 << 30,
+                't' => 1 << 40,
+                'b' => 1,
+                _ => return Err(format!("'{s}': unknown size suffix '{c}' (k, m, g, t)")),
+            };
+            (&s[..i], m)
+        }
+        _ => (s, 1),
+    };
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a size"))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// `-J` options, as mkfs.ocfs2 and tunefs.ocfs2 take them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct JournalOptions {
+    /// `size=SIZE`, in bytes (at least 4 MiB).
+    pub size: Option<u64>,
+    /// `block64` / `block32` (`noblock32` / `noblock64`).
+    pub block64: Option<bool>,
+}
+
+/// Parse `-J size=SIZE,block32|block64`.
+pub fn parse_journal_options(s: &str) -> Result<JournalOptions, String> {
+    let mut o = JournalOptions::default();
+    for part in s.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+        match part {
+            "block64" | "noblock32" => o.block64 = Some(true),
+            "block32" | "noblock64" => o.block64 = Some(false),
+            _ => {
+                let v = part.strip_prefix("size=").ok_or_else(|| {
+                    format!("journal option '{part}': use size=SIZE, block32 or block64")
+                })?;
+                let sz = parse_size(v)?;
+                if sz < 4 << 20 {
+                    return Err(format!("journal size {v}: must be at least 4 MiB"));
+                }
+                o.size = Some(sz);
+            }
+        }
+    }
+    Ok(o)
+}

@@ -19,6 +19,7 @@ use std::process::ExitCode;
 mod backup;
 mod clear;
 mod identity;
+mod journal;
 mod query;
 mod slotmap;
 
@@ -78,6 +79,9 @@ pub struct Cli {
     /// Record the cluster stack this host runs (/sys/fs/ocfs2/cluster_stack and its cluster)
     #[arg(long = "update-cluster-stack", conflicts_with = "cluster_stack")]
     pub update_cluster_stack: bool,
+    /// Journal options: size=SIZE gives every slot's journal that size (K, M, G, T suffixes; at least 4M)
+    #[arg(short = 'J', long = "journal-options", value_name = "OPTIONS")]
+    pub journal: Option<String>,
     /// Turn backup superblocks on (their clusters must be free)
     #[arg(long = "backup-super")]
     pub backup_super: bool,
@@ -134,6 +138,8 @@ pub struct Request {
     pub slot_map: Option<Format>,
     pub backup: Option<bool>,
     pub stack: Option<identity::Stack>,
+    /// `-J size=`: every journal's size in bytes.
+    pub journal: Option<u64>,
 }
 
 fn parse_interval(s: &str) -> Result<u16, String> {
@@ -231,6 +237,16 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
     if cli.update_cluster_stack {
         r.stack = Some(identity::Stack::running()?);
     }
+    if let Some(j) = &cli.journal {
+        let o = ocfs2_toolkit::parse_journal_options(j)?;
+        if o.block64.is_some() {
+            return Err("-J block32/block64: not changed by this release (only size=)".into());
+        }
+        r.journal = o.size;
+        if r.journal.is_none() {
+            return Err("-J: give size=SIZE".into());
+        }
+    }
     if r.stack.is_some() && r.local == Some(true) {
         return Err("a local volume has no cluster stack".into());
     }
@@ -239,7 +255,8 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
         || r.label.is_some()
         || r.uuid.is_some()
         || r.cloned.is_some()
-        || r.local.is_some();
+        || r.local.is_some()
+        || r.journal.is_some();
     if r.clear && (r.mmp.is_some() || r.interval.is_some() || identity || r.slot_map.is_some()) {
         return Err("--clear-mmp goes alone: clear first, then change the volume".into());
     }
@@ -249,7 +266,7 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
         return Err("-Q queries; it does not combine with changes".into());
     }
     if !changes && cli.query.is_none() {
-        return Err("nothing to do: give --enable-mmp, --disable-mmp, --mmp-update-interval, --clear-mmp, --fs-features, -L, -U, --cloned-volume, -M, --backup-super, --cluster-stack, --update-cluster-stack or -Q".into());
+        return Err("nothing to do: give --enable-mmp, --disable-mmp, --mmp-update-interval, --clear-mmp, --fs-features, -L, -U, --cloned-volume, -M, -J, --backup-super, --cluster-stack, --update-cluster-stack or -Q".into());
     }
     Ok(r)
 }
@@ -328,6 +345,8 @@ struct Plan {
     backup: Option<bool>,
     /// The cluster stack recorded.
     stack: Option<identity::Stack>,
+    /// Journals resized.
+    journal: Vec<journal::Resize>,
     notes: Vec<String>,
 }
 
@@ -342,6 +361,7 @@ impl Plan {
             || self.slot_map.is_some()
             || self.backup.is_some()
             || self.stack.is_some()
+            || !self.journal.is_empty()
     }
 }
 
@@ -492,6 +512,9 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     if let Some(b) = req.backup.filter(|&b| b != has_backups) {
         plan.backup = Some(b);
     }
+    if let Some(bytes) = req.journal {
+        plan.journal = journal::plan(&vol, bytes)?;
+    }
     if !plan.changes() {
         if !cli.quiet {
             println!(
@@ -511,6 +534,9 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
             return refuse(why);
         }
     }
+    if let Some(why) = journal::refusal(&vol, &plan.journal)? {
+        return refuse(why);
+    }
     let mut lines = Vec::new();
     if let Some(st) = &plan.stack {
         lines.push(format!(
@@ -522,6 +548,17 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
             } else {
                 ""
             }
+        ));
+    }
+    let cs = u64::from(vol.cluster_size());
+    for r in &plan.journal {
+        lines.push(format!(
+            "journal:{:04}: {} -> {} bytes ({} -> {} clusters), formatted afresh",
+            r.slot,
+            r.from * cs,
+            r.to * cs,
+            r.from,
+            r.to
         ));
     }
     if let Some(on) = plan.backup {
@@ -691,10 +728,13 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
                 None => others()?,
             }
         }
-        if let Some(t) = plan.slot_map {
-            slotmap::rewrite(&vol, t, &|| verify().map_err(anyhow::Error::from))?;
-        }
         let verify_any = || verify().map_err(anyhow::Error::from);
+        for r in &plan.journal {
+            journal::apply(&vol, r, &verify_any)?;
+        }
+        if let Some(t) = plan.slot_map {
+            slotmap::rewrite(&vol, t, &verify_any)?;
+        }
         match plan.backup {
             Some(true) => return backup::enable(&vol, &sb, &verify_any),
             Some(false) => {

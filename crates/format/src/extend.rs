@@ -1,0 +1,137 @@
+//! Clusters added to and taken from the end of a file whose extent list
+//! lives in its inode (tree depth 0): the journals and the other system
+//! files tunefs sizes. Files with an extent tree are refused.
+
+use crate::alloc;
+use crate::blockcheck::CheckAt;
+use crate::error::{Error, Result};
+use crate::fs::Volume;
+use crate::ondisk::*;
+use zerocopy::{FromBytes, IntoBytes};
+
+const REC: usize = 16;
+/// `e_leaf_clusters` is 16 bits.
+const MAX_LEAF: u64 = u16::MAX as u64;
+
+fn list(blkno: u64, buf: &[u8]) -> Result<(ExtentList, Vec<ExtentRec>)> {
+    let (el, recs) = crate::fs::parse_extent_list(blkno, &buf[DINODE_ID2..], "inode")?;
+    if el.l_tree_depth.get() != 0 {
+        return Err(Error::Invalid(format!(
+            "inode {blkno} has an extent tree of depth {}: not resized by this release",
+            el.l_tree_depth.get()
+        )));
+    }
+    Ok((el, recs))
+}
+
+fn put_list(buf: &mut [u8], el: &ExtentList, recs: &[ExtentRec]) {
+    let mut el = *el;
+    el.l_next_free_rec.set(recs.len() as u16);
+    let hdr = core::mem::size_of::<ExtentList>();
+    buf[DINODE_ID2..DINODE_ID2 + hdr].copy_from_slice(el.as_bytes());
+    let first = DINODE_ID2 + hdr;
+    let end = (first + usize::from(el.l_count.get()) * REC).min(buf.len());
+    buf[first..end].fill(0);
+    for (i, r) in recs.iter().enumerate() {
+        buf[first + i * REC..first + (i + 1) * REC].copy_from_slice(r.as_bytes());
+    }
+}
+
+fn set_sizes(buf: &mut [u8], clusters: u64, cs: u64, set_size: bool) {
+    let di = Dinode::mut_from_prefix(buf).expect("an inode block").0;
+    di.i_clusters.set(clusters as u32);
+    if set_size {
+        di.i_size.set(clusters * cs);
+    }
+}
+
+/// Add `n` clusters to the end of file `blkno`, taken from the global
+/// bitmap as runs as long as one group holds (shorter when none does),
+/// each appended to the list (or lengthening its last record when it
+/// follows on). `set_size` sets `i_size` to the clusters (a journal's).
+/// Order: the clusters are marked in use first (a crash leaves clusters
+/// nothing uses, which fsck frees), then the inode in one write.
+pub fn extend(vol: &Volume, blkno: u64, n: u64, set_size: bool) -> Result<()> {
+    let mut ino = vol.read_inode(blkno)?;
+    let (el, mut recs) = list(blkno, &ino.buf)?;
+    let bpc = u64::from(vol.cluster_size() / vol.block_size());
+    let cs = u64::from(vol.cluster_size());
+    let mut clusters = u64::from(ino.di().i_clusters.get());
+    let room = usize::from(el.l_count.get());
+    let mut left = n;
+    let mut chunk = n.min(MAX_LEAF);
+    while left > 0 {
+        let want = chunk.min(left);
+        let start = match alloc::take_run(vol, want, &|_| true) {
+            Ok(c) => c,
+            Err(_) if want > 1 => {
+                chunk = want / 2;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let pblk = start * bpc;
+        match recs.last_mut() {
+            Some(last)
+                if last.e_blkno.get() + u64::from(last.leaf_clusters()) * bpc == pblk
+                    && u64::from(last.leaf_clusters()) + want <= MAX_LEAF
+                    && last.e_int_clusters.get() >> 16 == 0 =>
+            {
+                let c = u64::from(last.leaf_clusters()) + want;
+                last.e_int_clusters.set(c as u32);
+            }
+            _ => {
+                if recs.len() == room {
+                    return Err(Error::Invalid(format!(
+                        "inode {blkno}: its extent list is full ({room} records); clusters {start}+{want} were taken and are left to fsck"
+                    )));
+                }
+                let mut r = ExtentRec::default();
+                r.e_cpos.set(clusters as u32);
+                r.e_int_clusters.set(want as u32);
+                r.e_blkno.set(pblk);
+                recs.push(r);
+            }
+        }
+        clusters += want;
+        left -= want;
+    }
+    put_list(&mut ino.buf, &el, &recs);
+    set_sizes(&mut ino.buf, clusters, cs, set_size);
+    vol.write_meta(blkno, &mut ino.buf, CheckAt::Inode)?;
+    vol.device().flush()
+}
+
+/// Keep the first `keep` clusters of file `blkno`. Order: the inode first
+/// (records dropped or shortened, `i_clusters`, and `i_size` when
+/// `set_size`), then the clusters it let go freed in the global bitmap (a
+/// crash between leaves them marked, which fsck frees).
+pub fn truncate(vol: &Volume, blkno: u64, keep: u64, set_size: bool) -> Result<()> {
+    let mut ino = vol.read_inode(blkno)?;
+    let (el, recs) = list(blkno, &ino.buf)?;
+    let bpc = u64::from(vol.cluster_size() / vol.block_size());
+    let cs = u64::from(vol.cluster_size());
+    let mut kept = Vec::new();
+    let mut freed = Vec::new();
+    for mut r in recs {
+        let (cpos, n) = (u64::from(r.e_cpos.get()), u64::from(r.leaf_clusters()));
+        let first = r.e_blkno.get() / bpc;
+        if cpos >= keep {
+            freed.push((first, n));
+        } else if cpos + n > keep {
+            let stay = keep - cpos;
+            r.e_int_clusters.set(stay as u32);
+            freed.push((first + stay, n - stay));
+            kept.push(r);
+        } else {
+            kept.push(r);
+        }
+    }
+    put_list(&mut ino.buf, &el, &kept);
+    let clusters = u64::from(ino.di().i_clusters.get()).min(keep);
+    set_sizes(&mut ino.buf, clusters, cs, set_size);
+    vol.write_meta(blkno, &mut ino.buf, CheckAt::Inode)?;
+    vol.device().flush()?;
+    alloc::free_clusters(vol, &freed)?;
+    vol.device().flush()
+}
