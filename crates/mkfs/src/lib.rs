@@ -582,9 +582,9 @@ mod tests {
 
     #[test]
     fn sizes_and_features() {
-        assert_eq!(parse_size("4k"), Ok(4096));
-        assert_eq!(parse_size("1M"), Ok(1 << 20));
-        assert!(parse_size("x").is_err());
+        assert_eq!(ocfs2_toolkit::parse_size("4k"), Ok(4096));
+        assert_eq!(ocfs2_toolkit::parse_size("1M"), Ok(1 << 20));
+        assert!(ocfs2_toolkit::parse_size("x").is_err());
         let (on, off) = parse_features("mmp,nosparse,metaecc").unwrap();
         assert!(on.has_incompat(incompat::MMP | incompat::META_ECC));
         assert!(off.has_incompat(incompat::SPARSE_ALLOC));
