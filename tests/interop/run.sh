@@ -986,17 +986,18 @@ scenario_f() {
 
 # t: tunefs on a volume mkfs.ocfs2 made with the old slot map. --enable-mmp
 # rewrites the map in the extended format in the same run, with a new label
-# and UUID; the seed's kernel mounts it with MMP, writes files; both
-# checkers are clean; then MMP off, the old map back and another label, and
-# the stock kernel reads every file back.
+# and UUID and 16M journals (-J); the seed's kernel mounts it with MMP,
+# writes files; both checkers are clean; then MMP off, the old map back,
+# another label and 4M journals, and the stock kernel reads every file back.
 scenario_t() {
 	local img=$W/st.img plain=$W/st-plain.img sums sums2 q uuid=0123456789ABCDEF0123456789ABCDEF
 	rm -f "$img"; truncate -s 1G "$img"
 	run mkfs-theirs mkfs.ocfs2 -q -F -M local -N 2 --fs-feature-level=max-compat -L before "$img"
 	[ $RC = 0 ] || fail "mkfs.ocfs2 --fs-feature-level=max-compat failed (rc=$RC): $(cat "$OUT")"
 	rec "made $(basename "$img") with mkfs.ocfs2 -M local -N 2 --fs-feature-level=max-compat (old slot map)"
-	run tune1 "$TUNEFS" -y --enable-mmp --mmp-update-interval=5 -L tuned --uuid-reset=$uuid "$img"
-	[ $RC = 0 ] || fail "tunefs --enable-mmp -L -U on the old slot map: rc=$RC: $(cat "$OUT")"
+	run tune1 "$TUNEFS" -y --enable-mmp --mmp-update-interval=5 -L tuned --uuid-reset=$uuid -J size=16M "$img"
+	[ $RC = 0 ] || fail "tunefs --enable-mmp -L -U -J on the old slot map: rc=$RC: $(cat "$OUT")"
+	grep -aq 'journal:0001: .* -> 16777216 bytes.*: done' "$OUT" || fail "tunefs -J size=16M did not resize journal:0001: $(cat "$OUT")"
 	q=$("$TUNEFS" -Q '%A %S %V %U' "$img")
 	rec "tunefs --enable-mmp -L tuned -U: -Q says '$q'"
 	[ "$q" = "enabled extended tuned $uuid" ] || fail "after tunefs: -Q says '$q'"
@@ -1011,8 +1012,9 @@ scenario_t() {
 	oracle_clean "$img" "$plain" "the tuned volume"
 	run tune2 "$TUNEFS" -y --disable-mmp "$img"
 	[ $RC = 0 ] || fail "tunefs --disable-mmp: rc=$RC: $(cat "$OUT")"
-	run tune3 "$TUNEFS" -y --fs-features=noextended-slotmap -L back "$img"
-	[ $RC = 0 ] || fail "tunefs --fs-features=noextended-slotmap -L back: rc=$RC: $(cat "$OUT")"
+	run tune3 "$TUNEFS" -y --fs-features=noextended-slotmap -L back -J size=4M "$img"
+	[ $RC = 0 ] || fail "tunefs --fs-features=noextended-slotmap -L back -J size=4M: rc=$RC: $(cat "$OUT")"
+	grep -aq 'journal:0001: 16777216 -> 4194304 bytes.*: done' "$OUT" || fail "tunefs -J size=4M did not shrink journal:0001: $(cat "$OUT")"
 	q=$("$TUNEFS" -Q '%A %S %V' "$img")
 	rec "tunefs --disable-mmp, then noextended-slotmap -L back: -Q says '$q'"
 	[ "$q" = "disabled old back" ] || fail "after tunefs: -Q says '$q'"
