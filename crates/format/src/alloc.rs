@@ -310,9 +310,13 @@ pub fn find_free_bit(
     usable: &dyn Fn(u64, u16) -> bool,
 ) -> Result<Option<(u64, u16)>> {
     let inode = vol.read_inode(alloc_blkno)?;
-    let discontig = vol
-        .features()
-        .has_incompat(crate::features::incompat::DISCONTIG_BG);
+    // Only suballocator groups can be discontiguous: a cluster group's
+    // bitmap fills its block, over where their extent list would be.
+    let global = vol.system_inode("global_bitmap").ok() == Some(alloc_blkno);
+    let discontig = !global
+        && vol
+            .features()
+            .has_incompat(crate::features::incompat::DISCONTIG_BG);
     for g in vol.chain_groups(&inode)? {
         if g.desc.bg_free_bits_count.get() == 0 {
             continue;

@@ -793,10 +793,16 @@ impl Volume {
     /// The slot map inode and the physical byte offset of each of its first
     /// `len` bytes' blocks: `(file offset, device offset, length)` runs.
     pub fn slot_map_layout(&self) -> Result<(Inode, SlotMapRuns)> {
+        self.slot_map_runs(self.max_slots())
+    }
+
+    /// [`Volume::slot_map_layout`] for `slots` entries (a map about to
+    /// grow to them).
+    pub fn slot_map_runs(&self, slots: u16) -> Result<(Inode, SlotMapRuns)> {
         let blkno = self.system_inode("slot_map")?;
         let inode = self.read_inode(blkno)?;
         let fmt = self.slot_map_format();
-        let need = usize::from(self.max_slots()) * fmt.entry_size();
+        let need = usize::from(slots) * fmt.entry_size();
         if inode.size() < need as u64 {
             return Err(Error::corrupt(
                 blkno,
@@ -875,6 +881,34 @@ impl Volume {
         Err(Error::Invalid(format!(
             "slot {slot} entry straddles slot map blocks"
         )))
+    }
+
+    /// Make entries `from..to` of the slot map empty where they are not (a
+    /// map growing to `to` slots; its `i_size` must hold them already):
+    /// each entry written alone, bypassing the page cache.
+    pub fn empty_slot_entries(&self, from: u16, to: u16) -> Result<()> {
+        let (_, runs) = self.slot_map_runs(to)?;
+        let fmt = self.slot_map_format();
+        let size = fmt.entry_size();
+        let empty = SlotMap::encode_entry(fmt, crate::slotmap::empty_value(fmt), 0);
+        for slot in from..to {
+            let off = u64::from(slot) * size as u64;
+            let Some(&(foff, dev_off, _)) = runs
+                .iter()
+                .find(|&&(foff, _, n)| off >= foff && off + size as u64 <= foff + n as u64)
+            else {
+                return Err(Error::Invalid(format!(
+                    "slot {slot} entry straddles slot map blocks"
+                )));
+            };
+            let at = dev_off + (off - foff);
+            let mut cur = vec![0u8; size];
+            self.dev.read_direct(at, &mut cur)?;
+            if cur != empty {
+                self.dev.write_direct(at, &empty)?;
+            }
+        }
+        Ok(())
     }
 
     /// Write the superblock buffer back (after a change to its fields),

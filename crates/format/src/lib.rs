@@ -22,6 +22,7 @@ pub mod quota;
 pub mod refcount;
 pub mod resolve;
 pub mod slotmap;
+pub mod sysfile;
 pub mod undo;
 
 pub use error::{Error, Result};

@@ -400,7 +400,7 @@ pub fn refill_dir(
 /// and its first block written. Sets i_size, i_clusters, id2 and the
 /// inline flag (and drops an index). A volume with indexed directories and
 /// no inline data is refused (its directories need an index).
-fn dir_body(
+pub(crate) fn dir_body(
     vol: &Volume,
     b: &mut [u8],
     blkno: u64,

@@ -29,6 +29,14 @@ pub const OLD_EMPTY: u16 = 0xFFFF;
 /// REMOVE_SLOT (0x1) and DIR_TRAILER (0x2).
 pub const TUNEFS_FLAG_SLOTMAP: u16 = 0x0100;
 
+/// The value of an empty entry of `format`: 0 (extended), 0xFFFF (old).
+pub fn empty_value(format: Format) -> u32 {
+    match format {
+        Format::Old => u32::from(OLD_EMPTY),
+        Format::Extended => value::EMPTY,
+    }
+}
+
 /// The byte an empty map of `format` is filled with (mkfs.ocfs2's
 /// `ocfs2_format_slot_map`): 0 for the extended map, 0xFF for the old one.
 pub fn empty_fill(format: Format) -> u8 {

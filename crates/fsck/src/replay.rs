@@ -25,7 +25,6 @@ use ocfs2_format::fs::{slot_file_name, Inode};
 use ocfs2_format::jbd2::{self, Damage, Journal};
 use ocfs2_format::journal::JBD2_MAGIC;
 use ocfs2_format::ondisk::{LocalAlloc, TruncateLog, TruncateRec, DINODE_ID2, JOURNAL_DIRTY_FL};
-use ocfs2_format::slotmap::{Format, OLD_EMPTY};
 use ocfs2_format::zerocopy::{FromBytes, IntoBytes};
 use ocfs2_format::Volume;
 use std::collections::HashSet;
@@ -98,10 +97,7 @@ pub fn clear_slots(vol: &Volume, recovered: &[u16], exclusive: &Exclusive) -> Re
         return Ok(());
     };
     let map = vol.read_slot_map_runs(&runs)?;
-    let empty = match map.format {
-        Format::Old => u32::from(OLD_EMPTY),
-        Format::Extended => 0,
-    };
+    let empty = ocfs2_format::slotmap::empty_value(map.format);
     for &slot in recovered.iter().filter(|&&s| s != 0) {
         let Some(entry) = map.slots.get(usize::from(slot)) else {
             continue;

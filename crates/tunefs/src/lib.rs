@@ -22,6 +22,7 @@ mod identity;
 mod journal;
 mod query;
 mod slotmap;
+mod slots;
 
 pub const PROG: &str = "tunefs.ocfs2-mmp";
 
@@ -82,6 +83,9 @@ pub struct Cli {
     /// Journal options: size=SIZE gives every slot's journal that size (K, M, G, T suffixes; at least 4M)
     #[arg(short = 'J', long = "journal-options", value_name = "OPTIONS")]
     pub journal: Option<String>,
+    /// Number of node slots: adds slots (their system files, journals like slot 0's)
+    #[arg(short = 'N', long = "node-slots", value_name = "N")]
+    pub node_slots: Option<u16>,
     /// Turn backup superblocks on (their clusters must be free)
     #[arg(long = "backup-super")]
     pub backup_super: bool,
@@ -140,6 +144,8 @@ pub struct Request {
     pub stack: Option<identity::Stack>,
     /// `-J size=`: every journal's size in bytes.
     pub journal: Option<u64>,
+    /// `-N`: the number of node slots.
+    pub slots: Option<u16>,
 }
 
 fn parse_interval(s: &str) -> Result<u16, String> {
@@ -247,6 +253,12 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
             return Err("-J: give size=SIZE".into());
         }
     }
+    if let Some(n) = cli.node_slots {
+        if n == 0 {
+            return Err("-N 0: at least one slot".into());
+        }
+        r.slots = Some(n);
+    }
     if r.stack.is_some() && r.local == Some(true) {
         return Err("a local volume has no cluster stack".into());
     }
@@ -256,7 +268,8 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
         || r.uuid.is_some()
         || r.cloned.is_some()
         || r.local.is_some()
-        || r.journal.is_some();
+        || r.journal.is_some()
+        || r.slots.is_some();
     if r.clear && (r.mmp.is_some() || r.interval.is_some() || identity || r.slot_map.is_some()) {
         return Err("--clear-mmp goes alone: clear first, then change the volume".into());
     }
@@ -266,7 +279,7 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
         return Err("-Q queries; it does not combine with changes".into());
     }
     if !changes && cli.query.is_none() {
-        return Err("nothing to do: give --enable-mmp, --disable-mmp, --mmp-update-interval, --clear-mmp, --fs-features, -L, -U, --cloned-volume, -M, -J, --backup-super, --cluster-stack, --update-cluster-stack or -Q".into());
+        return Err("nothing to do: give --enable-mmp, --disable-mmp, --mmp-update-interval, --clear-mmp, --fs-features, -L, -U, --cloned-volume, -M, -J, -N, --backup-super, --cluster-stack, --update-cluster-stack or -Q".into());
     }
     Ok(r)
 }
@@ -347,6 +360,8 @@ struct Plan {
     stack: Option<identity::Stack>,
     /// Journals resized.
     journal: Vec<journal::Resize>,
+    /// Node slots added: (from, to).
+    slots: Option<(u16, u16)>,
     notes: Vec<String>,
 }
 
@@ -362,6 +377,7 @@ impl Plan {
             || self.backup.is_some()
             || self.stack.is_some()
             || !self.journal.is_empty()
+            || self.slots.is_some()
     }
 }
 
@@ -515,6 +531,15 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     if let Some(bytes) = req.journal {
         plan.journal = journal::plan(&vol, bytes)?;
     }
+    if let Some(n) = req.slots.filter(|&n| n != vol.max_slots()) {
+        if let Some(why) = slots::refusal(&vol, n)? {
+            return refuse(why);
+        }
+        if !plan.journal.is_empty() {
+            return refuse("-N and -J go in separate runs: first one, then the other");
+        }
+        plan.slots = Some((vol.max_slots(), n));
+    }
     if !plan.changes() {
         if !cli.quiet {
             println!(
@@ -551,6 +576,14 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         ));
     }
     let cs = u64::from(vol.cluster_size());
+    if let Some((a, b)) = plan.slots {
+        let j0 = vol.read_inode(vol.system_inode("journal:0000")?)?;
+        lines.push(format!(
+            "node slots {a} -> {b}: {} for each new slot, journals of {} bytes like slot 0's",
+            slots::files_of(&vol, a).join(", "),
+            u64::from(j0.di().i_clusters.get()) * cs
+        ));
+    }
     for r in &plan.journal {
         lines.push(format!(
             "journal:{:04}: {} -> {} bytes ({} -> {} clusters), formatted afresh",
@@ -673,6 +706,9 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     if let Some((_, b)) = plan.interval {
         sb.s_mmp_update_interval.set(b);
     }
+    if let Some((_, n)) = plan.slots {
+        sb.s_max_slots.set(n);
+    }
     if let Some((_, l)) = plan.label {
         sb.s_label = l;
     }
@@ -731,6 +767,19 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         let verify_any = || verify().map_err(anyhow::Error::from);
         for r in &plan.journal {
             journal::apply(&vol, r, &verify_any)?;
+        }
+        if let Some((from, to)) = plan.slots {
+            // The new entries may share slot 0's sector: written while the
+            // keep-alive waits.
+            let clear = || -> Result<()> {
+                let run = || vol.empty_slot_entries(from, to);
+                match &guard {
+                    Some(g) => g.exclusive(run)?,
+                    None => run()?,
+                }
+                Ok(())
+            };
+            slots::add(&vol, to, &verify_any, &clear)?;
         }
         if let Some(t) = plan.slot_map {
             slotmap::rewrite(&vol, t, &verify_any)?;

@@ -26,10 +26,15 @@ pub use ocfs2_format::slotmap::TUNEFS_FLAG_SLOTMAP;
 
 /// Why the map cannot be rewritten now, or None.
 pub fn refusal(vol: &Volume) -> Result<Option<String>> {
+    busy(vol, "the slot map is rewritten empty")
+}
+
+/// A slot held or a journal dirty: why `what` cannot be done now, or None.
+pub fn busy(vol: &Volume, what: &str) -> Result<Option<String>> {
     let map = vol.read_slot_map().context("reading the slot map")?;
     if let Some(s) = map.slots.iter().find(|s| s.legacy_in_use(map.format)) {
         return Ok(Some(format!(
-            "slot {} is held ({:#010x}, node {}): the slot map is rewritten empty, so every slot must be free \
+            "slot {} is held ({:#010x}, node {}): {what}, so every slot must be free \
              (unmount the volume everywhere; after a crash, recover it first)",
             s.index, s.raw, s.node
         )));
@@ -40,7 +45,7 @@ pub fn refusal(vol: &Volume) -> Result<Option<String>> {
             .with_context(|| format!("reading journal:{slot:04}"))?
         {
             return Ok(Some(format!(
-                "journal:{slot:04} is dirty: run fsck.ocfs2-mmp (it replays it) before changing the slot map"
+                "journal:{slot:04} is dirty: run fsck.ocfs2-mmp (it replays it) before {what}"
             )));
         }
     }

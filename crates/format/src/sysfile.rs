@@ -1,0 +1,224 @@
+//! Per-slot system files made on a live volume (tunefs `-N` adding node
+//! slots), as libocfs2's `ocfs2_new_system_inode`, `ocfs2_init_dir`,
+//! `ocfs2_link` and tunefs.ocfs2's `add_slots` make them: an inode from
+//! the global inode allocator, its body (an empty directory, chain
+//! allocator, local alloc, truncate log, or an empty file), then its name
+//! in the system directory. Journals and local quota files get their
+//! clusters afterwards ([`crate::extend`]).
+
+use crate::alloc;
+use crate::blockcheck::CheckAt;
+use crate::error::{Error, Result};
+use crate::features::ro_compat;
+use crate::fs::{slot_file_name, Volume};
+use crate::link;
+use crate::ondisk::*;
+use zerocopy::FromBytes;
+
+/// A per-slot system file: its name's base, mode and `i_flags` (beside
+/// `VALID | SYSTEM`), and the ro_compat feature it needs (0: none), in
+/// the order of the kernel's `ocfs2_system_inodes` table, which is the
+/// order tunefs.ocfs2 creates them in.
+pub const SLOT_FILES: [(&str, u16, u32, u32); 8] = [
+    ("orphan_dir", 0o040755, 0, 0),
+    (
+        "extent_alloc",
+        0o100644,
+        inode_flags::BITMAP | inode_flags::CHAIN,
+        0,
+    ),
+    (
+        "inode_alloc",
+        0o100644,
+        inode_flags::BITMAP | inode_flags::CHAIN,
+        0,
+    ),
+    ("journal", 0o100644, inode_flags::JOURNAL, 0),
+    (
+        "local_alloc",
+        0o100644,
+        inode_flags::BITMAP | inode_flags::LOCAL_ALLOC,
+        0,
+    ),
+    ("truncate_log", 0o100644, inode_flags::DEALLOC, 0),
+    (
+        "aquota.user",
+        0o100644,
+        inode_flags::QUOTA,
+        ro_compat::USRQUOTA,
+    ),
+    (
+        "aquota.group",
+        0o100644,
+        inode_flags::QUOTA,
+        ro_compat::GRPQUOTA,
+    ),
+];
+
+/// The per-slot files a volume has (its quota features decide the last
+/// two).
+pub fn slot_files(vol: &Volume) -> Vec<(&'static str, u16, u32)> {
+    let rc = vol.features().ro_compat;
+    SLOT_FILES
+        .iter()
+        .filter(|f| f.3 == 0 || rc & f.3 != 0)
+        .map(|&(n, m, f, _)| (n, m, f))
+        .collect()
+}
+
+/// `ocfs2_clusters_per_group`: the `cl_cpg` of a new chain allocator.
+pub fn suballoc_cpg(block_size: u32, cluster_size: u32) -> u16 {
+    let mb: u32 = match block_size {
+        4096 | 2048 => 4,
+        1024 => 2,
+        _ => 1,
+    };
+    ((mb << 20) / cluster_size).max(1) as u16
+}
+
+/// Make system file `name` (mode, flags): a bit of the global inode
+/// allocator, the entry in the system directory, the inode (and, for a
+/// directory, its first block or inline body first), then, for a
+/// directory, the system directory's link count. Returns its block.
+pub fn create(vol: &Volume, name: &str, mode: u16, flags: u32) -> Result<u64> {
+    let bs = vol.block_size() as usize;
+    let gia = vol.system_inode("global_inode_alloc")?;
+    let free = |g: u64, bit: u16| {
+        bit != 0
+            && vol.read_block(g + u64::from(bit)).is_ok_and(|b| {
+                Dinode::read_from_prefix(&b).is_ok_and(|(d, _)| {
+                    !b.starts_with(INODE_SIGNATURE) || d.i_flags.get() & inode_flags::VALID == 0
+                })
+            })
+    };
+    let Some((group, bit)) = alloc::find_free_bit(vol, gia, &free)? else {
+        return Err(Error::Invalid(
+            "the global inode allocator has no free inode left (growing it is not done by this release)".into(),
+        ));
+    };
+    alloc::take_bit(vol, gia, group, bit)?;
+    let blkno = group + u64::from(bit);
+    let sb = vol.super_inode();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut b = vec![0u8; bs];
+    let is_dir = mode & 0o170000 == 0o040000;
+    {
+        let (di, rest) = Dinode::mut_from_prefix(&mut b).expect("block");
+        di.i_signature.copy_from_slice(b"INODE01\0");
+        di.i_generation.set(sb.di().i_generation.get());
+        di.i_fs_generation.set(sb.di().i_fs_generation.get());
+        di.i_suballoc_slot.set(0xFFFF);
+        di.i_suballoc_bit.set(bit);
+        // libocfs2 records the group whatever the features.
+        di.i_suballoc_loc.set(group);
+        di.i_blkno.set(blkno);
+        di.i_mode.set(mode);
+        di.i_links_count.set(if is_dir { 2 } else { 1 });
+        di.i_flags
+            .set(flags | inode_flags::VALID | inode_flags::SYSTEM);
+        di.i_atime.set(now);
+        di.i_ctime.set(now);
+        di.i_mtime.set(now);
+        if flags & inode_flags::LOCAL_ALLOC != 0 {
+            let (la, _) = LocalAlloc::mut_from_prefix(rest).expect("fits");
+            la.la_size.set(local_alloc_size(bs) as u16);
+        } else if flags & inode_flags::CHAIN != 0 {
+            let (cl, _) = ChainList::mut_from_prefix(rest).expect("fits");
+            cl.cl_count.set(chain_recs_per_inode(bs) as u16);
+            cl.cl_cpg
+                .set(suballoc_cpg(vol.block_size(), vol.cluster_size()));
+            cl.cl_bpc
+                .set((vol.cluster_size() / vol.block_size()) as u16);
+        } else if flags & inode_flags::DEALLOC != 0 {
+            let (tl, _) = TruncateLog::mut_from_prefix(rest).expect("fits");
+            tl.tl_count.set(((bs - DINODE_ID2 - 8) / 8) as u16);
+        } else if !is_dir {
+            let (el, _) = ExtentList::mut_from_prefix(rest).expect("fits");
+            el.l_count.set(extent_recs_per_inode(bs) as u16);
+        }
+    }
+    // The entry comes before the inode: a crash between leaves an entry
+    // naming a block that holds no inode, which fsck removes (and the bit,
+    // which it frees), never an inode no directory names.
+    let sysdir = vol.system_dir_blkno();
+    let ftype = if is_dir {
+        file_type::DIR
+    } else {
+        file_type::REG_FILE
+    };
+    link::insert_entry(vol, sysdir, name.as_bytes(), blkno, ftype)?;
+    vol.device().flush()?;
+    if is_dir {
+        link::dir_body(vol, &mut b, blkno, sysdir, &|_| true)?;
+    }
+    vol.write_meta(blkno, &mut b, CheckAt::Inode)?;
+    vol.device().flush()?;
+    if is_dir {
+        link::add_links(vol, sysdir, 1)?;
+        vol.device().flush()?;
+    }
+    Ok(blkno)
+}
+
+/// Make the per-slot files of slots `from..to` that the system directory
+/// does not name yet, type by type as tunefs.ocfs2 does (a rerun after a
+/// crash goes on where it stopped); a local quota file gets its two blocks
+/// right after its entry, as libocfs2 initializes it. `verify` runs before
+/// each file. Returns the journals made, to be sized by the caller.
+pub fn add_slot_files(
+    vol: &Volume,
+    from: u16,
+    to: u16,
+    verify: &dyn Fn() -> Result<()>,
+) -> Result<Vec<u64>> {
+    let mut journals = Vec::new();
+    for (base, mode, flags) in slot_files(vol) {
+        for slot in from..to {
+            let name = slot_file_name(base, slot);
+            if let Ok(b) = vol.system_inode(&name) {
+                if base == "journal" {
+                    journals.push(b);
+                }
+                continue;
+            }
+            verify()?;
+            let b = create(vol, &name, mode, flags)?;
+            match base {
+                "journal" => journals.push(b),
+                "aquota.user" | "aquota.group" => {
+                    let t = if base == "aquota.user" {
+                        crate::quota::QuotaType::User
+                    } else {
+                        crate::quota::QuotaType::Group
+                    };
+                    init_local_quota(vol, b, t)?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(journals)
+}
+
+/// Give local quota file `blkno` its two blocks: the clusters, the blocks'
+/// contents, then `i_size` (an empty file until then).
+fn init_local_quota(vol: &Volume, blkno: u64, t: crate::quota::QuotaType) -> Result<()> {
+    let bs = u64::from(vol.block_size());
+    let blocks = crate::quota::local_file(t, vol.block_size(), vol.meta_ecc());
+    let bytes = blocks.len() as u64 * bs;
+    let clusters = bytes.div_ceil(u64::from(vol.cluster_size()));
+    crate::extend::extend(vol, blkno, clusters, false)?;
+    let mut ino = vol.read_inode(blkno)?;
+    let ext = vol.extents(&ino)?;
+    for (i, data) in blocks.iter().enumerate() {
+        let p = vol
+            .map_block(&ext, i as u64)
+            .ok_or_else(|| Error::corrupt(blkno, format!("block {i} is not mapped")))?;
+        vol.write_block(p, data)?;
+    }
+    vol.device().flush()?;
+    ino.di_mut().i_size.set(bytes);
+    vol.write_meta(blkno, &mut ino.buf, CheckAt::Inode)
+}

@@ -1,0 +1,115 @@
+//! Node slots: `-N N` adds slots as tunefs.ocfs2 does: every per-slot
+//! system file of the new slots (orphan directory, extent and inode
+//! allocators, journal, local alloc, truncate log, local quota files),
+//! type by type, each made whole before the next; then the new journals
+//! sized like slot 0's and formatted with its features; then the new slots'
+//! entries of the slot map made empty; the caller writes `s_max_slots`
+//! into every superblock copy last. A crash before that leaves the old
+//! number of slots with some system files made ahead, which a rerun takes
+//! as they are (tunefs.ocfs2 passes over the files that exist too).
+//! Removing slots is not done by this release.
+
+use anyhow::{Context, Result};
+use ocfs2_format::fs::slot_file_name;
+use ocfs2_format::journal::{JournalFeatures, JournalSuperblock};
+use ocfs2_format::zerocopy::FromBytes;
+use ocfs2_format::Volume;
+
+/// The most slots mkfs.ocfs2 and tunefs.ocfs2 make (`OCFS2_MAX_SLOTS`).
+pub const MAX_SLOTS: u16 = 255;
+
+/// Why the volume cannot have `to` slots now, or None.
+pub fn refusal(vol: &Volume, to: u16) -> Result<Option<String>> {
+    let from = vol.max_slots();
+    if to < from {
+        return Ok(Some(format!(
+            "removing node slots ({from} -> {to}) is not done by this release"
+        )));
+    }
+    if to > MAX_SLOTS {
+        return Ok(Some(format!("{to} node slots: at most {MAX_SLOTS}")));
+    }
+    if let Some(why) = crate::slotmap::busy(vol, "node slots are added")? {
+        return Ok(Some(why));
+    }
+    let (ino, _) = vol.slot_map_layout().context("reading the slot map")?;
+    let room = u64::from(ino.di().i_clusters.get()) * u64::from(vol.cluster_size());
+    let need = u64::from(to) * vol.slot_map_format().entry_size() as u64;
+    if need > room.max(ino.size()) {
+        return Ok(Some(format!(
+            "the slot map holds {room} bytes, {to} slots need {need} (growing it is not done by this release)"
+        )));
+    }
+    let j0 = vol.read_inode(vol.system_inode("journal:0000")?)?;
+    let per_slot = u64::from(j0.di().i_clusters.get()) + 4;
+    let need = per_slot * u64::from(to - from);
+    let gb = vol.read_inode(vol.system_inode("global_bitmap")?)?;
+    let free = u64::from(gb.di().bitmap_total()) - u64::from(gb.di().bitmap_used());
+    if need > free {
+        return Ok(Some(format!(
+            "{} new slots need about {need} clusters (their journals like slot 0's), the volume has {free} free",
+            to - from
+        )));
+    }
+    let gia = vol.read_inode(vol.system_inode("global_inode_alloc")?)?;
+    let inodes = u64::from(gia.di().bitmap_total()) - u64::from(gia.di().bitmap_used());
+    let files = (ocfs2_format::sysfile::slot_files(vol).len() * usize::from(to - from)) as u64;
+    if files > inodes {
+        return Ok(Some(format!(
+            "{files} new system files need inodes, the global inode allocator has {inodes} free (growing it is not done by this release)"
+        )));
+    }
+    Ok(None)
+}
+
+/// Slot 0's journal: its clusters and its jbd2 features.
+fn journal0(vol: &Volume) -> Result<(u64, JournalFeatures)> {
+    let ino = vol.read_inode(vol.system_inode("journal:0000")?)?;
+    let ext = vol.extents(&ino)?;
+    let features = match ext.first() {
+        Some(e) => JournalSuperblock::read_from_prefix(&vol.read_block(e.blkno)?)
+            .ok()
+            .map(|x| x.0)
+            .filter(JournalSuperblock::is_valid)
+            .map(|j| JournalFeatures::of(&j))
+            .unwrap_or_default(),
+        None => JournalFeatures::default(),
+    };
+    Ok((u64::from(ino.di().i_clusters.get()), features))
+}
+
+/// Make slots `from..to` (the module's order); `clear_entries` empties the
+/// new slots' map entries (it runs beside the guard's keep-alive).
+pub fn add(
+    vol: &Volume,
+    to: u16,
+    verify: &dyn Fn() -> Result<()>,
+    clear_entries: &dyn Fn() -> Result<()>,
+) -> Result<()> {
+    let from = vol.max_slots();
+    let (clusters, features) = journal0(vol).context("reading journal:0000")?;
+    let journals = ocfs2_format::sysfile::add_slot_files(vol, from, to, &|| {
+        verify().map_err(|e| ocfs2_format::Error::Invalid(format!("{e:#}")))
+    })
+    .context("making the new slots' system files")?;
+    for j in journals {
+        let have = u64::from(vol.read_inode(j)?.di().i_clusters.get());
+        verify()?;
+        if have < clusters {
+            ocfs2_format::extend::extend(vol, j, clusters - have, true)
+                .with_context(|| format!("giving journal inode {j} its clusters"))?;
+        }
+        vol.format_journal(j, features, None)
+            .with_context(|| format!("formatting journal inode {j}"))?;
+    }
+    verify()?;
+    clear_entries()
+}
+
+/// The names of the files `add` makes for slot `slot`.
+pub fn files_of(vol: &Volume, slot: u16) -> Vec<String> {
+    ocfs2_format::sysfile::slot_files(vol)
+        .iter()
+        .map(|(base, _, _)| slot_file_name(base, slot))
+        .collect()
+}
