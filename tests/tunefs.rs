@@ -2214,7 +2214,7 @@ fn slots_shape(dev: &Path, slots: std::ops::Range<u16>) -> String {
             out.extend(
                 st.lines()
                     .filter(|l| !l.contains("time:"))
-                    .filter(|l| !l.contains("CRC32") && !(dir && l.contains("Size:")))
+                    .filter(|l| !(l.contains("CRC32") || dir && l.contains("Size:")))
                     .map(|l| format!("{l}\n")),
             );
         }
