@@ -986,7 +986,8 @@ scenario_f() {
 
 # t: tunefs on a volume mkfs.ocfs2 made with the old slot map. --enable-mmp
 # rewrites the map in the extended format in the same run, with a new label
-# and UUID and 16M journals (-J); the seed's kernel mounts it with MMP,
+# and UUID and 16M journals (-J), then a third slot (-N 3); the seed's
+# kernel mounts it with MMP,
 # writes files; both checkers are clean; then MMP off, the old map back,
 # another label and 4M journals, and the stock kernel reads every file back.
 scenario_t() {
@@ -998,6 +999,11 @@ scenario_t() {
 	run tune1 "$TUNEFS" -y --enable-mmp --mmp-update-interval=5 -L tuned --uuid-reset=$uuid -J size=16M "$img"
 	[ $RC = 0 ] || fail "tunefs --enable-mmp -L -U -J on the old slot map: rc=$RC: $(cat "$OUT")"
 	grep -aq 'journal:0001: .* -> 16777216 bytes.*: done' "$OUT" || fail "tunefs -J size=16M did not resize journal:0001: $(cat "$OUT")"
+	run tune1n "$TUNEFS" -y -N 3 "$img"
+	[ $RC = 0 ] || fail "tunefs -N 3 under MMP: rc=$RC: $(cat "$OUT")"
+	q=$("$TUNEFS" -Q '%N' "$img")
+	rec "tunefs -N 3 under the MMP guard: rc=$RC in ${DT}s, -Q %N says '$q'"
+	[ "$q" = 3 ] || fail "after tunefs -N 3: -Q %N says '$q'"
 	q=$("$TUNEFS" -Q '%A %S %V %U' "$img")
 	rec "tunefs --enable-mmp -L tuned -U: -Q says '$q'"
 	[ "$q" = "enabled extended tuned $uuid" ] || fail "after tunefs: -Q says '$q'"
