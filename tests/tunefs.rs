@@ -1313,16 +1313,21 @@ fn live_heartbeat_blocks_changes() {
                 .moved_within_wait()
                 .last_error(d, &["in use", "slot 0 moved"]);
         });
-        // So do a journal resize and new node slots (issue 13, items 3
-        // and 4): nothing written.
-        for args in [["-y", "-J", "size=8M"], ["-y", "-N", "6"]] {
-            sc.spawn(move || {
-                tunefs(&args, dev)
-                    .expect(REFUSED)
-                    .moved_within_wait()
-                    .last_error(d, &["in use", "slot 0 moved"]);
-            });
-        }
+        // So does a journal resize (issue 13, item 4): nothing written.
+        sc.spawn(|| {
+            tunefs(&["-y", "-J", "size=8M"], dev)
+                .expect(REFUSED)
+                .moved_within_wait()
+                .last_error(d, &["in use", "slot 0 moved"]);
+        });
+        // New node slots need every slot free: refused at once, before
+        // any wait (issue 13, item 3).
+        sc.spawn(|| {
+            tunefs(&["-y", "-N", "6"], dev)
+                .expect(REFUSED)
+                .quick()
+                .last_error(d, &["slot 0 is held", "every slot must be free"]);
+        });
         // --clear-mmp watches the same window and refuses.
         sc.spawn(|| {
             tunefs(&["-y", "--clear-mmp"], dev)
@@ -2331,4 +2336,153 @@ fn node_slots_crash_at_every_write() {
     }
     assert!(n >= 20, "only {n} writes");
     assert!(counts.contains(&2), "{counts:?}");
+}
+
+/// Issue 13, item 5: `-S` grows the volume to the device's size as
+/// tunefs.ocfs2 does on a copy without MMP (the same groups, chains and
+/// counts), but for the backup superblocks the new size takes in, whose
+/// clusters ours marks in use (tunefs.ocfs2 1.8.7 writes them over free
+/// clusters, which our fsck reports); `-S BLOCKS` grows to a given size;
+/// a smaller or too large size is refused, nothing written.
+#[test]
+fn volume_grows_as_tunefs_ocfs2_grows_it() {
+    let a = Image::sparse("resize-", GIB);
+    mkfs(&a.path, 4096, 2, &["-M", "local", "-J", "size=4M"]);
+    grow_file(&a.path, 5 * GIB);
+    let b = Image::sparse("resize-theirs-", 5 * GIB);
+    cp_sparse(&a.path, &b.path);
+    let (dev, other) = (a.path.as_path(), b.path.as_path());
+    tunefs(&["-y", "--enable-mmp", "--mmp-update-interval=1"], dev)
+        .expect(OK)
+        .quick();
+    let whole = digest(dev, &[]);
+    tunefs_blocks(&["-y", "-S"], dev, "100")
+        .expect(REFUSED)
+        .quick()
+        .one_error(s(dev), &["shrinking is not supported"]);
+    tunefs_blocks(&["-y", "-S"], dev, &(6 * GIB / 4096).to_string())
+        .expect(REFUSED)
+        .quick()
+        .one_error(s(dev), &["the device holds only"]);
+    tunefs(&["-n", "-S"], dev)
+        .expect(OK)
+        .stdout_has("grow the volume from 262144 to 1310720 clusters");
+    assert_eq!(
+        digest(dev, &[]),
+        whole,
+        "-n or a refusal wrote to the volume"
+    );
+    // Halfway first, then the rest.
+    tunefs_blocks(&["-y", "-S"], dev, &(3 * GIB / 4096).to_string())
+        .expect(OK)
+        .stdout_has("to 786432 clusters");
+    both_clean(dev, "-S 3G");
+    tunefs(&["-y", "-S"], dev).expect(OK).stdout_has(": done");
+    theirs(&["-S"], other);
+    let shape = |d: &Path| {
+        let (_tmp, copy) = without_mmp(d);
+        let keep =
+            |l: &&str| !l.contains("CRC32") && !l.contains("time:") && !l.contains("Last Check");
+        let mut out = String::new();
+        for req in ["stats", "stat //global_bitmap"] {
+            out.extend(
+                their_debugfs(req, &copy)
+                    .lines()
+                    .filter(keep)
+                    .map(|l| format!("{l}\n")),
+            );
+        }
+        out
+    };
+    // By design: the groups holding the 1 GiB and 4 GiB backups (at
+    // blocks 258048 and 1032192) count their clusters in use here, and so
+    // does the bitmap's total (2 more).
+    let differs =
+        |l: &str| l.contains(" 258048") || l.contains(" 1032192") || l.contains("Bitmap Total");
+    let (ours, theirs_shape) = (shape(dev), shape(other));
+    let same = |t: &str| {
+        t.lines()
+            .filter(|l| !differs(l))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(same(&ours), same(&theirs_shape), "-S");
+    let used = |t: &str| -> u64 {
+        let l = t
+            .lines()
+            .find(|l| l.contains("Bitmap Total: 1310720"))
+            .expect("the bitmap's counts");
+        l.split("Used:")
+            .nth(1)
+            .and_then(|x| x.split_whitespace().next())
+            .and_then(|x| x.parse().ok())
+            .expect("Used: N")
+    };
+    assert_eq!(
+        used(&ours),
+        used(&theirs_shape) + 2,
+        "the two backups' clusters"
+    );
+    assert_eq!(open_ro(dev).clusters(), 1_310_720);
+    both_clean(dev, "-S");
+}
+
+/// Issue 13, item 5: a kill before each write of `-S` leaves a volume
+/// `fsck.ocfs2-mmp -fy` finishes (RESIZE_INPROG, forward or back) and both
+/// checkers accept, of the old or the new size.
+#[test]
+fn volume_resize_crash_at_every_write() {
+    let base = Image::sparse("resize-crash-", 512 * MIB);
+    mkfs(&base.path, 4096, 2, &["-M", "local", "-J", "size=4M"]);
+    grow_file(&base.path, 1536 * MIB);
+    let tmp = scratch("resize-crash-run-");
+    let img = tmp.path().join("c.img");
+    let mut n = 1;
+    let mut sizes = std::collections::BTreeSet::new();
+    loop {
+        cp_sparse(&base.path, &img);
+        let mut c = tunefs_cmd(&["-y", "-S"], &img);
+        c.env("OCFS2_MMP_FAILPOINT_WRITE", n.to_string());
+        let r = run_cmd(c, format!("tunefs -S with a kill before write {n}"));
+        if r.status.success() {
+            break;
+        }
+        assert!(r.status.code() != Some(REFUSED), "{}", r.describe());
+        fsck_y(&img, n);
+        both_clean(&img, &format!("-S: kill before write {n}, then -fy"));
+        let c = open_ro(&img).clusters();
+        assert!(
+            c == 131_072 || c == 393_216,
+            "kill before write {n}: {c} clusters"
+        );
+        sizes.insert(c);
+        n += 1;
+        assert!(n < 100, "-S never finished");
+    }
+    assert!(n >= 5, "only {n} writes");
+    assert_eq!(sizes.len(), 2, "crashes end in both sizes: {sizes:?}");
+}
+
+/// Make image file `p` `len` bytes long (a device that grew).
+fn grow_file(p: &Path, len: u64) {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(p)
+        .and_then(|f| f.set_len(len))
+        .expect("grow the image file");
+}
+
+/// `tunefs.ocfs2-mmp ARGS DEV BLOCKS` (the size after the device, as
+/// tunefs.ocfs2 takes it).
+fn tunefs_blocks(args: &[&str], dev: &Path, blocks: &str) -> Run {
+    let mut c = tunefs_cmd(args, dev);
+    c.arg(blocks);
+    run_cmd(
+        c,
+        format!(
+            "tunefs.ocfs2-mmp {} {} {blocks}",
+            args.join(" "),
+            dev.display()
+        ),
+    )
 }

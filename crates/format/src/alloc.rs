@@ -581,3 +581,198 @@ pub fn free_bit(vol: &Volume, alloc_blkno: u64, group: u64, bit: u16) -> Result<
     recount(vol, alloc_blkno)?;
     Ok(())
 }
+
+/// Grow the global bitmap to `new` clusters, as tunefs.ocfs2 `-S` does: the
+/// last group takes the new clusters up to a full group, then new groups
+/// (each on the chain after the one before, at the head of its chain), the
+/// clusters of `reserved` (backup superblocks) marked in use where they
+/// fall. A global bitmap of one group first gets the `cl_cpg` its
+/// descriptor's bitmap holds. Order: each new group's first cluster zeroed
+/// and its descriptor written (past the volume's end, on no chain yet);
+/// then the last group's descriptor grown; then the inode (chains, counts,
+/// `i_clusters`, `i_size`) in one write. The caller marks the superblocks
+/// `RESIZE_INPROG` before and writes the new size into them after.
+pub fn grow_global_bitmap(
+    vol: &Volume,
+    new: u32,
+    reserved: &[u64],
+    verify: &dyn Fn() -> Result<()>,
+) -> Result<()> {
+    let gb = vol.system_inode("global_bitmap")?;
+    let mut inode = vol.read_inode(gb)?;
+    let (mut cl, recs) = inode.chain_list()?;
+    let mut recs = recs;
+    let old = inode.di().i_clusters.get();
+    if new <= old || old == 0 {
+        return Err(Error::Invalid(format!(
+            "the global bitmap has {old} clusters: not grown to {new}"
+        )));
+    }
+    let bpc = u64::from(cl.cl_bpc.get().max(1));
+    let count = usize::from(cl.cl_count.get());
+    let last_blkno = cluster_group_blkno(
+        vol,
+        u64::from(cl.cl_cpg.get()),
+        u64::from(old - 1) / u64::from(cl.cl_cpg.get()),
+    );
+    let mut last = vol.read_meta(last_blkno, CheckAt::GroupDesc)?;
+    let (lgd, _) = GroupDesc::read_from_prefix(&last)
+        .map_err(|_| Error::corrupt(last_blkno, "group descriptor truncated"))?;
+    if !last.starts_with(GROUP_DESC_SIGNATURE) {
+        return Err(Error::corrupt(last_blkno, "not a group descriptor"));
+    }
+    if cl.cl_next_free_rec.get() == 1 && cl.cl_cpg.get() < 8 * lgd.bg_size.get() {
+        cl.cl_cpg.set(8 * lgd.bg_size.get());
+    }
+    let cpg = u64::from(cl.cl_cpg.get());
+    let gen = vol.super_inode().di().i_fs_generation.get();
+    let set = |buf: &mut [u8], bit: u64| buf[BG_BITMAP + (bit / 8) as usize] |= 1 << (bit % 8);
+    let (mut total, mut used) = (0u64, 0u64);
+    // The last group up to a full group.
+    let ext = (u64::from(new - old)).min(cpg - u64::from(lgd.bg_bits.get()) / bpc);
+    let base = if last_blkno == vol.sb().s_first_cluster_group.get() {
+        0
+    } else {
+        last_blkno / bpc / cpg * cpg
+    };
+    let mut lgd = lgd;
+    if ext > 0 {
+        let (from, to) = (u64::from(old), u64::from(old) + ext);
+        let taken = reserved.iter().filter(|&&c| c >= from && c < to).count() as u64;
+        for &c in reserved.iter().filter(|&&c| c >= from && c < to) {
+            set(&mut last, (c - base) * bpc);
+        }
+        lgd.bg_bits.set(lgd.bg_bits.get() + (ext * bpc) as u16);
+        lgd.bg_free_bits_count
+            .set(lgd.bg_free_bits_count.get() + ((ext - taken) * bpc) as u16);
+        let r = recs
+            .get_mut(usize::from(lgd.bg_chain.get()))
+            .ok_or_else(|| Error::corrupt(last_blkno, "bg_chain past the chain list"))?;
+        r.c_total.set(r.c_total.get() + (ext * bpc) as u32);
+        r.c_free.set(r.c_free.get() + ((ext - taken) * bpc) as u32);
+        total += ext * bpc;
+        used += taken * bpc;
+        last[..core::mem::size_of::<GroupDesc>()].copy_from_slice(lgd.as_bytes());
+    }
+    // New groups.
+    let bs = vol.block_size() as usize;
+    let mut chain = usize::from(lgd.bg_chain.get());
+    let mut first = u64::from(old) + ext;
+    let cluster_bytes = u64::from(vol.cluster_size());
+    while first < u64::from(new) {
+        let chunk = (u64::from(new) - first).min(cpg);
+        let blkno = cluster_group_blkno(vol, cpg, first / cpg);
+        chain = (chain + 1) % count;
+        if chain >= recs.len() {
+            recs.push(ChainRec::default());
+            cl.cl_next_free_rec.set(recs.len() as u16);
+        }
+        let r = &mut recs[chain];
+        let mut d = vec![0u8; bs];
+        let bits = chunk * bpc;
+        let mut free = bits - bpc;
+        set(&mut d, 0);
+        for &c in reserved.iter().filter(|&&c| c > first && c < first + chunk) {
+            set(&mut d, (c - first) * bpc);
+            free -= bpc;
+        }
+        {
+            let (h, _) = GroupDesc::mut_from_prefix(&mut d).expect("block");
+            h.bg_signature.copy_from_slice(b"GROUP01\0");
+            h.bg_size.set((bs - BG_BITMAP) as u16);
+            h.bg_bits.set(bits as u16);
+            h.bg_free_bits_count.set(free as u16);
+            h.bg_chain.set(chain as u16);
+            h.bg_generation.set(gen);
+            h.bg_next_group.set(r.c_blkno.get());
+            h.bg_parent_dinode.set(gb);
+            h.bg_blkno.set(blkno);
+        }
+        verify()?;
+        crate::io::write_zeros(vol.device(), blkno * bs as u64, cluster_bytes)?;
+        vol.write_meta(blkno, &mut d, CheckAt::GroupDesc)?;
+        r.c_blkno.set(blkno);
+        r.c_total.set(r.c_total.get() + bits as u32);
+        r.c_free.set(r.c_free.get() + free as u32);
+        total += bits;
+        used += bits - free;
+        first += chunk;
+    }
+    vol.device().flush()?;
+    if ext > 0 {
+        verify()?;
+        vol.write_meta(last_blkno, &mut last, CheckAt::GroupDesc)?;
+        vol.device().flush()?;
+    }
+    let di = inode.di_mut();
+    di.set_bitmap_total(di.bitmap_total() + total as u32);
+    di.set_bitmap_used(di.bitmap_used() + used as u32);
+    di.i_clusters.set(new);
+    di.i_size
+        .set(u64::from(new) * u64::from(vol.cluster_size()));
+    let hdr = core::mem::size_of::<ChainList>();
+    inode.buf[DINODE_ID2..DINODE_ID2 + hdr].copy_from_slice(cl.as_bytes());
+    for (i, r) in recs.iter().enumerate() {
+        let at = DINODE_ID2 + hdr + i * core::mem::size_of::<ChainRec>();
+        inode.buf[at..at + 16].copy_from_slice(r.as_bytes());
+    }
+    verify()?;
+    vol.write_meta(gb, &mut inode.buf, CheckAt::Inode)?;
+    vol.device().flush()
+}
+
+/// Finish a resize that stopped (`RESIZE_INPROG` in the superblock): when
+/// the global bitmap inode holds more clusters than the superblock, every
+/// superblock copy gets them (and the backups they take in); otherwise the
+/// group holding the superblock's last cluster goes back to ending there
+/// (bits past it cleared), the allocator's counts are recomputed, and the
+/// superblocks keep their size. The flag is cleared in every copy, last.
+/// New groups past the end stay on no chain: nothing reads them.
+pub fn finish_resize(vol: &Volume) -> Result<()> {
+    let gb = vol.system_inode("global_bitmap")?;
+    let inode = vol.read_inode(gb)?;
+    let (cl, _) = inode.chain_list()?;
+    let mut sb = *vol.sb();
+    sb.s_feature_incompat
+        .set(sb.s_feature_incompat.get() & !crate::features::incompat::RESIZE_INPROG);
+    let have = inode.di().i_clusters.get();
+    let sized = vol.clusters();
+    let bpc = u64::from(vol.cluster_size() / vol.block_size());
+    if have > sized {
+        let backups: Vec<u64> = if vol.features().compat & crate::features::compat::BACKUP_SB != 0 {
+            vol.backup_super_blknos_in(u64::from(have) * bpc)
+        } else {
+            Vec::new()
+        };
+        return vol.write_super_sized(&sb, Some(have), &backups);
+    }
+    let cpg = u64::from(cl.cl_cpg.get());
+    if cpg == 0 || sized == 0 {
+        return Err(Error::corrupt(
+            gb,
+            "global bitmap cl_cpg or the volume's size is 0",
+        ));
+    }
+    let g = (u64::from(sized) - 1) / cpg;
+    let blkno = cluster_group_blkno(vol, cpg, g);
+    let mut buf = vol.read_meta(blkno, CheckAt::GroupDesc)?;
+    if !buf.starts_with(GROUP_DESC_SIGNATURE) {
+        return Err(Error::corrupt(blkno, "not a group descriptor"));
+    }
+    let (mut gd, _) = GroupDesc::read_from_prefix(&buf).expect("a block holds a group descriptor");
+    let keep = ((u64::from(sized) - g * cpg) * bpc) as usize;
+    let bits = usize::from(gd.bg_bits.get());
+    if bits > keep {
+        for i in keep..bits.min((buf.len() - BG_BITMAP) * 8) {
+            buf[BG_BITMAP + i / 8] &= !(1 << (i % 8));
+        }
+        gd.bg_bits.set(keep as u16);
+        buf[..core::mem::size_of::<GroupDesc>()].copy_from_slice(gd.as_bytes());
+        vol.write_meta(blkno, &mut buf, CheckAt::GroupDesc)?;
+        vol.device().flush()?;
+    }
+    recount(vol, gb)?;
+    vol.device().flush()?;
+    vol.write_super_everywhere(&sb)?;
+    Ok(())
+}

@@ -437,7 +437,16 @@ impl Volume {
     /// Block numbers of the backup superblocks this volume has room for
     /// (only meaningful when `backup-super` is on).
     pub fn backup_super_blknos(&self) -> Vec<u64> {
-        let blocks = self.device_blocks();
+        // Inside the volume: a device that grew past it holds no backups
+        // of it there yet.
+        let bpc = u64::from(self.cluster_size() / self.block_size);
+        self.backup_super_blknos_in(u64::from(self.clusters()) * bpc)
+    }
+
+    /// The backup superblock positions below block `blocks` (a volume of
+    /// that size) that the device holds.
+    pub fn backup_super_blknos_in(&self, blocks: u64) -> Vec<u64> {
+        let blocks = self.device_blocks().min(blocks);
         (0..MAX_BACKUP_SUPERBLOCKS)
             .map(|i| backup_super_blkno(self.block_size, i))
             .take_while(|&b| b < blocks)
@@ -1138,9 +1147,27 @@ impl Volume {
     /// [`Volume::write_super_everywhere`] to the backup blocks given (none:
     /// the primary only).
     pub fn write_super_copies(&self, sb: &SuperBlock, backups: &[u64]) -> Result<()> {
+        self.write_super_sized(sb, None, backups)
+    }
+
+    /// [`Volume::write_super_copies`], the superblock's `i_clusters` set
+    /// to `clusters` when given (a volume that grew), in the same write.
+    pub fn write_super_sized(
+        &self,
+        sb: &SuperBlock,
+        clusters: Option<u32>,
+        backups: &[u64],
+    ) -> Result<()> {
         let mut buf = self.super_buf.clone();
         buf[DINODE_ID2..DINODE_ID2 + core::mem::size_of::<SuperBlock>()]
             .copy_from_slice(sb.as_bytes());
+        if let Some(c) = clusters {
+            Dinode::mut_from_prefix(&mut buf)
+                .expect("block")
+                .0
+                .i_clusters
+                .set(c);
+        }
         // The new feature words decide whether block checks apply.
         let ecc = sb.s_feature_incompat.get() & incompat::META_ECC != 0;
         for &b in backups {

@@ -145,6 +145,8 @@ pub enum Fix {
     /// inodes that name it (`refcount::rebuild`): for records its leaves
     /// have no room for. Applied in a round with no other fix.
     RebuildRefcount(u64),
+    /// Finish an interrupted resize (`alloc::finish_resize`).
+    FinishResize,
     /// Clear the inline-data flag of inode `.0` on a volume without the
     /// feature (its id2 is read as an extent list from then on): a round
     /// of its own.
@@ -228,6 +230,7 @@ impl Fix {
                 | Fix::FinishSlotMap(_)
                 | Fix::RefreshBackups
                 | Fix::ClearInlineFlag(_)
+                | Fix::FinishResize
         )
     }
 
@@ -330,6 +333,9 @@ impl Fix {
                 "{}: rebuild it (limits kept, usage counted from the inodes, local files emptied)",
                 t.global_name()
             ),
+            Fix::FinishResize => {
+                "finish the interrupted resize (forward when the global bitmap has the new size, else back)".into()
+            }
             Fix::ClearInlineFlag(b) => format!("inode {b}: clear its inline-data flag"),
             Fix::ResetJournal { inode, .. } => {
                 format!("journal inode {inode}: format its log afresh (what it held is lost)")
@@ -573,6 +579,7 @@ impl Fix {
             }),
             Fix::RebuildRefcount(b) => Ok(ocfs2_format::refcount::rebuild(vol, b)?),
             Fix::RebuildQuota(t) => Ok(ocfs2_format::quota::rebuild(vol, t)?),
+            Fix::FinishResize => Ok(ocfs2_format::alloc::finish_resize(vol)?),
             Fix::ClearInlineFlag(b) => edit(vol, b, CheckAt::Inode, |buf| {
                 let di = Dinode::mut_from_prefix(buf)
                     .map_err(|_| anyhow::anyhow!("inode block truncated"))?

@@ -21,6 +21,7 @@ mod clear;
 mod identity;
 mod journal;
 mod query;
+mod resize;
 mod slotmap;
 mod slots;
 
@@ -86,6 +87,9 @@ pub struct Cli {
     /// Number of node slots: adds slots (their system files, journals like slot 0's)
     #[arg(short = 'N', long = "node-slots", value_name = "N")]
     pub node_slots: Option<u16>,
+    /// Grow the volume to the device's size, or to BLOCKS (after the device)
+    #[arg(short = 'S', long = "volume-size")]
+    pub volume_size: bool,
     /// Turn backup superblocks on (their clusters must be free)
     #[arg(long = "backup-super")]
     pub backup_super: bool,
@@ -123,6 +127,9 @@ pub struct Cli {
     /// The volume: a path, LABEL=label or UUID=uuid
     #[arg(value_name = "DEVICE")]
     pub device: String,
+    /// With -S: the new size in blocks (default: the whole device)
+    #[arg(value_name = "BLOCKS", requires = "volume_size")]
+    pub blocks: Option<u64>,
 }
 
 /// What the command line asks for.
@@ -146,6 +153,8 @@ pub struct Request {
     pub journal: Option<u64>,
     /// `-N`: the number of node slots.
     pub slots: Option<u16>,
+    /// `-S [BLOCKS]`: grow (None inside: to the device's size).
+    pub resize: Option<Option<u64>>,
 }
 
 fn parse_interval(s: &str) -> Result<u16, String> {
@@ -253,6 +262,9 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
             return Err("-J: give size=SIZE".into());
         }
     }
+    if cli.volume_size {
+        r.resize = Some(cli.blocks);
+    }
     if let Some(n) = cli.node_slots {
         if n == 0 {
             return Err("-N 0: at least one slot".into());
@@ -269,7 +281,8 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
         || r.cloned.is_some()
         || r.local.is_some()
         || r.journal.is_some()
-        || r.slots.is_some();
+        || r.slots.is_some()
+        || r.resize.is_some();
     if r.clear && (r.mmp.is_some() || r.interval.is_some() || identity || r.slot_map.is_some()) {
         return Err("--clear-mmp goes alone: clear first, then change the volume".into());
     }
@@ -279,7 +292,7 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
         return Err("-Q queries; it does not combine with changes".into());
     }
     if !changes && cli.query.is_none() {
-        return Err("nothing to do: give --enable-mmp, --disable-mmp, --mmp-update-interval, --clear-mmp, --fs-features, -L, -U, --cloned-volume, -M, -J, -N, --backup-super, --cluster-stack, --update-cluster-stack or -Q".into());
+        return Err("nothing to do: give --enable-mmp, --disable-mmp, --mmp-update-interval, --clear-mmp, --fs-features, -L, -U, --cloned-volume, -M, -J, -N, -S, --backup-super, --cluster-stack, --update-cluster-stack or -Q".into());
     }
     Ok(r)
 }
@@ -362,6 +375,8 @@ struct Plan {
     journal: Vec<journal::Resize>,
     /// Node slots added: (from, to).
     slots: Option<(u16, u16)>,
+    /// Volume grown: (from, to) clusters.
+    resize: Option<(u64, u64)>,
     notes: Vec<String>,
 }
 
@@ -378,6 +393,7 @@ impl Plan {
             || self.stack.is_some()
             || !self.journal.is_empty()
             || self.slots.is_some()
+            || self.resize.is_some()
     }
 }
 
@@ -540,6 +556,25 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         }
         plan.slots = Some((vol.max_slots(), n));
     }
+    if let Some(blocks) = req.resize {
+        let (to, why) = resize::target(&vol, blocks)?;
+        if let Some(why) = why {
+            return refuse(why);
+        }
+        let from = u64::from(vol.clusters());
+        if to != from {
+            if plan.slots.is_some() || !plan.journal.is_empty() {
+                return refuse("-S goes alone: grow the volume, then change slots or journals");
+            }
+            if let Some(why) = slotmap::busy(&vol, "the volume is resized")? {
+                return refuse(why);
+            }
+            plan.resize = Some((from, to));
+        } else {
+            plan.notes
+                .push(format!("the volume has {from} clusters already: not grown"));
+        }
+    }
     if !plan.changes() {
         if !cli.quiet {
             println!(
@@ -576,6 +611,13 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         ));
     }
     let cs = u64::from(vol.cluster_size());
+    if let Some((a, b)) = plan.resize {
+        lines.push(format!(
+            "grow the volume from {a} to {b} clusters ({} to {} bytes)",
+            a * cs,
+            b * cs
+        ));
+    }
     if let Some((a, b)) = plan.slots {
         let j0 = vol.read_inode(vol.system_inode("journal:0000")?)?;
         lines.push(format!(
@@ -767,6 +809,14 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         let verify_any = || verify().map_err(anyhow::Error::from);
         for r in &plan.journal {
             journal::apply(&vol, r, &verify_any)?;
+        }
+        if let Some((_, to)) = plan.resize {
+            resize::grow(&vol, to, &verify_any)?;
+            verify()?;
+            let backups = resize::backups_within(&vol, to);
+            vol.write_super_sized(&sb, Some(to as u32), &backups)
+                .context("writing the superblock")?;
+            return Ok(backups);
         }
         if let Some((from, to)) = plan.slots {
             // The new entries may share slot 0's sector: written while the

@@ -113,6 +113,29 @@ impl Checker<'_> {
             });
             return;
         }
+        // A resize tunefs did not finish: finished forward or back in a
+        // round of its own (alloc::finish_resize).
+        if f.has_incompat(incompat::RESIZE_INPROG) {
+            let gb = vol
+                .system_inode("global_bitmap")
+                .and_then(|b| vol.read_inode(b))
+                .map(|i| i.di().i_clusters.get());
+            let how = match gb {
+                Ok(c) if c > vol.clusters() => format!("its global bitmap holds {c} clusters: the superblocks get them"),
+                Ok(_) => format!("its global bitmap holds the superblock's {} clusters: the last group goes back to them", vol.clusters()),
+                Err(ref e) => format!("its global bitmap cannot be read ({e})"),
+            };
+            let f = Finding::new(
+                "RESIZE_INPROG",
+                Some(2),
+                None,
+                format!("an interrupted resize (aborted-resize); {how}"),
+            );
+            self.findings.push(Finding {
+                fix: gb.is_ok().then_some(Fix::FinishResize),
+                ..f
+            });
+        }
         // Slot map.
         match vol.slot_map_layout() {
             Err(e) => self.add("SLOTMAP_SIZE", None, None, format!("slot map: {e}")),
