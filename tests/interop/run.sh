@@ -986,12 +986,13 @@ scenario_f() {
 
 # t: tunefs on a volume mkfs.ocfs2 made with the old slot map. --enable-mmp
 # rewrites the map in the extended format in the same run, with a new label
-# and UUID and 16M journals (-J), then a third slot (-N 3); the seed's
-# kernel mounts it with MMP,
+# and UUID and 16M journals (-J), then a third slot (-N 3), then the
+# volume grown to its 1.5 GiB image (-S); the seed's kernel mounts it with
+# MMP, shows the new size in df,
 # writes files; both checkers are clean; then MMP off, the old map back,
 # another label and 4M journals, and the stock kernel reads every file back.
 scenario_t() {
-	local img=$W/st.img plain=$W/st-plain.img sums sums2 q uuid=0123456789ABCDEF0123456789ABCDEF
+	local img=$W/st.img plain=$W/st-plain.img sums sums2 q kb uuid=0123456789ABCDEF0123456789ABCDEF
 	rm -f "$img"; truncate -s 1G "$img"
 	run mkfs-theirs mkfs.ocfs2 -q -F -M local -N 2 --fs-feature-level=max-compat -L before "$img"
 	[ $RC = 0 ] || fail "mkfs.ocfs2 --fs-feature-level=max-compat failed (rc=$RC): $(cat "$OUT")"
@@ -1007,7 +1008,15 @@ scenario_t() {
 	q=$("$TUNEFS" -Q '%A %S %V %U' "$img")
 	rec "tunefs --enable-mmp -L tuned -U: -Q says '$q'"
 	[ "$q" = "enabled extended tuned $uuid" ] || fail "after tunefs: -Q says '$q'"
+	truncate -s 1536M "$img"
+	run tune1s "$TUNEFS" -y -S "$img"
+	[ $RC = 0 ] || fail "tunefs -S to the grown image under MMP: rc=$RC: $(cat "$OUT")"
+	rec "tunefs -S under the MMP guard: rc=$RC in ${DT}s: $(grep -a 'grow the volume' "$OUT")"
 	vm_bg write "$img" "$KPT/tests/mmp-hold.sh" --mmp
+	vm_send 'df -k /mnt | tail -1'
+	kb=$(printf '%s\n' "$SENT" | tr -d '\r' | awk '$NF == "/mnt" {print $2}' | tail -1)
+	rec "the seed's kernel's df after -S: ${kb:-?} KiB"
+	[ -n "$kb" ] && [ "$kb" -gt 1400000 ] && [ "$kb" -le 1572864 ] || fail "df in the guest after -S to 1.5 GiB says '${kb:-nothing}' KiB: $SENT"
 	guest_files 8; sums=$SUMS
 	vm_stop
 	rec "the seed's kernel mounted the tuned volume with MMP, wrote 8 files, unmounted: rc=$RC"
