@@ -2486,3 +2486,56 @@ fn tunefs_blocks(args: &[&str], dev: &Path, blocks: &str) -> Run {
         ),
     )
 }
+
+/// Issue 13, item 6: the feature bits tunefs.ocfs2 turns with a superblock
+/// write alone are turned as it turns them on a copy without MMP (the same
+/// superblock fields), both ways where it allows; the turns that would move
+/// data, and those whose conditions fail, are refused with nothing written.
+#[test]
+fn feature_bits_change_as_tunefs_ocfs2_changes_them() {
+    let a = Image::sparse("features-", 512 * MIB);
+    mkfs(&a.path, 4096, 2, &["-M", "local", "-J", "size=4M"]);
+    let b = Image::sparse("features-theirs-", 512 * MIB);
+    cp_sparse(&a.path, &b.path);
+    let (dev, other) = (a.path.as_path(), b.path.as_path());
+    tunefs(&["-y", "--enable-mmp", "--mmp-update-interval=1"], dev)
+        .expect(OK)
+        .quick();
+    let stats_of = |d: &Path| {
+        let (_tmp, copy) = without_mmp(d);
+        their_debugfs("stats", &copy)
+            .lines()
+            .filter(|l| !l.contains("CRC32") && !l.contains("Last Check") && !l.contains("time:"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
+    for list in [
+        "noappend-dio,noxattr",
+        "append-dio,xattr",
+        "nodiscontig-bg",
+        "discontig-bg",
+    ] {
+        let arg = format!("--fs-features={list}");
+        tunefs(&["-y", &arg], dev).expect(OK).stdout_has(": done");
+        theirs(&[&arg], other);
+        assert_eq!(stats_of(dev), stats_of(other), "{list}");
+        both_clean(dev, list);
+    }
+    let whole = digest(dev, &[]);
+    for (list, why) in [
+        ("noinline-data", "which this release does not do"),
+        ("norefcount", "which this release does not do"),
+        ("metaecc", "not changed by this release"),
+    ] {
+        let arg = format!("--fs-features={list}");
+        let r = tunefs(&["-y", &arg], dev);
+        assert!(
+            matches!(r.status.code(), Some(1) | Some(2)),
+            "{list}: {}",
+            r.describe()
+        );
+        assert!(r.stderr.contains(why), "{list}: {}", r.describe());
+    }
+    assert_eq!(digest(dev, &[]), whole, "a refusal wrote to the volume");
+    assert_eq!(stats(dev)["mmp"], true);
+}

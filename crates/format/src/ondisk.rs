@@ -569,3 +569,7 @@ pub const fn local_alloc_size(blocksize: usize) -> usize {
 pub const fn backup_super_blkno(blocksize: u32, index: usize) -> u64 {
     (BACKUP_SB_START << (2 * index)) / blocksize as u64
 }
+
+/// `OCFS2_MIN_XATTR_INLINE_SIZE`: the inline xattr area mkfs.ocfs2 and
+/// tunefs.ocfs2 give a volume with `xattr`.
+pub const OCFS2_MIN_XATTR_INLINE_SIZE: u16 = 256;

@@ -24,6 +24,7 @@ mod query;
 mod resize;
 mod slotmap;
 mod slots;
+mod toggles;
 
 pub const PROG: &str = "tunefs.ocfs2-mmp";
 
@@ -155,6 +156,8 @@ pub struct Request {
     pub slots: Option<u16>,
     /// `-S [BLOCKS]`: grow (None inside: to the device's size).
     pub resize: Option<Option<u64>>,
+    /// Feature bits turned by a superblock write alone (toggles.rs).
+    pub bits: Vec<(String, bool)>,
 }
 
 fn parse_interval(s: &str) -> Result<u16, String> {
@@ -192,9 +195,16 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
                     r.slot_map = Some(f);
                     continue;
                 }
+                other if toggles::known(other) => {
+                    if r.bits.iter().any(|b| b.0 == other && b.1 != want) {
+                        return Err(format!("{other} is both turned on and off"));
+                    }
+                    r.bits.push((other.to_string(), want));
+                    continue;
+                }
                 other => {
                     return Err(if features::by_name(other).is_some() {
-                        format!("feature '{raw}': not changed by this release (it changes mmp, extended-slotmap, local and backup-super)")
+                        format!("feature '{raw}': not changed by this release (it changes mmp, extended-slotmap, local, backup-super, append-dio, inline-data, refcount, discontig-bg, xattr and unwritten)")
                     } else {
                         format!("unknown feature '{raw}'")
                     });
@@ -282,7 +292,8 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
         || r.local.is_some()
         || r.journal.is_some()
         || r.slots.is_some()
-        || r.resize.is_some();
+        || r.resize.is_some()
+        || !r.bits.is_empty();
     if r.clear && (r.mmp.is_some() || r.interval.is_some() || identity || r.slot_map.is_some()) {
         return Err("--clear-mmp goes alone: clear first, then change the volume".into());
     }
@@ -377,6 +388,8 @@ struct Plan {
     slots: Option<(u16, u16)>,
     /// Volume grown: (from, to) clusters.
     resize: Option<(u64, u64)>,
+    /// Feature bits turned: (name, on).
+    bits: Vec<(&'static str, bool)>,
     notes: Vec<String>,
 }
 
@@ -394,6 +407,7 @@ impl Plan {
             || !self.journal.is_empty()
             || self.slots.is_some()
             || self.resize.is_some()
+            || !self.bits.is_empty()
     }
 }
 
@@ -556,6 +570,10 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         }
         plan.slots = Some((vol.max_slots(), n));
     }
+    plan.bits = toggles::changes(&vol, &req.bits);
+    if let Some(why) = toggles::refusal(&vol, &plan.bits)? {
+        return refuse(why);
+    }
     if let Some(blocks) = req.resize {
         let (to, why) = resize::target(&vol, blocks)?;
         if let Some(why) = why {
@@ -611,6 +629,12 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         ));
     }
     let cs = u64::from(vol.cluster_size());
+    for (name, on) in &plan.bits {
+        lines.push(format!(
+            "feature {name}: {}",
+            if *on { "on" } else { "off" }
+        ));
+    }
     if let Some((a, b)) = plan.resize {
         lines.push(format!(
             "grow the volume from {a} to {b} clusters ({} to {} bytes)",
@@ -751,6 +775,7 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     if let Some((_, n)) = plan.slots {
         sb.s_max_slots.set(n);
     }
+    toggles::apply(&mut sb, &plan.bits);
     if let Some((_, l)) = plan.label {
         sb.s_label = l;
     }

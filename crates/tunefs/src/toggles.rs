@@ -1,0 +1,173 @@
+//! Feature bits tunefs.ocfs2 turns on or off with a superblock write alone
+//! (`--fs-features=`), with its conditions: `append-dio` both ways;
+//! `inline-data`, `refcount` and `unwritten` (which needs `sparse`) on;
+//! `discontig-bg` on, and off when no suballocator group is
+//! discontiguous; `xattr` on (with the 256-byte inline xattr size), and off
+//! when no inode has extended attributes. The turns that move data
+//! (`nosparse`, `nounwritten`, `noinline-data`, `norefcount`, `metaecc`
+//! either way, `indexed-dirs` either way, quotas either way, `sparse` on a
+//! volume that may hold allocation past file sizes) are refused by name.
+//! One superblock write (backups first, the primary last) is the change.
+
+use anyhow::Result;
+use ocfs2_format::features::{incompat, ro_compat};
+use ocfs2_format::fs::slot_file_name;
+use ocfs2_format::ondisk::{dyn_features, SuperBlock, OCFS2_MIN_XATTR_INLINE_SIZE};
+use ocfs2_format::Volume;
+
+/// Which word a bit lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Word {
+    Incompat,
+    RoCompat,
+}
+
+/// The bits this module turns, by tunefs.ocfs2's name.
+const BITS: [(&str, Word, u32); 6] = [
+    ("append-dio", Word::Incompat, incompat::APPEND_DIO),
+    ("inline-data", Word::Incompat, incompat::INLINE_DATA),
+    ("refcount", Word::Incompat, incompat::REFCOUNT_TREE),
+    ("discontig-bg", Word::Incompat, incompat::DISCONTIG_BG),
+    ("xattr", Word::Incompat, incompat::XATTR),
+    ("unwritten", Word::RoCompat, ro_compat::UNWRITTEN),
+];
+
+/// Whether `name` is one of the bits this module turns.
+pub fn known(name: &str) -> bool {
+    BITS.iter().any(|b| b.0 == name)
+}
+
+/// Why `name` cannot be turned `on` (the part tunefs.ocfs2 does by moving
+/// data, which this release does not), or None.
+pub fn unsupported(name: &str, on: bool) -> Option<&'static str> {
+    match (name, on) {
+        ("inline-data", false) => Some(
+            "noinline-data: inline files would move to extents, which this release does not do",
+        ),
+        ("refcount", false) => {
+            Some("norefcount: shared clusters would be copied, which this release does not do")
+        }
+        ("unwritten", false) => {
+            Some("nounwritten: unwritten extents would be zeroed, which this release does not do")
+        }
+        _ => None,
+    }
+}
+
+fn is_on(sb: &SuperBlock, w: Word, bit: u32) -> bool {
+    match w {
+        Word::Incompat => sb.s_feature_incompat.get() & bit != 0,
+        Word::RoCompat => sb.s_feature_ro_compat.get() & bit != 0,
+    }
+}
+
+/// The bits that change: (name, on).
+pub fn changes(vol: &Volume, asked: &[(String, bool)]) -> Vec<(&'static str, bool)> {
+    BITS.iter()
+        .filter_map(|&(name, w, bit)| {
+            let want = asked.iter().rev().find(|a| a.0 == name)?.1;
+            (is_on(vol.sb(), w, bit) != want).then_some((name, want))
+        })
+        .collect()
+}
+
+/// Why the changes cannot be made, or None.
+pub fn refusal(vol: &Volume, changes: &[(&str, bool)]) -> Result<Option<String>> {
+    for &(name, on) in changes {
+        if let Some(why) = unsupported(name, on) {
+            return Ok(Some(why.to_string()));
+        }
+        match (name, on) {
+            ("unwritten", true) => {
+                let sparse = vol.features().has_incompat(incompat::SPARSE_ALLOC);
+                if !sparse {
+                    return Ok(Some(
+                        "unwritten extents need sparse files, which are off on this volume".into(),
+                    ));
+                }
+            }
+            ("discontig-bg", false) => {
+                if let Some(g) = discontig_group(vol)? {
+                    return Ok(Some(format!(
+                        "nodiscontig-bg: group {g} is discontiguous (its blocks are not in one run)"
+                    )));
+                }
+            }
+            ("xattr", false) => {
+                if let Some(b) = inode_with_xattrs(vol)? {
+                    return Ok(Some(format!(
+                        "noxattr: inode {b} has extended attributes (remove them first)"
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// A suballocator group whose descriptor holds an extent list of runs.
+fn discontig_group(vol: &Volume) -> Result<Option<u64>> {
+    let mut names = vec!["global_inode_alloc".to_string()];
+    for s in 0..vol.max_slots() {
+        names.push(slot_file_name("inode_alloc", s));
+        names.push(slot_file_name("extent_alloc", s));
+    }
+    for n in names {
+        let Ok(b) = vol.system_inode(&n) else {
+            continue;
+        };
+        let alloc = vol.read_inode(b)?;
+        for g in vol.chain_groups(&alloc)? {
+            let buf = vol.read_block(g.blkno)?;
+            // bg_list.l_next_free_rec (0x140 + 4).
+            if buf.len() >= 0x148 && u16::from_le_bytes([buf[0x144], buf[0x145]]) != 0 {
+                return Ok(Some(g.blkno));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// A valid inode with extended attributes (inline or in a block).
+fn inode_with_xattrs(vol: &Volume) -> Result<Option<u64>> {
+    let mut found = None;
+    vol.each_inode(&mut |blkno, buf| {
+        if found.is_some() {
+            return;
+        }
+        if let Ok((di, _)) =
+            <ocfs2_format::ondisk::Dinode as ocfs2_format::zerocopy::FromBytes>::read_from_prefix(
+                buf,
+            )
+        {
+            let valid = di.i_flags.get() & ocfs2_format::ondisk::inode_flags::VALID != 0;
+            if valid
+                && di.i_dyn_features.get() & (dyn_features::HAS_XATTR | dyn_features::INLINE_XATTR)
+                    != 0
+            {
+                found = Some(blkno);
+            }
+        }
+    })?;
+    Ok(found)
+}
+
+/// Apply the changes to the superblock that will be written.
+pub fn apply(sb: &mut SuperBlock, changes: &[(&str, bool)]) {
+    for &(name, on) in changes {
+        let Some(&(_, w, bit)) = BITS.iter().find(|b| b.0 == name) else {
+            continue;
+        };
+        let word = match w {
+            Word::Incompat => &mut sb.s_feature_incompat,
+            Word::RoCompat => &mut sb.s_feature_ro_compat,
+        };
+        let v = word.get();
+        word.set(if on { v | bit } else { v & !bit });
+        if name == "xattr" {
+            sb.s_xattr_inline_size
+                .set(if on { OCFS2_MIN_XATTR_INLINE_SIZE } else { 0 });
+        }
+    }
+}
