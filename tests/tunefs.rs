@@ -2137,22 +2137,9 @@ fn journal_size_changes_as_tunefs_ocfs2_changes_it() {
 fn journal_resize_crash_at_every_write() {
     let base = Image::sparse("journal-crash-", 512 * MIB);
     mkfs(&base.path, 4096, 2, &["-M", "local", "-J", "size=8M"]);
-    let tmp = scratch("journal-crash-run-");
-    let img = tmp.path().join("c.img");
     for (size, new) in [("size=12M", 3072u32), ("size=4M", 1024)] {
-        let mut n = 1;
-        loop {
-            cp_sparse(&base.path, &img);
-            let mut c = tunefs_cmd(&["-y", "-J", size], &img);
-            c.env("OCFS2_MMP_FAILPOINT_WRITE", n.to_string());
-            let r = run_cmd(c, format!("tunefs -J {size} with a kill before write {n}"));
-            if r.status.success() {
-                break;
-            }
-            assert!(r.status.code() != Some(REFUSED), "{}", r.describe());
-            fsck_y(&img, n);
-            both_clean(&img, &format!("-J {size}: kill before write {n}, then -fy"));
-            let v = open_ro(&img);
+        let n = kill_at_every_write(&base.path, &["-y", "-J", size], &mut |img, n| {
+            let v = open_ro(img);
             for slot in 0..2 {
                 let j = v.system_inode(&format!("journal:{slot:04}")).unwrap();
                 let c = v.read_inode(j).unwrap().di().i_clusters.get();
@@ -2161,9 +2148,7 @@ fn journal_resize_crash_at_every_write() {
                     "-J {size}, kill before write {n}: journal:{slot:04} has {c} clusters"
                 );
             }
-            n += 1;
-            assert!(n < 200, "the resize never finished");
-        }
+        });
         assert!(n >= 6, "-J {size}: only {n} writes");
     }
 }
@@ -2304,22 +2289,9 @@ fn node_slots_crash_at_every_write() {
         2,
         &["-M", "local", "-J", "size=4M", "--fs-features=usrquota"],
     );
-    let tmp = scratch("slots-crash-run-");
-    let img = tmp.path().join("c.img");
-    let mut n = 1;
     let mut counts = std::collections::BTreeSet::new();
-    loop {
-        cp_sparse(&base.path, &img);
-        let mut c = tunefs_cmd(&["-y", "-N", "3"], &img);
-        c.env("OCFS2_MMP_FAILPOINT_WRITE", n.to_string());
-        let r = run_cmd(c, format!("tunefs -N 3 with a kill before write {n}"));
-        if r.status.success() {
-            break;
-        }
-        assert!(r.status.code() != Some(REFUSED), "{}", r.describe());
-        fsck_y(&img, n);
-        both_clean(&img, &format!("-N 3: kill before write {n}, then -fy"));
-        let slots = open_ro(&img).max_slots();
+    let n = kill_at_every_write(&base.path, &["-y", "-N", "3"], &mut |img, n| {
+        let slots = open_ro(img).max_slots();
         assert!(
             slots == 2 || slots == 3,
             "kill before write {n}: {slots} slots"
@@ -2327,13 +2299,11 @@ fn node_slots_crash_at_every_write() {
         counts.insert(slots);
         if n % 7 == 1 {
             // The rerun takes the files made ahead as they are.
-            tunefs(&["-y", "-N", "3"], &img).expect(OK);
-            both_clean(&img, &format!("-N 3 rerun after a kill before write {n}"));
-            assert_eq!(open_ro(&img).max_slots(), 3);
+            tunefs(&["-y", "-N", "3"], img).expect(OK);
+            both_clean(img, &format!("-N 3 rerun after a kill before write {n}"));
+            assert_eq!(open_ro(img).max_slots(), 3);
         }
-        n += 1;
-        assert!(n < 400, "-N never finished");
-    }
+    });
     assert!(n >= 20, "only {n} writes");
     assert!(counts.contains(&2), "{counts:?}");
 }
@@ -2435,30 +2405,15 @@ fn volume_resize_crash_at_every_write() {
     let base = Image::sparse("resize-crash-", 512 * MIB);
     mkfs(&base.path, 4096, 2, &["-M", "local", "-J", "size=4M"]);
     grow_file(&base.path, 1536 * MIB);
-    let tmp = scratch("resize-crash-run-");
-    let img = tmp.path().join("c.img");
-    let mut n = 1;
     let mut sizes = std::collections::BTreeSet::new();
-    loop {
-        cp_sparse(&base.path, &img);
-        let mut c = tunefs_cmd(&["-y", "-S"], &img);
-        c.env("OCFS2_MMP_FAILPOINT_WRITE", n.to_string());
-        let r = run_cmd(c, format!("tunefs -S with a kill before write {n}"));
-        if r.status.success() {
-            break;
-        }
-        assert!(r.status.code() != Some(REFUSED), "{}", r.describe());
-        fsck_y(&img, n);
-        both_clean(&img, &format!("-S: kill before write {n}, then -fy"));
-        let c = open_ro(&img).clusters();
+    let n = kill_at_every_write(&base.path, &["-y", "-S"], &mut |img, n| {
+        let c = open_ro(img).clusters();
         assert!(
             c == 131_072 || c == 393_216,
             "kill before write {n}: {c} clusters"
         );
         sizes.insert(c);
-        n += 1;
-        assert!(n < 100, "-S never finished");
-    }
+    });
     assert!(n >= 5, "only {n} writes");
     assert_eq!(sizes.len(), 2, "crashes end in both sizes: {sizes:?}");
 }
@@ -2538,4 +2493,35 @@ fn feature_bits_change_as_tunefs_ocfs2_changes_them() {
     }
     assert_eq!(digest(dev, &[]), whole, "a refusal wrote to the volume");
     assert_eq!(stats(dev)["mmp"], true);
+}
+
+/// Run `tunefs.ocfs2-mmp ARGS` on copies of `base`, killed before write 1,
+/// 2, ... until a run finishes: after each kill `fsck.ocfs2-mmp -fy` exits
+/// 0 or 1, both checkers find the copy clean, and `check(img, n)` judges
+/// its shape. Returns the number of the write the finished run reached.
+fn kill_at_every_write(base: &Path, args: &[&str], check: &mut dyn FnMut(&Path, u32)) -> u32 {
+    let tmp = scratch("kill-run-");
+    let img = tmp.path().join("c.img");
+    let mut n = 1;
+    loop {
+        cp_sparse(base, &img);
+        let mut c = tunefs_cmd(args, &img);
+        c.env("OCFS2_MMP_FAILPOINT_WRITE", n.to_string());
+        let r = run_cmd(
+            c,
+            format!("tunefs {} with a kill before write {n}", args.join(" ")),
+        );
+        if r.status.success() {
+            return n;
+        }
+        assert!(r.status.code() != Some(REFUSED), "{}", r.describe());
+        fsck_y(&img, n);
+        both_clean(
+            &img,
+            &format!("{}: kill before write {n}, then -fy", args.join(" ")),
+        );
+        check(&img, n);
+        n += 1;
+        assert!(n < 400, "tunefs {} never finished", args.join(" "));
+    }
 }

@@ -17,6 +17,7 @@
 //! usage already).
 
 use crate::blockcheck::{self, CheckAt, CheckResult};
+use crate::bytes::{le32, le64, put16, put32, put64};
 use crate::error::{Error, Result};
 use crate::fs::{slot_file_name, Volume};
 use crate::ondisk::*;
@@ -152,22 +153,6 @@ fn tree_index(block_size: u32, id: u32, depth: u32) -> usize {
 /// Dquot entries in a data block (`ocfs2_global_dqstr_in_blk`).
 fn entries_per_block(block_size: u32) -> usize {
     (block_size as usize - RESERVED_SPACE - DQDBHEADER_SIZE) / DQBLK_SIZE
-}
-
-fn le32(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes(b[off..off + 4].try_into().expect("4 bytes"))
-}
-fn le64(b: &[u8], off: usize) -> u64 {
-    u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))
-}
-fn put16(b: &mut [u8], off: usize, v: u16) {
-    b[off..off + 2].copy_from_slice(&v.to_le_bytes());
-}
-fn put32(b: &mut [u8], off: usize, v: u32) {
-    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
-}
-fn put64(b: &mut [u8], off: usize, v: u64) {
-    b[off..off + 8].copy_from_slice(&v.to_le_bytes());
 }
 
 /// A global file's blocks for `dquots` (id -> its 88-byte entry, usage

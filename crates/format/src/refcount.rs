@@ -14,6 +14,7 @@
 
 use crate::alloc;
 use crate::blockcheck::CheckAt;
+use crate::bytes::{le32, put16, put32, put64};
 use crate::error::{Error, Result};
 use crate::fs::{parse_extent_list, slot_file_name, Volume};
 use crate::ondisk::refcount_block::{
@@ -49,19 +50,6 @@ pub struct Rec {
 /// `l_count` of the root's extent list: the same 16-byte entries).
 pub fn recs_per_block(block_size: u32) -> usize {
     (block_size as usize - LIST - REC) / REC
-}
-
-fn le32(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes(b[off..off + 4].try_into().expect("4 bytes"))
-}
-fn put16(b: &mut [u8], off: usize, v: u16) {
-    b[off..off + 2].copy_from_slice(&v.to_le_bytes());
-}
-fn put32(b: &mut [u8], off: usize, v: u32) {
-    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
-}
-fn put64(b: &mut [u8], off: usize, v: u64) {
-    b[off..off + 8].copy_from_slice(&v.to_le_bytes());
 }
 
 /// How often each physical cluster is shared through tree `root`: every
