@@ -2074,14 +2074,8 @@ fn journal_shape(dev: &Path, slots: u16) -> String {
 /// hold are refused before anything is written.
 #[test]
 fn journal_size_changes_as_tunefs_ocfs2_changes_it() {
-    let a = Image::sparse("journal-", 1024 * MIB);
-    mkfs(&a.path, 4096, 2, &["-M", "local", "-J", "size=8M"]);
-    let b = Image::sparse("journal-theirs-", 1024 * MIB);
-    cp_sparse(&a.path, &b.path);
+    let (a, b) = parity_pair("journal-", 1024 * MIB, &["-M", "local", "-J", "size=8M"]);
     let (dev, other) = (a.path.as_path(), b.path.as_path());
-    tunefs(&["-y", "--enable-mmp", "--mmp-update-interval=1"], dev)
-        .expect(OK)
-        .quick();
     let whole = digest(dev, &[]);
     tunefs(&["-n", "-J", "size=16M"], dev)
         .expect(OK)
@@ -2231,19 +2225,12 @@ fn node_slots_are_added_as_tunefs_ocfs2_adds_them() {
         "--fs-features=usrquota,grpquota",
         "--fs-features=noinline-data,metaecc",
     ] {
-        let a = Image::sparse("slots-", 1024 * MIB);
-        mkfs(
-            &a.path,
-            4096,
-            2,
+        let (a, b) = parity_pair(
+            "slots-",
+            1024 * MIB,
             &["-M", "local", "-J", "size=8M", features],
         );
-        let b = Image::sparse("slots-theirs-", 1024 * MIB);
-        cp_sparse(&a.path, &b.path);
         let (dev, other) = (a.path.as_path(), b.path.as_path());
-        tunefs(&["-y", "--enable-mmp", "--mmp-update-interval=1"], dev)
-            .expect(OK)
-            .quick();
         let whole = digest(dev, &[]);
         tunefs(&["-n", "-N", "4"], dev)
             .expect(OK)
@@ -2448,14 +2435,8 @@ fn tunefs_blocks(args: &[&str], dev: &Path, blocks: &str) -> Run {
 /// data, and those whose conditions fail, are refused with nothing written.
 #[test]
 fn feature_bits_change_as_tunefs_ocfs2_changes_them() {
-    let a = Image::sparse("features-", 512 * MIB);
-    mkfs(&a.path, 4096, 2, &["-M", "local", "-J", "size=4M"]);
-    let b = Image::sparse("features-theirs-", 512 * MIB);
-    cp_sparse(&a.path, &b.path);
+    let (a, b) = parity_pair("features-", 512 * MIB, &["-M", "local", "-J", "size=4M"]);
     let (dev, other) = (a.path.as_path(), b.path.as_path());
-    tunefs(&["-y", "--enable-mmp", "--mmp-update-interval=1"], dev)
-        .expect(OK)
-        .quick();
     let stats_of = |d: &Path| {
         let (_tmp, copy) = without_mmp(d);
         their_debugfs("stats", &copy)
@@ -2524,4 +2505,18 @@ fn kill_at_every_write(base: &Path, args: &[&str], check: &mut dyn FnMut(&Path, 
         n += 1;
         assert!(n < 400, "tunefs {} never finished", args.join(" "));
     }
+}
+
+/// A volume mkfs.ocfs2 made (`size`, 4 KiB blocks, two slots, `args`) and
+/// an identical copy; MMP is then turned on on the first (ours): the
+/// second is for tunefs.ocfs2.
+fn parity_pair(prefix: &str, size: u64, args: &[&str]) -> (Image, Image) {
+    let a = Image::sparse(prefix, size);
+    mkfs(&a.path, 4096, 2, args);
+    let b = Image::sparse(&format!("{prefix}theirs-"), size);
+    cp_sparse(&a.path, &b.path);
+    tunefs(&["-y", "--enable-mmp", "--mmp-update-interval=1"], &a.path)
+        .expect(OK)
+        .quick();
+    (a, b)
 }
