@@ -38,6 +38,11 @@ loop_for() {  # loop_for IMG: print the loop device over IMG, attaching one if n
 			# Still over this very inode (a deleted image's number cannot
 			# be reused while a loop device holds it)?
 			if [ "$(losetup -nO BACK-INO "$dev" 2>/dev/null | tr -d ' ')" = "$ino" ]; then
+				# An image that grew is a LUN grown on the array: the
+				# device is rescanned for its new size.
+				if [ "$(blockdev --getsize64 "$dev")" != "$(stat -c %s "$img")" ]; then
+					losetup -c "$dev"
+				fi
 				echo "$dev"; exit 0
 			fi
 		fi
