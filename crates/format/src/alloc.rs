@@ -638,10 +638,15 @@ pub fn grow_global_bitmap(
     let mut lgd = lgd;
     if ext > 0 {
         let (from, to) = (u64::from(old), u64::from(old) + ext);
-        let taken = reserved.iter().filter(|&&c| c >= from && c < to).count() as u64;
-        for &c in reserved.iter().filter(|&&c| c >= from && c < to) {
+        let inside: Vec<u64> = reserved
+            .iter()
+            .copied()
+            .filter(|c| (from..to).contains(c))
+            .collect();
+        for &c in &inside {
             set(&mut last, (c - base) * bpc);
         }
+        let taken = inside.len() as u64;
         lgd.bg_bits.set(lgd.bg_bits.get() + (ext * bpc) as u16);
         lgd.bg_free_bits_count
             .set(lgd.bg_free_bits_count.get() + ((ext - taken) * bpc) as u16);
@@ -739,11 +744,7 @@ pub fn finish_resize(vol: &Volume) -> Result<()> {
     let sized = vol.clusters();
     let bpc = u64::from(vol.cluster_size() / vol.block_size());
     if have > sized {
-        let backups: Vec<u64> = if vol.features().compat & crate::features::compat::BACKUP_SB != 0 {
-            vol.backup_super_blknos_in(u64::from(have) * bpc)
-        } else {
-            Vec::new()
-        };
+        let backups = vol.backups_within(u64::from(have));
         return vol.write_super_sized(&sb, Some(have), &backups);
     }
     let cpg = u64::from(cl.cl_cpg.get());

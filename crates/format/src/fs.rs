@@ -439,14 +439,24 @@ impl Volume {
     pub fn backup_super_blknos(&self) -> Vec<u64> {
         // Inside the volume: a device that grew past it holds no backups
         // of it there yet.
-        let bpc = u64::from(self.cluster_size() / self.block_size);
-        self.backup_super_blknos_in(u64::from(self.clusters()) * bpc)
+        self.backup_positions(u64::from(self.clusters()))
     }
 
-    /// The backup superblock positions below block `blocks` (a volume of
-    /// that size) that the device holds.
-    pub fn backup_super_blknos_in(&self, blocks: u64) -> Vec<u64> {
-        let blocks = self.device_blocks().min(blocks);
+    /// The backup superblocks a volume of `clusters` keeps: their blocks
+    /// inside it when `backup-super` is on, none when it is off (a volume
+    /// about to grow to that size).
+    pub fn backups_within(&self, clusters: u64) -> Vec<u64> {
+        if self.features().compat & crate::features::compat::BACKUP_SB == 0 {
+            return Vec::new();
+        }
+        self.backup_positions(clusters)
+    }
+
+    /// The backup superblock positions inside `clusters` that the device
+    /// holds.
+    fn backup_positions(&self, clusters: u64) -> Vec<u64> {
+        let bpc = u64::from(self.cluster_size() / self.block_size);
+        let blocks = self.device_blocks().min(clusters * bpc);
         (0..MAX_BACKUP_SUPERBLOCKS)
             .map(|i| backup_super_blkno(self.block_size, i))
             .take_while(|&b| b < blocks)
@@ -1047,6 +1057,24 @@ impl Volume {
         ino.di_mut().set_bitmap_used(flags);
         self.write_meta(blkno, &mut ino.buf, CheckAt::Inode)?;
         self.dev.flush()
+    }
+
+    /// The jbd2 superblock at the start of journal inode `blkno`, when it
+    /// is a valid one (its magic and version).
+    pub fn journal_superblock(
+        &self,
+        blkno: u64,
+    ) -> Result<Option<crate::journal::JournalSuperblock>> {
+        use crate::journal::JournalSuperblock;
+        let ino = self.read_inode(blkno)?;
+        let Some(first) = self.extents(&ino)?.first().copied() else {
+            return Ok(None);
+        };
+        let blk = self.read_block(first.blkno)?;
+        Ok(JournalSuperblock::read_from_prefix(&blk)
+            .ok()
+            .map(|x| x.0)
+            .filter(JournalSuperblock::is_valid))
     }
 
     /// Call `f` with every block of the inode allocators' groups (global

@@ -349,6 +349,10 @@ impl Dinode {
     pub fn bitmap_total(&self) -> u32 {
         u32::from_le_bytes([self.id1[4], self.id1[5], self.id1[6], self.id1[7]])
     }
+    /// Bits of a chain allocator not in use: `i_total - i_used`.
+    pub fn bitmap_free(&self) -> u64 {
+        u64::from(self.bitmap_total()).saturating_sub(u64::from(self.bitmap_used()))
+    }
     /// Set `id1.bitmap1.i_used` (also `id1.journal1.ij_flags`).
     pub fn set_bitmap_used(&mut self, v: u32) {
         self.id1[..4].copy_from_slice(&v.to_le_bytes());

@@ -14,8 +14,7 @@
 
 use anyhow::{Context, Result};
 use ocfs2_format::fs::slot_file_name;
-use ocfs2_format::journal::{JournalFeatures, JournalSuperblock};
-use ocfs2_format::zerocopy::FromBytes;
+use ocfs2_format::journal::JournalFeatures;
 use ocfs2_format::Volume;
 
 /// One journal whose size changes, in clusters.
@@ -69,9 +68,10 @@ pub fn refusal(vol: &Volume, plan: &[Resize]) -> Result<Option<String>> {
         }
     }
     let need: u64 = plan.iter().map(|r| r.to.saturating_sub(r.from)).sum();
-    let gb = vol.system_inode("global_bitmap")?;
-    let g = vol.read_inode(gb)?;
-    let free = u64::from(g.di().bitmap_total()) - u64::from(g.di().bitmap_used());
+    let free = vol
+        .read_inode(vol.system_inode("global_bitmap")?)?
+        .di()
+        .bitmap_free();
     if need > free {
         return Ok(Some(format!(
             "the journals need {need} more clusters, the volume has {free} free"
@@ -83,16 +83,8 @@ pub fn refusal(vol: &Volume, plan: &[Resize]) -> Result<Option<String>> {
 /// The features journal `inode` keeps: its own when its superblock is
 /// valid, else none (a clean journal's features are free to choose).
 fn features(vol: &Volume, inode: u64) -> Result<JournalFeatures> {
-    let ino = vol.read_inode(inode)?;
-    let ext = vol.extents(&ino)?;
-    let Some(first) = ext.first() else {
-        return Ok(JournalFeatures::default());
-    };
-    let blk = vol.read_block(first.blkno)?;
-    Ok(JournalSuperblock::read_from_prefix(&blk)
-        .ok()
-        .map(|x| x.0)
-        .filter(JournalSuperblock::is_valid)
+    Ok(vol
+        .journal_superblock(inode)?
         .map(|j| JournalFeatures::of(&j))
         .unwrap_or_default())
 }

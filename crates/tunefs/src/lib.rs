@@ -838,7 +838,7 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         if let Some((_, to)) = plan.resize {
             resize::grow(&vol, to, &verify_any)?;
             verify()?;
-            let backups = resize::backups_within(&vol, to);
+            let backups = vol.backups_within(to);
             vol.write_super_sized(&sb, Some(to as u32), &backups)
                 .context("writing the superblock")?;
             return Ok(backups);

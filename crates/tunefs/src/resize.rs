@@ -14,9 +14,8 @@
 //! back to the size the superblock holds (code RESIZE_INPROG).
 
 use anyhow::{Context, Result};
-use ocfs2_format::features::{compat, incompat};
-use ocfs2_format::journal::{JournalSuperblock, JBD2_FEATURE_INCOMPAT_64BIT};
-use ocfs2_format::zerocopy::FromBytes;
+use ocfs2_format::features::incompat;
+use ocfs2_format::journal::JBD2_FEATURE_INCOMPAT_64BIT;
 use ocfs2_format::Volume;
 
 /// The size asked for, in clusters, and why it cannot be had (None: it
@@ -56,25 +55,10 @@ pub fn target(vol: &Volume, blocks: Option<u64>) -> Result<(u64, Option<String>)
 }
 
 fn journals_64bit(vol: &Volume) -> Result<bool> {
-    let ino = vol.read_inode(vol.system_inode("journal:0000")?)?;
-    let Some(e) = vol.extents(&ino)?.first().copied() else {
-        return Ok(false);
-    };
-    Ok(
-        JournalSuperblock::read_from_prefix(&vol.read_block(e.blkno)?)
-            .ok()
-            .is_some_and(|(j, _)| j.s_feature_incompat.get() & JBD2_FEATURE_INCOMPAT_64BIT != 0),
-    )
-}
-
-/// The backup superblock blocks inside a volume of `clusters`, when it
-/// keeps backups.
-pub fn backups_within(vol: &Volume, clusters: u64) -> Vec<u64> {
-    if vol.features().compat & compat::BACKUP_SB == 0 {
-        return Vec::new();
-    }
-    let bpc = u64::from(vol.cluster_size() / vol.block_size());
-    vol.backup_super_blknos_in(clusters * bpc)
+    let j = vol.system_inode("journal:0000")?;
+    Ok(vol
+        .journal_superblock(j)?
+        .is_some_and(|j| j.s_feature_incompat.get() & JBD2_FEATURE_INCOMPAT_64BIT != 0))
 }
 
 /// Mark the superblocks, then grow the global bitmap to `to` clusters
@@ -82,7 +66,8 @@ pub fn backups_within(vol: &Volume, clusters: u64) -> Vec<u64> {
 pub fn grow(vol: &Volume, to: u64, verify: &dyn Fn() -> Result<()>) -> Result<()> {
     let bpc = u64::from(vol.cluster_size() / vol.block_size());
     let from = u64::from(vol.clusters());
-    let reserved: Vec<u64> = backups_within(vol, to)
+    let reserved: Vec<u64> = vol
+        .backups_within(to)
         .into_iter()
         .map(|b| b / bpc)
         .filter(|&c| c >= from)

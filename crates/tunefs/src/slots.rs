@@ -11,8 +11,7 @@
 
 use anyhow::{Context, Result};
 use ocfs2_format::fs::slot_file_name;
-use ocfs2_format::journal::{JournalFeatures, JournalSuperblock};
-use ocfs2_format::zerocopy::FromBytes;
+use ocfs2_format::journal::JournalFeatures;
 use ocfs2_format::Volume;
 
 /// The most slots mkfs.ocfs2 and tunefs.ocfs2 make (`OCFS2_MAX_SLOTS`).
@@ -44,7 +43,7 @@ pub fn refusal(vol: &Volume, to: u16) -> Result<Option<String>> {
     let per_slot = u64::from(j0.di().i_clusters.get()) + 4;
     let need = per_slot * u64::from(to - from);
     let gb = vol.read_inode(vol.system_inode("global_bitmap")?)?;
-    let free = u64::from(gb.di().bitmap_total()) - u64::from(gb.di().bitmap_used());
+    let free = gb.di().bitmap_free();
     if need > free {
         return Ok(Some(format!(
             "{} new slots need about {need} clusters (their journals like slot 0's), the volume has {free} free",
@@ -52,7 +51,7 @@ pub fn refusal(vol: &Volume, to: u16) -> Result<Option<String>> {
         )));
     }
     let gia = vol.read_inode(vol.system_inode("global_inode_alloc")?)?;
-    let inodes = u64::from(gia.di().bitmap_total()) - u64::from(gia.di().bitmap_used());
+    let inodes = gia.di().bitmap_free();
     let files = (ocfs2_format::sysfile::slot_files(vol).len() * usize::from(to - from)) as u64;
     if files > inodes {
         return Ok(Some(format!(
@@ -64,18 +63,15 @@ pub fn refusal(vol: &Volume, to: u16) -> Result<Option<String>> {
 
 /// Slot 0's journal: its clusters and its jbd2 features.
 fn journal0(vol: &Volume) -> Result<(u64, JournalFeatures)> {
-    let ino = vol.read_inode(vol.system_inode("journal:0000")?)?;
-    let ext = vol.extents(&ino)?;
-    let features = match ext.first() {
-        Some(e) => JournalSuperblock::read_from_prefix(&vol.read_block(e.blkno)?)
-            .ok()
-            .map(|x| x.0)
-            .filter(JournalSuperblock::is_valid)
-            .map(|j| JournalFeatures::of(&j))
-            .unwrap_or_default(),
-        None => JournalFeatures::default(),
-    };
-    Ok((u64::from(ino.di().i_clusters.get()), features))
+    let j = vol.system_inode("journal:0000")?;
+    let features = vol
+        .journal_superblock(j)?
+        .map(|j| JournalFeatures::of(&j))
+        .unwrap_or_default();
+    Ok((
+        u64::from(vol.read_inode(j)?.di().i_clusters.get()),
+        features,
+    ))
 }
 
 /// Make slots `from..to` (the module's order); `clear_entries` empties the

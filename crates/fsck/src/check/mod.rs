@@ -421,14 +421,21 @@ impl<'a> Checker<'a> {
             return None;
         }
         let mut ino = Inode { blkno, buf };
-        // An inline-data flag on a volume without the feature is pass 3's
-        // INLINE_DATA_FLAG_INVALID, repaired by clearing it: the passes
-        // read id2 as the extent list it is.
-        if ino.is_inline() && !self.vol.features().has_incompat(incompat::INLINE_DATA) {
-            let kept = ino.dyn_features() & !dyn_features::INLINE_DATA;
-            ino.di_mut().i_dyn_features.set(kept);
-        }
+        self.strip_invalid_inline(&mut ino);
         Some(ino)
+    }
+
+    /// Clear, in memory, an inline-data flag the volume's features do not
+    /// allow (pass 3's INLINE_DATA_FLAG_INVALID, repaired by clearing it):
+    /// every pass reads id2 as the extent list it is. Returns whether the
+    /// flag was there.
+    fn strip_invalid_inline(&self, ino: &mut Inode) -> bool {
+        if !ino.is_inline() || self.vol.features().has_incompat(incompat::INLINE_DATA) {
+            return false;
+        }
+        let kept = ino.dyn_features() & !dyn_features::INLINE_DATA;
+        ino.di_mut().i_dyn_features.set(kept);
+        true
     }
 
     /// Run every pass.

@@ -121,11 +121,11 @@ impl Checker<'_> {
                 },
             );
             let mut ino = ino;
-            if ino.is_inline() && !self.vol.features().has_incompat(incompat::INLINE_DATA) {
+            if self.strip_invalid_inline(&mut ino) {
                 // fsck.ocfs2 clears the flag: on a volume without the
                 // feature, id2 is the extent list it always was. The rest
                 // of this check reads the inode so already; the repair is
-                // a round of its own, as the other passes read id2 inline.
+                // a round of its own.
                 self.add_fix(
                     "INLINE_DATA_FLAG_INVALID",
                     Some(b),
@@ -133,8 +133,6 @@ impl Checker<'_> {
                     format!("inode {b} has the inline-data flag, but the volume has no inline-data feature"),
                     Fix::ClearInlineFlag(b),
                 );
-                let dyn_features = ino.dyn_features() & !dyn_features::INLINE_DATA;
-                ino.di_mut().i_dyn_features.set(dyn_features);
             }
             self.walk_refcount_root = (ino.dyn_features() & dyn_features::HAS_REFCOUNT != 0
                 && self.vol.features().has_incompat(incompat::REFCOUNT_TREE))

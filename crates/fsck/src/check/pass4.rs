@@ -13,15 +13,10 @@ impl Checker<'_> {
             all.incompat |= JBD2_FEATURE_INCOMPAT_64BIT;
         }
         for slot in 0..self.vol.max_slots() {
-            let first = sys
+            let jsb = sys
                 .get(&slot_file_name("journal", slot))
-                .and_then(|&b| self.vol.read_inode(b).ok())
-                .and_then(|ino| self.vol.extents(&ino).ok())
-                .and_then(|ext| ext.first().map(|e| e.blkno));
-            let jsb = first
-                .and_then(|f| self.vol.read_block(f).ok())
-                .and_then(|blk| JournalSuperblock::read_from_prefix(&blk).ok().map(|x| x.0));
-            if let Some(j) = jsb.filter(JournalSuperblock::is_valid) {
+                .and_then(|&b| self.vol.journal_superblock(b).ok().flatten());
+            if let Some(j) = jsb {
                 all = all.union(JournalFeatures::of(&j));
             }
         }
