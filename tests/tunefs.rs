@@ -2215,8 +2215,8 @@ fn slots_shape(dev: &Path, slots: std::ops::Range<u16>) -> String {
 /// Issue 13, item 3: `-N` adds node slots as tunefs.ocfs2 adds them on a
 /// copy without MMP (the same system files, inode for inode and block for
 /// block, the same journals, quota files, superblock and slot map), under
-/// the MMP guard; the kernel's slot count is only written last. Removing
-/// slots and slots in use are refused, nothing written.
+/// the MMP guard; the kernel's slot count is only written last. Zero or
+/// too many slots are refused, nothing written.
 #[test]
 fn node_slots_are_added_as_tunefs_ocfs2_adds_them() {
     // Inline directories and quotas; block directories with an index and
@@ -2235,10 +2235,10 @@ fn node_slots_are_added_as_tunefs_ocfs2_adds_them() {
         tunefs(&["-n", "-N", "4"], dev)
             .expect(OK)
             .stdout_has("node slots 2 -> 4");
-        tunefs(&["-y", "-N", "1"], dev)
+        tunefs(&["-y", "-N", "0"], dev)
             .expect(REFUSED)
             .quick()
-            .one_error(s(dev), &["removing node slots", "not done by this release"]);
+            .one_error(s(dev), &["at least one"]);
         tunefs(&["-y", "-N", "256"], dev)
             .expect(REFUSED)
             .quick()
@@ -2511,12 +2511,175 @@ fn kill_at_every_write(base: &Path, args: &[&str], check: &mut dyn FnMut(&Path, 
 /// an identical copy; MMP is then turned on on the first (ours): the
 /// second is for tunefs.ocfs2.
 fn parity_pair(prefix: &str, size: u64, args: &[&str]) -> (Image, Image) {
+    parity_pair_with(prefix, size, 2, args, &|_| {})
+}
+
+/// [`parity_pair`] with `slots` slots, `prepare` run on the volume before
+/// it is copied.
+fn parity_pair_with(
+    prefix: &str,
+    size: u64,
+    slots: u16,
+    args: &[&str],
+    prepare: &dyn Fn(&Path),
+) -> (Image, Image) {
     let a = Image::sparse(prefix, size);
-    mkfs(&a.path, 4096, 2, args);
+    mkfs(&a.path, 4096, slots, args);
+    prepare(&a.path);
     let b = Image::sparse(&format!("{prefix}theirs-"), size);
     cp_sparse(&a.path, &b.path);
     tunefs(&["-y", "--enable-mmp", "--mmp-update-interval=1"], &a.path)
         .expect(OK)
         .quick();
     (a, b)
+}
+
+/// Give slots `slots` of volume `img` what a node mounted there leaves: a
+/// group in each of its inode and extent allocators (as libocfs2's
+/// ocfs2_chain_add_group adds one) and directories whose inodes it
+/// allocated (`slotN/d0..d2` under the root). Both checkers must then pass
+/// the volume.
+fn populate_slots(img: &Path, slots: std::ops::Range<u16>) {
+    {
+        let mode = OpenMode {
+            write: true,
+            exclusive: false,
+        };
+        let d = FileDevice::open(img, mode).expect("open the image read-write");
+        let vol = Volume::open(Box::new(d)).expect("open the volume");
+        let root = vol.root_blkno();
+        for s in slots {
+            for base in ["inode_alloc", "extent_alloc"] {
+                let a = vol.system_inode(&format!("{base}:{s:04}")).expect(base);
+                ocfs2_format::alloc::add_group(&vol, a).expect("add a group");
+            }
+            let top = ocfs2_format::link::make_subdir(
+                &vol,
+                s,
+                root,
+                format!("slot{s}").as_bytes(),
+                &|_| true,
+            )
+            .expect("make a directory");
+            for k in 0..3 {
+                ocfs2_format::link::make_subdir(&vol, s, top, format!("d{k}").as_bytes(), &|_| {
+                    true
+                })
+                .expect("make a directory");
+            }
+        }
+    }
+    fsck_clean_without_mmp(img);
+}
+
+/// Both checkers pass `img` (a volume without MMP).
+fn fsck_clean_without_mmp(img: &Path) {
+    let fsck = find_tool("fsck.ocfs2", "ocfs2-tools");
+    let out = Command::new(fsck)
+        .args(["-fn"])
+        .arg(img)
+        .output()
+        .expect("run fsck.ocfs2");
+    assert!(
+        out.status.success(),
+        "fsck.ocfs2 -fn {}: {}\n{}{}",
+        img.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Issue 13, item 3: `-N` to fewer slots removes the highest slots as
+/// tunefs.ocfs2 removes them on a copy without MMP: their allocators'
+/// groups relinked to the slots kept, chain for chain (the same chain
+/// records, counts and sizes), the inodes they hold given their new slot,
+/// their journals, orphan directories and local files freed and their
+/// system files gone; under the MMP guard. A slot whose truncate log holds
+/// records is refused, nothing written.
+#[test]
+fn node_slots_are_removed_as_tunefs_ocfs2_removes_them() {
+    for features in [
+        "--fs-features=usrquota,grpquota",
+        "--fs-features=noinline-data,metaecc",
+    ] {
+        let (a, b) = parity_pair_with(
+            "unslots-",
+            1024 * MIB,
+            4,
+            &["-M", "local", "-J", "size=8M", features],
+            &|p| populate_slots(p, 1..4),
+        );
+        let (dev, other) = (a.path.as_path(), b.path.as_path());
+        let whole = digest(dev, &[]);
+        tunefs(&["-n", "-N", "2"], dev)
+            .expect(OK)
+            .stdout_has("node slots 4 -> 2: slots 2 to 3 removed");
+        // A truncate log with a record: refused by name.
+        let busy = a.copy("busy.img");
+        {
+            let vol = open_ro(&busy);
+            let tl = vol.system_inode("truncate_log:0003").unwrap();
+            let mut ino = vol.read_inode(tl).unwrap();
+            // tl_used (id2 + 2) = 1, block check recomputed.
+            ino.buf[0xC0 + 2] = 1;
+            if vol.meta_ecc() {
+                blockcheck::update(&mut ino.buf, CheckAt::Inode);
+            }
+            let f = fs::OpenOptions::new().write(true).open(&busy).unwrap();
+            f.write_all_at(&ino.buf, tl * 4096).unwrap();
+        }
+        tunefs(&["-y", "-N", "2"], &busy)
+            .expect(REFUSED)
+            .quick()
+            .one_error(s(&busy), &["truncate_log:0003", "record"]);
+        assert_eq!(digest(dev, &[]), whole, "-n wrote to the volume");
+        tunefs(&["-y", "-N", "2"], dev)
+            .expect(OK)
+            .stdout_has("node slots 4 -> 2")
+            .stdout_has(": done");
+        theirs(&["-N", "2"], other);
+        assert_eq!(
+            slots_shape(dev, 0..2),
+            slots_shape(other, 0..2),
+            "{features}: -N 2"
+        );
+        assert_eq!(stats(dev)["mmp"], true);
+        assert_eq!(open_ro(dev).max_slots(), 2);
+        both_clean(dev, &format!("{features}: -N 2"));
+        // The directories made in the removed slots are still there.
+        let (_tmp, judged) = without_mmp(dev);
+        let ls = their_debugfs("ls -l /slot3", &judged);
+        assert!(ls.contains(" d2"), "{ls}");
+    }
+}
+
+/// Issue 13, item 3: a kill before each write of `-N` to fewer slots
+/// leaves a volume `fsck.ocfs2-mmp -fy` repairs (it finishes the removal
+/// the superblocks announce) and both checkers accept, with the old number
+/// of slots (a kill before the first write) or the new one.
+#[test]
+fn node_slot_removal_crash_at_every_write() {
+    let base = Image::sparse("unslots-crash-", 512 * MIB);
+    mkfs(
+        &base.path,
+        4096,
+        3,
+        &["-M", "local", "-J", "size=4M", "--fs-features=usrquota"],
+    );
+    populate_slots(&base.path, 2..3);
+    let mut counts = std::collections::BTreeSet::new();
+    let n = kill_at_every_write(&base.path, &["-y", "-N", "2"], &mut |img, n| {
+        let slots = open_ro(img).max_slots();
+        assert!(
+            slots == 2 || n == 1 && slots == 3,
+            "kill before write {n}: {slots} slots"
+        );
+        counts.insert(slots);
+        let (_tmp, judged) = without_mmp(img);
+        let ls = their_debugfs("ls -l /slot2", &judged);
+        assert!(ls.contains(" d2"), "kill before write {n}: {ls}");
+    });
+    assert!(n >= 20, "only {n} writes");
+    assert!(counts.contains(&2), "{counts:?}");
 }

@@ -989,7 +989,8 @@ scenario_f() {
 # and UUID and 16M journals (-J), then a third slot (-N 3), then the
 # volume grown to its 1.5 GiB image (-S); the seed's kernel mounts it with
 # MMP, shows the new size in df,
-# writes files; both checkers are clean; then MMP off, the old map back,
+# writes files; both checkers are clean; then slot 2 removed (-N 2), MMP
+# off, the old map back,
 # another label and 4M journals, and the stock kernel reads every file back.
 scenario_t() {
 	local img=$W/st.img plain=$W/st-plain.img sums sums2 q kb uuid=0123456789ABCDEF0123456789ABCDEF
@@ -1025,6 +1026,11 @@ scenario_t() {
 	run fsckn "$FSCK" -n "$img"
 	[ $RC = 0 ] || fail "fsck -n after the guest exited $RC: $(cat "$OUT")"
 	oracle_clean "$img" "$plain" "the tuned volume"
+	run tune1r "$TUNEFS" -y -N 2 "$img"
+	[ $RC = 0 ] || fail "tunefs -N 2 (slot 2 removed) under MMP: rc=$RC: $(cat "$OUT")"
+	q=$("$TUNEFS" -Q '%N' "$img")
+	rec "tunefs -N 2 under the MMP guard removed slot 2: rc=$RC in ${DT}s, -Q %N says '$q'"
+	[ "$q" = 2 ] || fail "after tunefs -N 2: -Q %N says '$q'"
 	run tune2 "$TUNEFS" -y --disable-mmp "$img"
 	[ $RC = 0 ] || fail "tunefs --disable-mmp: rc=$RC: $(cat "$OUT")"
 	run tune3 "$TUNEFS" -y --fs-features=noextended-slotmap -L back -J size=4M "$img"

@@ -777,3 +777,116 @@ pub fn finish_resize(vol: &Volume) -> Result<()> {
     vol.write_super_everywhere(&sb)?;
     Ok(())
 }
+
+/// A new suballocator group descriptor (`ocfs2_init_group_desc`): `bits`
+/// blocks from `blkno`, bit 0 (the descriptor's own block) in use, on chain
+/// `chain` before `next`, of allocator `parent`. The bitmap's size is a
+/// discontiguous group's on a discontig-bg volume, else the block's rest.
+#[allow(clippy::too_many_arguments)]
+pub fn new_suballoc_desc(
+    block_size: usize,
+    discontig: bool,
+    blkno: u64,
+    bits: u16,
+    chain: u16,
+    next: u64,
+    parent: u64,
+    generation: u32,
+) -> Vec<u8> {
+    let mut gd = vec![0u8; block_size];
+    let (g, bm) = GroupDesc::mut_from_prefix(&mut gd).expect("a block holds a descriptor");
+    g.bg_signature[..GROUP_DESC_SIGNATURE.len()].copy_from_slice(GROUP_DESC_SIGNATURE);
+    g.bg_size.set(if discontig {
+        crate::ondisk::MAX_BG_BITMAP_SIZE as u16
+    } else {
+        (block_size - BG_BITMAP) as u16
+    });
+    g.bg_bits.set(bits);
+    g.bg_free_bits_count.set(bits - 1);
+    g.bg_chain.set(chain);
+    g.bg_generation.set(generation);
+    g.bg_next_group.set(next);
+    g.bg_parent_dinode.set(parent);
+    g.bg_blkno.set(blkno);
+    bm[0] |= 1;
+    gd
+}
+
+/// The chain a new group joins, as `ocfs2_chain_add_group` picks it: the
+/// next free record, or, all `count` in use, round robin by the groups so
+/// far.
+pub fn chain_for_new_group(next_free: u16, count: u16, groups_before: u32) -> u16 {
+    if next_free < count {
+        next_free
+    } else {
+        (groups_before % u32::from(count.max(1))) as u16
+    }
+}
+
+/// Give suballocator `alloc_blkno` (an inode or extent allocator) one more
+/// group, as `ocfs2_chain_add_group` does: `cl_cpg` consecutive clusters
+/// taken from the global bitmap, zeroed, the descriptor written at the head
+/// of its chain, then the allocator inode (record, counts, `i_clusters`,
+/// `i_size`) in one write. A crash before the inode leaves clusters marked
+/// that nothing on a chain uses, which fsck frees. Returns the group.
+pub fn add_group(vol: &Volume, alloc_blkno: u64) -> Result<u64> {
+    let mut ino = vol.read_inode(alloc_blkno)?;
+    let (cl, recs) = ino.chain_list()?;
+    let cpg = u64::from(cl.cl_cpg.get());
+    let bpc = u64::from(vol.cluster_size() / vol.block_size());
+    let bits = cpg * bpc;
+    if cpg == 0 || bits > u64::from(u16::MAX) || bits > u64::from(cl.cl_bpc.get()) * cpg {
+        return Err(Error::corrupt(
+            alloc_blkno,
+            format!(
+                "cl_cpg {cpg} or cl_bpc {} cannot make a group",
+                cl.cl_bpc.get()
+            ),
+        ));
+    }
+    let (next, count) = (cl.cl_next_free_rec.get(), cl.cl_count.get());
+    let groups = ino.di().i_clusters.get() / cpg as u32;
+    let chain = chain_for_new_group(next, count, groups);
+    let start = take_run(vol, cpg, &|_| true)?;
+    let blkno = start * bpc;
+    crate::io::write_zeros(
+        vol.device(),
+        vol.block_offset(blkno)?,
+        bits * u64::from(vol.block_size()),
+    )?;
+    let head = recs.get(usize::from(chain)).map_or(0, |r| r.c_blkno.get());
+    let discontig = vol
+        .features()
+        .has_incompat(crate::features::incompat::DISCONTIG_BG);
+    let mut gd = new_suballoc_desc(
+        vol.block_size() as usize,
+        discontig,
+        blkno,
+        bits as u16,
+        chain,
+        head,
+        alloc_blkno,
+        vol.super_inode().di().i_fs_generation.get(),
+    );
+    vol.write_meta(blkno, &mut gd, CheckAt::GroupDesc)?;
+    let at = DINODE_ID2 + core::mem::size_of::<ChainList>() + usize::from(chain) * 16;
+    let (mut rec, _) = ChainRec::read_from_prefix(&ino.buf[at..])
+        .map_err(|_| Error::corrupt(alloc_blkno, "chain record outside the block"))?;
+    rec.c_blkno.set(blkno);
+    rec.c_total.set(rec.c_total.get() + bits as u32);
+    rec.c_free.set(rec.c_free.get() + bits as u32 - 1);
+    ino.buf[at..at + 16].copy_from_slice(rec.as_bytes());
+    if chain == next {
+        ino.buf[DINODE_ID2 + 6..DINODE_ID2 + 8].copy_from_slice(&(next + 1).to_le_bytes());
+    }
+    let clusters = ino.di().i_clusters.get() + cpg as u32;
+    let di = ino.di_mut();
+    di.i_clusters.set(clusters);
+    di.i_size
+        .set(u64::from(clusters) * u64::from(vol.cluster_size()));
+    di.set_bitmap_total(di.bitmap_total() + bits as u32);
+    di.set_bitmap_used(di.bitmap_used() + 1);
+    vol.write_meta(alloc_blkno, &mut ino.buf, CheckAt::Inode)?;
+    vol.device().flush()?;
+    Ok(blkno)
+}

@@ -73,6 +73,8 @@ pub enum CheckAt {
     DxBlock,
     /// Refcount blocks (`rf_check` at 0x20)
     RefcountBlock,
+    /// Extended attribute blocks (`xb_check` at 0x18)
+    XattrBlock,
 }
 
 impl CheckAt {
@@ -82,6 +84,7 @@ impl CheckAt {
             CheckAt::ExtentBlock | CheckAt::DxBlock => 0x08,
             CheckAt::GroupDesc => 0x30,
             CheckAt::RefcountBlock => 0x20,
+            CheckAt::XattrBlock => 0x18,
             CheckAt::DirTrailer => blocksize - 8,
         }
     }

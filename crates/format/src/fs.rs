@@ -463,7 +463,7 @@ impl Volume {
             .collect()
     }
 
-    fn block_offset(&self, blkno: u64) -> Result<u64> {
+    pub fn block_offset(&self, blkno: u64) -> Result<u64> {
         let blocks = self.device_blocks();
         if blkno >= blocks {
             return Err(Error::PastEnd {

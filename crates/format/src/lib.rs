@@ -25,6 +25,7 @@ pub mod resolve;
 pub mod slotmap;
 pub mod sysfile;
 pub mod undo;
+pub mod unslot;
 
 pub use error::{Error, Result};
 pub use fs::{DirEntry, Extent, Inode, Volume};

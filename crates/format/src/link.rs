@@ -29,6 +29,21 @@ use zerocopy::FromBytes;
 /// Bytes of a directory trailer at the end of a block.
 pub const DIR_TRAILER_LEN: usize = core::mem::size_of::<DirBlockTrailer>();
 
+/// Where directory entry `e` of directory `dir` lives: its block, the
+/// entry's byte offset there, and the block's check (the inode's for an
+/// inline directory, the trailer's for a directory block).
+pub fn entry_location(dir: &Inode, e: &crate::fs::DirEntry) -> (u64, usize, CheckAt) {
+    if dir.is_inline() && e.blkno == dir.blkno {
+        (
+            dir.blkno,
+            DINODE_ID2 + core::mem::size_of::<InlineData>() + e.offset,
+            CheckAt::Inode,
+        )
+    } else {
+        (e.blkno, e.offset, CheckAt::DirTrailer)
+    }
+}
+
 /// Fill the trailer at the end of directory block `blk` (number `blkno`,
 /// of directory `parent`): `free` is the index's (free rec_len, next
 /// block with free space), (0, 0) for a directory without an index.

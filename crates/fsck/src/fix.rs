@@ -147,6 +147,10 @@ pub enum Fix {
     RebuildRefcount(u64),
     /// Finish an interrupted resize (`alloc::finish_resize`).
     FinishResize,
+    /// Finish an interrupted removal of node slots down to the
+    /// superblock's count (`unslot::finish`), then clear the aborted-tunefs
+    /// mark in every superblock copy.
+    FinishRemoveSlots,
     /// Clear the inline-data flag of inode `.0` on a volume without the
     /// feature (its id2 is read as an extent list from then on): a round
     /// of its own.
@@ -231,6 +235,7 @@ impl Fix {
                 | Fix::RefreshBackups
                 | Fix::ClearInlineFlag(_)
                 | Fix::FinishResize
+                | Fix::FinishRemoveSlots
         )
     }
 
@@ -335,6 +340,9 @@ impl Fix {
             ),
             Fix::FinishResize => {
                 "finish the interrupted resize (forward when the global bitmap has the new size, else back)".into()
+            }
+            Fix::FinishRemoveSlots => {
+                "finish removing the node slots past the superblock's count".into()
             }
             Fix::ClearInlineFlag(b) => format!("inode {b}: clear its inline-data flag"),
             Fix::ResetJournal { inode, .. } => {
@@ -580,6 +588,20 @@ impl Fix {
             Fix::RebuildRefcount(b) => Ok(ocfs2_format::refcount::rebuild(vol, b)?),
             Fix::RebuildQuota(t) => Ok(ocfs2_format::quota::rebuild(vol, t)?),
             Fix::FinishResize => Ok(ocfs2_format::alloc::finish_resize(vol)?),
+            Fix::FinishRemoveSlots => {
+                use ocfs2_format::features::incompat;
+                use ocfs2_format::unslot::TUNEFS_FLAG_REMOVE_SLOT;
+                ocfs2_format::unslot::finish(vol, vol.max_slots(), &|| Ok(()))?;
+                let mut sb = *vol.sb();
+                let flags = sb.s_tunefs_flag.get() & !TUNEFS_FLAG_REMOVE_SLOT;
+                sb.s_tunefs_flag.set(flags);
+                if flags == 0 {
+                    sb.s_feature_incompat
+                        .set(sb.s_feature_incompat.get() & !incompat::TUNEFS_INPROG);
+                }
+                vol.write_super_everywhere(&sb)?;
+                Ok(())
+            }
             Fix::ClearInlineFlag(b) => edit(vol, b, CheckAt::Inode, |buf| {
                 let di = Dinode::mut_from_prefix(buf)
                     .map_err(|_| anyhow::anyhow!("inode block truncated"))?

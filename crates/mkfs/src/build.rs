@@ -401,34 +401,24 @@ impl Layout {
         let parent = self.recs[rec].blkno;
         let groups_before = self.recs[rec].clusters / cpg;
         let ci = self.recs[rec].chain.as_mut().expect("chain allocator");
-        // Pick the chain the way ocfs2_chain_add_group does: the next free
-        // record, then, once all cl_count records are used, round robin by
-        // the number of groups so far; the new group becomes the chain's head.
+        // The chain ocfs2_chain_add_group picks; the new group becomes its head.
         let count = chain_recs_per_inode(bs);
-        let chain = if ci.recs.len() < count {
-            ci.recs.len()
-        } else {
-            groups_before as usize % count
-        };
+        let chain = usize::from(ocfs2_format::alloc::chain_for_new_group(
+            ci.recs.len() as u16,
+            count as u16,
+            groups_before,
+        ));
         let old_head = ci.recs.get(chain).map_or(0, |r| r.2);
-        let mut gd = vec![0u8; bs];
-        {
-            let (g, bm) = GroupDesc::mut_from_prefix(&mut gd).expect("block");
-            g.bg_signature.copy_from_slice(b"GROUP01\0");
-            g.bg_size.set(if discontig {
-                MAX_BG_BITMAP_SIZE as u16
-            } else {
-                (bs - 64) as u16
-            });
-            g.bg_bits.set(bits as u16);
-            g.bg_free_bits_count.set((bits - 1) as u16);
-            g.bg_chain.set(chain as u16);
-            g.bg_generation.set(self.id.generation);
-            g.bg_next_group.set(old_head);
-            g.bg_parent_dinode.set(parent);
-            g.bg_blkno.set(blkno);
-            set_bit(bm, 0);
-        }
+        let gd = ocfs2_format::alloc::new_suballoc_desc(
+            bs,
+            discontig,
+            blkno,
+            bits as u16,
+            chain as u16,
+            old_head,
+            parent,
+            self.id.generation,
+        );
         match ci.recs.get_mut(chain) {
             Some(r) => {
                 r.0 += bits - 1;

@@ -644,11 +644,19 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     }
     if let Some((a, b)) = plan.slots {
         let j0 = vol.read_inode(vol.system_inode("journal:0000")?)?;
-        lines.push(format!(
-            "node slots {a} -> {b}: {} for each new slot, journals of {} bytes like slot 0's",
-            slots::files_of(&vol, a).join(", "),
-            u64::from(j0.di().i_clusters.get()) * cs
-        ));
+        lines.push(if b > a {
+            format!(
+                "node slots {a} -> {b}: {} for each new slot, journals of {} bytes like slot 0's",
+                slots::files_of(&vol, a).join(", "),
+                u64::from(j0.di().i_clusters.get()) * cs
+            )
+        } else {
+            format!(
+                "node slots {a} -> {b}: slots {b} to {} removed (their allocators' groups go to slots 0 to {}, their journals, orphan directories and local files freed)",
+                a - 1,
+                b - 1
+            )
+        });
     }
     for r in &plan.journal {
         lines.push(format!(
@@ -854,7 +862,11 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
                 }
                 Ok(())
             };
-            slots::add(&vol, to, &verify_any, &clear)?;
+            if to > from {
+                slots::add(&vol, to, &verify_any, &clear)?;
+            } else {
+                slots::remove(&vol, to, &verify_any)?;
+            }
         }
         if let Some(t) = plan.slot_map {
             slotmap::rewrite(&vol, t, &verify_any)?;

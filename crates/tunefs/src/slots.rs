@@ -7,7 +7,14 @@
 //! into every superblock copy last. A crash before that leaves the old
 //! number of slots with some system files made ahead, which a rerun takes
 //! as they are (tunefs.ocfs2 passes over the files that exist too).
-//! Removing slots is not done by this release.
+//!
+//! `-N` to fewer slots removes the highest slots as tunefs.ocfs2 does, when
+//! they are free and clean (its checks: empty orphan directories, local
+//! allocs without a window, empty truncate logs, clean journals): every
+//! superblock copy is marked (aborted-tunefs, `REMOVE_SLOT`) with the new
+//! count first, then `ocfs2_format::unslot::finish` does the work (a crash
+//! leaves the mark, and fsck.ocfs2-mmp finishes the removal); the caller's
+//! final superblock write clears the mark.
 
 use anyhow::{Context, Result};
 use ocfs2_format::fs::slot_file_name;
@@ -20,10 +27,14 @@ pub const MAX_SLOTS: u16 = 255;
 /// Why the volume cannot have `to` slots now, or None.
 pub fn refusal(vol: &Volume, to: u16) -> Result<Option<String>> {
     let from = vol.max_slots();
+    if to == 0 {
+        return Ok(Some("0 node slots: a volume keeps at least one".into()));
+    }
     if to < from {
-        return Ok(Some(format!(
-            "removing node slots ({from} -> {to}) is not done by this release"
-        )));
+        if let Some(why) = crate::slotmap::busy(vol, "node slots are removed")? {
+            return Ok(Some(why));
+        }
+        return Ok(ocfs2_format::unslot::refusal(vol, to)?);
     }
     if to > MAX_SLOTS {
         return Ok(Some(format!("{to} node slots: at most {MAX_SLOTS}")));
@@ -100,6 +111,29 @@ pub fn add(
     }
     verify()?;
     clear_entries()
+}
+
+/// Remove slots `to..`: every superblock copy marked (the new count, the
+/// aborted-tunefs flag with `REMOVE_SLOT`), then the slots' files and
+/// groups moved or freed. The caller writes the final superblock.
+pub fn remove(vol: &Volume, to: u16, verify: &dyn Fn() -> Result<()>) -> Result<()> {
+    use ocfs2_format::features::incompat;
+    use ocfs2_format::unslot::TUNEFS_FLAG_REMOVE_SLOT;
+    let mut marked = *vol.sb();
+    marked
+        .s_feature_incompat
+        .set(marked.s_feature_incompat.get() | incompat::TUNEFS_INPROG);
+    marked
+        .s_tunefs_flag
+        .set(marked.s_tunefs_flag.get() | TUNEFS_FLAG_REMOVE_SLOT);
+    marked.s_max_slots.set(to);
+    verify()?;
+    vol.write_super_everywhere(&marked)
+        .context("marking the superblocks: slot removal in progress")?;
+    ocfs2_format::unslot::finish(vol, to, &|| {
+        verify().map_err(|e| ocfs2_format::Error::Invalid(format!("{e:#}")))
+    })
+    .context("removing the slots")
 }
 
 /// The names of the files `add` makes for slot `slot`.

@@ -9,6 +9,7 @@ use ocfs2_format::blockcheck::{self, CheckAt, CheckResult};
 use ocfs2_format::features::{compat, incompat, ro_compat};
 use ocfs2_format::fs::{parse_extent_list, slot_file_name, Inode};
 use ocfs2_format::journal::{JournalFeatures, JournalSuperblock, JBD2_FEATURE_INCOMPAT_64BIT};
+use ocfs2_format::link::entry_location;
 use ocfs2_format::ondisk::*;
 use ocfs2_format::slotmap::{Format, MmpState, TUNEFS_FLAG_SLOTMAP};
 use ocfs2_format::zerocopy::FromBytes;
@@ -150,21 +151,6 @@ fn le32(b: &[u8], o: usize) -> u32 {
 }
 fn le64(b: &[u8], o: usize) -> u64 {
     u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
-}
-
-/// Where directory entry `e` of directory `dir` lives: its block, the
-/// entry's byte offset there, and the block's check (the inode's for an
-/// inline directory, the trailer's for a directory block).
-fn entry_location(dir: &Inode, e: &ocfs2_format::fs::DirEntry) -> (u64, usize, CheckAt) {
-    if dir.is_inline() && e.blkno == dir.blkno {
-        (
-            dir.blkno,
-            DINODE_ID2 + core::mem::size_of::<InlineData>() + e.offset,
-            CheckAt::Inode,
-        )
-    } else {
-        (e.blkno, e.offset, CheckAt::DirTrailer)
-    }
 }
 
 /// Set bits among the first `nbits` of an on-disk bitmap.
@@ -393,6 +379,7 @@ impl<'a> Checker<'a> {
                     CheckAt::DxBlock if buf.starts_with(DX_LEAF_SIGNATURE) => DX_LEAF_SIGNATURE,
                     CheckAt::DxBlock => DX_ROOT_SIGNATURE,
                     CheckAt::RefcountBlock => REFCOUNT_BLOCK_SIGNATURE,
+                    CheckAt::XattrBlock => XATTR_BLOCK_SIGNATURE,
                     CheckAt::DirTrailer => b"",
                 };
                 let ours = if sig.is_empty() {

@@ -113,6 +113,27 @@ impl Checker<'_> {
             });
             return;
         }
+        // A slot removal tunefs did not finish: the superblocks hold the new
+        // count; the slots past it that the system directory still names
+        // are removed in a round of their own (unslot::finish).
+        if f.has_incompat(incompat::TUNEFS_INPROG)
+            && sb.s_tunefs_flag.get() & ocfs2_format::unslot::TUNEFS_FLAG_REMOVE_SLOT != 0
+        {
+            self.findings.push(Finding {
+                fix: Some(Fix::FinishRemoveSlots),
+                ..Finding::new(
+                    "TUNEFS_INPROG",
+                    Some(2),
+                    None,
+                    format!(
+                        "an interrupted removal of node slots (aborted-tunefs, s_tunefs_flag {:#x}): the volume keeps {} slots",
+                        sb.s_tunefs_flag.get(),
+                        vol.max_slots()
+                    ),
+                )
+            });
+            return;
+        }
         // A resize tunefs did not finish: finished forward or back in a
         // round of its own (alloc::finish_resize).
         if f.has_incompat(incompat::RESIZE_INPROG) {
