@@ -2236,7 +2236,7 @@ fn node_slots_are_added_as_tunefs_ocfs2_adds_them() {
             .expect(OK)
             .stdout_has("node slots 2 -> 4");
         tunefs(&["-y", "-N", "0"], dev)
-            .expect(REFUSED)
+            .expect(USAGE)
             .quick()
             .one_error(s(dev), &["at least one"]);
         tunefs(&["-y", "-N", "256"], dev)
@@ -2682,4 +2682,64 @@ fn node_slot_removal_crash_at_every_write() {
     });
     assert!(n >= 20, "only {n} writes");
     assert!(counts.contains(&2), "{counts:?}");
+}
+
+/// Issue 13, item 3: `-N` to more slots than the global inode allocator
+/// has free inodes for grows it by a group when it runs out, as libocfs2
+/// does (the same group, chain and counts as tunefs.ocfs2 on a copy).
+#[test]
+fn node_slots_grow_the_global_inode_allocator() {
+    // Without indexed directories the full inline system directory moves
+    // to a block, then grows (with them, that is refused: below).
+    let (a, b) = parity_pair(
+        "manyslots-",
+        1024 * MIB,
+        &[
+            "-M",
+            "local",
+            "-J",
+            "size=4M",
+            "--fs-features=noindexed-dirs",
+        ],
+    );
+    let (dev, other) = (a.path.as_path(), b.path.as_path());
+    let free_before = {
+        let vol = open_ro(dev);
+        let gia = vol.system_inode("global_inode_alloc").unwrap();
+        vol.read_inode(gia).unwrap().di().bitmap_free()
+    };
+    // Seven system files a slot (no quotas).
+    let to = (free_before / 7 + 8) as u16;
+    tunefs(&["-y", "-N", &to.to_string()], dev)
+        .expect(OK)
+        .stdout_has(": done");
+    theirs(&["-N", &to.to_string()], other);
+    let gia = |p: &Path| {
+        let (_tmp, judged) = without_mmp(p);
+        their_debugfs("stat //global_inode_alloc", &judged)
+            .lines()
+            .filter(|l| !l.contains("time:") && !l.contains("CRC32"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let ours = gia(dev);
+    assert_eq!(ours, gia(other));
+    assert!(ours.contains("##   Total"), "{ours}");
+    assert_eq!(
+        slots_shape(dev, to - 2..to),
+        slots_shape(other, to - 2..to),
+        "-N {to}"
+    );
+    both_clean(dev, &format!("-N {to}"));
+    let (c, _) = parity_pair(
+        "manyslots-dx-",
+        1024 * MIB,
+        &["-M", "local", "-J", "size=4M"],
+    );
+    let whole = digest(&c.path, &[]);
+    tunefs(&["-y", "-N", &to.to_string()], &c.path)
+        .expect(REFUSED)
+        .quick()
+        .one_error(s(&c.path), &["system directory", "index"]);
+    assert_eq!(digest(&c.path, &[]), whole, "a refusal wrote");
 }

@@ -464,6 +464,71 @@ pub fn take_run(vol: &Volume, n: u64, usable: &dyn Fn(u64) -> bool) -> Result<u6
     )))
 }
 
+/// Take up to `len` consecutive free clusters, at least `min`, as
+/// libocfs2's ocfs2_new_clusters finds them: the global bitmap's groups in
+/// cluster order, the first group with `min` free bits answers: its first
+/// free run of `len`, else its longest run (the first of that length) when
+/// it holds `min`. Returns (first cluster, clusters taken), marked in
+/// [`claim_clusters`]' order.
+pub fn take_range(vol: &Volume, min: u64, len: u64) -> Result<(u64, u64)> {
+    let gb = vol.system_inode("global_bitmap")?;
+    let inode = vol.read_inode(gb)?;
+    let (cl, _) = inode.chain_list()?;
+    let cpg = u64::from(cl.cl_cpg.get());
+    if cpg == 0 || min == 0 || len < min {
+        return Err(Error::Invalid(format!(
+            "a run of {min} to {len} clusters in groups of {cpg}"
+        )));
+    }
+    let bpc = u64::from(vol.cluster_size() / vol.block_size());
+    let first = vol.sb().s_first_cluster_group.get();
+    let total = u64::from(vol.clusters());
+    let mut groups = vol.chain_groups(&inode)?;
+    groups.sort_by_key(|g| g.blkno);
+    for g in groups {
+        if u64::from(g.desc.bg_free_bits_count.get()) < min {
+            continue;
+        }
+        let base = if g.blkno == first {
+            0
+        } else {
+            g.blkno / bpc / cpg * cpg
+        };
+        let buf = vol.read_meta(g.blkno, CheckAt::GroupDesc)?;
+        let bits = u64::from(g.desc.bg_bits.get())
+            .min(((buf.len() - BG_BITMAP) * 8) as u64)
+            .min(total.saturating_sub(base));
+        let set = |i: u64| buf[BG_BITMAP + (i / 8) as usize] & (1 << (i % 8)) != 0;
+        let (mut best, mut best_len) = (None, 0u64);
+        let mut i = 0;
+        while i < bits {
+            if set(i) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bits && !set(i) && i - start < len {
+                i += 1;
+            }
+            let run = i - start;
+            if run >= len {
+                claim_clusters(vol, &[(base + start, len)])?;
+                return Ok((base + start, len));
+            }
+            if run > best_len {
+                (best, best_len) = (Some(start), run);
+            }
+        }
+        if let Some(start) = best.filter(|_| best_len >= min) {
+            claim_clusters(vol, &[(base + start, best_len)])?;
+            return Ok((base + start, best_len));
+        }
+    }
+    Err(Error::Invalid(format!(
+        "no {min} free consecutive clusters left in the global bitmap"
+    )))
+}
+
 /// Write group descriptor `k` of the global bitmap (inode `bitmap`) afresh
 /// at its block, when that block holds no descriptor: signature, sizes,
 /// chain `k % cl_count` with no next group (relinking the groups, which
@@ -847,7 +912,7 @@ pub fn add_group(vol: &Volume, alloc_blkno: u64) -> Result<u64> {
     let (next, count) = (cl.cl_next_free_rec.get(), cl.cl_count.get());
     let groups = ino.di().i_clusters.get() / cpg as u32;
     let chain = chain_for_new_group(next, count, groups);
-    let start = take_run(vol, cpg, &|_| true)?;
+    let (start, _) = take_range(vol, cpg, cpg)?;
     let blkno = start * bpc;
     crate::io::write_zeros(
         vol.device(),

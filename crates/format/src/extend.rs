@@ -46,7 +46,8 @@ fn set_sizes(buf: &mut [u8], clusters: u64, cs: u64, set_size: bool) {
 }
 
 /// Add `n` clusters to the end of file `blkno`, taken from the global
-/// bitmap as runs as long as one group holds (shorter when none does),
+/// bitmap as libocfs2's extend_allocation takes them (`alloc::take_range`
+/// with a minimum of one),
 /// each appended to the list (or lengthening its last record when it
 /// follows on). `set_size` sets `i_size` to the clusters (a journal's).
 /// Order: the clusters are marked in use first (a crash leaves clusters
@@ -59,17 +60,8 @@ pub fn extend(vol: &Volume, blkno: u64, n: u64, set_size: bool) -> Result<()> {
     let mut clusters = u64::from(ino.di().i_clusters.get());
     let room = usize::from(el.l_count.get());
     let mut left = n;
-    let mut chunk = n.min(MAX_LEAF);
     while left > 0 {
-        let want = chunk.min(left);
-        let start = match alloc::take_run(vol, want, &|_| true) {
-            Ok(c) => c,
-            Err(_) if want > 1 => {
-                chunk = want / 2;
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
+        let (start, want) = alloc::take_range(vol, 1, left.min(MAX_LEAF))?;
         let pblk = start * bpc;
         match recs.last_mut() {
             Some(last)

@@ -227,12 +227,11 @@ pub fn insert_entry(
     let mut dir = dir_inode(vol, dir_blkno)?;
     if dir.is_inline() {
         let r = inline_area(vol, &dir)?;
-        if !place_entry(&mut dir.buf[r], name, inode, ftype) {
-            return Err(Error::Invalid(format!(
-                "inline directory {dir_blkno} has no room for another entry"
-            )));
+        if place_entry(&mut dir.buf[r], name, inode, ftype) {
+            return vol.write_meta(dir_blkno, &mut dir.buf, CheckAt::Inode);
         }
-        return vol.write_meta(dir_blkno, &mut dir.buf, CheckAt::Inode);
+        uninline_dir(vol, &dir)?;
+        dir = dir_inode(vol, dir_blkno)?;
     }
     let extents = vol.extents(&dir)?;
     let bs = u64::from(vol.block_size());
@@ -275,15 +274,26 @@ pub fn insert_entry(
             "indexed directory {dir_blkno} is full: another entry needs a new block"
         )));
     }
-    // A new block, inside the clusters the directory has.
+    // A new block, inside the clusters the directory has, or in one more
+    // cluster (taken and mapped first: a crash leaves a directory with a
+    // cluster past its size, which it may have).
     let cs = u64::from(vol.cluster_size());
-    let Some(p) = vol
-        .map_block(&extents, nblocks)
-        .filter(|_| (nblocks + 1) * bs <= u64::from(dir.di().i_clusters.get()) * cs)
-    else {
-        return Err(Error::Invalid(format!(
-            "directory {dir_blkno} is full: another entry needs a new cluster"
-        )));
+    let inside = |dir: &Inode, extents: &[crate::fs::Extent]| {
+        vol.map_block(extents, nblocks)
+            .filter(|_| (nblocks + 1) * bs <= u64::from(dir.di().i_clusters.get()) * cs)
+    };
+    let p = match inside(&dir, &extents) {
+        Some(p) => p,
+        None => {
+            crate::extend::extend(vol, dir_blkno, 1, false)?;
+            dir = dir_inode(vol, dir_blkno)?;
+            let extents = vol.extents(&dir)?;
+            inside(&dir, &extents).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "directory {dir_blkno}: block {nblocks} is not mapped after it grew"
+                ))
+            })?
+        }
     };
     let mut buf = vec![0u8; bs as usize];
     buf[8..10].copy_from_slice(&(limit as u16).to_le_bytes());
@@ -294,6 +304,119 @@ pub fn insert_entry(
     vol.write_meta(p, &mut buf, CheckAt::DirTrailer)?;
     dir.di_mut().i_size.set((nblocks + 1) * bs);
     vol.write_meta(dir_blkno, &mut dir.buf, CheckAt::Inode)
+}
+
+/// Why [`insert_entry`] could not take every one of `names` into
+/// directory `dir_blkno` (checked before anything is written), or None: an
+/// inline directory too full for them on a volume with indexed directories
+/// (its block would need an index), or an inline index root without room.
+pub fn lacks_room(vol: &Volume, dir_blkno: u64, names: &[String]) -> Result<Option<String>> {
+    let dir = dir_inode(vol, dir_blkno)?;
+    if is_indexed(&dir) {
+        let (_, buf) = dx_root_with_room(vol, &dir)?;
+        let l = dx::ENTRY_LIST;
+        let count = usize::from(u16::from_le_bytes([buf[l + 4], buf[l + 5]]));
+        let used = usize::from(u16::from_le_bytes([buf[l + 6], buf[l + 7]]));
+        let room = count.min(dx::inline_capacity(buf.len())) - used;
+        return Ok((names.len() > room).then(|| {
+            format!(
+                "directory {dir_blkno}'s index has room for {room} more names, {} are needed (an index with leaf blocks is not done by this release)",
+                names.len()
+            )
+        }));
+    }
+    if !dir.is_inline() || !vol.features().has_incompat(incompat::INDEXED_DIRS) {
+        return Ok(None);
+    }
+    let r = inline_area(vol, &dir)?;
+    let area = &dir.buf[r];
+    let need: usize = names.iter().map(|n| dir_rec_len(n.len())).sum();
+    let free = area.len().saturating_sub(
+        vol.dir_entries(&dir)?
+            .iter()
+            .map(|e| dir_rec_len(e.name.len()))
+            .sum::<usize>(),
+    );
+    Ok((need > free).then(|| {
+        format!(
+            "inline directory {dir_blkno} has {free} bytes free, {need} are needed (moving it to a block with an index is not done by this release)"
+        )
+    }))
+}
+
+/// Move a full inline directory's entries into a block, as libocfs2's
+/// ocfs2_convert_inline_data_to_extents does: a cluster taken and zeroed,
+/// the entries written in its first block (the last one stretched to the
+/// block's end, or to its trailer on a volume with metaecc), then the
+/// inode in one write (the inline flag off, an extent list of that
+/// cluster, `i_size` one block). A crash before the inode leaves a cluster
+/// marked that nothing uses, which fsck frees. On a volume with indexed
+/// directories the block would need an index too: refused.
+fn uninline_dir(vol: &Volume, dir: &Inode) -> Result<()> {
+    if vol.features().has_incompat(incompat::INDEXED_DIRS) {
+        return Err(Error::Invalid(format!(
+            "inline directory {} is full: moving it to a block with an index is not done by this release",
+            dir.blkno
+        )));
+    }
+    let bs = vol.block_size() as usize;
+    let area = inline_area(vol, dir)?;
+    let used = area.len().min(dir.size() as usize);
+    let trailer = vol.meta_ecc();
+    let limit = entry_limit(vol, trailer);
+    let mut blk = vec![0u8; bs];
+    blk[..used].copy_from_slice(&dir.buf[area.start..area.start + used]);
+    // The last entry reaches the end of what was used: stretch it.
+    let mut off = 0;
+    let mut last = None;
+    while off + DIR_MEMBER_LEN <= used {
+        let rec_len = usize::from(u16::from_le_bytes([blk[off + 8], blk[off + 9]]));
+        if rec_len < DIR_MEMBER_LEN || off + rec_len > used {
+            return Err(Error::corrupt(
+                dir.blkno,
+                format!("inline entry at {off} has rec_len {rec_len}"),
+            ));
+        }
+        last = Some(off);
+        off += rec_len;
+    }
+    let Some(last) = last else {
+        return Err(Error::corrupt(
+            dir.blkno,
+            "inline directory without entries",
+        ));
+    };
+    blk[last + 8..last + 10].copy_from_slice(&((limit - last) as u16).to_le_bytes());
+    let c = alloc::take_cluster(vol, &|_| true)?;
+    let bpc = u64::from(vol.cluster_size() / vol.block_size());
+    let p = c * bpc;
+    crate::io::write_zeros(
+        vol.device(),
+        vol.block_offset(p)?,
+        u64::from(vol.cluster_size()),
+    )?;
+    if trailer {
+        write_dir_trailer(&mut blk, p, dir.blkno, (0, 0));
+    }
+    vol.write_meta(p, &mut blk, CheckAt::DirTrailer)?;
+    let mut ino = vol.read_inode(dir.blkno)?;
+    {
+        let di = ino.di_mut();
+        di.i_dyn_features
+            .set(di.i_dyn_features.get() & !dyn_features::INLINE_DATA);
+        di.i_clusters.set(1);
+        di.i_size.set(bs as u64);
+    }
+    let id2 = &mut ino.buf[DINODE_ID2..];
+    id2.fill(0);
+    let count = extent_recs_per_inode(bs) as u16;
+    id2[2..4].copy_from_slice(&count.to_le_bytes()); // l_count
+    id2[4..6].copy_from_slice(&1u16.to_le_bytes()); // l_next_free_rec
+                                                    // The record: e_cpos 0, e_int_clusters 1, e_blkno.
+    id2[0x10 + 4..0x10 + 8].copy_from_slice(&1u32.to_le_bytes());
+    id2[0x10 + 8..0x10 + 16].copy_from_slice(&p.to_le_bytes());
+    vol.write_meta(dir.blkno, &mut ino.buf, CheckAt::Inode)?;
+    vol.device().flush()
 }
 
 /// Point directory `dir_blkno`'s '..' (its second entry) at `parent`.

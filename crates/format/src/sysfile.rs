@@ -77,7 +77,7 @@ pub fn suballoc_cpg(block_size: u32, cluster_size: u32) -> u16 {
 }
 
 /// Make system file `name` (mode, flags): a bit of the global inode
-/// allocator, the entry in the system directory, the inode (and, for a
+/// allocator (grown by a group when it is full), the entry in the system directory, the inode (and, for a
 /// directory, its first block or inline body first), then, for a
 /// directory, the system directory's link count. Returns its block.
 pub fn create(vol: &Volume, name: &str, mode: u16, flags: u32) -> Result<u64> {
@@ -91,9 +91,17 @@ pub fn create(vol: &Volume, name: &str, mode: u16, flags: u32) -> Result<u64> {
                 })
             })
     };
-    let Some((group, bit)) = alloc::find_free_bit(vol, gia, &free)? else {
+    // Full: one more group, as libocfs2 adds one when it runs out.
+    let found = match alloc::find_free_bit(vol, gia, &free)? {
+        Some(f) => Some(f),
+        None => {
+            alloc::add_group(vol, gia)?;
+            alloc::find_free_bit(vol, gia, &free)?
+        }
+    };
+    let Some((group, bit)) = found else {
         return Err(Error::Invalid(
-            "the global inode allocator has no free inode left (growing it is not done by this release)".into(),
+            "the global inode allocator has no free inode left after it grew".into(),
         ));
     };
     alloc::take_bit(vol, gia, group, bit)?;

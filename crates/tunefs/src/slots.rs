@@ -50,23 +50,28 @@ pub fn refusal(vol: &Volume, to: u16) -> Result<Option<String>> {
             "the slot map holds {room} bytes, {to} slots need {need} (growing it is not done by this release)"
         )));
     }
+    let names: Vec<String> = (from..to).flat_map(|s| files_of(vol, s)).collect();
+    if let Some(why) = ocfs2_format::link::lacks_room(vol, vol.system_dir_blkno(), &names)? {
+        return Ok(Some(format!("the system directory: {why}")));
+    }
+    // The journals like slot 0's, a few clusters per slot for its other
+    // files, and the groups the global inode allocator grows by.
     let j0 = vol.read_inode(vol.system_inode("journal:0000")?)?;
     let per_slot = u64::from(j0.di().i_clusters.get()) + 4;
-    let need = per_slot * u64::from(to - from);
+    let gia = vol.read_inode(vol.system_inode("global_inode_alloc")?)?;
+    let inodes = gia.di().bitmap_free();
+    let files = (ocfs2_format::sysfile::slot_files(vol).len() * usize::from(to - from)) as u64;
+    let (cl, _) = gia.chain_list()?;
+    let cpg = u64::from(cl.cl_cpg.get());
+    let per_group = (cpg * u64::from(vol.cluster_size() / vol.block_size())).saturating_sub(1);
+    let groups = files.saturating_sub(inodes).div_ceil(per_group.max(1));
+    let need = per_slot * u64::from(to - from) + groups * cpg;
     let gb = vol.read_inode(vol.system_inode("global_bitmap")?)?;
     let free = gb.di().bitmap_free();
     if need > free {
         return Ok(Some(format!(
             "{} new slots need about {need} clusters (their journals like slot 0's), the volume has {free} free",
             to - from
-        )));
-    }
-    let gia = vol.read_inode(vol.system_inode("global_inode_alloc")?)?;
-    let inodes = gia.di().bitmap_free();
-    let files = (ocfs2_format::sysfile::slot_files(vol).len() * usize::from(to - from)) as u64;
-    if files > inodes {
-        return Ok(Some(format!(
-            "{files} new system files need inodes, the global inode allocator has {inodes} free (growing it is not done by this release)"
         )));
     }
     Ok(None)
