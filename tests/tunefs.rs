@@ -2743,3 +2743,87 @@ fn node_slots_grow_the_global_inode_allocator() {
         .one_error(s(&c.path), &["system directory", "index"]);
     assert_eq!(digest(&c.path, &[]), whole, "a refusal wrote");
 }
+
+/// The bytes of system file `name` on `dev` past its first block
+/// (debugfs.ocfs2 `dump` on a copy without MMP).
+fn system_file_tail(dev: &Path, name: &str) -> Vec<u8> {
+    let (tmp, judged) = without_mmp(dev);
+    let out = tmp.path().join("dumped");
+    their_debugfs(&format!("dump //{name} {}", out.display()), &judged);
+    let bytes = fs::read(&out).unwrap_or_default();
+    bytes.get(4096..).unwrap_or_default().to_vec()
+}
+
+/// Issue 13, item 6: `--fs-features=usrquota,grpquota` makes the quota
+/// files as tunefs.ocfs2 makes them on a copy without MMP (the same inodes,
+/// clusters and sizes; the same dquots past block 0, where tunefs.ocfs2
+/// 1.8.7 leaves stale bytes after the info header), and the `no` forms
+/// remove them as it does; both checkers pass each result.
+#[test]
+fn quotas_change_as_tunefs_ocfs2_changes_them() {
+    let (a, b) = parity_pair_with(
+        "quota-",
+        512 * MIB,
+        3,
+        &["-M", "local", "-J", "size=4M"],
+        &|p| populate_slots(p, 1..3),
+    );
+    let (dev, other) = (a.path.as_path(), b.path.as_path());
+    for (ours, what) in [
+        (&["-y", "--fs-features=usrquota,grpquota"][..], "on"),
+        (&["-y", "--fs-features=nousrquota,nogrpquota"][..], "off"),
+    ] {
+        tunefs(ours, dev).expect(OK).stdout_has(": done");
+        theirs(&ours[1..], other);
+        assert_eq!(
+            slots_shape(dev, 0..3),
+            slots_shape(other, 0..3),
+            "quotas {what}"
+        );
+        for f in ["aquota.user", "aquota.group", "aquota.user:0002"] {
+            assert_eq!(
+                system_file_tail(dev, f),
+                system_file_tail(other, f),
+                "quotas {what}: {f}"
+            );
+        }
+        both_clean(dev, &format!("quotas {what}"));
+        assert_eq!(stats(dev)["mmp"], true);
+    }
+    assert!(system_file_tail(dev, "aquota.user").is_empty());
+}
+
+/// Issue 13, item 6: a kill before each write of turning quotas on, then
+/// of turning them off, leaves a volume `fsck.ocfs2-mmp -fy` repairs and
+/// both checkers accept, with the feature on and its files whole, or off;
+/// the same command run again then finishes the change.
+#[test]
+fn quota_change_crash_at_every_write() {
+    let base = Image::sparse("quota-crash-", 256 * MIB);
+    mkfs(&base.path, 4096, 2, &["-M", "local", "-J", "size=4M"]);
+    let on_img = base.copy("on.img");
+    tunefs(&["-y", "--fs-features=usrquota"], &on_img).expect(OK);
+    for (from, args, want) in [
+        (base.path.as_path(), "--fs-features=usrquota", true),
+        (on_img.as_path(), "--fs-features=nousrquota", false),
+    ] {
+        let n = kill_at_every_write(from, &["-y", args], &mut |img, n| {
+            let on = open_ro(img).features().ro_compat
+                & ocfs2_format::features::ro_compat::USRQUOTA
+                != 0;
+            if on {
+                assert!(
+                    !system_file_tail(img, "aquota.user").is_empty(),
+                    "{args}: kill before {n}"
+                );
+            }
+            tunefs(&["-y", args], img).expect(OK);
+            both_clean(img, &format!("{args} again after a kill before write {n}"));
+            let on = open_ro(img).features().ro_compat
+                & ocfs2_format::features::ro_compat::USRQUOTA
+                != 0;
+            assert_eq!(on, want, "{args} rerun after a kill before write {n}");
+        });
+        assert!(n >= 8, "{args}: only {n} writes");
+    }
+}

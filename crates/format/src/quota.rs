@@ -35,6 +35,8 @@ pub const INFO_OFF: usize = 8;
 pub const DQDBHEADER_SIZE: usize = 16;
 /// `sizeof(struct ocfs2_global_disk_dqblk)`.
 pub const DQBLK_SIZE: usize = 88;
+/// Blocks a global quota file is created with (`OCFS2_GLOBAL_QF_INIT_BLOCKS`).
+pub const GLOBAL_INIT_BLOCKS: u32 = 2;
 /// Blocks of a local quota file (`OCFS2_LOCAL_QF_INIT_BLOCKS`).
 pub const LOCAL_BLOCKS: u32 = 2;
 /// `OCFS2_DEF_BLOCK_GRACE`, `OCFS2_DEF_INODE_GRACE` (s) and

@@ -212,7 +212,7 @@ pub fn add_slot_files(
 
 /// Give local quota file `blkno` its two blocks: the clusters, the blocks'
 /// contents, then `i_size` (an empty file until then).
-fn init_local_quota(vol: &Volume, blkno: u64, t: crate::quota::QuotaType) -> Result<()> {
+pub fn init_local_quota(vol: &Volume, blkno: u64, t: crate::quota::QuotaType) -> Result<()> {
     let bs = u64::from(vol.block_size());
     let blocks = crate::quota::local_file(t, vol.block_size(), vol.meta_ecc());
     let bytes = blocks.len() as u64 * bs;
@@ -229,4 +229,127 @@ fn init_local_quota(vol: &Volume, blkno: u64, t: crate::quota::QuotaType) -> Res
     vol.device().flush()?;
     ino.di_mut().i_size.set(bytes);
     vol.write_meta(blkno, &mut ino.buf, CheckAt::Inode)
+}
+
+/// The block of system file `name`, made (mode `0644`, `flags`) when the
+/// system directory does not name it yet: a rerun takes what a run that
+/// stopped made.
+pub fn lookup_or_create(vol: &Volume, name: &str, flags: u32) -> Result<(u64, bool)> {
+    match vol.system_inode(name) {
+        Ok(b) => Ok((b, false)),
+        Err(_) => Ok((create(vol, name, 0o100644, flags)?, true)),
+    }
+}
+
+/// Turn quota type `t` on as tunefs.ocfs2 does (its create_quota_files):
+/// the global file and every slot's local file made (or taken as a run that
+/// stopped left them), the local files given their two blocks, the global
+/// file sized (libocfs2's first blocks, more for the tree the ids need) and
+/// written with the usage counted from the inodes, its header last. The
+/// caller then sets the feature bit: until then the files are strays of a
+/// volume without the feature, which nothing reads.
+pub fn install_quota(
+    vol: &Volume,
+    t: crate::quota::QuotaType,
+    verify: &dyn Fn() -> Result<()>,
+) -> Result<()> {
+    let bs = u64::from(vol.block_size());
+    let cs = u64::from(vol.cluster_size());
+    // libocfs2's order, which decides where the clusters go: the files,
+    // the global file's first blocks, the local files' blocks, then the
+    // global file's rest.
+    verify()?;
+    let (g, _) = lookup_or_create(vol, t.global_name(), inode_flags::QUOTA)?;
+    let mut locals = Vec::new();
+    for slot in 0..vol.max_slots() {
+        verify()?;
+        locals.push(lookup_or_create(vol, &t.local_name(slot), inode_flags::QUOTA)?.0);
+    }
+    let first = (u64::from(crate::quota::GLOBAL_INIT_BLOCKS) * bs).div_ceil(cs);
+    let have = u64::from(vol.read_inode(g)?.di().i_clusters.get());
+    if have < first {
+        verify()?;
+        crate::extend::extend(vol, g, first - have, false)?;
+    }
+    for l in locals {
+        if vol.read_inode(l)?.size() == 0 {
+            verify()?;
+            init_local_quota(vol, l, t)?;
+        }
+    }
+    let dquots = crate::quota::usage(vol, t)?
+        .into_iter()
+        .map(|(id, u)| (id, crate::quota::entry(id, u)))
+        .collect();
+    let blocks = crate::quota::global_file(
+        t,
+        vol.block_size(),
+        vol.meta_ecc(),
+        crate::quota::DEFAULT_INFO,
+        &dquots,
+    );
+    let n = (blocks.len() as u64).max(u64::from(crate::quota::GLOBAL_INIT_BLOCKS));
+    let want = (n * bs).div_ceil(cs);
+    let have = u64::from(vol.read_inode(g)?.di().i_clusters.get());
+    verify()?;
+    if have < want {
+        crate::extend::extend(vol, g, want - have, false)?;
+    }
+    let mut ino = vol.read_inode(g)?;
+    let ext = vol.extents(&ino)?;
+    let at = |i: usize| {
+        vol.map_block(&ext, i as u64)
+            .ok_or_else(|| Error::corrupt(g, format!("block {i} is not mapped")))
+    };
+    for (i, data) in blocks.iter().enumerate().skip(1) {
+        vol.write_block(at(i)?, data)?;
+    }
+    vol.device().flush()?;
+    vol.write_block(at(0)?, &blocks[0])?;
+    vol.device().flush()?;
+    ino.di_mut().i_size.set(blocks.len() as u64 * bs);
+    vol.write_meta(g, &mut ino.buf, CheckAt::Inode)?;
+    vol.device().flush()
+}
+
+/// Turn quota type `t` off as tunefs.ocfs2 does (its remove_quota_files):
+/// every file of the type truncated, then gone (`unslot::unlink`'s steps).
+/// The caller clears the feature bit first: a crash leaves strays that a
+/// rerun removes.
+pub fn remove_quota(
+    vol: &Volume,
+    t: crate::quota::QuotaType,
+    verify: &dyn Fn() -> Result<()>,
+) -> Result<()> {
+    let names = quota_files(vol, t)?;
+    for name in &names {
+        let b = vol.system_inode(name)?;
+        let ino = vol.read_inode(b)?;
+        if ino.di().i_flags.get() & inode_flags::VALID != 0
+            && (ino.di().i_clusters.get() != 0 || ino.size() != 0)
+        {
+            verify()?;
+            crate::extend::truncate(vol, b, 0, true)?;
+        }
+    }
+    crate::unslot::unlink(
+        vol,
+        &|n: &[u8]| names.iter().any(|x| x.as_bytes() == n),
+        verify,
+    )
+}
+
+/// The names of type `t`'s quota files the system directory holds.
+pub fn quota_files(vol: &Volume, t: crate::quota::QuotaType) -> Result<Vec<String>> {
+    let sysdir = vol.read_inode(vol.system_dir_blkno())?;
+    let g = t.global_name().as_bytes();
+    Ok(vol
+        .dir_entries(&sysdir)?
+        .into_iter()
+        .filter(|e| {
+            e.name == g
+                || (e.name.len() == g.len() + 5 && e.name.starts_with(g) && e.name[g.len()] == b':')
+        })
+        .map(|e| e.name_lossy())
+        .collect())
 }

@@ -157,7 +157,8 @@ pub fn finish(vol: &Volume, to: u16, verify: &dyn Fn() -> Result<()>) -> Result<
             }
         }
         release(vol, r, verify)?;
-        unlink(vol, r, verify)?;
+        let tail = format!(":{r:04}");
+        unlink(vol, &|n: &[u8]| n.ends_with(tail.as_bytes()), verify)?;
     }
     Ok(())
 }
@@ -384,21 +385,29 @@ fn release(vol: &Volume, r: u16, verify: &dyn Fn() -> Result<()>) -> Result<()> 
     Ok(())
 }
 
-/// Slot `r`'s system files gone: for each, its bit in the global inode
-/// allocator freed, the inode invalid, its entry cleared, and for the
-/// orphan directory the system directory's link count lowered. A step
-/// found done is passed over.
-fn unlink(vol: &Volume, r: u16, verify: &dyn Fn() -> Result<()>) -> Result<()> {
+/// System files gone, those whose names `pick` takes: for each, the inode
+/// invalid, its entry cleared, its bit in its inode allocator freed, and
+/// for a directory the system directory's link count lowered (the order of
+/// the kernel's orphan wipe: a crash leaves an entry naming an invalid
+/// inode, or a bit naming none, which fsck repairs). A step found done is
+/// passed over, so a rerun finishes what a run that stopped began.
+pub fn unlink(
+    vol: &Volume,
+    pick: &dyn Fn(&[u8]) -> bool,
+    verify: &dyn Fn() -> Result<()>,
+) -> Result<()> {
     let sysdir_blkno = vol.system_dir_blkno();
     let sysdir = vol.read_inode(sysdir_blkno)?;
-    let tail = format!(":{r:04}");
     for e in vol.dir_entries(&sysdir)? {
-        if !e.name.ends_with(tail.as_bytes()) {
+        if !pick(&e.name) || e.name == b"." || e.name == b".." {
             continue;
         }
         verify()?;
+        let mut was_dir = e.file_type == file_type::DIR;
+        let mut freed = None;
         if let Ok(mut ino) = vol.read_inode(e.inode) {
             let di = *ino.di();
+            was_dir |= ino.is_dir();
             let bit = di.i_suballoc_bit.get();
             let group = match di.i_suballoc_loc.get() {
                 0 => e.inode.checked_sub(u64::from(bit)),
@@ -408,9 +417,6 @@ fn unlink(vol: &Volume, r: u16, verify: &dyn Fn() -> Result<()>) -> Result<()> {
                 0xFFFF => vol.system_inode("global_inode_alloc").ok(),
                 s => vol.system_inode(&slot_file_name("inode_alloc", s)).ok(),
             };
-            if let (Some(group), Some(owner)) = (group, owner) {
-                alloc::free_bit(vol, owner, group, bit)?;
-            }
             if di.i_flags.get() & inode_flags::VALID != 0 {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -421,12 +427,16 @@ fn unlink(vol: &Volume, r: u16, verify: &dyn Fn() -> Result<()>) -> Result<()> {
                 d.i_dtime.set(now);
                 vol.write_meta(e.inode, &mut ino.buf, CheckAt::Inode)?;
             }
+            freed = group.zip(owner).map(|(g, o)| (o, g, bit));
         }
         let (blkno, off, at) = crate::link::entry_location(&sysdir, &e);
         let mut blk = vol.read_block(blkno)?;
         blk[off..off + 8].fill(0);
         vol.write_meta(blkno, &mut blk, at)?;
-        if e.name.starts_with(b"orphan_dir:") {
+        if let Some((owner, group, bit)) = freed {
+            alloc::free_bit(vol, owner, group, bit)?;
+        }
+        if was_dir {
             let mut sd = vol.read_inode(sysdir_blkno)?;
             let links = sd.di().i_links_count.get();
             sd.di_mut().i_links_count.set(links.saturating_sub(1));

@@ -46,8 +46,7 @@ pub use ocfs2_format::quota::{local_file, tree_depth, QuotaType, LOCAL_BLOCKS, R
 /// `OCFS2_QUOTA_FL`.
 pub const INODE_FLAGS: u32 = 0x1011;
 
-/// Blocks a global quota file is created with (`OCFS2_GLOBAL_QF_INIT_BLOCKS`).
-const GLOBAL_INIT_BLOCKS: u32 = 2;
+use ocfs2_format::quota::GLOBAL_INIT_BLOCKS;
 
 /// Size of a quota inode: what goes in `i_size` and `i_clusters`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

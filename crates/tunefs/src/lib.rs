@@ -21,6 +21,7 @@ mod clear;
 mod identity;
 mod journal;
 mod query;
+mod quota;
 mod resize;
 mod slotmap;
 mod slots;
@@ -158,6 +159,8 @@ pub struct Request {
     pub resize: Option<Option<u64>>,
     /// Feature bits turned by a superblock write alone (toggles.rs).
     pub bits: Vec<(String, bool)>,
+    /// Quota types turned on or off (quota.rs).
+    pub quota: Vec<(ocfs2_format::quota::QuotaType, bool)>,
 }
 
 fn parse_interval(s: &str) -> Result<u16, String> {
@@ -195,6 +198,14 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
                     r.slot_map = Some(f);
                     continue;
                 }
+                other if quota::by_name(other).is_some() => {
+                    let t = quota::by_name(other).expect("checked");
+                    if r.quota.iter().any(|q| q.0 == t && q.1 != want) {
+                        return Err(format!("{other} is both turned on and off"));
+                    }
+                    r.quota.push((t, want));
+                    continue;
+                }
                 other if toggles::known(other) => {
                     if r.bits.iter().any(|b| b.0 == other && b.1 != want) {
                         return Err(format!("{other} is both turned on and off"));
@@ -204,7 +215,7 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
                 }
                 other => {
                     return Err(if features::by_name(other).is_some() {
-                        format!("feature '{raw}': not changed by this release (it changes mmp, extended-slotmap, local, backup-super, append-dio, inline-data, refcount, discontig-bg, xattr and unwritten)")
+                        format!("feature '{raw}': not changed by this release (it changes mmp, extended-slotmap, local, backup-super, append-dio, inline-data, refcount, discontig-bg, xattr, unwritten, usrquota and grpquota)")
                     } else {
                         format!("unknown feature '{raw}'")
                     });
@@ -293,7 +304,8 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
         || r.journal.is_some()
         || r.slots.is_some()
         || r.resize.is_some()
-        || !r.bits.is_empty();
+        || !r.bits.is_empty()
+        || !r.quota.is_empty();
     if r.clear && (r.mmp.is_some() || r.interval.is_some() || identity || r.slot_map.is_some()) {
         return Err("--clear-mmp goes alone: clear first, then change the volume".into());
     }
@@ -390,6 +402,8 @@ struct Plan {
     resize: Option<(u64, u64)>,
     /// Feature bits turned: (name, on).
     bits: Vec<(&'static str, bool)>,
+    /// Quota types turned: (type, on).
+    quota: Vec<(ocfs2_format::quota::QuotaType, bool)>,
     notes: Vec<String>,
 }
 
@@ -408,6 +422,7 @@ impl Plan {
             || self.slots.is_some()
             || self.resize.is_some()
             || !self.bits.is_empty()
+            || !self.quota.is_empty()
     }
 }
 
@@ -571,6 +586,12 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         plan.slots = Some((vol.max_slots(), n));
     }
     plan.bits = toggles::changes(&vol, &req.bits);
+    plan.quota = quota::changes(&vol, &req.quota)?;
+    if !plan.quota.is_empty() {
+        if let Some(why) = slotmap::busy(&vol, "quotas are turned on or off")? {
+            return refuse(why);
+        }
+    }
     if let Some(why) = toggles::refusal(&vol, &plan.bits)? {
         return refuse(why);
     }
@@ -634,6 +655,17 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
             "feature {name}: {}",
             if *on { "on" } else { "off" }
         ));
+    }
+    for (t, on) in &plan.quota {
+        lines.push(if *on {
+            format!(
+                "feature {}: on ({} and a local file per slot, usage counted from the inodes)",
+                quota::name(*t),
+                t.global_name()
+            )
+        } else {
+            format!("feature {}: off (its quota files removed)", quota::name(*t))
+        });
     }
     if let Some((a, b)) = plan.resize {
         lines.push(format!(
@@ -784,6 +816,7 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         sb.s_max_slots.set(n);
     }
     toggles::apply(&mut sb, &plan.bits);
+    quota::apply(&mut sb, &plan.quota);
     if let Some((_, l)) = plan.label {
         sb.s_label = l;
     }
@@ -840,6 +873,7 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
             }
         }
         let verify_any = || verify().map_err(anyhow::Error::from);
+        quota::write(&vol, &plan.quota, &verify_any)?;
         for r in &plan.journal {
             journal::apply(&vol, r, &verify_any)?;
         }

@@ -5,7 +5,7 @@
 //! discontiguous; `xattr` on (with the 256-byte inline xattr size), and off
 //! when no inode has extended attributes. The turns that move data
 //! (`nosparse`, `nounwritten`, `noinline-data`, `norefcount`, `metaecc`
-//! either way, `indexed-dirs` either way, quotas either way, `sparse` on a
+//! either way, `indexed-dirs` either way, `sparse` on a
 //! volume that may hold allocation past file sizes) are refused by name.
 //! One superblock write (backups first, the primary last) is the change.
 
