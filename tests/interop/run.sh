@@ -986,7 +986,7 @@ scenario_f() {
 
 # t: tunefs on a volume mkfs.ocfs2 made with the old slot map. --enable-mmp
 # rewrites the map in the extended format in the same run, with a new label
-# and UUID and 16M journals (-J), then a third slot (-N 3), then the
+# and UUID and 16M journals (-J), then a third slot (-N 3), quotas on, then the
 # volume grown to its 1.5 GiB image (-S); the seed's kernel mounts it with
 # MMP, shows the new size in df,
 # writes files; both checkers are clean; then slot 2 removed (-N 2), MMP
@@ -1006,6 +1006,9 @@ scenario_t() {
 	q=$("$TUNEFS" -Q '%N' "$img")
 	rec "tunefs -N 3 under the MMP guard: rc=$RC in ${DT}s, -Q %N says '$q'"
 	[ "$q" = 3 ] || fail "after tunefs -N 3: -Q %N says '$q'"
+	run tune1q "$TUNEFS" -y --fs-features=usrquota,grpquota "$img"
+	[ $RC = 0 ] || fail "tunefs --fs-features=usrquota,grpquota under MMP: rc=$RC: $(cat "$OUT")"
+	rec "tunefs turned user and group quotas on under the MMP guard: rc=$RC in ${DT}s"
 	q=$("$TUNEFS" -Q '%A %S %V %U' "$img")
 	rec "tunefs --enable-mmp -L tuned -U: -Q says '$q'"
 	[ "$q" = "enabled extended tuned $uuid" ] || fail "after tunefs: -Q says '$q'"

@@ -588,6 +588,9 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     plan.bits = toggles::changes(&vol, &req.bits);
     plan.quota = quota::changes(&vol, &req.quota)?;
     if !plan.quota.is_empty() {
+        if plan.slots.is_some() {
+            return refuse("-N and quota changes go in separate runs: first one, then the other");
+        }
         if let Some(why) = slotmap::busy(&vol, "quotas are turned on or off")? {
             return refuse(why);
         }
