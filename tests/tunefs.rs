@@ -1717,8 +1717,8 @@ fn bad_input() {
         ("nobogus", &["unknown feature 'nobogus'"]),
         ("mmp,frob", &["unknown feature 'frob'"]),
         (
-            "metaecc",
-            &["feature 'metaecc'", "not changed by this release"],
+            "indexed-dirs",
+            &["feature 'indexed-dirs'", "not changed by this release"],
         ),
         (
             "extended-slotmap,noextended-slotmap",
@@ -2461,7 +2461,8 @@ fn feature_bits_change_as_tunefs_ocfs2_changes_them() {
     for (list, why) in [
         ("noinline-data", "which this release does not do"),
         ("norefcount", "which this release does not do"),
-        ("metaecc", "not changed by this release"),
+        ("metaecc", "which this release does not do"),
+        ("indexed-dirs", "not changed by this release"),
     ] {
         let arg = format!("--fs-features={list}");
         let r = tunefs(&["-y", &arg], dev);
@@ -2474,6 +2475,18 @@ fn feature_bits_change_as_tunefs_ocfs2_changes_them() {
     }
     assert_eq!(digest(dev, &[]), whole, "a refusal wrote to the volume");
     assert_eq!(stats(dev)["mmp"], true);
+    // metaecc off: the superblock alone, as tunefs.ocfs2 turns it.
+    let (a, b) = parity_pair(
+        "features-ecc-",
+        512 * MIB,
+        &["-M", "local", "-J", "size=4M", "--fs-features=metaecc"],
+    );
+    tunefs(&["-y", "--fs-features=nometaecc"], &a.path)
+        .expect(OK)
+        .stdout_has("feature metaecc: off: done");
+    theirs(&["--fs-features=nometaecc"], &b.path);
+    assert_eq!(stats_of(&a.path), stats_of(&b.path), "nometaecc");
+    both_clean(&a.path, "nometaecc");
 }
 
 /// Run `tunefs.ocfs2-mmp ARGS` on copies of `base`, killed before write 1,

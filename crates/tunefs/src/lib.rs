@@ -215,7 +215,7 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
                 }
                 other => {
                     return Err(if features::by_name(other).is_some() {
-                        format!("feature '{raw}': not changed by this release (it changes mmp, extended-slotmap, local, backup-super, append-dio, inline-data, refcount, discontig-bg, xattr, unwritten, usrquota and grpquota)")
+                        format!("feature '{raw}': not changed by this release (it changes mmp, extended-slotmap, local, backup-super, append-dio, inline-data, refcount, discontig-bg, xattr, unwritten, nometaecc, usrquota and grpquota)")
                     } else {
                         format!("unknown feature '{raw}'")
                     });
@@ -989,7 +989,7 @@ mod tests {
         assert!(request(&cli(&["--fs-features=bogus"]))
             .unwrap_err()
             .contains("unknown feature"));
-        assert!(request(&cli(&["--fs-features=metaecc"]))
+        assert!(request(&cli(&["--fs-features=indexed-dirs"]))
             .unwrap_err()
             .contains("not changed by this release"));
         let r = request(&cli(&["--fs-features=extended-slotmap,nolocal"])).unwrap();

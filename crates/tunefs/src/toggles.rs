@@ -1,11 +1,13 @@
 //! Feature bits tunefs.ocfs2 turns on or off with a superblock write alone
 //! (`--fs-features=`), with its conditions: `append-dio` both ways;
+//! `metaecc` off (the blocks keep their checks and trailers, which the
+//! kernel then passes over);
 //! `inline-data`, `refcount` and `unwritten` (which needs `sparse`) on;
 //! `discontig-bg` on, and off when no suballocator group is
 //! discontiguous; `xattr` on (with the 256-byte inline xattr size), and off
 //! when no inode has extended attributes. The turns that move data
 //! (`nosparse`, `nounwritten`, `noinline-data`, `norefcount`, `metaecc`
-//! either way, `indexed-dirs` either way, `sparse` on a
+//! on, `indexed-dirs` either way, `sparse` on a
 //! volume that may hold allocation past file sizes) are refused by name.
 //! One superblock write (backups first, the primary last) is the change.
 
@@ -23,13 +25,14 @@ enum Word {
 }
 
 /// The bits this module turns, by tunefs.ocfs2's name.
-const BITS: [(&str, Word, u32); 6] = [
+const BITS: [(&str, Word, u32); 7] = [
     ("append-dio", Word::Incompat, incompat::APPEND_DIO),
     ("inline-data", Word::Incompat, incompat::INLINE_DATA),
     ("refcount", Word::Incompat, incompat::REFCOUNT_TREE),
     ("discontig-bg", Word::Incompat, incompat::DISCONTIG_BG),
     ("xattr", Word::Incompat, incompat::XATTR),
     ("unwritten", Word::RoCompat, ro_compat::UNWRITTEN),
+    ("metaecc", Word::Incompat, incompat::META_ECC),
 ];
 
 /// Whether `name` is one of the bits this module turns.
@@ -50,6 +53,9 @@ pub fn unsupported(name: &str, on: bool) -> Option<&'static str> {
         ("unwritten", false) => {
             Some("nounwritten: unwritten extents would be zeroed, which this release does not do")
         }
+        ("metaecc", true) => Some(
+            "metaecc: every metadata block would get its check and every directory block a trailer, which this release does not do",
+        ),
         _ => None,
     }
 }
