@@ -944,8 +944,10 @@ fn fsck_y(img: &Path, n: u32) {
         .expect("fsck.ocfs2-mmp -fy");
     assert!(
         matches!(y.status.code(), Some(0) | Some(1)),
-        "write {n}: fsck.ocfs2-mmp -fy:\n{}",
-        String::from_utf8_lossy(&y.stdout)
+        "write {n}: fsck.ocfs2-mmp -fy ({}):\n{}{}",
+        y.status,
+        String::from_utf8_lossy(&y.stdout),
+        String::from_utf8_lossy(&y.stderr)
     );
 }
 
@@ -1717,8 +1719,8 @@ fn bad_input() {
         ("nobogus", &["unknown feature 'nobogus'"]),
         ("mmp,frob", &["unknown feature 'frob'"]),
         (
-            "indexed-dirs",
-            &["feature 'indexed-dirs'", "not changed by this release"],
+            "sparse",
+            &["feature 'sparse'", "not changed by this release"],
         ),
         (
             "extended-slotmap,noextended-slotmap",
@@ -2462,7 +2464,7 @@ fn feature_bits_change_as_tunefs_ocfs2_changes_them() {
         ("noinline-data", "which this release does not do"),
         ("norefcount", "which this release does not do"),
         ("metaecc", "which this release does not do"),
-        ("indexed-dirs", "not changed by this release"),
+        ("nosparse", "not changed by this release"),
     ] {
         let arg = format!("--fs-features={list}");
         let r = tunefs(&["-y", &arg], dev);
@@ -2839,4 +2841,76 @@ fn quota_change_crash_at_every_write() {
         });
         assert!(n >= 8, "{args}: only {n} writes");
     }
+}
+
+/// Issue 13, item 6: `--fs-features=noindexed-dirs` takes every
+/// directory's index away as tunefs.ocfs2 does on a copy without MMP (the
+/// same inodes, allocators, superblock seeds), and a kill before each of
+/// its writes leaves a volume `fsck.ocfs2-mmp -fy` repairs and both
+/// checkers accept; turning indexes on is refused, nothing written.
+#[test]
+fn indexes_are_removed_as_tunefs_ocfs2_removes_them() {
+    let (a, b) = parity_pair_with(
+        "noindex-",
+        512 * MIB,
+        3,
+        &[
+            "-M",
+            "local",
+            "-J",
+            "size=4M",
+            "--fs-features=noinline-data",
+        ],
+        &|p| populate_slots(p, 1..3),
+    );
+    let (dev, other) = (a.path.as_path(), b.path.as_path());
+    // Without MMP: the crash loop's reruns then wait for nothing.
+    let base = b.copy("base.img");
+    assert!(
+        !ocfs2_format::dx::indexed_dirs(&open_ro(dev))
+            .unwrap()
+            .is_empty(),
+        "no indexed directory to take"
+    );
+    tunefs(&["-y", "--fs-features=noindexed-dirs"], dev)
+        .expect(OK)
+        .stdout_has("feature indexed-dirs: off: done");
+    theirs(&["--fs-features=noindexed-dirs"], other);
+    assert_eq!(
+        slots_shape(dev, 0..3),
+        slots_shape(other, 0..3),
+        "noindexed-dirs"
+    );
+    for d in ["/slot1", "/slot2/d1"] {
+        let st = |p: &Path| {
+            let (_tmp, j) = without_mmp(p);
+            their_debugfs(&format!("stat {d}"), &j)
+                .lines()
+                .filter(|l| !l.contains("time:") && !l.contains("CRC32"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(st(dev), st(other), "{d}");
+    }
+    both_clean(dev, "noindexed-dirs");
+    assert!(ocfs2_format::dx::indexed_dirs(&open_ro(dev))
+        .unwrap()
+        .is_empty());
+    let whole = digest(dev, &[]);
+    tunefs(&["-y", "--fs-features=indexed-dirs"], dev)
+        .expect(REFUSED)
+        .quick()
+        .one_error(s(dev), &["indexed-dirs", "does not do"]);
+    assert_eq!(digest(dev, &[]), whole, "a refusal wrote");
+    kill_at_every_write(
+        &base,
+        &["-y", "--fs-features=noindexed-dirs"],
+        &mut |img, n| {
+            tunefs(&["-y", "--fs-features=noindexed-dirs"], img).expect(OK);
+            both_clean(
+                img,
+                &format!("noindexed-dirs again after a kill before write {n}"),
+            );
+        },
+    );
 }

@@ -1,8 +1,14 @@
 //! Directory indexes (indexed-dirs): the name hash (`ocfs2_dx_dir_name_hash`,
 //! ext3's TEA hash with the volume's seed) and an index root kept inline
-//! (`OCFS2_DX_FLAG_INLINE`), as the kernel and mkfs.ocfs2 write them.
+//! (`OCFS2_DX_FLAG_INLINE`), as the kernel and mkfs.ocfs2 write them; and
+//! an index taken away (`tunefs --fs-features=noindexed-dirs`).
 
-use crate::ondisk::{DxRootBlock, SuperBlock};
+use crate::blockcheck::CheckAt;
+use crate::error::{Error, Result};
+use crate::ondisk::{
+    dyn_features, inode_flags, Dinode, DxRootBlock, SuperBlock, DX_ROOT_SIGNATURE,
+};
+use crate::Volume;
 use zerocopy::FromBytes;
 
 /// `OCFS2_DX_FLAG_INLINE`: the root holds the entries itself.
@@ -137,4 +143,87 @@ impl Root {
         }
         b
     }
+}
+
+/// The directories with an index (valid, `OCFS2_INDEXED_DIR_FL`), by
+/// inode block.
+pub fn indexed_dirs(vol: &Volume) -> Result<Vec<u64>> {
+    let mut out = Vec::new();
+    vol.each_inode(&mut |blkno, buf| {
+        if let Ok((di, _)) = Dinode::read_from_prefix(buf) {
+            let valid = di.i_flags.get() & inode_flags::VALID != 0;
+            let dir = di.i_mode.get() & 0o170000 == 0o040000;
+            if valid && dir && di.i_dyn_features.get() & dyn_features::INDEXED_DIR != 0 {
+                out.push(blkno);
+            }
+        }
+    })?;
+    Ok(out)
+}
+
+/// Directory `dir`'s index root and the leaf clusters its list holds
+/// (none for an inline index). An index whose list has a tree depth (extent
+/// blocks) is an error: not removed by this release.
+pub fn index_of(vol: &Volume, dir: u64) -> Result<(u64, DxRootBlock, Vec<(u64, u64)>)> {
+    let ino = vol.read_inode(dir)?;
+    let root = ino.di().i_dx_root.get();
+    let buf = vol.read_meta(root, CheckAt::DxBlock)?;
+    let (h, _) = DxRootBlock::read_from_prefix(&buf)
+        .map_err(|_| Error::corrupt(root, "index root truncated"))?;
+    if !buf.starts_with(DX_ROOT_SIGNATURE) || h.dr_dir_blkno.get() != dir {
+        return Err(Error::corrupt(
+            root,
+            format!("not the index root of directory {dir}"),
+        ));
+    }
+    if h.dr_flags & FLAG_INLINE != 0 {
+        return Ok((root, h, Vec::new()));
+    }
+    let (el, recs) = crate::fs::parse_extent_list(root, &buf[ENTRY_LIST..], "index root")?;
+    if el.l_tree_depth.get() != 0 {
+        return Err(Error::Unsupported(format!(
+            "directory {dir}'s index has extent blocks (depth {}): not removed by this release",
+            el.l_tree_depth.get()
+        )));
+    }
+    let bpc = u64::from(vol.cluster_size() / vol.block_size());
+    let leaves = recs
+        .iter()
+        .filter(|r| r.leaf_clusters() > 0)
+        .map(|r| (r.e_blkno.get() / bpc, u64::from(r.leaf_clusters())))
+        .collect();
+    Ok((root, h, leaves))
+}
+
+/// Take directory `dir`'s index away, as libocfs2's ocfs2_dx_dir_truncate
+/// does: the inode first (no index flag, no root), then the leaf clusters
+/// freed in the global bitmap, then the root's bit in its extent allocator.
+/// A crash after the inode leaves blocks nothing uses, which fsck frees.
+pub fn remove_index(vol: &Volume, dir: u64) -> Result<()> {
+    let (root, h, leaves) = index_of(vol, dir)?;
+    let mut ino = vol.read_inode(dir)?;
+    {
+        let di = ino.di_mut();
+        di.i_dyn_features
+            .set(di.i_dyn_features.get() & !dyn_features::INDEXED_DIR);
+        di.i_dx_root.set(0);
+    }
+    vol.write_meta(dir, &mut ino.buf, CheckAt::Inode)?;
+    vol.device().flush()?;
+    if !leaves.is_empty() {
+        crate::alloc::free_clusters(vol, &leaves)?;
+    }
+    let bit = h.dr_suballoc_bit.get();
+    let group = match h.dr_suballoc_loc.get() {
+        0 => root.checked_sub(u64::from(bit)),
+        loc => Some(loc),
+    };
+    let owner = vol.system_inode(&crate::fs::slot_file_name(
+        "extent_alloc",
+        h.dr_suballoc_slot.get(),
+    ));
+    if let (Some(group), Ok(owner)) = (group, owner) {
+        crate::alloc::free_bit(vol, owner, group, bit)?;
+    }
+    vol.device().flush()
 }

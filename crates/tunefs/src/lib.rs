@@ -215,7 +215,7 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
                 }
                 other => {
                     return Err(if features::by_name(other).is_some() {
-                        format!("feature '{raw}': not changed by this release (it changes mmp, extended-slotmap, local, backup-super, append-dio, inline-data, refcount, discontig-bg, xattr, unwritten, nometaecc, usrquota and grpquota)")
+                        format!("feature '{raw}': not changed by this release (it changes mmp, extended-slotmap, local, backup-super, append-dio, inline-data, refcount, discontig-bg, xattr, unwritten, nometaecc, noindexed-dirs, usrquota and grpquota)")
                     } else {
                         format!("unknown feature '{raw}'")
                     });
@@ -877,6 +877,7 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         }
         let verify_any = || verify().map_err(anyhow::Error::from);
         quota::write(&vol, &plan.quota, &verify_any)?;
+        toggles::write(&vol, &plan.bits, &verify_any)?;
         for r in &plan.journal {
             journal::apply(&vol, r, &verify_any)?;
         }
@@ -989,7 +990,7 @@ mod tests {
         assert!(request(&cli(&["--fs-features=bogus"]))
             .unwrap_err()
             .contains("unknown feature"));
-        assert!(request(&cli(&["--fs-features=indexed-dirs"]))
+        assert!(request(&cli(&["--fs-features=sparse"]))
             .unwrap_err()
             .contains("not changed by this release"));
         let r = request(&cli(&["--fs-features=extended-slotmap,nolocal"])).unwrap();

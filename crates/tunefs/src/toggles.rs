@@ -1,13 +1,14 @@
 //! Feature bits tunefs.ocfs2 turns on or off with a superblock write alone
 //! (`--fs-features=`), with its conditions: `append-dio` both ways;
 //! `metaecc` off (the blocks keep their checks and trailers, which the
-//! kernel then passes over);
+//! kernel then passes over); `indexed-dirs` off (every index taken away
+//! first, see [`write`]);
 //! `inline-data`, `refcount` and `unwritten` (which needs `sparse`) on;
 //! `discontig-bg` on, and off when no suballocator group is
 //! discontiguous; `xattr` on (with the 256-byte inline xattr size), and off
 //! when no inode has extended attributes. The turns that move data
 //! (`nosparse`, `nounwritten`, `noinline-data`, `norefcount`, `metaecc`
-//! on, `indexed-dirs` either way, `sparse` on a
+//! on, `indexed-dirs` on, `sparse` on a
 //! volume that may hold allocation past file sizes) are refused by name.
 //! One superblock write (backups first, the primary last) is the change.
 
@@ -25,7 +26,7 @@ enum Word {
 }
 
 /// The bits this module turns, by tunefs.ocfs2's name.
-const BITS: [(&str, Word, u32); 7] = [
+const BITS: [(&str, Word, u32); 8] = [
     ("append-dio", Word::Incompat, incompat::APPEND_DIO),
     ("inline-data", Word::Incompat, incompat::INLINE_DATA),
     ("refcount", Word::Incompat, incompat::REFCOUNT_TREE),
@@ -33,6 +34,7 @@ const BITS: [(&str, Word, u32); 7] = [
     ("xattr", Word::Incompat, incompat::XATTR),
     ("unwritten", Word::RoCompat, ro_compat::UNWRITTEN),
     ("metaecc", Word::Incompat, incompat::META_ECC),
+    ("indexed-dirs", Word::Incompat, incompat::INDEXED_DIRS),
 ];
 
 /// Whether `name` is one of the bits this module turns.
@@ -53,6 +55,9 @@ pub fn unsupported(name: &str, on: bool) -> Option<&'static str> {
         ("unwritten", false) => {
             Some("nounwritten: unwritten extents would be zeroed, which this release does not do")
         }
+        ("indexed-dirs", true) => Some(
+            "indexed-dirs: every directory would get an index, which this release does not do",
+        ),
         ("metaecc", true) => Some(
             "metaecc: every metadata block would get its check and every directory block a trailer, which this release does not do",
         ),
@@ -97,6 +102,13 @@ pub fn refusal(vol: &Volume, changes: &[(&str, bool)]) -> Result<Option<String>>
                     return Ok(Some(format!(
                         "nodiscontig-bg: group {g} is discontiguous (its blocks are not in one run)"
                     )));
+                }
+            }
+            ("indexed-dirs", false) => {
+                for d in ocfs2_format::dx::indexed_dirs(vol)? {
+                    if let Err(e) = ocfs2_format::dx::index_of(vol, d) {
+                        return Ok(Some(format!("noindexed-dirs: directory {d}: {e}")));
+                    }
                 }
             }
             ("xattr", false) => {
@@ -175,5 +187,34 @@ pub fn apply(sb: &mut SuperBlock, changes: &[(&str, bool)]) {
             sb.s_xattr_inline_size
                 .set(if on { OCFS2_MIN_XATTR_INLINE_SIZE } else { 0 });
         }
+        // The hash seeds go with the index (the UUID hash stays for xattrs).
+        if (name, on) == ("indexed-dirs", false) {
+            if sb.s_feature_incompat.get() & incompat::XATTR == 0 {
+                sb.s_uuid_hash.set(0);
+            }
+            for x in sb.s_dx_seed.iter_mut() {
+                x.set(0);
+            }
+        }
     }
+}
+
+/// The writes a change needs before the superblock: `noindexed-dirs`
+/// takes every directory's index away first (`dx::remove_index`, inode
+/// first), as tunefs.ocfs2 does; a crash leaves directories without an
+/// index on a volume that still has the feature, which the kernel reads,
+/// and blocks nothing uses, which fsck frees.
+pub fn write(
+    vol: &Volume,
+    changes: &[(&str, bool)],
+    verify: &dyn Fn() -> Result<()>,
+) -> Result<()> {
+    if changes.contains(&("indexed-dirs", false)) {
+        for d in ocfs2_format::dx::indexed_dirs(vol)? {
+            verify()?;
+            ocfs2_format::dx::remove_index(vol, d)
+                .map_err(|e| anyhow::anyhow!("directory {d}: taking its index away: {e}"))?;
+        }
+    }
+    Ok(())
 }
