@@ -161,10 +161,17 @@ pub fn indexed_dirs(vol: &Volume) -> Result<Vec<u64>> {
     Ok(out)
 }
 
-/// Directory `dir`'s index root and the leaf clusters its list holds
-/// (none for an inline index). An index whose list has a tree depth (extent
+/// A directory's index: its root block and header, and the leaf clusters
+/// (first, count) its list holds (none for an inline index).
+pub struct Index {
+    pub root: u64,
+    pub header: DxRootBlock,
+    pub leaves: Vec<(u64, u64)>,
+}
+
+/// Directory `dir`'s index. An index whose list has a tree depth (extent
 /// blocks) is an error: not removed by this release.
-pub fn index_of(vol: &Volume, dir: u64) -> Result<(u64, DxRootBlock, Vec<(u64, u64)>)> {
+pub fn index_of(vol: &Volume, dir: u64) -> Result<Index> {
     let ino = vol.read_inode(dir)?;
     let root = ino.di().i_dx_root.get();
     let buf = vol.read_meta(root, CheckAt::DxBlock)?;
@@ -177,7 +184,11 @@ pub fn index_of(vol: &Volume, dir: u64) -> Result<(u64, DxRootBlock, Vec<(u64, u
         ));
     }
     if h.dr_flags & FLAG_INLINE != 0 {
-        return Ok((root, h, Vec::new()));
+        return Ok(Index {
+            root,
+            header: h,
+            leaves: Vec::new(),
+        });
     }
     let (el, recs) = crate::fs::parse_extent_list(root, &buf[ENTRY_LIST..], "index root")?;
     if el.l_tree_depth.get() != 0 {
@@ -192,7 +203,11 @@ pub fn index_of(vol: &Volume, dir: u64) -> Result<(u64, DxRootBlock, Vec<(u64, u
         .filter(|r| r.leaf_clusters() > 0)
         .map(|r| (r.e_blkno.get() / bpc, u64::from(r.leaf_clusters())))
         .collect();
-    Ok((root, h, leaves))
+    Ok(Index {
+        root,
+        header: h,
+        leaves,
+    })
 }
 
 /// Take directory `dir`'s index away, as libocfs2's ocfs2_dx_dir_truncate
@@ -200,7 +215,11 @@ pub fn index_of(vol: &Volume, dir: u64) -> Result<(u64, DxRootBlock, Vec<(u64, u
 /// freed in the global bitmap, then the root's bit in its extent allocator.
 /// A crash after the inode leaves blocks nothing uses, which fsck frees.
 pub fn remove_index(vol: &Volume, dir: u64) -> Result<()> {
-    let (root, h, leaves) = index_of(vol, dir)?;
+    let Index {
+        root,
+        header: h,
+        leaves,
+    } = index_of(vol, dir)?;
     let mut ino = vol.read_inode(dir)?;
     {
         let di = ino.di_mut();
