@@ -56,18 +56,31 @@ pub fn busy(vol: &Volume, what: &str) -> Result<Option<String>> {
 /// rewritten empty in `target`'s format. The caller then writes the final
 /// superblock (features set, the flag gone).
 pub fn rewrite(vol: &Volume, target: Format, verify: &dyn Fn() -> Result<()>) -> Result<()> {
-    let mut marked: SuperBlock = *vol.sb();
-    marked
-        .s_feature_incompat
-        .set(marked.s_feature_incompat.get() | incompat::TUNEFS_INPROG);
-    marked
-        .s_tunefs_flag
-        .set(marked.s_tunefs_flag.get() | TUNEFS_FLAG_SLOTMAP);
-    verify()?;
-    vol.write_super_everywhere(&marked)
+    mark_in_progress(vol, TUNEFS_FLAG_SLOTMAP, |_| {}, verify)
         .context("marking the superblocks: slot map rewrite in progress")?;
     verify()?;
     vol.write_empty_slot_map(target)
         .context("rewriting the slot map")?;
+    Ok(())
+}
+
+/// Every superblock copy marked as an operation in progress: the
+/// aborted-tunefs feature (`TUNEFS_INPROG`, which the kernel and
+/// ocfs2-tools refuse) with `flag` in `s_tunefs_flag`, and what `change`
+/// writes into the copy besides.
+pub fn mark_in_progress(
+    vol: &Volume,
+    flag: u16,
+    change: impl FnOnce(&mut SuperBlock),
+    verify: &dyn Fn() -> Result<()>,
+) -> Result<()> {
+    let mut marked: SuperBlock = *vol.sb();
+    marked
+        .s_feature_incompat
+        .set(marked.s_feature_incompat.get() | incompat::TUNEFS_INPROG);
+    marked.s_tunefs_flag.set(marked.s_tunefs_flag.get() | flag);
+    change(&mut marked);
+    verify()?;
+    vol.write_super_everywhere(&marked)?;
     Ok(())
 }

@@ -122,19 +122,14 @@ pub fn add(
 /// aborted-tunefs flag with `REMOVE_SLOT`), then the slots' files and
 /// groups moved or freed. The caller writes the final superblock.
 pub fn remove(vol: &Volume, to: u16, verify: &dyn Fn() -> Result<()>) -> Result<()> {
-    use ocfs2_format::features::incompat;
     use ocfs2_format::unslot::TUNEFS_FLAG_REMOVE_SLOT;
-    let mut marked = *vol.sb();
-    marked
-        .s_feature_incompat
-        .set(marked.s_feature_incompat.get() | incompat::TUNEFS_INPROG);
-    marked
-        .s_tunefs_flag
-        .set(marked.s_tunefs_flag.get() | TUNEFS_FLAG_REMOVE_SLOT);
-    marked.s_max_slots.set(to);
-    verify()?;
-    vol.write_super_everywhere(&marked)
-        .context("marking the superblocks: slot removal in progress")?;
+    crate::slotmap::mark_in_progress(
+        vol,
+        TUNEFS_FLAG_REMOVE_SLOT,
+        |sb| sb.s_max_slots.set(to),
+        verify,
+    )
+    .context("marking the superblocks: slot removal in progress")?;
     ocfs2_format::unslot::finish(vol, to, &|| {
         verify().map_err(|e| ocfs2_format::Error::Invalid(format!("{e:#}")))
     })
