@@ -12,7 +12,7 @@ MANDIR    = $(DESTDIR)$(PREFIX)/share/man/man8
 DEMO_IMG ?= target/demo/demo.img
 
 # cargo target name -> installed name
-TOOLS = debugfs-mmp:debugfs-mmp mkfs-ocfs2-mmp:mkfs.ocfs2-mmp tunefs-ocfs2-mmp:tunefs.ocfs2-mmp fsck-ocfs2-mmp:fsck.ocfs2-mmp
+TOOLS = debugfs-mmp:debugfs-mmp mkfs-ocfs2-mmp:mkfs.ocfs2-mmp tunefs-ocfs2-mmp:tunefs.ocfs2-mmp fsck-ocfs2-mmp:fsck.ocfs2-mmp mounted-ocfs2-mmp:mounted.ocfs2-mmp
 
 .PHONY: all build release deps test check demo bench install uninstall clean fmt
 

@@ -733,3 +733,62 @@ fn a_quick_check_on_a_terminal_prints_no_pass_lines() {
         "-v prints every pass: {out}"
     );
 }
+
+/// Issue 14: `debugfs-mmp -R "logdump"` shows the transactions of a
+/// crashed node's log that `fsck.ocfs2-mmp` then replays: the committed
+/// ones from `s_start` (ids wrapping past 2^32), the one never committed,
+/// and the blocks a replay writes home, which are the blocks fsck writes.
+#[test]
+fn logdump_shows_what_the_replay_writes() {
+    let dir = scratch("logdump");
+    let img = volume(dir.path(), "a.img", false, &[]);
+    let s = write_log(&img, false, false);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_debugfs-mmp"))
+        .args(["--json", "-R", "logdump 0"])
+        .arg(&img)
+        .output()
+        .expect("run debugfs-mmp");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let tids: Vec<u64> = j["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(tids, [0xFFFF_FFFE, 0xFFFF_FFFF, 0], "{j}");
+    assert_eq!(j["uncommitted"], 1, "{j}");
+    assert_eq!(j["dirty"], true, "{j}");
+    let mut targets: Vec<u64> = j["replay"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["target"].as_u64().unwrap())
+        .collect();
+    targets.sort_unstable();
+    // X, Y and the root: every judged block but Z (never committed).
+    let mut want: Vec<u64> = s.judged[..3].iter().map(|(b, _)| *b).collect();
+    want.sort_unstable();
+    assert_eq!(targets, want, "{j}");
+    let text = std::process::Command::new(env!("CARGO_BIN_EXE_debugfs-mmp"))
+        .args(["-R", "logdump"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&text.stdout);
+    assert!(t.contains("Transaction 1: logged, never committed"), "{t}");
+    assert!(t.contains("A replay writes 3 block(s)"), "{t}");
+    // fsck replays exactly those.
+    let (code, _, out) = fsck(&img, &["-y"]);
+    assert_eq!(code, Some(1), "{out}");
+    for (b, want) in &s.judged {
+        assert!(
+            block_of(&img, *b, s.bs) == *want,
+            "block {b} after the replay"
+        );
+    }
+}

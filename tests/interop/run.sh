@@ -993,7 +993,7 @@ scenario_f() {
 # off, the old map back,
 # another label and 4M journals, and the stock kernel reads every file back.
 scenario_t() {
-	local img=$W/st.img plain=$W/st-plain.img sums sums2 q kb uuid=0123456789ABCDEF0123456789ABCDEF
+	local img=$W/st.img plain=$W/st-plain.img sums sums2 q kb got sparse_sum uuid=0123456789ABCDEF0123456789ABCDEF
 	rm -f "$img"; truncate -s 1G "$img"
 	run mkfs-theirs mkfs.ocfs2 -q -F -M local -N 2 --fs-feature-level=max-compat -L before "$img"
 	[ $RC = 0 ] || fail "mkfs.ocfs2 --fs-feature-level=max-compat failed (rc=$RC): $(cat "$OUT")"
@@ -1022,12 +1022,27 @@ scenario_t() {
 	rec "the seed's kernel's df after -S: ${kb:-?} KiB"
 	[ -n "$kb" ] && [ "$kb" -gt 1400000 ] && [ "$kb" -le 1572864 ] || fail "df in the guest after -S to 1.5 GiB says '${kb:-nothing}' KiB: $SENT"
 	guest_files 8; sums=$SUMS
+	# For rdump: a sparse file, a symbolic link, a second name.
+	vm_send "truncate -s 10M /mnt/d/sparse && echo tail >> /mnt/d/sparse && ln -s f1 /mnt/d/link && ln /mnt/d/f2 /mnt/d/hard && sync && md5sum /mnt/d/sparse"
+	sparse_sum=$(printf '%s\n' "$SENT" | tr -d '\r' | grep -E '^[0-9a-f]{32}  /mnt/d/sparse' | cut -c1-32)
 	vm_stop
-	rec "the seed's kernel mounted the tuned volume with MMP, wrote 8 files, unmounted: rc=$RC"
+	rec "the seed's kernel mounted the tuned volume with MMP, wrote 8 files, a sparse file, a link and a second name, unmounted: rc=$RC"
 	[ $RC = 0 ] || fail "the writing guest failed (rc=$RC)"
+	[ -n "$sparse_sum" ] || fail "the guest did not checksum its sparse file: $SENT"
 	[ -z "$(kernel_errors "$KLOG")" ] || fail "kernel errors: $(kernel_errors "$KLOG")"
 	run fsckn "$FSCK" -n "$img"
 	[ $RC = 0 ] || fail "fsck -n after the guest exited $RC: $(cat "$OUT")"
+	rm -rf "$W/rd"; mkdir -p "$W/rd"
+	run rdump "$DEBUGFS" -R "rdump /d $W/rd" "$img"
+	[ $RC = 0 ] || fail "debugfs-mmp rdump /d: rc=$RC: $(cat "$OUT")"
+	got=$(cd "$W/rd" && md5sum d/f* | sed 's|  d/|  /mnt/d/|' | sort)
+	[ "$got" = "$sums" ] || fail "rdump's copies differ from the guest's checksums: $(diff <(echo "$sums") <(echo "$got") | head -5)"
+	[ "$(md5sum < "$W/rd/d/sparse" | cut -c1-32)" = "$sparse_sum" ] || fail "rdump's sparse copy differs from the guest's"
+	kb=$(du -k "$W/rd/d/sparse" | cut -f1)
+	[ "$kb" -lt 1024 ] || fail "rdump's copy of a 10 MiB sparse file takes $kb KiB: its hole was filled"
+	[ "$(readlink "$W/rd/d/link")" = f1 ] || fail "rdump's symbolic link reads '$(readlink "$W/rd/d/link")'"
+	[ "$(stat -c %i "$W/rd/d/f2")" = "$(stat -c %i "$W/rd/d/hard")" ] || fail "rdump copied a second name as a second file"
+	rec "debugfs-mmp rdump /d: the guest's checksums, the sparse file's hole kept (${kb} KiB on disk), the link and the second name kept"
 	oracle_clean "$img" "$plain" "the tuned volume"
 	run tune1r "$TUNEFS" -y -N 2 "$img"
 	[ $RC = 0 ] || fail "tunefs -N 2 (slot 2 removed) under MMP: rc=$RC: $(cat "$OUT")"

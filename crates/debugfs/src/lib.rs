@@ -1,15 +1,18 @@
 //! `debugfs-mmp`: read-only inspection of OCFS2 volumes and their MMP state.
 //!
 //! `debugfs-mmp [--json] -R "REQUEST" [-R ...] DEVICE`, or requests from a
-//! file (`-f FILE`) or standard input, one per line.
+//! file (`-f FILE`) or standard input, one per line, each run as it is
+//! read (a prompt on a terminal); a bad one prints its error and the
+//! session goes on; `quit` ends it.
 
+mod files;
+mod logdump;
 mod requests;
 
-use anyhow::Context;
 use clap::Parser;
 use ocfs2_format::{OpenMode, Volume};
 use ocfs2_toolkit::exit;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,9 +24,12 @@ pub const PROG: &str = "debugfs-mmp";
 pub struct Cli {
     /// Run REQUEST and exit (may be given several times)
     ///
-    /// Requests: stats, slotmap, "mmp status [-i]", "ls [-l] PATH",
-    /// "stat PATH", help. PATH starts with / (root directory), // (system
-    /// directory) or is <BLKNO>.
+    /// Requests: stats, slotmap, "mmp status [-i]", "mmp heartbeat",
+    /// "mmp set", hb, "ls [-l] PATH", "stat PATH", "cat PATH",
+    /// "dump [-p] PATH HOSTFILE", "logdump [SLOT]", "findpath INODE",
+    /// "ncheck INODE...",
+    /// help, quit ("help" describes each). PATH starts with / (root
+    /// directory), // (system directory) or is <BLKNO>.
     #[arg(short = 'R', long = "request", value_name = "REQUEST")]
     pub requests: Vec<String>,
 
@@ -50,9 +56,11 @@ pub struct Cli {
     pub device: String,
 }
 
-/// Result of one request.
+/// Result of one request: text (and bytes, for `cat`) for a person, JSON
+/// for `--json` (null: nothing to print).
 pub struct Outcome {
     pub text: String,
+    pub raw: Vec<u8>,
     pub json: serde_json::Value,
     pub exit: u8,
 }
@@ -65,65 +73,97 @@ pub fn main() -> ExitCode {
     ExitCode::from(run(&cli))
 }
 
-/// Gather the requests: `-R`s, then `-f FILE`, else standard input.
-fn gather_requests(cli: &Cli) -> anyhow::Result<Vec<String>> {
-    let mut reqs = cli.requests.clone();
-    let from_lines = |r: &mut dyn BufRead| -> anyhow::Result<Vec<String>> {
-        let mut out = Vec::new();
-        for line in r.lines() {
-            let line = line?;
-            let t = line.trim();
-            if !t.is_empty() && !t.starts_with('#') {
-                out.push(t.to_string());
+/// Where request lines come from after the `-R`s.
+enum Lines {
+    None,
+    File(std::io::BufReader<std::fs::File>),
+    Stdin,
+}
+
+/// The session: one volume, requests run as they come, the worst exit
+/// code kept.
+struct Session<'a> {
+    cli: &'a Cli,
+    vol: Volume,
+    worst: u8,
+    ran: usize,
+}
+
+impl Session<'_> {
+    /// Run one request and print what it gives. Returns false when the
+    /// session must end (standard output is gone).
+    fn run(&mut self, req: &requests::Request) -> bool {
+        self.ran += 1;
+        if req.writes() && !self.cli.write {
+            eprintln!(
+                "{PROG}: request \"{}\" writes to the device: add -w",
+                req.name()
+            );
+            self.worst = self.worst.max(exit::USAGE);
+            return true;
+        }
+        let code = match requests::execute(&self.vol, &self.cli.device, req, self.cli.json) {
+            Ok(out) => {
+                let mut lock = std::io::stdout().lock();
+                let written = if self.cli.json {
+                    if out.json.is_null() {
+                        Ok(())
+                    } else {
+                        writeln!(lock, "{}", out.json)
+                    }
+                } else {
+                    write!(lock, "{}", out.text).and_then(|()| lock.write_all(&out.raw))
+                };
+                if let Err(e) = written.and_then(|()| lock.flush()) {
+                    if e.kind() != std::io::ErrorKind::BrokenPipe {
+                        eprintln!("{PROG}: write error: {e}");
+                        self.worst = self.worst.max(exit::OPERATIONAL);
+                    }
+                    return false;
+                }
+                out.exit
             }
-        }
-        Ok(out)
-    };
-    match &cli.file {
-        Some(f) if f.as_os_str() == "-" => reqs.extend(from_lines(&mut std::io::stdin().lock())?),
-        Some(f) => {
-            let file = std::fs::File::open(f)
-                .with_context(|| format!("cannot read requests from {}", f.display()))?;
-            reqs.extend(from_lines(&mut std::io::BufReader::new(file))?);
-        }
-        None if reqs.is_empty() => reqs.extend(from_lines(&mut std::io::stdin().lock())?),
-        None => {}
+            Err(e) => {
+                let e = e.context(format!("{}: {}", self.cli.device, req.name()));
+                ocfs2_toolkit::print_error(PROG, &e);
+                if matches!(req, requests::Request::MmpStatus { .. }) {
+                    exit::MMP_UNKNOWN
+                } else {
+                    exit::REQUEST_FAILED
+                }
+            }
+        };
+        self.worst = self.worst.max(code);
+        true
     }
-    Ok(reqs)
 }
 
 pub fn run(cli: &Cli) -> u8 {
-    let reqs = match gather_requests(cli) {
-        Ok(r) => r,
-        Err(e) => {
-            ocfs2_toolkit::print_error(PROG, &e);
-            return exit::USAGE;
+    // -R requests are the command line's: a bad one is a usage error
+    // before anything runs.
+    let mut given = Vec::new();
+    for r in &cli.requests {
+        match requests::parse(r) {
+            Ok(p) => given.push(p.with_default_hb_window(cli.hb_window)),
+            Err(e) => {
+                eprintln!("{PROG}: {e}");
+                return exit::USAGE;
+            }
         }
-    };
-    let parsed: Vec<requests::Request> = match reqs
-        .iter()
-        .map(|r| requests::parse(r))
-        .collect::<Result<Vec<_>, _>>()
-    {
-        Ok(p) => p
-            .into_iter()
-            .map(|r| r.with_default_hb_window(cli.hb_window))
-            .collect(),
-        Err(e) => {
-            eprintln!("{PROG}: {e}");
-            return exit::USAGE;
-        }
-    };
-    if parsed.is_empty() {
-        eprintln!("{PROG}: no request given (use -R REQUEST, -f FILE or standard input)");
-        return exit::USAGE;
     }
-    // Scripts that ask only `mmp status` expect e2mmpstatus' codes, where
-    // "could not open" is "could not tell" (2).
-    let status_only = parsed
-        .iter()
-        .all(|r| matches!(r, requests::Request::MmpStatus { .. }));
-    if let Some(r) = parsed.iter().find(|r| r.writes()) {
+    let mut lines = match &cli.file {
+        Some(f) if f.as_os_str() == "-" => Lines::Stdin,
+        Some(f) => match std::fs::File::open(f) {
+            Ok(file) => Lines::File(std::io::BufReader::new(file)),
+            Err(e) => {
+                eprintln!("{PROG}: cannot read requests from {}: {e}", f.display());
+                return exit::USAGE;
+            }
+        },
+        None if given.is_empty() => Lines::Stdin,
+        None => Lines::None,
+    };
+    if let Some(r) = given.iter().find(|r| r.writes()) {
         if !cli.write {
             eprintln!(
                 "{PROG}: request \"{}\" writes to the device: add -w",
@@ -132,6 +172,12 @@ pub fn run(cli: &Cli) -> u8 {
             return exit::USAGE;
         }
     }
+    // Scripts that ask only `mmp status` expect e2mmpstatus' codes, where
+    // "could not open" is "could not tell" (2).
+    let status_only = matches!(lines, Lines::None)
+        && given
+            .iter()
+            .all(|r| matches!(r, requests::Request::MmpStatus { .. }));
     if cli.write {
         ocfs2_toolkit::signals::install();
     }
@@ -149,40 +195,73 @@ pub fn run(cli: &Cli) -> u8 {
     if let Some(w) = vol.device().direct_warning() {
         eprintln!("{PROG}: warning: {w}");
     }
-    let mut worst = exit::OK;
-    let stdout = std::io::stdout();
-    for req in &parsed {
-        let res = requests::execute(&vol, &cli.device, req, cli.json);
-        let code = match res {
-            Ok(out) => {
-                let mut lock = stdout.lock();
-                let written = if cli.json {
-                    writeln!(lock, "{}", out.json)
-                } else {
-                    write!(lock, "{}", out.text)
-                };
-                if let Err(e) = written.and_then(|()| lock.flush()) {
-                    if e.kind() == std::io::ErrorKind::BrokenPipe {
-                        return worst;
-                    }
-                    eprintln!("{PROG}: write error: {e}");
-                    return exit::OPERATIONAL;
+    let mut session = Session {
+        cli,
+        vol,
+        worst: exit::OK,
+        ran: 0,
+    };
+    for req in &given {
+        if matches!(req, requests::Request::Quit) {
+            return session.worst;
+        }
+        if !session.run(req) {
+            return session.worst;
+        }
+    }
+    // Lines: each request runs as it is read; a bad one prints its error
+    // and the session goes on; `quit` ends it. On a terminal, a prompt.
+    let prompt = matches!(lines, Lines::Stdin) && std::io::stdin().is_terminal();
+    let mut quit = false;
+    loop {
+        if prompt {
+            print!("{PROG}: ");
+            let _ = std::io::stdout().flush();
+        }
+        let mut line = String::new();
+        let got = match &mut lines {
+            Lines::None => break,
+            Lines::File(r) => r.read_line(&mut line),
+            Lines::Stdin => std::io::stdin().lock().read_line(&mut line),
+        };
+        match got {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("{PROG}: reading requests: {e}");
+                session.worst = session.worst.max(exit::USAGE);
+                break;
+            }
+        }
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        match requests::parse(t) {
+            Ok(requests::Request::Quit) => {
+                quit = true;
+                break;
+            }
+            Ok(req) => {
+                if !session.run(&req.with_default_hb_window(cli.hb_window)) {
+                    break;
                 }
-                out.exit
             }
             Err(e) => {
-                let e = e.context(format!("{}: {}", cli.device, req.name()));
-                ocfs2_toolkit::print_error(PROG, &e);
-                if matches!(req, requests::Request::MmpStatus { .. }) {
-                    exit::MMP_UNKNOWN
-                } else {
-                    exit::REQUEST_FAILED
-                }
+                session.ran += 1;
+                eprintln!("{PROG}: {e}");
+                session.worst = session.worst.max(exit::USAGE);
             }
-        };
-        worst = worst.max(code);
+        }
     }
-    worst
+    if prompt && !quit {
+        println!();
+    }
+    if session.ran == 0 && !quit {
+        eprintln!("{PROG}: no request given (use -R REQUEST, -f FILE or standard input)");
+        return exit::USAGE;
+    }
+    session.worst
 }
 
 fn open(device: &str, write: bool) -> anyhow::Result<Volume> {

@@ -47,7 +47,36 @@ pub enum Request {
     Hb {
         watch: Option<u64>,
     },
+    /// A file's bytes on standard output.
+    Cat {
+        path: String,
+    },
+    /// A file copied to a host file (`-p`: its mode, owner and times too).
+    Dump {
+        preserve: bool,
+        path: String,
+        host: String,
+    },
+    /// A whole tree copied to a host directory.
+    Rdump {
+        path: String,
+        host: String,
+    },
+    /// The jbd2 log of a slot's journal.
+    Logdump {
+        slot: u16,
+    },
+    /// A path that names an inode.
+    Findpath {
+        inode: u64,
+    },
+    /// Every path that names each inode.
+    Ncheck {
+        inodes: Vec<u64>,
+    },
     Help,
+    /// End the session.
+    Quit,
 }
 
 impl Request {
@@ -61,7 +90,14 @@ impl Request {
             Request::MmpHeartbeat { .. } => "mmp heartbeat",
             Request::MmpSet { .. } => "mmp set",
             Request::Hb { .. } => "hb",
+            Request::Cat { .. } => "cat",
+            Request::Dump { .. } => "dump",
+            Request::Rdump { .. } => "rdump",
+            Request::Logdump { .. } => "logdump",
+            Request::Findpath { .. } => "findpath",
+            Request::Ncheck { .. } => "ncheck",
             Request::Help => "help",
+            Request::Quit => "quit",
         }
     }
 
@@ -101,8 +137,32 @@ mmp set [--force] SLOT VALUE [NODE]
 hb [--watch SECONDS]  the o2hb heartbeat blocks (node, sequence, generation);
                       --watch re-reads them every second for SECONDS: live,
                       silent or never, and when each last changed
+cat PATH              a file's bytes (holes read as zeros)
+dump [-p] PATH HOSTFILE
+                      copy a file out, its holes kept; -p: its mode, owner
+                      and times too
+rdump PATH HOSTDIR    copy a whole tree out (holes kept, symbolic links, hard
+                      links once, modes, owners and times); lists what it
+                      could not copy
+logdump [SLOT]        slot SLOT's journal (default 0): its transactions from
+                      s_start, the blocks each writes and revokes, and what a
+                      replay would write
+findpath INODE        a path that names the inode (INODE: a number or <N>)
+ncheck INODE...       every path that names each inode
 help                  this list
+quit, q               end the session
+PATH starts with / (the root directory), // (the system directory) or is
+<BLKNO> (an inode by its block).
 ";
+
+/// An inode number as debugfs.ocfs2 takes it: `123` or `<123>`.
+fn inode_number(w: &str) -> Option<u64> {
+    let n = w
+        .strip_prefix('<')
+        .and_then(|x| x.strip_suffix('>'))
+        .unwrap_or(w);
+    n.parse().ok()
+}
 
 /// Parse one request line.
 pub fn parse(line: &str) -> Result<Request, String> {
@@ -183,7 +243,44 @@ pub fn parse(line: &str) -> Result<Request, String> {
             Err(_) => bad("--watch takes a number of seconds"),
         },
         ["hb", ..] => bad("usage: hb [--watch SECONDS]"),
+        ["cat", p] => Ok(Request::Cat { path: (*p).into() }),
+        ["cat", ..] => bad("usage: cat PATH"),
+        ["dump", "-p", p, h] => Ok(Request::Dump {
+            preserve: true,
+            path: (*p).into(),
+            host: (*h).into(),
+        }),
+        ["dump", p, h] => Ok(Request::Dump {
+            preserve: false,
+            path: (*p).into(),
+            host: (*h).into(),
+        }),
+        ["dump", ..] => bad("usage: dump [-p] PATH HOSTFILE"),
+        ["rdump", p, h] => Ok(Request::Rdump {
+            path: (*p).into(),
+            host: (*h).into(),
+        }),
+        ["rdump", ..] => bad("usage: rdump PATH HOSTDIR"),
+        ["logdump"] => Ok(Request::Logdump { slot: 0 }),
+        ["logdump", n] => match n.parse() {
+            Ok(slot) => Ok(Request::Logdump { slot }),
+            Err(_) => bad("usage: logdump [SLOT]"),
+        },
+        ["logdump", ..] => bad("usage: logdump [SLOT]"),
+        ["findpath", i] => match inode_number(i) {
+            Some(inode) => Ok(Request::Findpath { inode }),
+            None => bad("usage: findpath INODE (a number, or <N>)"),
+        },
+        ["findpath", ..] => bad("usage: findpath INODE"),
+        ["ncheck", rest @ ..] if !rest.is_empty() => {
+            match rest.iter().map(|i| inode_number(i)).collect::<Option<Vec<_>>>() {
+                Some(inodes) => Ok(Request::Ncheck { inodes }),
+                None => bad("usage: ncheck INODE... (numbers, or <N>)"),
+            }
+        }
+        ["ncheck"] => bad("usage: ncheck INODE..."),
         ["help"] | ["?"] => Ok(Request::Help),
+        ["quit"] | ["q"] => Ok(Request::Quit),
         [] => bad("empty request"),
         [other, ..] => bad(&format!("unknown request '{other}' (try: help)")),
     }
@@ -209,17 +306,30 @@ pub fn execute(vol: &Volume, device: &str, req: &Request, json: bool) -> Result<
             force,
         } => mmp_set(vol, *slot, *value, *node, *force, json),
         Request::Hb { watch } => hb(vol, *watch),
+        Request::Cat { path } => crate::files::cat(vol, path, json),
+        Request::Dump {
+            preserve,
+            path,
+            host,
+        } => crate::files::dump(vol, path, host, *preserve),
+        Request::Rdump { path, host } => crate::files::rdump(vol, path, host),
+        Request::Logdump { slot } => crate::logdump::logdump(vol, *slot),
+        Request::Findpath { inode } => crate::files::findpath(vol, *inode),
+        Request::Ncheck { inodes } => crate::files::ncheck(vol, inodes),
         Request::Help => Ok(Outcome {
             text: HELP.into(),
+            raw: Vec::new(),
             json: json!({ "help": HELP }),
             exit: exit::OK,
         }),
+        Request::Quit => ok(String::new(), Value::Null),
     }
 }
 
 fn ok(text: String, json: Value) -> Result<Outcome> {
     Ok(Outcome {
         text,
+        raw: Vec::new(),
         json,
         exit: exit::OK,
     })
@@ -664,6 +774,7 @@ fn mmp_status(
     });
     Ok(Outcome {
         text: t,
+        raw: Vec::new(),
         json,
         exit: code,
     })

@@ -35,7 +35,7 @@ fn norm_uuid(s: &str) -> String {
 }
 
 /// Candidate block devices: every entry of /proc/partitions.
-fn candidates() -> Vec<PathBuf> {
+pub fn candidates() -> Vec<PathBuf> {
     let Ok(text) = std::fs::read_to_string("/proc/partitions") else {
         return Vec::new();
     };

@@ -1,0 +1,368 @@
+//! Issue 14: debugfs-mmp reads files out of a volume whatever its MMP
+//! state (`cat`, `dump [-p]`, `findpath`, `ncheck`, a session that goes on
+//! past a bad request and ends at `quit`), agreeing with debugfs.ocfs2 on
+//! the same volume without MMP; mounted.ocfs2-mmp lists volumes and who
+//! holds each, every volume's wait at once.
+
+mod common;
+
+use common::{cp_sparse, find_tool, mkfs_ocfs2_made, scratch, sparse_file, MIB};
+use ocfs2_format::{FileDevice, OpenMode, Volume};
+use serde_json::Value;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const DEBUGFS: &str = env!("CARGO_BIN_EXE_debugfs-mmp");
+const MOUNTED: &str = env!("CARGO_BIN_EXE_mounted-ocfs2-mmp");
+const TUNEFS: &str = env!("CARGO_BIN_EXE_tunefs-ocfs2-mmp");
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn describe(o: &Output) -> String {
+    format!(
+        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `mkfs.ocfs2 -b 4096 -N 2 -M local -J size=4M EXTRA IMG` on a new
+/// sparse image of `size`.
+fn mkfs_theirs(img: &Path, size: u64, extra: &[&str]) {
+    sparse_file(img, size);
+    let out = Command::new(find_tool("mkfs.ocfs2", "ocfs2-tools"))
+        .args([
+            "-F", "-b", "4096", "-N", "2", "-M", "local", "-J", "size=4M",
+        ])
+        .args(extra)
+        .arg(img)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run mkfs.ocfs2");
+    assert!(
+        mkfs_ocfs2_made(&out, true),
+        "mkfs.ocfs2: {}",
+        describe(&out)
+    );
+}
+
+/// MMP on, by our tunefs.
+fn enable_mmp(img: &Path) {
+    let out = Command::new(TUNEFS)
+        .args(["-y", "--enable-mmp", "--mmp-update-interval=1"])
+        .arg(img)
+        .output()
+        .expect("run tunefs");
+    assert!(
+        out.status.success(),
+        "tunefs --enable-mmp: {}",
+        describe(&out)
+    );
+}
+
+/// A copy of `img` with the MMP bit cleared, for debugfs.ocfs2.
+fn without_mmp(img: &Path, dir: &Path) -> PathBuf {
+    let copy = dir.join("plain.img");
+    cp_sparse(img, &copy);
+    let mode = OpenMode {
+        write: true,
+        exclusive: false,
+    };
+    let v = Volume::open(Box::new(FileDevice::open(&copy, mode).unwrap())).unwrap();
+    let mut sb = *v.sb();
+    sb.s_feature_incompat
+        .set(sb.s_feature_incompat.get() & !ocfs2_format::features::incompat::MMP);
+    v.write_super_everywhere(&sb).unwrap();
+    copy
+}
+
+fn ours(args: &[&str], img: &Path) -> Output {
+    Command::new(DEBUGFS)
+        .args(args)
+        .arg(img)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run debugfs-mmp")
+}
+
+fn theirs(req: &str, img: &Path) -> Output {
+    Command::new(find_tool("debugfs.ocfs2", "ocfs2-tools"))
+        .args(["-R", req])
+        .arg(img)
+        .output()
+        .expect("run debugfs.ocfs2")
+}
+
+/// Directories `/a`, `/a/b`, `/a/b/c`, `/x` made with the format crate's
+/// directory code (slot 0's inode allocator), for the path requests.
+fn make_tree(img: &Path) -> Vec<(String, u64)> {
+    let mode = OpenMode {
+        write: true,
+        exclusive: false,
+    };
+    let vol = Volume::open(Box::new(FileDevice::open(img, mode).unwrap())).unwrap();
+    let mut made = Vec::new();
+    let root = vol.root_blkno();
+    let mk = |parent: u64, name: &str| {
+        ocfs2_format::link::make_subdir(&vol, 0, parent, name.as_bytes(), &|_| true)
+            .expect("make a directory")
+    };
+    let a = mk(root, "a");
+    let b = mk(a, "b");
+    let c = mk(b, "c");
+    let x = mk(root, "x");
+    made.extend([
+        ("/a".to_string(), a),
+        ("/a/b".into(), b),
+        ("/a/b/c".into(), c),
+        ("/x".into(), x),
+    ]);
+    made
+}
+
+/// A session reads its requests as they come: a bad one prints its error
+/// and the rest run; `quit` ends it; `help` lists every request.
+#[test]
+fn a_session_goes_on_past_a_bad_request_and_ends_at_quit() {
+    let dir = scratch("rescue-session-");
+    let img = dir.path().join("v.img");
+    mkfs_theirs(&img, 256 * MIB, &[]);
+    enable_mmp(&img);
+    let mut child = Command::new(DEBUGFS)
+        .arg(&img)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"help\nbogus request\nstats\nquit\nslotmap\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for r in [
+        "cat PATH",
+        "dump [-p] PATH HOSTFILE",
+        "findpath INODE",
+        "ncheck INODE",
+        "mmp heartbeat",
+        "mmp set",
+        "hb [--watch",
+        "quit",
+    ] {
+        assert!(stdout.contains(r), "help lacks {r}: {}", describe(&out));
+    }
+    assert!(
+        stdout.contains("Max Node Slots"),
+        "stats did not run: {}",
+        describe(&out)
+    );
+    assert!(
+        !stdout.contains("Slot map:"),
+        "a request after quit ran: {}",
+        describe(&out)
+    );
+    assert_eq!(stderr.lines().count(), 1, "{}", describe(&out));
+    assert!(
+        stderr.contains("unknown request 'bogus'"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(out.status.code(), Some(16), "{}", describe(&out));
+}
+
+/// `cat` and `dump [-p]` copy files out byte for byte as debugfs.ocfs2
+/// does, on a volume whose MMP check would refuse a mount (a slot held).
+#[test]
+fn cat_and_dump_agree_with_debugfs_ocfs2() {
+    let dir = scratch("rescue-files-");
+    let img = dir.path().join("v.img");
+    mkfs_theirs(&img, 256 * MIB, &["--fs-features=usrquota"]);
+    enable_mmp(&img);
+    // A held slot: the kind of volume that will not mount.
+    let held = Command::new(DEBUGFS)
+        .args(["-w", "-R", "mmp set --force 1 0x00000007"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(held.status.success(), "{}", describe(&held));
+    let plain = without_mmp(&img, dir.path());
+    for f in ["//slot_map", "//aquota.user", "//journal:0001"] {
+        let a = ours(&["-R", &format!("cat {f}")], &img);
+        assert!(a.status.success(), "cat {f}: {}", describe(&a));
+        let b = theirs(&format!("cat {f}"), &plain);
+        assert!(
+            !b.stdout.is_empty(),
+            "debugfs.ocfs2 cat {f}: {}",
+            describe(&b)
+        );
+        assert_eq!(a.stdout, b.stdout, "cat {f}");
+        let (ha, hb) = (dir.path().join("ours.bin"), dir.path().join("theirs.bin"));
+        let _ = std::fs::remove_file(&ha);
+        let _ = std::fs::remove_file(&hb);
+        let d = ours(&["-R", &format!("dump -p {f} {}", s(&ha))], &img);
+        assert!(d.status.success(), "dump -p {f}: {}", describe(&d));
+        theirs(&format!("dump -p {f} {}", s(&hb)), &plain);
+        assert_eq!(
+            std::fs::read(&ha).unwrap(),
+            std::fs::read(&hb).unwrap(),
+            "dump {f}"
+        );
+        let (ma, mb) = (
+            std::fs::metadata(&ha).unwrap(),
+            std::fs::metadata(&hb).unwrap(),
+        );
+        assert_eq!(ma.mode(), mb.mode(), "dump -p {f}: mode");
+        assert_eq!(ma.mtime(), mb.mtime(), "dump -p {f}: mtime");
+    }
+    // A directory is not a file; a missing path is named.
+    let r = ours(&["-R", "cat /"], &img);
+    assert_eq!(r.status.code(), Some(4), "{}", describe(&r));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("is a directory"));
+    let r = ours(&["--json", "-R", "cat //slot_map"], &img);
+    let j: Value = serde_json::from_slice(&r.stdout).expect("one JSON object");
+    assert_eq!(j["size"], 4096, "{j}");
+}
+
+/// `findpath` and `ncheck` print what debugfs.ocfs2 prints.
+#[test]
+fn findpath_and_ncheck_agree_with_debugfs_ocfs2() {
+    let dir = scratch("rescue-paths-");
+    let img = dir.path().join("v.img");
+    mkfs_theirs(&img, 256 * MIB, &[]);
+    let tree = make_tree(&img);
+    enable_mmp(&img);
+    let plain = without_mmp(&img, dir.path());
+    let c = tree.iter().find(|t| t.0 == "/a/b/c").unwrap().1;
+    let x = tree.iter().find(|t| t.0 == "/x").unwrap().1;
+    let sys = Volume::open(Box::new(
+        FileDevice::open(&img, OpenMode::default()).unwrap(),
+    ))
+    .unwrap()
+    .system_inode("journal:0001")
+    .unwrap();
+    // debugfs.ocfs2 takes inode numbers as <N> (ours also takes N).
+    for req in [
+        format!("findpath <{c}>"),
+        format!("findpath <{sys}>"),
+        format!("ncheck <{x}> <{c}> <{sys}>"),
+    ] {
+        let a = ours(&["-R", &req], &img);
+        assert!(a.status.success(), "{req}: {}", describe(&a));
+        let b = theirs(&req, &plain);
+        assert_eq!(
+            String::from_utf8_lossy(&a.stdout),
+            String::from_utf8_lossy(&b.stdout),
+            "{req}"
+        );
+    }
+    let r = ours(&["-R", "findpath 999999"], &img);
+    assert_eq!(r.status.code(), Some(4), "{}", describe(&r));
+    let a = ours(&["-R", &format!("findpath {c}")], &img);
+    assert_eq!(
+        String::from_utf8_lossy(&a.stdout),
+        format!("\t{c}\t/a/b/c/\n")
+    );
+}
+
+/// mounted.ocfs2-mmp over image files: one free with MMP, one held by a
+/// live heartbeat, three whose slot 1 holds a sequence that no longer moves
+/// (a dead mount: only a full wait tells), one without MMP, one not OCFS2.
+/// `-d` tells them apart from their superblocks; `-f` gives each its state,
+/// all waits at once.
+#[test]
+fn mounted_lists_volumes_and_who_holds_them() {
+    let dir = scratch("rescue-mounted-");
+    let p = |n: &str| dir.path().join(n);
+    let (free, held, plain, other) = (p("free.img"), p("held.img"), p("plain.img"), p("other.img"));
+    let stale: Vec<PathBuf> = (0..3).map(|i| p(&format!("stale{i}.img"))).collect();
+    mkfs_theirs(&free, 128 * MIB, &["-L", "freevol"]);
+    enable_mmp(&free);
+    for v in stale.iter().chain([&held]) {
+        cp_sparse(&free, v);
+    }
+    for v in &stale {
+        let r = ours(&["-w", "-R", "mmp set --force 1 0x00001234"], v);
+        assert!(r.status.success(), "{}", describe(&r));
+    }
+    mkfs_theirs(&plain, 128 * MIB, &["-L", "plainvol"]);
+    sparse_file(&other, 16 * MIB);
+    let mut devs: Vec<String> = [&free, &held, &plain, &other]
+        .iter()
+        .map(|x| s(x).to_string())
+        .collect();
+    devs.extend(stale.iter().map(|x| s(x).to_string()));
+    let run = |args: &[&str]| {
+        Command::new(MOUNTED)
+            .args(args)
+            .args(&devs)
+            .output()
+            .expect("run mounted.ocfs2-mmp")
+    };
+    let d = run(&["-d", "--json"]);
+    assert_eq!(d.status.code(), Some(0), "{}", describe(&d));
+    let j: Value = serde_json::from_slice(&d.stdout).expect("one JSON object");
+    let vols = j["volumes"].as_array().unwrap();
+    assert_eq!(vols.len(), 7, "{j}");
+    assert_eq!(vols[0]["mmp"], true, "{j}");
+    assert_eq!(vols[0]["label"], "freevol", "{j}");
+    assert_eq!(vols[2]["mmp"], false, "{j}");
+    assert_eq!(vols[3]["ocfs2"], false, "{j}");
+    assert!(vols[0].get("state").is_none(), "-d waits for nothing: {j}");
+    let text = run(&["-d"]);
+    let t = String::from_utf8_lossy(&text.stdout);
+    assert!(t.contains("plainvol") && t.contains("not OCFS2"), "{t}");
+    // A live holder: a heartbeat in another process.
+    let mut hb = Command::new(DEBUGFS)
+        .args(["-w", "-R", "mmp heartbeat --for 90"])
+        .arg(&held)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(13));
+    let started = Instant::now();
+    let f = run(&["-f", "--json"]);
+    let took = started.elapsed();
+    let _ = hb.kill();
+    let _ = hb.wait();
+    assert_eq!(f.status.code(), Some(0), "{}", describe(&f));
+    let j: Value = serde_json::from_slice(&f.stdout).expect("one JSON object");
+    let kinds: Vec<String> = j["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["state"]["kind"].as_str().unwrap_or("-").to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["free", "mounted", "free", "-", "stale", "stale", "stale"],
+        "{j}"
+    );
+    // A stale sequence is known only after the whole wait (11 s at update
+    // interval 1): the three checks ran at once, not one after the other
+    // (33 s).
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(25),
+        "-f took {took:?}"
+    );
+    // Nothing OCFS2 named: exit 1; a path that is not there: 8.
+    let none = Command::new(MOUNTED).arg(&other).output().unwrap();
+    assert_eq!(none.status.code(), Some(1), "{}", describe(&none));
+    let missing = Command::new(MOUNTED)
+        .arg(p("missing.img"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(8), "{}", describe(&missing));
+    assert_eq!(String::from_utf8_lossy(&missing.stderr).lines().count(), 1);
+}
