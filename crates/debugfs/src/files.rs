@@ -65,6 +65,21 @@ fn each_run(
     Ok(())
 }
 
+/// Write `bytes` at `off` in `f`, leaving out every 4 KiB piece that is all
+/// zeros (the file is sized afterwards, so those read as zeros: holes, as
+/// `cp --sparse` leaves them). Returns the bytes written.
+fn write_sparse(f: &std::fs::File, off: u64, bytes: &[u8]) -> std::io::Result<u64> {
+    const PIECE: usize = 4096;
+    let mut written = 0;
+    for (i, piece) in bytes.chunks(PIECE).enumerate() {
+        if piece.iter().any(|&b| b != 0) {
+            f.write_all_at(piece, off + (i * PIECE) as u64)?;
+            written += piece.len() as u64;
+        }
+    }
+    Ok(written)
+}
+
 /// The inode at `path` (debugfs.ocfs2's paths: `/`, `//`, `<BLKNO>`), a
 /// file whose data can be read: regular or a symbolic link.
 fn data_inode(vol: &Volume, path: &str) -> Result<Inode> {
@@ -104,17 +119,15 @@ pub fn cat(vol: &Volume, path: &str, json: bool) -> Result<Outcome> {
     })
 }
 
-/// `dump [-p] PATH HOSTFILE`: the file copied to HOSTFILE, holes and
-/// unwritten extents left as holes; with `-p` its mode, owner and times
+/// `dump [-p] PATH HOSTFILE`: the file copied to HOSTFILE, holes,
+/// unwritten extents and zero-filled blocks left as holes; with `-p` its mode, owner and times
 /// too (the owner only where the caller may give it).
 pub fn dump(vol: &Volume, path: &str, host: &str, preserve: bool) -> Result<Outcome> {
     let ino = data_inode(vol, path)?;
     let out = std::fs::File::create(host).with_context(|| format!("creating {host}"))?;
     let mut written = 0u64;
     each_run(vol, &ino, &mut |off, bytes| {
-        out.write_all_at(bytes, off)
-            .with_context(|| format!("writing {host}"))?;
-        written += bytes.len() as u64;
+        written += write_sparse(&out, off, bytes).with_context(|| format!("writing {host}"))?;
         Ok(())
     })?;
     out.set_len(ino.size())
@@ -438,7 +451,8 @@ fn copy_tree(
                 let out = std::fs::File::create(host)
                     .with_context(|| format!("creating {}", host.display()))?;
                 each_run(vol, &ino, &mut |off, bytes| {
-                    out.write_all_at(bytes, off)
+                    write_sparse(&out, off, bytes)
+                        .map(|_| ())
                         .with_context(|| format!("writing {}", host.display()))
                 })?;
                 out.set_len(ino.size())?;
