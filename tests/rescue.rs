@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::shared::{Host, Loop, Writer};
 use common::{cp_sparse, find_tool, mkfs_ocfs2_made, scratch, sparse_file, MIB};
 use ocfs2_format::{FileDevice, OpenMode, Volume};
 use serde_json::Value;
@@ -69,16 +70,7 @@ fn enable_mmp(img: &Path) {
 /// A copy of `img` with the MMP bit cleared, for debugfs.ocfs2.
 fn without_mmp(img: &Path, dir: &Path) -> PathBuf {
     let copy = dir.join("plain.img");
-    cp_sparse(img, &copy);
-    let mode = OpenMode {
-        write: true,
-        exclusive: false,
-    };
-    let v = Volume::open(Box::new(FileDevice::open(&copy, mode).unwrap())).unwrap();
-    let mut sb = *v.sb();
-    sb.s_feature_incompat
-        .set(sb.s_feature_incompat.get() & !ocfs2_format::features::incompat::MMP);
-    v.write_super_everywhere(&sb).unwrap();
+    common::copy_without_mmp(img, &copy);
     copy
 }
 
@@ -365,4 +357,54 @@ fn mounted_lists_volumes_and_who_holds_them() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(8), "{}", describe(&missing));
     assert_eq!(String::from_utf8_lossy(&missing.stderr).lines().count(), 1);
+}
+
+/// mounted.ocfs2-mmp on loop devices (a shared disk's stand-in) while the
+/// other host writes a live sequence into one volume's slot 0 below the
+/// page cache (O_DIRECT): the scan with no argument finds both volumes, and
+/// `-f` sees that one mounted and the other free.
+#[test]
+fn mounted_on_loop_devices_against_another_host() {
+    let dir = scratch("rescue-loop-");
+    let (a, b) = (dir.path().join("a.img"), dir.path().join("b.img"));
+    mkfs_theirs(&a, 128 * MIB, &["-L", "loopfree"]);
+    enable_mmp(&a);
+    mkfs_theirs(&b, 128 * MIB, &["-L", "loopheld"]);
+    enable_mmp(&b);
+    let (la, lb) = (Loop::attach(&a, 512), Loop::attach(&b, 512));
+    let map = {
+        let v = Volume::open(Box::new(FileDevice::open(&b, OpenMode::default()).unwrap())).unwrap();
+        v.slot_map_layout().unwrap().1[0].1
+    };
+    let host = Host::open(&b);
+    let _kmmpd = Writer::kmmpd(&host, map, Duration::from_secs(1));
+    std::thread::sleep(Duration::from_secs(2));
+    let scan = Command::new(MOUNTED)
+        .args(["-d", "--json"])
+        .output()
+        .unwrap();
+    let j: Value = serde_json::from_slice(&scan.stdout).expect("one JSON object");
+    let label_of = |dev: &str| {
+        j["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["device"] == dev)
+            .map(|v| v["label"].clone())
+    };
+    assert_eq!(label_of(&la.dev), Some("loopfree".into()), "scan: {j}");
+    assert_eq!(label_of(&lb.dev), Some("loopheld".into()), "scan: {j}");
+    let f = Command::new(MOUNTED)
+        .args(["-f", "--json", &la.dev, &lb.dev])
+        .output()
+        .unwrap();
+    assert_eq!(f.status.code(), Some(0), "{}", describe(&f));
+    let j: Value = serde_json::from_slice(&f.stdout).expect("one JSON object");
+    let kinds: Vec<&str> = j["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["state"]["kind"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(kinds, ["free", "mounted"], "{j}");
 }

@@ -910,26 +910,7 @@ fn both_clean(dev: &Path, what: &str) {
 fn without_mmp(dev: &Path) -> (tempfile::TempDir, PathBuf) {
     let tmp = scratch("tunefs-judge-");
     let copy = tmp.path().join("copy.img");
-    cp_sparse(dev, &copy);
-    let v = Volume::open(Box::new(
-        FileDevice::open(
-            &copy,
-            OpenMode {
-                write: true,
-                exclusive: false,
-            },
-        )
-        .unwrap(),
-    ))
-    .unwrap();
-    if v.features()
-        .has_incompat(ocfs2_format::features::incompat::MMP)
-    {
-        let mut sb = *v.sb();
-        sb.s_feature_incompat
-            .set(sb.s_feature_incompat.get() & !ocfs2_format::features::incompat::MMP);
-        v.write_super_everywhere(&sb).unwrap();
-    }
+    common::copy_without_mmp(dev, &copy);
     (tmp, copy)
 }
 

@@ -168,3 +168,25 @@ pub fn cp_sparse(src: &Path, dst: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `src` copied to `dst` with the MMP bit cleared in every superblock copy
+/// (when it has one): a volume ocfs2-tools open, to judge ours with.
+pub fn copy_without_mmp(src: &Path, dst: &Path) {
+    use ocfs2_format::{FileDevice, OpenMode, Volume};
+    cp_sparse(src, dst);
+    let mode = OpenMode {
+        write: true,
+        exclusive: false,
+    };
+    let v = Volume::open(Box::new(
+        FileDevice::open(dst, mode).expect("open the copy"),
+    ))
+    .expect("open the copy's volume");
+    let mmp = ocfs2_format::features::incompat::MMP;
+    if v.features().has_incompat(mmp) {
+        let mut sb = *v.sb();
+        sb.s_feature_incompat
+            .set(sb.s_feature_incompat.get() & !mmp);
+        v.write_super_everywhere(&sb).expect("clear the MMP bit");
+    }
+}
