@@ -15,6 +15,10 @@ use std::os::unix::fs::FileExt;
 const EXT_UNWRITTEN: u8 = 0x1;
 /// Bytes read from the device at a time.
 const CHUNK: u64 = 1 << 20;
+/// The largest file `cat` shows (it holds the file in memory).
+const CAT_MAX: u64 = 1 << 30;
+/// The longest symbolic link target (`PATH_MAX`).
+const LINK_MAX: u64 = 4096;
 
 /// Call `put(offset, bytes)` with every run of file `ino` that holds data
 /// within its size: its inline data, or what its written extents map.
@@ -98,7 +102,15 @@ fn data_inode(vol: &Volume, path: &str) -> Result<Inode> {
 /// and its bytes in hex.
 pub fn cat(vol: &Volume, path: &str, json: bool) -> Result<Outcome> {
     let ino = data_inode(vol, path)?;
-    let size = usize::try_from(ino.size()).context("file too large")?;
+    // Held in memory: a size read from a damaged inode must not exhaust it.
+    if ino.size() > CAT_MAX {
+        bail!(
+            "{path} (inode {}) is {} bytes: cat shows at most {CAT_MAX}; copy it out with dump",
+            ino.blkno,
+            ino.size()
+        );
+    }
+    let size = ino.size() as usize;
     let mut data = vec![0u8; size];
     each_run(vol, &ino, &mut |off, bytes| {
         let o = off as usize;
@@ -468,6 +480,16 @@ fn copy_tree(
             }
         }
         0o120000 => {
+            if ino.size() > LINK_MAX {
+                fail(
+                    c,
+                    format!(
+                        "a symbolic link of {} bytes (at most {LINK_MAX})",
+                        ino.size()
+                    ),
+                );
+                return;
+            }
             let mut target = vec![0u8; ino.size() as usize];
             let r = each_run(vol, &ino, &mut |off, bytes| {
                 let o = off as usize;
