@@ -926,3 +926,48 @@ fn waits_eleven_seconds() {
         failed.join("\n\n")
     );
 }
+
+/// Issue 15, item 4: on a fresh volume with the old slot map (every slot
+/// 0xFFFF, which the kernel reads as empty), `mmp status` says no mount is
+/// recorded and either kind may mount next.
+#[test]
+fn the_old_slot_map_reads_as_the_kernel_reads_it() {
+    let dir = scratch("old-map-");
+    let img = dir.path().join("old.img");
+    sparse_file(&img, 256 * MIB);
+    let out = Command::new(find_tool("mkfs.ocfs2", "ocfs2-tools"))
+        .args([
+            "-F",
+            "-M",
+            "local",
+            "-N",
+            "2",
+            "--fs-feature-level=max-compat",
+        ])
+        .arg(&img)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run mkfs.ocfs2");
+    assert!(
+        common::mkfs_ocfs2_made(&out, true),
+        "mkfs.ocfs2 ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = Command::new(BIN)
+        .args(["--json", "-R", "mmp status -i"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    let j: Value = serde_json::from_slice(&r.stdout).expect("one JSON object");
+    assert_eq!(j["same_kind_rule"]["last_mount"], "none", "{j:#}");
+    assert_eq!(j["same_kind_rule"]["cluster_mount_allowed"], true, "{j:#}");
+    let t = Command::new(BIN)
+        .args(["-R", "mmp status -i"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&t.stdout);
+    assert!(text.contains("Last mount: none"), "{text}");
+}

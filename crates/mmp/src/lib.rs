@@ -262,7 +262,7 @@ pub struct SameKindRule {
 /// counts as in use (a sequence, FSCK, VALID_CLUSTER, VALID_NOCLUSTER).
 fn kernel_first_used(map: &SlotMap) -> Option<u16> {
     map.slots.iter().find_map(|s| {
-        let v = s.raw;
+        let v = kernel_valid(map, s.raw);
         let used = v != 0
             && v != value::SEQ_CLEAN
             && (v <= value::SEQ_MAX
@@ -273,10 +273,22 @@ fn kernel_first_used(map: &SlotMap) -> Option<u16> {
     })
 }
 
+/// The `sl_valid` the seed's kernel gives a slot: the extended map's
+/// value as it is; on the old map, 0 for an empty slot (0xFFFF) and
+/// `OCFS2_SLOT_INFO_OLD_VALID` (1) for a node number
+/// (`ocfs2_update_slot_info_old`).
+fn kernel_valid(map: &SlotMap, raw: u32) -> u32 {
+    match map.format {
+        ocfs2_format::slotmap::Format::Extended => raw,
+        ocfs2_format::slotmap::Format::Old if raw as u16 == u16::MAX => 0,
+        ocfs2_format::slotmap::Format::Old => 1,
+    }
+}
+
 /// Apply the kernel's same-kind rule to a slot map.
 pub fn same_kind_rule(map: &SlotMap) -> SameKindRule {
     let first = kernel_first_used(map);
-    let slot0 = map.slots.first().map_or(0, |s| s.raw);
+    let slot0 = map.slots.first().map_or(0, |s| kernel_valid(map, s.raw));
     // The kernel tests `sl_valid < OCFS2_MMP_SEQ_MAX` (strictly less).
     let noclustered =
         first == Some(0) && (slot0 == value::VALID_NOCLUSTER || slot0 < value::SEQ_MAX);
@@ -1247,5 +1259,31 @@ mod tests {
         assert!(!same_kind_rule(&map(&[value::SEQ_FSCK])).local_mount_allowed);
         // A sequence in slot 1 only: slot 0 is not the first used slot.
         assert!(!same_kind_rule(&map(&[0, 9])).local_mount_allowed);
+        // The old map: 0xFFFF is an empty slot (sl_valid 0), a node number
+        // is sl_valid 1 (OCFS2_SLOT_INFO_OLD_VALID).
+        let old = |raws: &[u32]| SlotMap {
+            format: ocfs2_format::slotmap::Format::Old,
+            slots: raws
+                .iter()
+                .enumerate()
+                .map(|(i, &raw)| ocfs2_format::slotmap::Slot {
+                    index: i as u16,
+                    raw,
+                    node: raw,
+                })
+                .collect(),
+        };
+        assert_eq!(
+            same_kind_rule(&old(&[0xFFFF, 0xFFFF])).last_mount,
+            MountKind::None
+        );
+        assert_eq!(
+            same_kind_rule(&old(&[0, 0xFFFF])).last_mount,
+            MountKind::NonClustered
+        );
+        assert_eq!(
+            same_kind_rule(&old(&[0xFFFF, 3])).last_mount,
+            MountKind::Clustered
+        );
     }
 }
