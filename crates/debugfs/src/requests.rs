@@ -359,10 +359,7 @@ fn flag_names(word: u32, kind: ocfs2_format::features::Kind) -> String {
     [n.compat, n.incompat, n.ro_compat].concat().join(" ")
 }
 
-fn cstr(b: &[u8]) -> String {
-    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    text(&b[..n])
-}
+use ocfs2_toolkit::cstr_text as cstr;
 
 fn stats(vol: &Volume) -> Result<Outcome> {
     use ocfs2_format::features::Kind;

@@ -888,6 +888,39 @@ pub fn chain_for_new_group(next_free: u16, count: u16, groups_before: u32) -> u1
     }
 }
 
+/// Put group `group` (`bits` bits, `free` of them free) at the head of
+/// chain `chain` of chain allocator inode `ino` (in memory), as
+/// `ocfs2_chain_add_group` and tunefs.ocfs2's move_group do: the record's
+/// block and counts, `cl_next_free_rec` when the chain is the next free
+/// one, the inode's bitmap counts and `i_clusters` (one group's `cl_cpg`
+/// more, returned). The caller sets `i_size` and writes the inode.
+pub fn head_group(
+    ino: &mut crate::Inode,
+    chain: u16,
+    group: u64,
+    bits: u16,
+    free: u16,
+) -> Result<u32> {
+    let (cl, _) = ino.chain_list()?;
+    let at = DINODE_ID2 + core::mem::size_of::<ChainList>() + usize::from(chain) * 16;
+    let (mut rec, _) = ChainRec::read_from_prefix(&ino.buf[at..])
+        .map_err(|_| Error::corrupt(ino.blkno, "chain record outside the block"))?;
+    rec.c_blkno.set(group);
+    rec.c_total.set(rec.c_total.get() + u32::from(bits));
+    rec.c_free.set(rec.c_free.get() + u32::from(free));
+    ino.buf[at..at + 16].copy_from_slice(rec.as_bytes());
+    let next = cl.cl_next_free_rec.get();
+    if chain == next {
+        ino.buf[DINODE_ID2 + 6..DINODE_ID2 + 8].copy_from_slice(&(next + 1).to_le_bytes());
+    }
+    let clusters = ino.di().i_clusters.get() + u32::from(cl.cl_cpg.get());
+    let di = ino.di_mut();
+    di.set_bitmap_total(di.bitmap_total() + u32::from(bits));
+    di.set_bitmap_used(di.bitmap_used() + u32::from(bits) - u32::from(free));
+    di.i_clusters.set(clusters);
+    Ok(clusters)
+}
+
 /// Give suballocator `alloc_blkno` (an inode or extent allocator) one more
 /// group, as `ocfs2_chain_add_group` does: `cl_cpg` consecutive clusters
 /// taken from the global bitmap, zeroed, the descriptor written at the head
@@ -934,23 +967,10 @@ pub fn add_group(vol: &Volume, alloc_blkno: u64) -> Result<u64> {
         vol.super_inode().di().i_fs_generation.get(),
     );
     vol.write_meta(blkno, &mut gd, CheckAt::GroupDesc)?;
-    let at = DINODE_ID2 + core::mem::size_of::<ChainList>() + usize::from(chain) * 16;
-    let (mut rec, _) = ChainRec::read_from_prefix(&ino.buf[at..])
-        .map_err(|_| Error::corrupt(alloc_blkno, "chain record outside the block"))?;
-    rec.c_blkno.set(blkno);
-    rec.c_total.set(rec.c_total.get() + bits as u32);
-    rec.c_free.set(rec.c_free.get() + bits as u32 - 1);
-    ino.buf[at..at + 16].copy_from_slice(rec.as_bytes());
-    if chain == next {
-        ino.buf[DINODE_ID2 + 6..DINODE_ID2 + 8].copy_from_slice(&(next + 1).to_le_bytes());
-    }
-    let clusters = ino.di().i_clusters.get() + cpg as u32;
-    let di = ino.di_mut();
-    di.i_clusters.set(clusters);
-    di.i_size
+    let clusters = head_group(&mut ino, chain, blkno, bits as u16, bits as u16 - 1)?;
+    ino.di_mut()
+        .i_size
         .set(u64::from(clusters) * u64::from(vol.cluster_size()));
-    di.set_bitmap_total(di.bitmap_total() + bits as u32);
-    di.set_bitmap_used(di.bitmap_used() + 1);
     vol.write_meta(alloc_blkno, &mut ino.buf, CheckAt::Inode)?;
     vol.device().flush()?;
     Ok(blkno)

@@ -234,10 +234,10 @@ pub fn init_local_quota(vol: &Volume, blkno: u64, t: crate::quota::QuotaType) ->
 /// The block of system file `name`, made (mode `0644`, `flags`) when the
 /// system directory does not name it yet: a rerun takes what a run that
 /// stopped made.
-pub fn lookup_or_create(vol: &Volume, name: &str, flags: u32) -> Result<(u64, bool)> {
+pub fn lookup_or_create(vol: &Volume, name: &str, flags: u32) -> Result<u64> {
     match vol.system_inode(name) {
-        Ok(b) => Ok((b, false)),
-        Err(_) => Ok((create(vol, name, 0o100644, flags)?, true)),
+        Ok(b) => Ok(b),
+        Err(_) => create(vol, name, 0o100644, flags),
     }
 }
 
@@ -259,11 +259,15 @@ pub fn install_quota(
     // the global file's first blocks, the local files' blocks, then the
     // global file's rest.
     verify()?;
-    let (g, _) = lookup_or_create(vol, t.global_name(), inode_flags::QUOTA)?;
+    let g = lookup_or_create(vol, t.global_name(), inode_flags::QUOTA)?;
     let mut locals = Vec::new();
     for slot in 0..vol.max_slots() {
         verify()?;
-        locals.push(lookup_or_create(vol, &t.local_name(slot), inode_flags::QUOTA)?.0);
+        locals.push(lookup_or_create(
+            vol,
+            &t.local_name(slot),
+            inode_flags::QUOTA,
+        )?);
     }
     let first = (u64::from(crate::quota::GLOBAL_INIT_BLOCKS) * bs).div_ceil(cs);
     let have = u64::from(vol.read_inode(g)?.di().i_clusters.get());

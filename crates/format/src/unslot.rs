@@ -336,22 +336,10 @@ fn move_group(
     desc.bg_next_group.set(head);
     verify()?;
     put_desc(vol, g, buf, &desc)?;
-    let at = rec_at(usize::from(pos));
-    let (mut rec, _) = ChainRec::read_from_prefix(&d.buf[at..])
-        .map_err(|_| Error::corrupt(dst, "chain record outside the block"))?;
     let (bits, free) = (desc.bg_bits.get(), desc.bg_free_bits_count.get());
-    rec.c_blkno.set(g);
-    rec.c_total.set(rec.c_total.get() + u32::from(bits));
-    rec.c_free.set(rec.c_free.get() + u32::from(free));
-    d.buf[at..at + 16].copy_from_slice(rec.as_bytes());
-    if next < count {
-        d.buf[DINODE_ID2 + 6..DINODE_ID2 + 8].copy_from_slice(&(next + 1).to_le_bytes());
-    }
+    alloc::head_group(&mut d, pos, g, bits, free)?;
     let cpg = u64::from(cl.cl_cpg.get());
     let di = d.di_mut();
-    di.set_bitmap_total(di.bitmap_total() + u32::from(bits));
-    di.set_bitmap_used(di.bitmap_used() + u32::from(bits) - u32::from(free));
-    di.i_clusters.set(di.i_clusters.get() + cpg as u32);
     di.i_size
         .set(di.i_size.get() + cpg * u64::from(vol.cluster_size()));
     verify()?;

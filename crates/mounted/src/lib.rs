@@ -144,10 +144,7 @@ fn look(path: &std::path::Path) -> Result<Entry, String> {
 fn describe(device: &str, vol: &Volume) -> Entry {
     let f = vol.features();
     let sb = vol.sb();
-    let cstr = |b: &[u8]| {
-        let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-        ocfs2_toolkit::text(&b[..n])
-    };
+    let cstr = ocfs2_toolkit::cstr_text;
     let stack = if f.has_incompat(incompat::LOCAL_MOUNT) {
         "local".to_string()
     } else if f.has_incompat(incompat::USERSPACE_STACK) {

@@ -101,6 +101,13 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A fixed-size on-disk string (a label, a stack name) up to its first
+/// NUL, as [`text`].
+pub fn cstr_text(bytes: &[u8]) -> String {
+    let n = bytes.iter().position(|&c| c == 0).unwrap_or(bytes.len());
+    text(&bytes[..n])
+}
+
 /// Says on stderr why and how long an MMP wait lasts, before it starts, and
 /// counts the seconds down on a terminal; with a heartbeat, each update.
 pub struct WaitReporter {
