@@ -1309,7 +1309,7 @@ fn fuzz_binary_on_mutated_images() {
     let dir = scratch();
     let bases = fuzz_images(dir.path());
     let seed = env_u64("FUZZ_SEED", 0xB1_2026);
-    let per_base = env_u64("FUZZ_BIN_ITERS", 10);
+    let per_base = env_u64("FUZZ_BIN_ITERS", 40);
     let path = dir.path().join("mutated.img");
     let mut codes: BTreeMap<i32, usize> = BTreeMap::new();
     for base in &bases {
@@ -1328,6 +1328,10 @@ fn fuzz_binary_on_mutated_images() {
             log.push_str(&mutate(base, &mut img, &mut rng));
             write_sparse(&path, base.size, &img, &regions);
             let dev = s(&path);
+            let out = dir.path().join(format!("rdump-{i}"));
+            let _ = std::fs::remove_dir_all(&out);
+            std::fs::create_dir(&out).unwrap();
+            let rdump = format!("rdump / {}", s(&out));
             let r = debugfs(&[
                 "-R",
                 "stats",
@@ -1337,8 +1341,26 @@ fn fuzz_binary_on_mutated_images() {
                 "ls -l //",
                 "-R",
                 "mmp status -i",
+                // The rescue requests walk every tree a damaged volume has.
+                "-R",
+                "cat //slot_map",
+                "-R",
+                "ncheck 10 11 12 13 14 15 16 17 18 19 20",
+                "-R",
+                "findpath 12",
+                "-R",
+                "icheck 0 2 4 8 16 64 100 1000 4096 20000",
+                "-R",
+                "frag //journal:0000",
+                "-R",
+                "logdump 0",
+                "-R",
+                "logdump 1",
+                "-R",
+                &rdump,
                 &dev,
             ]);
+            let _ = std::fs::remove_dir_all(&out);
             let what = format!(
                 "{} binary seed {seed} iteration {i} (FUZZ_SEED={seed}): {log}",
                 base.name

@@ -1,5 +1,5 @@
 //! Issue 14: debugfs-mmp reads files out of a volume whatever its MMP
-//! state (`cat`, `dump [-p]`, `findpath`, `ncheck`, a session that goes on
+//! state (`cat`, `dump [-p]`, `findpath`, `ncheck`, `icheck`, `frag`, a session that goes on
 //! past a bad request and ends at `quit`), agreeing with debugfs.ocfs2 on
 //! the same volume without MMP; mounted.ocfs2-mmp lists volumes and who
 //! holds each, every volume's wait at once.
@@ -264,6 +264,116 @@ fn findpath_and_ncheck_agree_with_debugfs_ocfs2() {
     assert_eq!(
         String::from_utf8_lossy(&a.stdout),
         format!("\t{c}\t/a/b/c/\n")
+    );
+}
+
+/// The rows of an icheck table: block -> (inode or Unused/Unknown, offset).
+fn icheck_rows(out: &[u8]) -> std::collections::BTreeMap<u64, (String, String)> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let b = w.first()?.parse().ok()?;
+            let off = w
+                .get(2)
+                .filter(|o| o.parse::<u64>().is_ok())
+                .map(|o| o.to_string())
+                .unwrap_or_default();
+            Some((b, (w.get(1)?.to_string(), off)))
+        })
+        .collect()
+}
+
+/// `icheck` names each block's owner as debugfs.ocfs2 does wherever that one
+/// knows it (and more where it says Unknown); `frag` prints the same line.
+#[test]
+fn icheck_and_frag_agree_with_debugfs_ocfs2() {
+    let dir = scratch("rescue-blocks-");
+    let img = dir.path().join("v.img");
+    mkfs_theirs(&img, 256 * MIB, &["--fs-features=usrquota"]);
+    make_tree(&img);
+    enable_mmp(&img);
+    let plain = without_mmp(&img, dir.path());
+    let vol = Volume::open(Box::new(
+        FileDevice::open(&img, OpenMode::default()).unwrap(),
+    ))
+    .unwrap();
+    let bpc = u64::from(vol.cluster_size() / vol.block_size());
+    let last = u64::from(vol.clusters()) * bpc - 1;
+    let mut blocks: Vec<u64> = vec![0, 1, 2, 3, 4, 5, 8, 40, 100, 1000, last];
+    for p in [
+        "//journal:0000",
+        "//journal:0001",
+        "//slot_map",
+        "//aquota.user",
+        "//orphan_dir:0001",
+        "/",
+        "/a/b/c",
+        "//",
+    ] {
+        let a = ours(&["-R", &format!("frag {p}")], &img);
+        assert!(a.status.success(), "frag {p}: {}", describe(&a));
+        let b = theirs(&format!("frag {p}"), &plain);
+        assert_eq!(
+            String::from_utf8_lossy(&a.stdout),
+            String::from_utf8_lossy(&b.stdout),
+            "frag {p}"
+        );
+        let st = ours(&["--json", "-R", &format!("stat {p}")], &img);
+        let j: Value = serde_json::from_slice(&st.stdout).expect("stat --json");
+        blocks.push(j["inode"].as_u64().unwrap());
+        // Inline files and directories have no extents.
+        for e in j["extents"].as_array().into_iter().flatten() {
+            let (b, n) = (
+                e["blkno"].as_u64().unwrap(),
+                e["clusters"].as_u64().unwrap(),
+            );
+            if n > 0 {
+                blocks.extend([b, b + n * bpc / 2, b + n * bpc - 1]);
+            }
+        }
+    }
+    let list: Vec<String> = blocks.iter().map(u64::to_string).collect();
+    let req = format!("icheck {}", list.join(" "));
+    let a = ours(&["-R", &req], &img);
+    assert!(a.status.success(), "{req}: {}", describe(&a));
+    let b = theirs(&req, &plain);
+    let (ra, rb) = (icheck_rows(&a.stdout), icheck_rows(&b.stdout));
+    assert_eq!(
+        ra.len(),
+        rb.len(),
+        "{}
+{}",
+        describe(&a),
+        describe(&b)
+    );
+    let mut known = 0;
+    for (blk, t) in &rb {
+        if t.0 != "Unknown" {
+            assert_eq!(ra.get(blk), Some(t), "block {blk}: {}", describe(&a));
+            known += 1;
+        }
+    }
+    assert!(
+        known >= rb.len() / 2,
+        "debugfs.ocfs2 knew only {known}: {}",
+        describe(&b)
+    );
+    // Data blocks carry their offset in the file; JSON is one object.
+    let j = ours(&["--json", "-R", &req], &img);
+    let j: Value = serde_json::from_slice(&j.stdout).expect("one JSON object");
+    let rows = j["blocks"].as_array().unwrap();
+    assert_eq!(rows.len(), blocks.len());
+    assert!(rows
+        .iter()
+        .any(|r| r["what"] == "data" && r["offset"].is_u64()));
+    // A block past the end is refused with one line naming it.
+    let r = ours(&["-R", &format!("icheck {}", last + 1)], &img);
+    assert_eq!(r.status.code(), Some(4), "{}", describe(&r));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains(&format!("block {}", last + 1)) && err.lines().count() == 1,
+        "{err}"
     );
 }
 

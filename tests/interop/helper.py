@@ -9,6 +9,9 @@ its own: every on-disk fact comes from debugfs-mmp's --json output).
   helper.py get EXPR < JSON            print eval(EXPR) with d = the object
   helper.py ranges < STAT_JSON BLOCK_SIZE CLUSTER_SIZE
                                        "START:LEN ..." byte ranges of the extents
+  helper.py extblocks < STAT_JSON BLOCK_SIZE CLUSTER_SIZE
+                                       "INODE FIRST LAST ..." the inode's block and each extent's ends
+  helper.py icheckcmp OURS THEIRS      icheck outputs agree wherever debugfs.ocfs2 knows the owner
   helper.py hash IMG [START:LEN...]    sha256 of IMG with those ranges zeroed
   helper.py guestwords < GUEST_OUTPUT  the slot map words kp_slot0 printed
                                        (last dump): "valid0 node0 valid1 node1 ..."
@@ -64,6 +67,35 @@ def main():
         d = load()
         bs, cs = int(sys.argv[2]), int(sys.argv[3])
         print(" ".join("%d:%d" % (e["blkno"] * bs, e["clusters"] * cs) for e in d["extents"]))
+    elif cmd == "extblocks":
+        # The inode block, then each extent's first and last block (leaves
+        # of a deeper tree, else the inode's own records).
+        d = load()
+        bpc = int(sys.argv[3]) // int(sys.argv[2])
+        out = [d["inode"]]
+        for e in d.get("leaf_extents") or d.get("extents") or []:
+            if e["clusters"]:
+                out += [e["blkno"], e["blkno"] + e["clusters"] * bpc - 1]
+        print(" ".join(str(b) for b in out))
+    elif cmd == "icheckcmp":
+        # Ours against debugfs.ocfs2's icheck: every row it knows must be ours
+        # (block, inode, offset); rows it calls Unknown may say more in ours.
+        def rows(path):
+            out = {}
+            for line in open(path, errors="replace"):
+                w = line.split()
+                if w and w[0].isdigit():
+                    off = w[2] if len(w) > 2 and w[2].isdigit() else ""
+                    out[int(w[0])] = (w[1], off)
+            return out
+        ours, theirs = rows(sys.argv[2]), rows(sys.argv[3])
+        bad = ["%d: ours %s, theirs %s" % (b, ours.get(b), t) for b, t in sorted(theirs.items())
+               if t[0] != "Unknown" and ours.get(b) != t]
+        more = sum(1 for b, t in theirs.items() if t[0] == "Unknown" and ours.get(b, ("Unknown",))[0] != "Unknown")
+        if bad or len(ours) != len(theirs):
+            print("differ: %d rows ours, %d theirs; %s" % (len(ours), len(theirs), "; ".join(bad[:5])))
+            sys.exit(1)
+        print("%d blocks agree; %d that debugfs.ocfs2 calls Unknown named by ours" % (len(theirs), more))
     elif cmd == "hash":
         ranges = [tuple(int(x) for x in r.split(":")) for r in sys.argv[3:]]
         h = hashlib.sha256()

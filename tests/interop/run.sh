@@ -995,6 +995,43 @@ scenario_f() {
 # writes files; both checkers are clean; then slot 2 removed (-N 2), MMP
 # off, the old map back,
 # another label and 4M journals, and the stock kernel reads every file back.
+# agree_with_theirs IMG PLAIN PATH...: debugfs-mmp on IMG and debugfs.ocfs2
+# on PLAIN (the same volume, MMP off) give the same answers, request by
+# request: cat, frag, findpath and ncheck of each path's inode, and icheck of
+# its inode block and the ends of its extents (and a few fixed blocks).
+agree_with_theirs() {
+	local img=$1 plain=$2 p ino bs cs blocks="0 2 3 4 100" inodes= n=0 r
+	shift 2
+	bs=$("$DEBUGFS" --json -R stats "$img" | $H get 'd["block_size"]')
+	cs=$("$DEBUGFS" --json -R stats "$img" | $H get 'd["cluster_size"]')
+	for p in "$@"; do
+		"$DEBUGFS" --json -R "stat $p" "$img" > "$W/agree.json" || fail "debugfs-mmp stat $p failed"
+		ino=$($H get 'd["inode"]' < "$W/agree.json")
+		inodes="$inodes <$ino>"
+		blocks="$blocks $($H extblocks "$bs" "$cs" < "$W/agree.json")"
+		for r in "frag $p" "findpath <$ino>"; do
+			"$DEBUGFS" -R "$r" "$img" > "$W/agree-ours.out" 2>&1
+			debugfs.ocfs2 -R "$r" "$plain" > "$W/agree-theirs.out" 2>&1
+			cmp -s "$W/agree-ours.out" "$W/agree-theirs.out" ||
+				fail "$r: debugfs-mmp says '$(cat "$W/agree-ours.out")', debugfs.ocfs2 '$(cat "$W/agree-theirs.out")'"
+			n=$((n + 1))
+		done
+		if [ "$p" != /d ]; then
+			[ "$("$DEBUGFS" -R "cat $p" "$img" | md5sum)" = "$(debugfs.ocfs2 -R "cat $p" "$plain" | md5sum)" ] ||
+				fail "cat $p: the bytes differ from debugfs.ocfs2's"
+			n=$((n + 1))
+		fi
+	done
+	"$DEBUGFS" -R "ncheck$inodes" "$img" > "$W/agree-ours.out" 2>&1
+	debugfs.ocfs2 -R "ncheck$inodes" "$plain" > "$W/agree-theirs.out" 2>&1
+	cmp -s "$W/agree-ours.out" "$W/agree-theirs.out" ||
+		fail "ncheck$inodes: $(diff "$W/agree-ours.out" "$W/agree-theirs.out" | head -5)"
+	"$DEBUGFS" -R "icheck $blocks" "$img" > "$W/agree-ours.out" 2>&1 || fail "debugfs-mmp icheck $blocks: $(cat "$W/agree-ours.out")"
+	debugfs.ocfs2 -R "icheck $blocks" "$plain" > "$W/agree-theirs.out" 2>&1
+	r=$($H icheckcmp "$W/agree-ours.out" "$W/agree-theirs.out") || fail "icheck $blocks: $r"
+	rec "debugfs-mmp agrees with debugfs.ocfs2 on $((n + 2)) requests (cat, frag, findpath of $#, ncheck, icheck): $r"
+}
+
 scenario_t() {
 	local img=$W/st.img plain=$W/st-plain.img sums sums2 q kb got sparse_sum uuid=0123456789ABCDEF0123456789ABCDEF
 	rm -f "$img"; truncate -s 1G "$img"
@@ -1047,6 +1084,7 @@ scenario_t() {
 	[ "$(stat -c %i "$W/rd/d/f2")" = "$(stat -c %i "$W/rd/d/hard")" ] || fail "rdump copied a second name as a second file"
 	rec "debugfs-mmp rdump /d: the guest's checksums, the sparse file's hole kept (${kb} KiB on disk), the link and the second name kept"
 	oracle_clean "$img" "$plain" "the tuned volume"
+	agree_with_theirs "$img" "$plain" /d /d/f1 /d/f2 /d/f8 /d/sparse /d/hard
 	run tune1r "$TUNEFS" -y -N 2 "$img"
 	[ $RC = 0 ] || fail "tunefs -N 2 (slot 2 removed) under MMP: rc=$RC: $(cat "$OUT")"
 	q=$("$TUNEFS" -Q '%N' "$img")

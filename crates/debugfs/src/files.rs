@@ -126,6 +126,7 @@ pub fn cat(vol: &Volume, path: &str, json: bool) -> Result<Outcome> {
     Ok(Outcome {
         text: String::new(),
         raw: data,
+        warnings: Vec::new(),
         json: j,
         exit: exit::OK,
     })
@@ -155,6 +156,7 @@ pub fn dump(vol: &Volume, path: &str, host: &str, preserve: bool) -> Result<Outc
     Ok(Outcome {
         text,
         raw: Vec::new(),
+        warnings: Vec::new(),
         json: json!({
             "path": path, "inode": ino.blkno, "host_file": host,
             "size": ino.size(), "data_bytes": written, "preserved": preserve, "notes": notes,
@@ -287,6 +289,7 @@ pub fn findpath(vol: &Volume, inode: u64) -> Result<Outcome> {
     Ok(Outcome {
         text: format!("\t{inode}\t{p}\n"),
         raw: Vec::new(),
+        warnings: Vec::new(),
         json: json!({ "inode": inode, "path": p }),
         exit: exit::OK,
     })
@@ -302,9 +305,6 @@ pub fn ncheck(vol: &Volume, inodes: &[u64]) -> Result<Outcome> {
     for (i, p) in &found {
         let _ = writeln!(text, "\t{i}\t{p}");
     }
-    for u in &unreadable {
-        eprintln!("{}: ncheck: passed over {u}", crate::PROG);
-    }
     let named: HashSet<u64> = found.iter().map(|f| f.0).collect();
     let missing: Vec<u64> = inodes
         .iter()
@@ -317,6 +317,10 @@ pub fn ncheck(vol: &Volume, inodes: &[u64]) -> Result<Outcome> {
     Ok(Outcome {
         text,
         raw: Vec::new(),
+        warnings: unreadable
+            .iter()
+            .map(|u| format!("passed over {u}"))
+            .collect(),
         json: json!({
             "paths": found.iter().map(|(i, p)| json!({ "inode": i, "path": p })).collect::<Vec<_>>(),
             "not_found": missing,
@@ -379,6 +383,7 @@ pub fn rdump(vol: &Volume, path: &str, host_dir: &str) -> Result<Outcome> {
     Ok(Outcome {
         text,
         raw: Vec::new(),
+        warnings: Vec::new(),
         json: json!({
             "path": path, "host_dir": target.display().to_string(), "files": c.files,
             "directories": c.dirs, "symlinks": c.symlinks, "hard_links": c.hard_links,

@@ -5,6 +5,7 @@
 //! read (a prompt on a terminal); a bad one prints its error and the
 //! session goes on; `quit` ends it.
 
+mod blocks;
 mod files;
 mod logdump;
 mod requests;
@@ -26,8 +27,8 @@ pub struct Cli {
     ///
     /// Requests: stats, slotmap, "mmp status [-i]", "mmp heartbeat",
     /// "mmp set", hb, "ls [-l] PATH", "stat PATH", "cat PATH",
-    /// "dump [-p] PATH HOSTFILE", "logdump [SLOT]", "findpath INODE",
-    /// "ncheck INODE...",
+    /// "dump [-p] PATH HOSTFILE", "rdump PATH HOSTDIR", "logdump [SLOT]",
+    /// "findpath INODE", "ncheck INODE...", "icheck BLOCK...", "frag PATH",
     /// help, quit ("help" describes each). PATH starts with / (root
     /// directory), // (system directory) or is <BLKNO>.
     #[arg(short = 'R', long = "request", value_name = "REQUEST")]
@@ -61,6 +62,9 @@ pub struct Cli {
 pub struct Outcome {
     pub text: String,
     pub raw: Vec<u8>,
+    /// What the request passed over (unreadable parts of a damaged
+    /// volume): each printed on standard error naming the device.
+    pub warnings: Vec<String>,
     pub json: serde_json::Value,
     pub exit: u8,
 }
@@ -104,6 +108,9 @@ impl Session<'_> {
         }
         let code = match requests::execute(&self.vol, &self.cli.device, req, self.cli.json) {
             Ok(out) => {
+                for w in &out.warnings {
+                    eprintln!("{PROG}: {}: {}: {w}", self.cli.device, req.name());
+                }
                 let mut lock = std::io::stdout().lock();
                 let written = if self.cli.json {
                     if out.json.is_null() {

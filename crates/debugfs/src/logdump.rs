@@ -110,6 +110,7 @@ pub fn logdump(vol: &Volume, slot: u16) -> Result<Outcome> {
     Ok(Outcome {
         text: t,
         raw: Vec::new(),
+        warnings: Vec::new(),
         json: json!({
             "slot": slot,
             "inode": jblk,

@@ -74,6 +74,14 @@ pub enum Request {
     Ncheck {
         inodes: Vec<u64>,
     },
+    /// The inode that owns each block.
+    Icheck {
+        blocks: Vec<u64>,
+    },
+    /// A file's clusters and extents.
+    Frag {
+        path: String,
+    },
     Help,
     /// End the session.
     Quit,
@@ -96,6 +104,8 @@ impl Request {
             Request::Logdump { .. } => "logdump",
             Request::Findpath { .. } => "findpath",
             Request::Ncheck { .. } => "ncheck",
+            Request::Icheck { .. } => "icheck",
+            Request::Frag { .. } => "frag",
             Request::Help => "help",
             Request::Quit => "quit",
         }
@@ -149,6 +159,10 @@ logdump [SLOT]        slot SLOT's journal (default 0): its transactions from
                       replay would write
 findpath INODE        a path that names the inode (INODE: a number or <N>)
 ncheck INODE...       every path that names each inode
+icheck BLOCK...       the inode that owns each block (BLOCK: a number, 0x..
+                      for hex) and what the block is to it
+frag PATH             a file's clusters, the extents they take, and how
+                      fragmented that is
 help                  this list
 quit, q               end the session
 PATH starts with / (the root directory), // (the system directory) or is
@@ -162,6 +176,15 @@ fn inode_number(w: &str) -> Option<u64> {
         .and_then(|x| x.strip_suffix('>'))
         .unwrap_or(w);
     n.parse().ok()
+}
+
+/// A block number as debugfs.ocfs2 takes it (`strtoull` base 0): decimal,
+/// or `0x` hexadecimal.
+fn block_number(w: &str) -> Option<u64> {
+    match w.strip_prefix("0x").or_else(|| w.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => w.parse().ok(),
+    }
 }
 
 /// Parse one request line.
@@ -279,6 +302,15 @@ pub fn parse(line: &str) -> Result<Request, String> {
             }
         }
         ["ncheck"] => bad("usage: ncheck INODE..."),
+        ["icheck", rest @ ..] if !rest.is_empty() => {
+            match rest.iter().map(|w| block_number(w)).collect::<Option<Vec<_>>>() {
+                Some(blocks) => Ok(Request::Icheck { blocks }),
+                None => bad("usage: icheck BLOCK... (numbers, 0x.. for hex)"),
+            }
+        }
+        ["icheck"] => bad("usage: icheck BLOCK..."),
+        ["frag", p] => Ok(Request::Frag { path: (*p).into() }),
+        ["frag", ..] => bad("usage: frag PATH"),
         ["help"] | ["?"] => Ok(Request::Help),
         ["quit"] | ["q"] => Ok(Request::Quit),
         [] => bad("empty request"),
@@ -316,9 +348,12 @@ pub fn execute(vol: &Volume, device: &str, req: &Request, json: bool) -> Result<
         Request::Logdump { slot } => crate::logdump::logdump(vol, *slot),
         Request::Findpath { inode } => crate::files::findpath(vol, *inode),
         Request::Ncheck { inodes } => crate::files::ncheck(vol, inodes),
+        Request::Icheck { blocks } => crate::blocks::icheck(vol, blocks),
+        Request::Frag { path } => crate::blocks::frag(vol, path),
         Request::Help => Ok(Outcome {
             text: HELP.into(),
             raw: Vec::new(),
+            warnings: Vec::new(),
             json: json!({ "help": HELP }),
             exit: exit::OK,
         }),
@@ -330,6 +365,7 @@ fn ok(text: String, json: Value) -> Result<Outcome> {
     Ok(Outcome {
         text,
         raw: Vec::new(),
+        warnings: Vec::new(),
         json,
         exit: exit::OK,
     })
@@ -772,6 +808,7 @@ fn mmp_status(
     Ok(Outcome {
         text: t,
         raw: Vec::new(),
+        warnings: Vec::new(),
         json,
         exit: code,
     })

@@ -562,8 +562,14 @@ impl Volume {
 
     /// The leaf extents of an inode's extent tree, in tree order.
     pub fn extents(&self, inode: &Inode) -> Result<Vec<Extent>> {
+        Ok(self.extent_tree(inode)?.0)
+    }
+
+    /// An inode's extent tree: its leaf extents in tree order, and the
+    /// extent blocks above them (the tree's own metadata), in block order.
+    pub fn extent_tree(&self, inode: &Inode) -> Result<(Vec<Extent>, Vec<u64>)> {
         if !inode.has_extent_list() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let (el, recs) = inode.extent_list()?;
         let mut out = Vec::new();
@@ -575,7 +581,9 @@ impl Volume {
             &mut out,
             &mut seen,
         )?;
-        Ok(out)
+        let mut blocks: Vec<u64> = seen.into_iter().collect();
+        blocks.sort_unstable();
+        Ok((out, blocks))
     }
 
     fn walk_list(
