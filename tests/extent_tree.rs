@@ -73,6 +73,9 @@ fn deepen(features: &str) {
         blockcheck::update(&mut eb, CheckAt::ExtentBlock);
     }
     vol.write_block(eb_blkno, &eb).unwrap();
+    // Its cluster in use, as the allocator would leave it (icheck below).
+    let bpc = u64::from(vol.cluster_size() / vol.block_size());
+    ocfs2_format::alloc::claim_clusters(&vol, &[(eb_blkno / bpc, 1)]).unwrap();
 
     // The inode now has one branch record covering the same clusters.
     {
@@ -116,6 +119,38 @@ fn deepen(features: &str) {
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["tree_depth"], 1);
     assert_eq!(j["leaf_extents"][0]["blkno"], leaf.e_blkno.get());
+    assert_eq!(j["extent_blocks"], serde_json::json!([eb_blkno]));
+    // icheck names the extent block's owner, as debugfs.ocfs2 does.
+    let req = format!("icheck {eb_blkno} {}", leaf.e_blkno.get());
+    let ours = Command::new(DEBUGFS)
+        .args(["-R", &req])
+        .arg(&img)
+        .output()
+        .unwrap();
+    let ours = String::from_utf8_lossy(&ours.stdout).to_string();
+    assert!(
+        ours.lines().any(|l| l.contains(&format!("{eb_blkno}"))
+            && l.contains("extent block")
+            && l.contains(&sm_blkno.to_string())),
+        "{ours}"
+    );
+    let theirs = Command::new("debugfs.ocfs2")
+        .args(["-R", &req])
+        .arg(&img)
+        .output()
+        .unwrap();
+    let theirs = String::from_utf8_lossy(&theirs.stdout).to_string();
+    let cols = |t: &str| -> Vec<String> {
+        t.lines()
+            .skip(1)
+            .map(|l| l.get(..52).unwrap_or(l).trim_end().to_string())
+            .collect()
+    };
+    assert_eq!(
+        cols(&ours),
+        cols(&theirs),
+        "ours:\n{ours}\ntheirs:\n{theirs}"
+    );
     // The oracle agrees on the rewritten tree.
     let theirs = Command::new("debugfs.ocfs2")
         .args(["-R", "stat //slot_map"])

@@ -856,6 +856,7 @@ race_once() {
 scenario_j() {
 	local img=$W/sj.img crashed=$W/sj-crashed.img theirs=$W/sj-theirs.img plain=$W/sj-ours-plain.img
 	local base=$W/sj-crashed-plain.img codes sums sums2 bs replayed diff b ino allowed=" " bad
+	local targets ntr nrep jsb jino notlogged=
 	mkvol "$img" -M local --fs-features=mmp --mmp-update-interval=5
 	vm_bg hold "$img" "$KPT/tests/mmp-hold.sh" --mmp
 	vm_send 'mkdir /mnt/d && cd /mnt/d && i=0 && while [ $i -lt 40 ]; do head -c $((i * 5000 + 1)) /dev/urandom > f$i; i=$((i + 1)); done; sync; md5sum f*'
@@ -871,6 +872,14 @@ scenario_j() {
 	"$VM" kill "$RD" > "$W/sj-kill.out" 2>&1 || fail "vm.sh kill failed: $(cat "$W/sj-kill.out")"
 	rec "$(cat "$W/sj-kill.out")"
 	cp --sparse=always "$img" "$crashed"
+	# What the log holds, before anything replays it.
+	run logdump "$DEBUGFS" --json -R "logdump 0" "$crashed"
+	[ $RC = 0 ] || fail "debugfs-mmp logdump 0 on the crashed volume: rc=$RC: $(cat "$OUT")"
+	targets=" $($H get '" ".join(str(r["target"]) for r in d["replay"])' < "$OUT") "
+	ntr=$($H get 'len(d["transactions"])' < "$OUT")
+	nrep=$($H get 'len(d["replay"])' < "$OUT")
+	rec "debugfs-mmp logdump 0 after the crash: dirty $($H get 'd["dirty"]' < "$OUT"), $ntr committed transaction(s), a replay writes $nrep block(s)"
+	[ "$ntr" -gt 0 ] && [ "$nrep" -gt 0 ] || fail "logdump shows nothing to replay on the crashed volume: $(cat "$OUT")"
 	run fsckn "$FSCK" -n --json "$img"
 	codes=$($H get '" ".join(f["code"] for f in d["findings"])' < "$OUT")
 	rec "fsck -n after the crash: rc=$RC after ${DT}s; findings: ${codes:-none}"
@@ -881,6 +890,8 @@ scenario_j() {
 	codes=$($H get '" ".join(f["code"] + ("+fixed" if f["fixed"] else "") for f in d["findings"])' < "$OUT")
 	rec "fsck -y: rc=$RC after ${DT}s; findings: ${codes:-none}"
 	[ $RC = 1 ] && [ "$codes" = JOURNAL_NEEDS_RECOVERY+fixed ] || fail "fsck -y: rc=$RC, findings '$codes' (want 1, JOURNAL_NEEDS_RECOVERY fixed): $(cat "$OUT")"
+	grep -aq "$ntr committed transaction(s), $nrep block(s) replayed" "$OUT" ||
+		fail "fsck -y did not replay what logdump showed ($ntr transaction(s), $nrep block(s)): $(cat "$OUT")"
 	run fsckn2 "$FSCK" -n "$img"
 	rec "fsck -n after the replay: rc=$RC: $(tail -1 "$OUT")"
 	[ $RC = 0 ] || fail "fsck -n after our replay exited $RC: $(cat "$OUT")"
@@ -902,6 +913,16 @@ scenario_j() {
 	# descriptors), which fsck.ocfs2 never reached, and the slot map.
 	bs=$("$DEBUGFS" --json -R stats "$crashed" | $H get 'd["block_size"]')
 	replayed=$($H diffblocks "$base" "$theirs" "$bs")
+	# Each block fsck.ocfs2's replay changed is one logdump listed, but for
+	# the journal's own superblock and inode.
+	jsb=$("$DEBUGFS" --json -R "stat //journal:0000" "$crashed" | $H get 'd["jbd2"]["blkno"]')
+	jino=$("$DEBUGFS" --json -R "stat //journal:0000" "$crashed" | $H get 'd["inode"]')
+	for b in $replayed; do
+		case "$targets" in *" ${b%%:*} "*) continue ;; esac
+		[ "${b%%:*}" = "$jsb" ] || [ "${b%%:*}" = "$jino" ] || notlogged="$notlogged $b"
+	done
+	rec "blocks fsck.ocfs2's replay changed that logdump did not list: ${notlogged:-none} (of $(wc -w <<<"$replayed"))"
+	[ -z "$notlogged" ] || fail "fsck.ocfs2's replay changed blocks logdump 0 did not list:$notlogged"
 	for ino in //journal:0000 //local_alloc:0000 //global_bitmap //truncate_log:0000; do
 		allowed="$allowed$("$DEBUGFS" --json -R "stat $ino" "$img" | $H get 'd["inode"]') "
 	done

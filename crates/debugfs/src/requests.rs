@@ -1417,7 +1417,19 @@ fn describe_id2(vol: &Volume, inode: &Inode, t: &mut String, j: &mut Value) -> R
     j["tree_depth"] = depth.into();
     j["extents"] = Value::Array(list);
     if depth > 0 {
-        let leaves = vol.extents(inode)?;
+        let (leaves, blocks) = vol.extent_tree(inode)?;
+        let ebs: Vec<String> = blocks.iter().map(u64::to_string).collect();
+        let _ = writeln!(t, "\tExtent Blocks: {}", ebs.join(" "));
+        let _ = writeln!(t, "\tLeaf Extents: {}", leaves.len());
+        let _ = writeln!(t, "\t## Offset        Clusters       Block#          Flags");
+        for (i, e) in leaves.iter().enumerate() {
+            let _ = writeln!(
+                t,
+                "\t{:<2} {:<13} {:<14} {:<15} {:#x}",
+                i, e.cpos, e.clusters, e.blkno, e.flags
+            );
+        }
+        j["extent_blocks"] = blocks.into();
         j["leaf_extents"] = Value::Array(
             leaves.iter().map(|e| json!({ "cpos": e.cpos, "clusters": e.clusters, "blkno": e.blkno, "flags": e.flags })).collect(),
         );
