@@ -34,7 +34,7 @@
 //! `make deps`.
 
 use ocfs2_format::blockcheck::{self, CheckAt, CheckResult};
-use ocfs2_format::ondisk::MMP_INTERVAL_OFFSET_IN_BLOCK;
+use ocfs2_format::ondisk::{EXT_UNWRITTEN, MMP_INTERVAL_OFFSET_IN_BLOCK};
 use ocfs2_format::{FileDevice, OpenMode, Volume};
 use serde_json::Value;
 use std::collections::hash_map::DefaultHasher;
@@ -2811,6 +2811,131 @@ fn quota_change_crash_at_every_write() {
 /// same inodes, allocators, superblock seeds), and a kill before each of
 /// its writes leaves a volume `fsck.ocfs2-mmp -fy` repairs and both
 /// checkers accept; turning indexes on is refused, nothing written.
+/// Regular files whose clusters hold stale bytes under unwritten extents:
+/// `/f1` (4 clusters, its record in the inode), `/f3` (3 clusters under an
+/// extent block); `/f2` (2 clusters of 0xCD) written.
+fn unwritten_files(img: &Path) {
+    use common::edit::*;
+    use ocfs2_format::ondisk::file_type;
+    let v = open_rw(img);
+    let root = v.root_blkno();
+    let cs = u64::from(v.cluster_size());
+    let bs = u64::from(v.block_size());
+    let f1 = new_inode(&v, 0o100644, 1, Body::Extents(4, 4 * cs));
+    add_entry(&v, root, b"f1", f1, file_type::REG_FILE);
+    let f2 = new_inode(&v, 0o100644, 1, Body::Extents(2, 2 * cs));
+    add_entry(&v, root, b"f2", f2, file_type::REG_FILE);
+    let f3 = new_inode(&v, 0o100644, 1, Body::Deep(3));
+    add_entry(&v, root, b"f3", f3, file_type::REG_FILE);
+    for (f, byte) in [(f1, 0xABu8), (f2, 0xCD), (f3, 0xAB)] {
+        let ino = v.read_inode(f).unwrap();
+        for e in v.extents(&ino).unwrap() {
+            let data = vec![byte; (u64::from(e.clusters) * cs) as usize];
+            v.device().write_at(e.blkno * bs, &data).unwrap();
+        }
+    }
+    edit_inode(&v, f1, |b| b[ext_rec(0) + 7] |= EXT_UNWRITTEN);
+    let eb = v.read_inode(f3).unwrap().di().i_last_eb_blk.get();
+    edit(&v, eb, CheckAt::ExtentBlock, |b| {
+        b[0x40 + 7] |= EXT_UNWRITTEN
+    });
+}
+
+/// A file's path, its bytes as the volume reads them, each extent's flags,
+/// and the bytes on disk under its extents.
+type FileView = (String, Vec<u8>, Vec<u8>, Vec<u8>);
+
+fn files_and_flags(dev: &Path) -> Vec<FileView> {
+    let v = open_ro(dev);
+    let bs = u64::from(v.block_size());
+    let cs = u64::from(v.cluster_size());
+    ["/f1", "/f2", "/f3"]
+        .iter()
+        .map(|p| {
+            let ino = v.read_inode(v.resolve_path(p).unwrap()).unwrap();
+            let ext = v.extents(&ino).unwrap();
+            let mut raw = Vec::new();
+            for e in &ext {
+                let mut b = vec![0u8; (u64::from(e.clusters) * cs) as usize];
+                v.device().read_at(e.blkno * bs, &mut b).unwrap();
+                raw.extend(b);
+            }
+            let flags = ext.iter().map(|e| e.flags).collect();
+            (
+                p.to_string(),
+                v.read_file(&ino, 1 << 30).unwrap(),
+                flags,
+                raw,
+            )
+        })
+        .collect()
+}
+
+/// `nounwritten`: every unwritten extent's clusters zeroed, then marked
+/// written, then the feature bit, as tunefs.ocfs2 does; the written file
+/// keeps its bytes; a kill at any write leaves a volume a rerun finishes.
+#[test]
+fn unwritten_extents_are_zeroed_as_tunefs_ocfs2_zeroes_them() {
+    let (a, b) = parity_pair_with(
+        "nounwritten-",
+        256 * MIB,
+        2,
+        &["-M", "local", "-J", "size=4M"],
+        &unwritten_files,
+    );
+    let (dev, other) = (a.path.as_path(), b.path.as_path());
+    let base = b.copy("base.img");
+    let before = files_and_flags(dev);
+    assert_eq!(before[0].2, vec![EXT_UNWRITTEN], "f1 is not unwritten");
+    assert!(
+        before[0].1.iter().all(|&x| x == 0),
+        "an unwritten extent reads as zeros"
+    );
+    assert!(
+        before[0].3.iter().all(|&x| x == 0xAB),
+        "f1's clusters hold stale bytes"
+    );
+    tunefs(&["-y", "--fs-features=nounwritten"], dev)
+        .expect(OK)
+        .stdout_has("feature unwritten: off: done");
+    theirs(&["--fs-features=nounwritten"], other);
+    let (ours, theirs_) = (files_and_flags(dev), files_and_flags(other));
+    for ((p, data, flags, raw), (_, tdata, tflags, traw)) in ours.iter().zip(&theirs_) {
+        assert_eq!(data, tdata, "{p}: bytes");
+        assert_eq!(flags, tflags, "{p}: extent flags");
+        assert_eq!(raw, traw, "{p}: the bytes under its extents");
+        assert!(
+            flags.iter().all(|f| f & EXT_UNWRITTEN == 0),
+            "{p}: {flags:?}"
+        );
+    }
+    assert!(
+        ours[0].3.iter().all(|&x| x == 0),
+        "f1's clusters were not zeroed"
+    );
+    assert!(ours[1].1.iter().all(|&x| x == 0xCD), "f2 lost its bytes");
+    for d in [dev, other] {
+        assert_eq!(
+            open_ro(d).sb().s_feature_ro_compat.get() & 1,
+            0,
+            "unwritten still on"
+        );
+    }
+    both_clean(dev, "nounwritten");
+    kill_at_every_write(
+        &base,
+        &["-y", "--fs-features=nounwritten"],
+        &mut |img, n| {
+            tunefs(&["-y", "--fs-features=nounwritten"], img).expect(OK);
+            both_clean(
+                img,
+                &format!("nounwritten again after a kill before write {n}"),
+            );
+            assert_eq!(files_and_flags(img), ours, "after a kill before write {n}");
+        },
+    );
+}
+
 #[test]
 fn indexes_are_removed_as_tunefs_ocfs2_removes_them() {
     let (a, b) = parity_pair_with(

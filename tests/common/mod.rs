@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod edit;
 pub mod shared;
 
 use std::ffi::OsStr;

@@ -961,10 +961,15 @@ guest_files() {  # guest_files N: the guest of $RD writes /mnt/d/f0..f(N-1) of g
 }
 
 scenario_f() {
-	local img=$W/sf.img plain=$W/sf-plain.img sums sums2 bs ino codes want got
+	local img=$W/sf.img plain=$W/sf-plain.img sums sums2 bs ino codes want got pre_sum n
 	mkvol "$img" -M local --fs-features=mmp --mmp-update-interval=5
 	vm_bg write "$img" "$KPT/tests/mmp-hold.sh" --mmp
 	guest_files 12; sums=$SUMS
+	# For tunefs nounwritten: 3 MiB preallocated (unwritten), 64 KiB of it
+	# written in the middle.
+	vm_send 'fallocate -l 3M /mnt/d/pre && dd if=/dev/urandom of=/mnt/d/pre bs=4096 count=16 seek=100 conv=notrunc 2>/dev/null && sync && md5sum /mnt/d/pre'
+	pre_sum=$(printf '%s\n' "$SENT" | tr -d '\r' | grep -E '^[0-9a-f]{32}  /mnt/d/pre' | cut -c1-32)
+	[ -n "$pre_sum" ] || fail "the guest did not preallocate /mnt/d/pre: $SENT"
 	vm_stop
 	rec "guest wrote 12 files in /mnt/d and unmounted: rc=$RC"
 	[ $RC = 0 ] || fail "the writing guest failed (rc=$RC)"
@@ -993,8 +998,23 @@ scenario_f() {
 	run fsckn2 "$FSCK" -n "$img"
 	[ $RC = 0 ] || fail "fsck -n after the repairs exited $RC: $(cat "$OUT")"
 	oracle_clean "$img" "$plain" "our repaired volume"
+	# Unwritten extents off: zeroed, marked written, then the feature bit.
+	n=$("$DEBUGFS" --json -R "stat /d/pre" "$img" | $H get 'sum(1 for e in d["extents"] if e["flags"] & 1)')
+	[ "$n" -gt 0 ] || fail "the guest's fallocate left no unwritten extent in /d/pre"
+	run nounw "$TUNEFS" -y --fs-features=nounwritten "$img"
+	[ $RC = 0 ] || fail "tunefs --fs-features=nounwritten: rc=$RC: $(cat "$OUT")"
+	got=$("$DEBUGFS" --json -R "stat /d/pre" "$img" | $H get 'sum(1 for e in d["extents"] if e["flags"] & 1)')
+	rec "tunefs nounwritten under the MMP guard: rc=$RC in ${DT}s; unwritten extents of /d/pre: $n -> $got; ro-compat features: '$("$TUNEFS" -Q '%O' "$img")'"
+	[ "$got" = 0 ] || fail "after nounwritten /d/pre still has $got unwritten extent(s)"
+	"$TUNEFS" -Q '%O' "$img" | grep -qw unwritten && fail "the unwritten feature is still on: $("$TUNEFS" -Q '%O' "$img")"
+	run fsckn4 "$FSCK" -n "$img"
+	[ $RC = 0 ] || fail "fsck -n after nounwritten exited $RC: $(cat "$OUT")"
+	oracle_clean "$img" "$plain" "the volume without unwritten extents"
 	vm_bg check "$img" "$KPT/tests/mmp-hold.sh" --mmp
 	rec "the guest mounts the repaired volume: $(guest_mount_line "$GLOG" | tr -d '\r')"
+	vm_send 'md5sum /mnt/d/pre'
+	printf '%s\n' "$SENT" | tr -d '\r' | grep -q "^$pre_sum  /mnt/d/pre" || fail "/d/pre reads back differently after nounwritten: $SENT (want $pre_sum)"
+	rec "/d/pre reads back as the guest wrote it"
 	vm_send 'md5sum /mnt/d/f*; echo new > /mnt/d/new && sync && cat /mnt/d/new'
 	sums2=$(printf '%s\n' "$SENT" | tr -d '\r' | grep -E '^[0-9a-f]{32}  /mnt/' | sort)
 	[ "$sums" = "$sums2" ] || fail "files read back differently after the repairs: $(diff <(echo "$sums") <(echo "$sums2") | head -5)"
@@ -1105,7 +1125,7 @@ scenario_t() {
 	[ "$(stat -c %i "$W/rd/d/f2")" = "$(stat -c %i "$W/rd/d/hard")" ] || fail "rdump copied a second name as a second file"
 	rec "debugfs-mmp rdump /d: the guest's checksums, the sparse file's hole kept (${kb} KiB on disk), the link and the second name kept"
 	oracle_clean "$img" "$plain" "the tuned volume"
-	agree_with_theirs "$img" "$plain" /d /d/f1 /d/f2 /d/f8 /d/sparse /d/hard
+	agree_with_theirs "$img" "$plain" /d /d/f1 /d/f2 /d/f7 /d/sparse /d/hard
 	run tune1r "$TUNEFS" -y -N 2 "$img"
 	[ $RC = 0 ] || fail "tunefs -N 2 (slot 2 removed) under MMP: rc=$RC: $(cat "$OUT")"
 	q=$("$TUNEFS" -Q '%N' "$img")

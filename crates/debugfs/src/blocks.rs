@@ -7,7 +7,7 @@
 
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
-use ocfs2_format::ondisk::{dyn_features, inode_flags, Dinode, LocalAlloc};
+use ocfs2_format::ondisk::{dyn_features, inode_flags, LocalAlloc};
 use ocfs2_format::{Inode, Volume};
 use ocfs2_toolkit::exit;
 use serde::Serialize;
@@ -139,17 +139,7 @@ pub fn icheck(vol: &Volume, blocks: &[u64]) -> Result<Outcome> {
     let mut groups: Vec<SubGroup> = Vec::new();
     let mut windows: Vec<(u64, u64, u64)> = Vec::new();
     if !s.done() {
-        let fs_gen = vol.super_inode().di().i_fs_generation.get();
-        let mut inodes = Vec::new();
-        vol.each_inode(&mut |blkno, buf| {
-            if let Ok((di, _)) = Dinode::read_from_prefix(buf) {
-                if di.i_flags.get() & inode_flags::VALID != 0 && di.i_fs_generation.get() == fs_gen
-                {
-                    inodes.push(blkno);
-                }
-            }
-        })?;
-        for blkno in inodes {
+        for (blkno, _) in vol.valid_inodes()? {
             if s.done() {
                 break;
             }

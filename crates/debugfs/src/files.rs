@@ -4,6 +4,7 @@
 
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
+use ocfs2_format::ondisk::EXT_UNWRITTEN;
 use ocfs2_format::{Inode, Volume};
 use ocfs2_toolkit::exit;
 use serde_json::json;
@@ -11,8 +12,6 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::os::unix::fs::FileExt;
 
-/// `OCFS2_EXT_UNWRITTEN`: allocated, reads as zeros.
-const EXT_UNWRITTEN: u8 = 0x1;
 /// Bytes read from the device at a time.
 const CHUNK: u64 = 1 << 20;
 /// The largest file `cat` shows (it holds the file in memory).

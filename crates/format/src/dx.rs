@@ -5,9 +5,7 @@
 
 use crate::blockcheck::CheckAt;
 use crate::error::{Error, Result};
-use crate::ondisk::{
-    dyn_features, inode_flags, Dinode, DxRootBlock, SuperBlock, DX_ROOT_SIGNATURE,
-};
+use crate::ondisk::{dyn_features, DxRootBlock, SuperBlock, DX_ROOT_SIGNATURE};
 use crate::Volume;
 use zerocopy::FromBytes;
 
@@ -148,17 +146,15 @@ impl Root {
 /// The directories with an index (valid, `OCFS2_INDEXED_DIR_FL`), by
 /// inode block.
 pub fn indexed_dirs(vol: &Volume) -> Result<Vec<u64>> {
-    let mut out = Vec::new();
-    vol.each_inode(&mut |blkno, buf| {
-        if let Ok((di, _)) = Dinode::read_from_prefix(buf) {
-            let valid = di.i_flags.get() & inode_flags::VALID != 0;
-            let dir = di.i_mode.get() & 0o170000 == 0o040000;
-            if valid && dir && di.i_dyn_features.get() & dyn_features::INDEXED_DIR != 0 {
-                out.push(blkno);
-            }
-        }
-    })?;
-    Ok(out)
+    Ok(vol
+        .valid_inodes()?
+        .into_iter()
+        .filter(|(_, di)| {
+            di.i_mode.get() & 0o170000 == 0o040000
+                && di.i_dyn_features.get() & dyn_features::INDEXED_DIR != 0
+        })
+        .map(|(b, _)| b)
+        .collect())
 }
 
 /// A directory's index: its root block and header, and the leaf clusters

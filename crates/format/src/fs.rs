@@ -666,7 +666,8 @@ impl Volume {
         })
     }
 
-    /// The file's bytes, up to `limit` bytes (holes read as zeros).
+    /// The file's bytes, up to `limit` bytes (holes and unwritten extents
+    /// read as zeros).
     pub fn read_file(&self, inode: &Inode, limit: u64) -> Result<Vec<u8>> {
         if inode.is_inline() {
             let d = inode.inline_data()?;
@@ -675,7 +676,12 @@ impl Volume {
         let size = inode.size().min(limit);
         let size_usize =
             usize::try_from(size).map_err(|_| Error::Invalid("file too large".into()))?;
-        let extents = self.extents(inode)?;
+        // Unwritten extents read as zeros, as the kernel reads them.
+        let extents: Vec<Extent> = self
+            .extents(inode)?
+            .into_iter()
+            .filter(|e| e.flags & EXT_UNWRITTEN == 0)
+            .collect();
         let bs = u64::from(self.block_size);
         let mut out = vec![0u8; size_usize];
         let nblocks = size.div_ceil(bs);
@@ -1109,6 +1115,21 @@ impl Volume {
             }
         }
         Ok(())
+    }
+
+    /// The inodes in use: every inode [`Self::each_inode`] finds with
+    /// `OCFS2_VALID_FL` and this file system's generation, by block.
+    pub fn valid_inodes(&self) -> Result<Vec<(u64, Dinode)>> {
+        let gen = self.super_inode().di().i_fs_generation.get();
+        let mut out = Vec::new();
+        self.each_inode(&mut |blkno, buf| {
+            if let Ok((di, _)) = Dinode::read_from_prefix(buf) {
+                if di.i_flags.get() & inode_flags::VALID != 0 && di.i_fs_generation.get() == gen {
+                    out.push((blkno, di));
+                }
+            }
+        })?;
+        Ok(out)
     }
 
     /// The blocks of suballocator group `group`, in bit order (bit 0 is the

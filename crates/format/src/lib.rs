@@ -26,6 +26,7 @@ pub mod slotmap;
 pub mod sysfile;
 pub mod undo;
 pub mod unslot;
+pub mod unwritten;
 
 pub use error::{Error, Result};
 pub use fs::{DirEntry, Extent, Inode, Volume};

@@ -27,6 +27,12 @@ mod slotmap;
 mod slots;
 mod toggles;
 
+/// The MMP guard's re-check (`verify`, anyhow) as the format crate's
+/// writers call it between their writes.
+fn format_verify(verify: &dyn Fn() -> Result<()>) -> impl Fn() -> ocfs2_format::Result<()> + '_ {
+    move || verify().map_err(|e| ocfs2_format::Error::Invalid(format!("{e:#}")))
+}
+
 pub const PROG: &str = "tunefs.ocfs2-mmp";
 
 /// Exit codes.

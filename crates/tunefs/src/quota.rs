@@ -65,8 +65,7 @@ pub fn write(
     changes: &[(QuotaType, bool)],
     verify: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
-    let fmt_err = |e: anyhow::Error| ocfs2_format::Error::Invalid(format!("{e:#}"));
-    let v = || verify().map_err(fmt_err);
+    let v = crate::format_verify(verify);
     let off: Vec<_> = changes.iter().filter(|c| !c.1).copied().collect();
     if !off.is_empty() {
         let mut sb = *vol.sb();

@@ -79,9 +79,12 @@ pub fn grow(vol: &Volume, to: u64, verify: &dyn Fn() -> Result<()>) -> Result<()
     verify()?;
     vol.write_super_everywhere(&marked)
         .context("marking the superblocks: resize in progress")?;
-    ocfs2_format::alloc::grow_global_bitmap(vol, to as u32, &reserved, &|| {
-        verify().map_err(|e| ocfs2_format::Error::Invalid(format!("{e:#}")))
-    })
+    ocfs2_format::alloc::grow_global_bitmap(
+        vol,
+        to as u32,
+        &reserved,
+        &crate::format_verify(verify),
+    )
     .context("growing the global bitmap")?;
     Ok(())
 }

@@ -4,10 +4,12 @@
 //! kernel then passes over); `indexed-dirs` off (every index taken away
 //! first, see [`write`]);
 //! `inline-data`, `refcount` and `unwritten` (which needs `sparse`) on;
+//! `unwritten` off (every unwritten extent of a regular file zeroed, then
+//! marked written, see [`write`]);
 //! `discontig-bg` on, and off when no suballocator group is
 //! discontiguous; `xattr` on (with the 256-byte inline xattr size), and off
 //! when no inode has extended attributes. The turns that move data
-//! (`nosparse`, `nounwritten`, `noinline-data`, `norefcount`, `metaecc`
+//! (`nosparse`, `noinline-data`, `norefcount`, `metaecc`
 //! on, `indexed-dirs` on, `sparse` on a
 //! volume that may hold allocation past file sizes) are refused by name.
 //! One superblock write (backups first, the primary last) is the change.
@@ -51,9 +53,6 @@ pub fn unsupported(name: &str, on: bool) -> Option<&'static str> {
         ),
         ("refcount", false) => {
             Some("norefcount: shared clusters would be copied, which this release does not do")
-        }
-        ("unwritten", false) => {
-            Some("nounwritten: unwritten extents would be zeroed, which this release does not do")
         }
         ("indexed-dirs", true) => Some(
             "indexed-dirs: every directory would get an index, which this release does not do",
@@ -149,26 +148,13 @@ fn discontig_group(vol: &Volume) -> Result<Option<u64>> {
 
 /// A valid inode with extended attributes (inline or in a block).
 fn inode_with_xattrs(vol: &Volume) -> Result<Option<u64>> {
-    let mut found = None;
-    vol.each_inode(&mut |blkno, buf| {
-        if found.is_some() {
-            return;
-        }
-        if let Ok((di, _)) =
-            <ocfs2_format::ondisk::Dinode as ocfs2_format::zerocopy::FromBytes>::read_from_prefix(
-                buf,
-            )
-        {
-            let valid = di.i_flags.get() & ocfs2_format::ondisk::inode_flags::VALID != 0;
-            if valid
-                && di.i_dyn_features.get() & (dyn_features::HAS_XATTR | dyn_features::INLINE_XATTR)
-                    != 0
-            {
-                found = Some(blkno);
-            }
-        }
-    })?;
-    Ok(found)
+    Ok(vol
+        .valid_inodes()?
+        .into_iter()
+        .find(|(_, di)| {
+            di.i_dyn_features.get() & (dyn_features::HAS_XATTR | dyn_features::INLINE_XATTR) != 0
+        })
+        .map(|(b, _)| b))
 }
 
 /// Apply the changes to the superblock that will be written.
@@ -209,6 +195,17 @@ pub fn write(
     changes: &[(&str, bool)],
     verify: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
+    if changes.contains(&("unwritten", false)) {
+        for (b, _) in vol.valid_inodes()? {
+            let ino = vol.read_inode(b)?;
+            if ocfs2_format::unwritten::candidate(&ino) {
+                ocfs2_format::unwritten::make_written(vol, b, &crate::format_verify(verify))
+                    .map_err(|e| {
+                        anyhow::anyhow!("inode {b}: making its unwritten extents written: {e}")
+                    })?;
+            }
+        }
+    }
     if changes.contains(&("indexed-dirs", false)) {
         for d in ocfs2_format::dx::indexed_dirs(vol)? {
             verify()?;
