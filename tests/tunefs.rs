@@ -2442,7 +2442,6 @@ fn feature_bits_change_as_tunefs_ocfs2_changes_them() {
     }
     let whole = digest(dev, &[]);
     for (list, why) in [
-        ("noinline-data", "which this release does not do"),
         ("norefcount", "which this release does not do"),
         ("metaecc", "which this release does not do"),
         ("nosparse", "not changed by this release"),
@@ -2934,6 +2933,123 @@ fn unwritten_extents_are_zeroed_as_tunefs_ocfs2_zeroes_them() {
             assert_eq!(files_and_flags(img), ours, "after a kill before write {n}");
         },
     );
+}
+
+/// Inline inodes besides the root: `/i1` (a file of 300 bytes), `/e`
+/// (empty), `/dinl` (a directory holding `/dinl/i2`).
+fn inline_files(img: &Path) {
+    use common::edit::*;
+    use ocfs2_format::ondisk::file_type;
+    let v = open_rw(img);
+    let root = v.root_blkno();
+    let data: Vec<u8> = (0..300u32).map(|i| (i * 7 % 251) as u8).collect();
+    let i1 = new_inode(&v, 0o100644, 1, Body::Inline(data));
+    add_entry(&v, root, b"i1", i1, file_type::REG_FILE);
+    let e = new_inode(&v, 0o100600, 1, Body::Inline(Vec::new()));
+    add_entry(&v, root, b"e", e, file_type::REG_FILE);
+    let d = new_inode(&v, 0o040755, 2, Body::DirInline(root));
+    add_entry(&v, root, b"dinl", d, file_type::DIR);
+    edit_inode(&v, root, |b| {
+        let di = dino(b);
+        di.i_links_count.set(di.i_links_count.get() + 1);
+    });
+    let i2 = new_inode(&v, 0o100644, 1, Body::Inline(b"in a directory\n".to_vec()));
+    add_entry(&v, d, b"i2", i2, file_type::REG_FILE);
+}
+
+/// Every file and directory under the root: path, mode, size, bytes (for
+/// a directory, its names and inodes), and whether it is still inline.
+fn tree_view(dev: &Path) -> Vec<(String, u16, u64, Vec<u8>, bool)> {
+    let v = open_ro(dev);
+    let mut out = Vec::new();
+    let mut todo = vec![("/".to_string(), v.root_blkno())];
+    while let Some((p, b)) = todo.pop() {
+        let ino = v.read_inode(b).unwrap();
+        let bytes = if ino.is_dir() {
+            let mut names = Vec::new();
+            for e in v.dir_entries(&ino).unwrap() {
+                names.extend_from_slice(&e.name);
+                names.extend_from_slice(format!("={};", e.inode).as_bytes());
+                if ino.blkno == v.root_blkno() && e.name == b"lost+found" {
+                    continue;
+                }
+                if e.name != b"." && e.name != b".." {
+                    todo.push((format!("{p}{}/", String::from_utf8_lossy(&e.name)), e.inode));
+                }
+            }
+            names
+        } else {
+            v.read_file(&ino, 1 << 20).unwrap()
+        };
+        let size = if ino.is_dir() { 0 } else { ino.size() };
+        out.push((p, ino.mode(), size, bytes, ino.is_inline()));
+    }
+    out.sort();
+    out
+}
+
+/// `noinline-data`: every inline file and directory moves to a cluster as
+/// tunefs.ocfs2 moves it (the same bytes, names and modes), directories
+/// on a volume with indexed directories get their index (which
+/// tunefs.ocfs2 leaves to fsck.ocfs2 to rebuild), quota usage follows the
+/// clusters; both checkers pass; a kill at any write leaves a volume a
+/// rerun finishes.
+#[test]
+fn inline_data_moves_out_as_tunefs_ocfs2_moves_it() {
+    let (a, b) = parity_pair_with(
+        "noinline-",
+        256 * MIB,
+        2,
+        &["-M", "local", "-J", "size=4M", "--fs-features=usrquota"],
+        &inline_files,
+    );
+    let (dev, other) = (a.path.as_path(), b.path.as_path());
+    let before = tree_view(dev);
+    assert!(before.iter().filter(|f| f.4).count() >= 5, "{before:?}");
+    tunefs(&["-y", "--fs-features=noinline-data"], dev)
+        .expect(OK)
+        .stdout_has("feature inline-data: off: done");
+    theirs(&["--fs-features=noinline-data"], other);
+    let (ours, theirs_) = (tree_view(dev), tree_view(other));
+    assert_eq!(ours, theirs_, "ours against tunefs.ocfs2's");
+    assert!(ours.iter().all(|f| !f.4), "still inline: {ours:?}");
+    let strip = |v: &[(String, u16, u64, Vec<u8>, bool)]| -> Vec<(String, u16, u64, Vec<u8>)> {
+        v.iter()
+            .map(|f| (f.0.clone(), f.1, f.2, f.3.clone()))
+            .collect()
+    };
+    assert_eq!(strip(&ours), strip(&before), "the tree changed");
+    let vol = open_ro(dev);
+    assert!(!vol
+        .features()
+        .has_incompat(ocfs2_format::features::incompat::INLINE_DATA));
+    for d in ["/", "/dinl"] {
+        let ino = vol.read_inode(vol.resolve_path(d).unwrap()).unwrap();
+        assert!(
+            ino.dyn_features() & ocfs2_format::ondisk::dyn_features::INDEXED_DIR != 0,
+            "{d} has no index"
+        );
+    }
+    both_clean(dev, "noinline-data");
+    // The crash loop without quotas (their rebuild is fsck's, tested there).
+    let base = Image::sparse("noinline-crash-", 128 * MIB);
+    mkfs(&base.path, 4096, 2, &["-M", "local", "-J", "size=4M"]);
+    inline_files(&base.path);
+    let before = tree_view(&base.path);
+    let n = kill_at_every_write(
+        &base.path,
+        &["-y", "--fs-features=noinline-data"],
+        &mut |img, n| {
+            // (The loop has judged the repaired copy with both checkers.)
+            tunefs(&["-y", "--fs-features=noinline-data"], img).expect(OK);
+            assert_eq!(
+                strip(&tree_view(img)),
+                strip(&before),
+                "after a kill before write {n}"
+            );
+        },
+    );
+    assert!(n >= 10, "only {n} writes");
 }
 
 #[test]

@@ -606,14 +606,20 @@ pub fn cluster_in_use(vol: &Volume, c: u64) -> Result<bool> {
 }
 
 /// Take a metadata block from slot `slot`'s extent allocator (bit 0 of a
-/// group is its descriptor, never handed out): [`take_bit`]'s order.
-/// Returns (block, group, bit).
+/// group is its descriptor, never handed out): [`take_bit`]'s order. An
+/// allocator without a free block first gets a group ([`add_group`]), as
+/// libocfs2's chain allocation grows it. Returns (block, group, bit).
 pub fn take_meta_block(vol: &Volume, slot: u16) -> Result<(u64, u64, u16)> {
     let ea = vol.system_inode(&crate::fs::slot_file_name("extent_alloc", slot))?;
-    let Some((group, bit)) = find_free_bit(vol, ea, &|g, bit| {
-        bit != 0 && g + u64::from(bit) < vol.device_blocks()
-    })?
-    else {
+    let usable = |g: u64, bit: u16| bit != 0 && g + u64::from(bit) < vol.device_blocks();
+    let found = match find_free_bit(vol, ea, &usable)? {
+        Some(f) => Some(f),
+        None => {
+            add_group(vol, ea)?;
+            find_free_bit(vol, ea, &usable)?
+        }
+    };
+    let Some((group, bit)) = found else {
         return Err(Error::Invalid(format!(
             "extent allocator of slot {slot} has no free block"
         )));

@@ -230,7 +230,7 @@ pub fn insert_entry(
         if place_entry(&mut dir.buf[r], name, inode, ftype) {
             return vol.write_meta(dir_blkno, &mut dir.buf, CheckAt::Inode);
         }
-        uninline_dir(vol, &dir)?;
+        uninline(vol, dir_blkno)?;
         dir = dir_inode(vol, dir_blkno)?;
     }
     let extents = vol.extents(&dir)?;
@@ -308,8 +308,9 @@ pub fn insert_entry(
 
 /// Why [`insert_entry`] could not take every one of `names` into
 /// directory `dir_blkno` (checked before anything is written), or None: an
-/// inline directory too full for them on a volume with indexed directories
-/// (its block would need an index), or an inline index root without room.
+/// inline directory on a volume with indexed directories whose names would
+/// not fit one block and its inline index once out of the inode, or an
+/// inline index root without room.
 pub fn lacks_room(vol: &Volume, dir_blkno: u64, names: &[String]) -> Result<Option<String>> {
     let dir = dir_inode(vol, dir_blkno)?;
     if is_indexed(&dir) {
@@ -331,91 +332,178 @@ pub fn lacks_room(vol: &Volume, dir_blkno: u64, names: &[String]) -> Result<Opti
     let r = inline_area(vol, &dir)?;
     let area = &dir.buf[r];
     let need: usize = names.iter().map(|n| dir_rec_len(n.len())).sum();
-    let free = area.len().saturating_sub(
-        vol.dir_entries(&dir)?
-            .iter()
-            .map(|e| dir_rec_len(e.name.len()))
-            .sum::<usize>(),
-    );
-    Ok((need > free).then(|| {
+    let entries = vol.dir_entries(&dir)?;
+    let taken: usize = entries.iter().map(|e| dir_rec_len(e.name.len())).sum();
+    if need <= area.len().saturating_sub(taken) {
+        return Ok(None);
+    }
+    // It moves to one block with an inline index ([`uninline`]): both
+    // must hold every name.
+    let bs = vol.block_size() as usize;
+    let block = entry_limit(vol, true).saturating_sub(taken);
+    let index = dx::inline_capacity(bs).saturating_sub(entries.len());
+    Ok((need > block || names.len() > index).then(|| {
         format!(
-            "inline directory {dir_blkno} has {free} bytes free, {need} are needed (moving it to a block with an index is not done by this release)"
+            "directory {dir_blkno} would need a second block or an index with leaf blocks for {} more names ({block} bytes and {index} index entries free once out of its inode), which this release does not do",
+            names.len()
         )
     }))
 }
 
-/// Move a full inline directory's entries into a block, as libocfs2's
-/// ocfs2_convert_inline_data_to_extents does: a cluster taken and zeroed,
-/// the entries written in its first block (the last one stretched to the
-/// block's end, or to its trailer on a volume with metaecc), then the
-/// inode in one write (the inline flag off, an extent list of that
-/// cluster, `i_size` one block). A crash before the inode leaves a cluster
-/// marked that nothing uses, which fsck frees. On a volume with indexed
-/// directories the block would need an index too: refused.
-fn uninline_dir(vol: &Volume, dir: &Inode) -> Result<()> {
-    if vol.features().has_incompat(incompat::INDEXED_DIRS) {
+/// Move an inode's inline data into a cluster, as libocfs2's
+/// ocfs2_convert_inline_data_to_extents does (a full inline directory,
+/// `tunefs --fs-features=noinline-data`): a cluster taken and zeroed, the
+/// data written in its first block, then the inode in one write (the inline
+/// flag off, an extent list of that cluster beside any inline xattrs; an
+/// empty file gets an empty list and no cluster).
+/// A directory's entries fill the block (the last one stretched to the
+/// block's end, or to its trailer); on a volume with indexed directories
+/// the block gets a trailer and the directory an inline index root (from
+/// slot 0's extent allocator, written before the inode), as the kernel
+/// indexes a directory it expands, where libocfs2 leaves none (and
+/// fsck.ocfs2 then rebuilds it). A crash before the inode leaves a cluster
+/// and an index block that nothing uses, which fsck frees.
+pub fn uninline(vol: &Volume, blkno: u64) -> Result<()> {
+    let ino = vol.read_inode(blkno)?;
+    if !ino.is_inline() {
+        return Ok(());
+    }
+    let is_dir = ino.is_dir();
+    if !is_dir && ino.mode() & 0o170000 != 0o100000 {
         return Err(Error::Invalid(format!(
-            "inline directory {} is full: moving it to a block with an index is not done by this release",
-            dir.blkno
+            "inode {blkno} has inline data but is neither a file nor a directory"
         )));
     }
     let bs = vol.block_size() as usize;
-    let area = inline_area(vol, dir)?;
-    let used = area.len().min(dir.size() as usize);
-    let trailer = vol.meta_ecc();
+    let index = is_dir && vol.features().has_incompat(incompat::INDEXED_DIRS);
+    let trailer = is_dir && (vol.meta_ecc() || index);
     let limit = entry_limit(vol, trailer);
+    let area = inline_area(vol, &ino)?;
+    let used = area.len().min(ino.size() as usize);
     let mut blk = vec![0u8; bs];
-    blk[..used].copy_from_slice(&dir.buf[area.start..area.start + used]);
-    // The last entry reaches the end of what was used: stretch it.
-    let mut off = 0;
-    let mut last = None;
-    while off + DIR_MEMBER_LEN <= used {
-        let rec_len = usize::from(u16::from_le_bytes([blk[off + 8], blk[off + 9]]));
-        if rec_len < DIR_MEMBER_LEN || off + rec_len > used {
-            return Err(Error::corrupt(
-                dir.blkno,
-                format!("inline entry at {off} has rec_len {rec_len}"),
-            ));
+    blk[..used].copy_from_slice(&ino.buf[area.start..area.start + used]);
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    if is_dir {
+        // The last entry reaches the end of what was used: stretch it.
+        let mut off = 0;
+        let mut last = None;
+        while off + DIR_MEMBER_LEN <= used {
+            let rec_len = usize::from(u16::from_le_bytes([blk[off + 8], blk[off + 9]]));
+            let name_len = usize::from(blk[off + 10]);
+            if rec_len < DIR_MEMBER_LEN
+                || off + rec_len > used
+                || DIR_MEMBER_LEN + name_len > rec_len
+            {
+                return Err(Error::corrupt(
+                    blkno,
+                    format!("inline entry at {off} has rec_len {rec_len}"),
+                ));
+            }
+            if u64::from_le_bytes(blk[off..off + 8].try_into().expect("8 bytes")) != 0 {
+                names.push(blk[off + DIR_MEMBER_LEN..off + DIR_MEMBER_LEN + name_len].to_vec());
+            }
+            last = Some(off);
+            off += rec_len;
         }
-        last = Some(off);
-        off += rec_len;
+        let Some(last) = last else {
+            return Err(Error::corrupt(blkno, "inline directory without entries"));
+        };
+        blk[last + 8..last + 10].copy_from_slice(&((limit - last) as u16).to_le_bytes());
+        if index && names.len() > dx::inline_capacity(bs) {
+            return Err(Error::Unsupported(format!(
+                "directory {blkno}: its {} names need an index with leaf blocks, which this release does not build",
+                names.len()
+            )));
+        }
     }
-    let Some(last) = last else {
-        return Err(Error::corrupt(
-            dir.blkno,
-            "inline directory without entries",
-        ));
+    // An empty file gets an empty list: libocfs2 gives it a cluster past
+    // its size, which fsck.ocfs2 then reports (INODE_SPARSE_SIZE).
+    let empty = !is_dir && used == 0;
+    let p = if empty {
+        0
+    } else {
+        let c = alloc::take_cluster(vol, &|_| true)?;
+        let p = c * u64::from(vol.cluster_size() / vol.block_size());
+        crate::io::write_zeros(
+            vol.device(),
+            vol.block_offset(p)?,
+            u64::from(vol.cluster_size()),
+        )?;
+        p
     };
-    blk[last + 8..last + 10].copy_from_slice(&((limit - last) as u16).to_le_bytes());
-    let c = alloc::take_cluster(vol, &|_| true)?;
-    let bpc = u64::from(vol.cluster_size() / vol.block_size());
-    let p = c * bpc;
-    crate::io::write_zeros(
-        vol.device(),
-        vol.block_offset(p)?,
-        u64::from(vol.cluster_size()),
-    )?;
-    if trailer {
-        write_dir_trailer(&mut blk, p, dir.blkno, (0, 0));
+    let hole = largest_hole(&blk[..limit]);
+    if is_dir {
+        if trailer {
+            let free = if index { (hole as u16, 0) } else { (0, 0) };
+            write_dir_trailer(&mut blk, p, blkno, free);
+        }
+        vol.write_meta(p, &mut blk, CheckAt::DirTrailer)?;
+    } else if used > 0 {
+        vol.write_block(p, &blk)?;
     }
-    vol.write_meta(p, &mut blk, CheckAt::DirTrailer)?;
-    let mut ino = vol.read_inode(dir.blkno)?;
+    let dx_root = if index {
+        let (dxb, group, bit) = alloc::take_meta_block(vol, 0)?;
+        let root = dx::Root {
+            blkno: dxb,
+            dir_blkno: blkno,
+            generation: vol.super_inode().di().i_fs_generation.get(),
+            slot: 0,
+            bit,
+            group,
+            // On the free list when a name still fits.
+            free_blk: if hole >= dir_rec_len(1) { p } else { 0 },
+        };
+        let seed = dx::seed(vol.sb());
+        let entries: Vec<(u32, u32, u64)> = names
+            .iter()
+            .map(|n| {
+                let (ma, mi) = dx::name_hash(seed, n);
+                (ma, mi, p)
+            })
+            .collect();
+        let mut rb = root.block(bs, &entries);
+        vol.write_meta(dxb, &mut rb, CheckAt::DxBlock)?;
+        Some(dxb)
+    } else {
+        None
+    };
+    let mut ino = vol.read_inode(blkno)?;
+    // The list ends where the inline xattrs begin.
+    let xattrs = if ino.dyn_features() & dyn_features::INLINE_XATTR != 0 {
+        usize::from(ino.di().i_xattr_inline_size.get())
+    } else {
+        0
+    };
+    if DINODE_ID2 + 16 + 16 + xattrs > bs {
+        return Err(Error::corrupt(
+            blkno,
+            format!("inline xattr size {xattrs} leaves no room for an extent list"),
+        ));
+    }
     {
         let di = ino.di_mut();
-        di.i_dyn_features
-            .set(di.i_dyn_features.get() & !dyn_features::INLINE_DATA);
-        di.i_clusters.set(1);
-        di.i_size.set(bs as u64);
+        let mut f = di.i_dyn_features.get() & !dyn_features::INLINE_DATA;
+        if let Some(dxb) = dx_root {
+            f |= dyn_features::INDEXED_DIR;
+            di.i_dx_root.set(dxb);
+        }
+        di.i_dyn_features.set(f);
+        di.i_clusters.set(u32::from(!empty));
+        if is_dir {
+            di.i_size.set(bs as u64);
+        }
     }
-    let id2 = &mut ino.buf[DINODE_ID2..];
+    let id2 = &mut ino.buf[DINODE_ID2..bs - xattrs];
     id2.fill(0);
-    let count = extent_recs_per_inode(bs) as u16;
+    let count = ((bs - xattrs - DINODE_ID2 - 16) / 16) as u16;
     id2[2..4].copy_from_slice(&count.to_le_bytes()); // l_count
-    id2[4..6].copy_from_slice(&1u16.to_le_bytes()); // l_next_free_rec
-                                                    // The record: e_cpos 0, e_int_clusters 1, e_blkno.
-    id2[0x10 + 4..0x10 + 8].copy_from_slice(&1u32.to_le_bytes());
-    id2[0x10 + 8..0x10 + 16].copy_from_slice(&p.to_le_bytes());
-    vol.write_meta(dir.blkno, &mut ino.buf, CheckAt::Inode)?;
+    if !empty {
+        // l_next_free_rec 1; the record: e_cpos 0, e_int_clusters 1, e_blkno.
+        id2[4..6].copy_from_slice(&1u16.to_le_bytes());
+        id2[0x10 + 4..0x10 + 8].copy_from_slice(&1u32.to_le_bytes());
+        id2[0x10 + 8..0x10 + 16].copy_from_slice(&p.to_le_bytes());
+    }
+    vol.write_meta(blkno, &mut ino.buf, CheckAt::Inode)?;
     vol.device().flush()
 }
 

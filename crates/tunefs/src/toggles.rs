@@ -5,11 +5,13 @@
 //! first, see [`write`]);
 //! `inline-data`, `refcount` and `unwritten` (which needs `sparse`) on;
 //! `unwritten` off (every unwritten extent of a regular file zeroed, then
-//! marked written, see [`write`]);
+//! marked written, see [`write`]); `inline-data` off (every inline file
+//! and directory moved to a cluster, `link::uninline`, quota usage
+//! recounted);
 //! `discontig-bg` on, and off when no suballocator group is
 //! discontiguous; `xattr` on (with the 256-byte inline xattr size), and off
 //! when no inode has extended attributes. The turns that move data
-//! (`nosparse`, `noinline-data`, `norefcount`, `metaecc`
+//! (`nosparse`, `norefcount`, `metaecc`
 //! on, `indexed-dirs` on, `sparse` on a
 //! volume that may hold allocation past file sizes) are refused by name.
 //! One superblock write (backups first, the primary last) is the change.
@@ -18,6 +20,7 @@ use anyhow::Result;
 use ocfs2_format::features::{incompat, ro_compat};
 use ocfs2_format::fs::slot_file_name;
 use ocfs2_format::ondisk::{dyn_features, SuperBlock, OCFS2_MIN_XATTR_INLINE_SIZE};
+use ocfs2_format::quota::QuotaType;
 use ocfs2_format::Volume;
 
 /// Which word a bit lives in.
@@ -48,9 +51,6 @@ pub fn known(name: &str) -> bool {
 /// data, which this release does not), or None.
 pub fn unsupported(name: &str, on: bool) -> Option<&'static str> {
     match (name, on) {
-        ("inline-data", false) => Some(
-            "noinline-data: inline files would move to extents, which this release does not do",
-        ),
         ("refcount", false) => {
             Some("norefcount: shared clusters would be copied, which this release does not do")
         }
@@ -110,6 +110,11 @@ pub fn refusal(vol: &Volume, changes: &[(&str, bool)]) -> Result<Option<String>>
                     }
                 }
             }
+            ("inline-data", false) => {
+                if let Some(why) = inline_refusal(vol)? {
+                    return Ok(Some(why));
+                }
+            }
             ("xattr", false) => {
                 if let Some(b) = inode_with_xattrs(vol)? {
                     return Ok(Some(format!(
@@ -140,6 +145,46 @@ fn discontig_group(vol: &Volume) -> Result<Option<u64>> {
             // bg_list.l_next_free_rec (0x140 + 4).
             if buf.len() >= 0x148 && u16::from_le_bytes([buf[0x144], buf[0x145]]) != 0 {
                 return Ok(Some(g.blkno));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The inodes whose data is inline (files and directories).
+fn inline_inodes(vol: &Volume) -> Result<Vec<(u64, ocfs2_format::ondisk::Dinode)>> {
+    Ok(vol
+        .valid_inodes()?
+        .into_iter()
+        .filter(|(_, di)| di.i_dyn_features.get() & dyn_features::INLINE_DATA != 0)
+        .collect())
+}
+
+/// Why `noinline-data` cannot move every inline inode out, checked before
+/// anything is written: a cluster each (the global bitmap's free count),
+/// and on a volume with indexed directories an index block each directory
+/// and room in one inline index for its names.
+fn inline_refusal(vol: &Volume) -> Result<Option<String>> {
+    let inodes = inline_inodes(vol)?;
+    let gb = vol.read_inode(vol.system_inode("global_bitmap")?)?;
+    let free = gb.di().bitmap_free();
+    if inodes.len() as u64 > free {
+        return Ok(Some(format!(
+            "noinline-data: {} inline inodes need a cluster each, {free} are free",
+            inodes.len()
+        )));
+    }
+    if vol.features().has_incompat(incompat::INDEXED_DIRS) {
+        let cap = ocfs2_format::dx::inline_capacity(vol.block_size() as usize);
+        for (b, di) in &inodes {
+            if di.i_mode.get() & 0o170000 != 0o040000 {
+                continue;
+            }
+            let n = vol.dir_entries(&vol.read_inode(*b)?)?.len();
+            if n > cap {
+                return Ok(Some(format!(
+                    "noinline-data: directory {b} has {n} names, more than an inline index holds ({cap}): an index with leaf blocks is not done by this release"
+                )));
             }
         }
     }
@@ -195,6 +240,22 @@ pub fn write(
     changes: &[(&str, bool)],
     verify: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
+    if changes.contains(&("inline-data", false)) {
+        for (b, _) in inline_inodes(vol)? {
+            verify()?;
+            ocfs2_format::link::uninline(vol, b)
+                .map_err(|e| anyhow::anyhow!("inode {b}: moving its inline data out: {e}"))?;
+        }
+        // Quota usage follows the clusters taken (tunefs.ocfs2 charges
+        // each owner a cluster): recounted, limits kept.
+        for t in [QuotaType::User, QuotaType::Group] {
+            if vol.features().ro_compat & t.feature() != 0 {
+                verify()?;
+                ocfs2_format::quota::rebuild(vol, t)
+                    .map_err(|e| anyhow::anyhow!("recounting the quota usage: {e}"))?;
+            }
+        }
+    }
     if changes.contains(&("unwritten", false)) {
         for (b, _) in vol.valid_inodes()? {
             let ino = vol.read_inode(b)?;
