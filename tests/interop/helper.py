@@ -12,6 +12,7 @@ its own: every on-disk fact comes from debugfs-mmp's --json output).
   helper.py extblocks < STAT_JSON BLOCK_SIZE CLUSTER_SIZE
                                        "INODE FIRST LAST ..." the inode's block and each extent's ends
   helper.py icheckcmp OURS THEIRS      icheck outputs agree wherever debugfs.ocfs2 knows the owner
+  helper.py logdumpcmp OURS_JSON THEIRS  logdump transactions' blocks and revokes as debugfs.ocfs2 lists them
   helper.py hash IMG [START:LEN...]    sha256 of IMG with those ranges zeroed
   helper.py guestwords < GUEST_OUTPUT  the slot map words kp_slot0 printed
                                        (last dump): "valid0 node0 valid1 node1 ..."
@@ -96,6 +97,42 @@ def main():
             print("differ: %d rows ours, %d theirs; %s" % (len(ours), len(theirs), "; ".join(bad[:5])))
             sys.exit(1)
         print("%d blocks agree; %d that debugfs.ocfs2 calls Unknown named by ours" % (len(theirs), more))
+    elif cmd == "logdumpcmp":
+        # Ours (logdump --json) against debugfs.ocfs2's logdump, which lists
+        # every jbd2 block of the journal file: for each transaction we say a
+        # replay walks, the tags of its descriptor blocks (Seq = its tid),
+        # in log order, name the blocks we list, and its revoke blocks the
+        # blocks we list as revoked.
+        ours = json.load(open(sys.argv[2]))
+        tags, revokes, seq, kind = {}, {}, None, None
+        for line in open(sys.argv[3], errors="replace"):
+            m = re.match(r"\s*Block \d+: (Journal \w+)", line)
+            if m:
+                kind, seq = m.group(1), None
+                continue
+            m = re.match(r"\s*Seq: (\d+)", line)
+            if m:
+                seq = int(m.group(1))
+                continue
+            m = re.match(r"\s*\d+\. (\d+)", line)
+            if m and kind == "Journal Descriptor" and seq is not None:
+                tags.setdefault(seq, []).append(int(m.group(1)))
+                continue
+            m = re.match(r"\s*revoke\[\d+\]:\s+(\d+)", line)
+            if m and kind == "Journal Revoke" and seq is not None:
+                revokes.setdefault(seq, []).append(int(m.group(1)))
+        bad = []
+        for t in ours["transactions"]:
+            mine = [b["target"] for b in t["blocks"]]
+            if tags.get(t["tid"], []) != mine:
+                bad.append("tid %d: ours %s, theirs %s" % (t["tid"], mine[:6], tags.get(t["tid"], [])[:6]))
+            if sorted(revokes.get(t["tid"], [])) != sorted(t["revokes"]):
+                bad.append("tid %d revokes: ours %s, theirs %s" % (t["tid"], t["revokes"][:6], revokes.get(t["tid"], [])[:6]))
+        if bad or not ours["transactions"]:
+            print("differ: " + "; ".join(bad[:4]))
+            sys.exit(1)
+        print("%d transaction(s), %d logged block(s) as debugfs.ocfs2 lists them"
+              % (len(ours["transactions"]), sum(len(t["blocks"]) for t in ours["transactions"])))
     elif cmd == "hash":
         ranges = [tuple(int(x) for x in r.split(":")) for r in sys.argv[3:]]
         h = hashlib.sha256()

@@ -901,6 +901,10 @@ scenario_j() {
 	cp --sparse=always "$crashed" "$base"
 	run dis2 "$TUNEFS" -y --disable-mmp "$base"
 	[ $RC = 0 ] || fail "tunefs --disable-mmp on the crashed copy: rc=$RC: $(cat "$OUT")"
+	"$DEBUGFS" --json -R "logdump 0" "$crashed" > "$W/sj-logdump.json"
+	debugfs.ocfs2 -R "logdump 0" "$base" > "$W/sj-logdump-theirs.txt" 2>&1
+	b=$($H logdumpcmp "$W/sj-logdump.json" "$W/sj-logdump-theirs.txt") || fail "logdump 0 against debugfs.ocfs2's: $b"
+	rec "debugfs-mmp logdump 0 against debugfs.ocfs2's on the crashed copy: $b"
 	cp --sparse=always "$base" "$theirs"
 	run ofy fsck.ocfs2 -fy "$theirs"
 	rec "fsck.ocfs2 -fy on the crashed copy: rc=$RC in ${DT}s: $(grep -a "journal replayed" "$OUT" | head -2 | tr '\n' ' ')"
@@ -1009,7 +1013,16 @@ scenario_f() {
 	"$TUNEFS" -Q '%O' "$img" | grep -qw unwritten && fail "the unwritten feature is still on: $("$TUNEFS" -Q '%O' "$img")"
 	run fsckn4 "$FSCK" -n "$img"
 	[ $RC = 0 ] || fail "fsck -n after nounwritten exited $RC: $(cat "$OUT")"
-	oracle_clean "$img" "$plain" "the volume without unwritten extents"
+	# Inline data off: /d/f0 (5 bytes), /d and the root move to clusters.
+	run noinl "$TUNEFS" -y --fs-features=noinline-data "$img"
+	[ $RC = 0 ] || fail "tunefs --fs-features=noinline-data: rc=$RC: $(cat "$OUT")"
+	got=$(for p in / /d /d/f0; do "$DEBUGFS" --json -R "stat $p" "$img" | $H get '" ".join(d["dyn_features"]) or "-"'; done | tr '\n' ',')
+	rec "tunefs noinline-data under the MMP guard: rc=$RC in ${DT}s; dynamic features of /, /d, /d/f0: $got; incompat: '$("$TUNEFS" -Q '%H' "$img")'"
+	case "$got" in *InlineData*) fail "inline data left after noinline-data: $got" ;; esac
+	"$TUNEFS" -Q '%H' "$img" | grep -qw inline-data && fail "the inline-data feature is still on"
+	run fsckn5 "$FSCK" -n "$img"
+	[ $RC = 0 ] || fail "fsck -n after noinline-data exited $RC: $(cat "$OUT")"
+	oracle_clean "$img" "$plain" "the volume without unwritten extents and inline data"
 	vm_bg check "$img" "$KPT/tests/mmp-hold.sh" --mmp
 	rec "the guest mounts the repaired volume: $(guest_mount_line "$GLOG" | tr -d '\r')"
 	vm_send 'md5sum /mnt/d/pre'
