@@ -2,19 +2,21 @@
 #   make demo      build, make a sparse OCFS2 image with MMP (mkfs.ocfs2-mmp) and show it (debugfs-mmp)
 #   make bench     mkfs.ocfs2-mmp against mkfs.ocfs2 on 1 TiB: time, memory, bytes written
 #   make test      install what the tests need (Debian ocfs2-tools, e2fsprogs), run every test
-#   make install   PREFIX=/usr/local DESTDIR= : binaries under their dotted names, man pages
+#   make install   PREFIX=/usr/local DESTDIR= : binaries under their dotted names, man pages, completions
+#   make deb       target/ocfs2-mmp-tools_VERSION_ARCH.deb (dpkg-deb; see packaging/)
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 CARGO    ?= cargo
 BINDIR    = $(DESTDIR)$(PREFIX)/sbin
 MANDIR    = $(DESTDIR)$(PREFIX)/share/man/man8
+VERSION  := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 DEMO_IMG ?= target/demo/demo.img
 
 # cargo target name -> installed name
 TOOLS = debugfs-mmp:debugfs-mmp mkfs-ocfs2-mmp:mkfs.ocfs2-mmp tunefs-ocfs2-mmp:tunefs.ocfs2-mmp fsck-ocfs2-mmp:fsck.ocfs2-mmp mounted-ocfs2-mmp:mounted.ocfs2-mmp
 
-.PHONY: all build release deps test check demo bench install uninstall clean fmt
+.PHONY: all build release deps test check demo bench install uninstall clean fmt deb completions
 
 all: build
 
@@ -37,6 +39,8 @@ deps:
 	dpkg -s busybox-static >/dev/null 2>&1 || missing="$$missing busybox-static"; \
 	command -v cpio >/dev/null 2>&1 || missing="$$missing cpio"; \
 	command -v xz   >/dev/null 2>&1 || missing="$$missing xz-utils"; \
+	command -v dpkg-shlibdeps >/dev/null 2>&1 || missing="$$missing dpkg-dev"; \
+	command -v man  >/dev/null 2>&1 || missing="$$missing man-db"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
@@ -51,6 +55,16 @@ check:
 
 test: deps
 	$(CARGO) test --workspace
+	tests/deb.sh
+
+# Shell completions written from the tools' clap definitions.
+completions: release
+	rm -rf target/completions
+	$(CARGO) run --release --quiet --example completions -- target/completions
+
+# A Debian package: dpkg-deb over a staged tree (packaging/README says why).
+deb: release completions
+	packaging/build-deb.sh "$(VERSION)" "$(TOOLS)"
 
 # Interop suite (issue 6): our tools against the MMP-patched kernel of
 # ../shared/tools/kernel-peer under QEMU; builds the peer and target/release first.
@@ -70,7 +84,7 @@ bench: deps release
 	@command -v strace >/dev/null 2>&1 || apt-get install -y -qq strace >/dev/null
 	bench/run.sh target/release/mkfs-ocfs2-mmp
 
-install: release
+install: release completions
 	install -d $(BINDIR) $(MANDIR)
 	@for t in $(TOOLS); do \
 	  src=$${t%%:*}; dst=$${t##*:}; \
@@ -78,9 +92,16 @@ install: release
 	  install -m 0755 target/release/$$src $(BINDIR)/$$dst || exit 1; \
 	done
 	install -m 0644 man/*.8 $(MANDIR)/
+	cd target/completions && find share -type f | while read -r f; do \
+	  install -D -m 0644 "$$f" "$(DESTDIR)$(PREFIX)/$$f" || exit 1; done
 
 uninstall:
-	@for t in $(TOOLS); do rm -f $(BINDIR)/$${t##*:}; done
+	@for t in $(TOOLS); do \
+	  n=$${t##*:}; rm -f $(BINDIR)/$$n \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$n \
+	    $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_$$n \
+	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/$$n.fish; \
+	done
 	@for m in man/*.8; do rm -f $(MANDIR)/$$(basename $$m); done
 
 fmt:

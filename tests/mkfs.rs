@@ -58,7 +58,7 @@ const SIZE_16T: u64 = 16 * TIB - MIB;
 /// Exit codes documented in `ocfs2_mkfs::exit`.
 const EXIT_OK: i32 = 0;
 const EXIT_FAILED: i32 = 1;
-const EXIT_USAGE: i32 = 2;
+const EXIT_USAGE: i32 = 16;
 
 // ------------------------------------------------------------------ tools
 

@@ -43,7 +43,7 @@ pub struct Cli {
     pub json: bool,
 
     /// Heartbeat window of "mmp status" and "mmp heartbeat" on clustered
-    /// volumes, in seconds (1..=600; default: the nodes' dead threshold,
+    /// volumes, in seconds (5 to 600; default: the nodes' dead threshold,
     /// at least 62 s)
     #[arg(long = "hb-window", value_name = "SECONDS", value_parser = ocfs2_toolkit::parse_hb_window)]
     pub hb_window: Option<u32>,
@@ -192,11 +192,15 @@ pub fn run(cli: &Cli) -> u8 {
         Ok(v) => v,
         Err(e) => {
             ocfs2_toolkit::print_error(PROG, &e);
-            return if status_only {
+            let code = if status_only {
                 exit::MMP_UNKNOWN
             } else {
                 exit::OPERATIONAL
             };
+            if cli.json {
+                ocfs2_toolkit::json_error(Some(&cli.device), &ocfs2_toolkit::error_line(&e), code);
+            }
+            return code;
         }
     };
     if let Some(w) = vol.device().direct_warning() {

@@ -881,7 +881,7 @@ fn mmp_heartbeat(
     }
     let interval = vol.sb().s_mmp_update_interval.get();
     if interval == 0 {
-        bail!("s_mmp_update_interval is 0 (the kernel would busy-loop): set 1..=300 with tunefs.ocfs2-mmp --mmp-update-interval");
+        bail!("s_mmp_update_interval is 0 (the kernel would busy-loop): set 1 to 300 with tunefs.ocfs2-mmp --mmp-update-interval");
     }
     let io = ocfs2_mmp::engine::VolumeSlots::new(vol).context("locating the slot map")?;
     let end = ocfs2_mmp::engine::heartbeat(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot open {path}: {source}")]
+    #[error("{path}: cannot open: {source}")]
     Open { path: PathBuf, source: io::Error },
     #[error("{path}: the block device refuses O_DIRECT ({source}): its reads would go through the page cache, which never shows another host's writes; refusing to decide on multiple mount protection from them")]
     NoDirect { path: PathBuf, source: io::Error },

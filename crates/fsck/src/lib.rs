@@ -59,7 +59,7 @@ pub struct Cli {
     /// Print the findings as JSON
     #[arg(long)]
     pub json: bool,
-    /// Seconds to watch the o2hb heartbeat of clustered nodes (1..=600; default: their dead threshold, at least 62)
+    /// Seconds to watch the o2hb heartbeat of clustered nodes (5 to 600; default: their dead threshold, at least 62)
     #[arg(long = "hb-window", value_name = "SECONDS", value_parser = ocfs2_toolkit::parse_hb_window)]
     pub hb_window: Option<u32>,
     /// The volume: a path, LABEL=label or UUID=uuid
@@ -99,10 +99,7 @@ pub fn main() -> ExitCode {
             // With --json, a refusal or failure is a JSON document too (the
             // one line on stderr stays).
             if cli.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"device": cli.device, "error": format!("{e:#}"), "exit_code": code})
-                );
+                ocfs2_toolkit::json_error(Some(&cli.device), &ocfs2_toolkit::error_line(&e), code);
             }
             ocfs2_toolkit::print_error(PROG, &e.context(cli.device.clone()));
             ExitCode::from(code)
@@ -114,11 +111,11 @@ pub fn main() -> ExitCode {
 fn refusal(v: &Verdict, device: &str) -> String {
     match v {
         Verdict::FsckRunning { slot } => format!(
-            "slot {slot} holds SEQ_FSCK: another fsck (or tunefs) is running, or one was killed; if none runs, \
+            "in use: slot {slot} holds SEQ_FSCK: another fsck (or tunefs) is running, or one was killed; if none runs, \
              clear it with: tunefs.ocfs2-mmp --clear-mmp {device}"
         ),
         Verdict::NoLiveness { slot, value } => format!(
-            "slot {slot} holds {value:#010x} ({}), which no node updates and no heartbeat here shows alive or \
+            "cannot tell: slot {slot} holds {value:#010x} ({}), which no node updates and no heartbeat here shows alive or \
              dead: a node may have the volume mounted; if none does, clear it with: \
              tunefs.ocfs2-mmp --clear-mmp --force {device}",
             ocfs2_format::slotmap::MmpState::decode(*value).name()
@@ -212,7 +209,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
                     return Err(EngineError::Interrupted(signal).into())
                 }
                 Verdict::Heartbeating { .. } | Verdict::Active { .. } => {
-                    anyhow::bail!("the volume is in use: {}", report.verdict.describe())
+                    anyhow::bail!("{}", report.verdict.refusal())
                 }
                 _ => {}
             }
@@ -237,8 +234,8 @@ pub fn run(cli: &Cli) -> Result<u8> {
         }
         if !report.verdict.is_safe() {
             anyhow::bail!(
-                "the volume is in use: {}",
-                refusal(&report.verdict, &cli.device)
+                "{}",
+                ocfs2_mmp::refusal_line(&refusal(&report.verdict, &cli.device))
             );
         }
         None
@@ -254,7 +251,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         ) {
             Ok(g) => Some(g),
             Err(EngineError::InUse(v)) => {
-                anyhow::bail!("the volume is in use: {}", refusal(&v, &cli.device))
+                anyhow::bail!("{}", ocfs2_mmp::refusal_line(&refusal(&v, &cli.device)))
             }
             Err(e @ EngineError::Io(_)) => {
                 return Err(anyhow::Error::new(e)

@@ -12,7 +12,7 @@ use clap::Parser;
 use ocfs2_format::features::{self, incompat, FeatureSet, Kind};
 use ocfs2_format::{BlockIo, FileDevice, OpenMode, Volume};
 use plan::{FeatureLevel, FsType, Options, Plan};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 pub const PROG: &str = "mkfs.ocfs2-mmp";
@@ -23,8 +23,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// Refused or failed: the message says why. A refusal writes nothing.
     pub const FAILED: u8 = 1;
-    /// Usage error.
-    pub const USAGE: u8 = 2;
+    /// Usage error (fsck(8)'s code, the same in every tool).
+    pub const USAGE: u8 = ocfs2_toolkit::exit::USAGE;
 }
 
 /// Make an OCFS2 file system, optionally with multiple mount protection.
@@ -37,7 +37,7 @@ pub struct Cli {
     /// Cluster size in bytes: 4K to 1M, a power of two (default: by volume size and type)
     #[arg(short = 'C', long = "cluster-size", value_name = "SIZE", value_parser = ocfs2_toolkit::parse_size)]
     pub cluster_size: Option<u64>,
-    /// Number of node slots (1..=255)
+    /// Number of node slots (1 to 255)
     #[arg(short = 'N', long = "node-slots", value_name = "N")]
     pub slots: Option<u16>,
     /// Volume label (up to 63 bytes)
@@ -61,7 +61,7 @@ pub struct Cli {
     /// Turn on multiple mount protection (same as --fs-features=mmp)
     #[arg(long = "enable-mmp")]
     pub enable_mmp: bool,
-    /// Seconds between MMP updates by the kernel (1..=300, default 5; 0 means the default)
+    /// Seconds between MMP updates by the kernel (1 to 300, default 5; 0 means the default)
     // Parsed in `options`, so that a bad value (-1 included) is one line naming the device.
     #[arg(
         long = "mmp-update-interval",
@@ -75,7 +75,7 @@ pub struct Cli {
     /// Overwrite an existing file system (never one whose MMP state says it is in use)
     #[arg(short = 'F', long = "force")]
     pub force: bool,
-    /// Seconds to watch the o2hb heartbeat of an existing clustered MMP volume's nodes (1..=600; default: their dead threshold, at least 62)
+    /// Seconds to watch the o2hb heartbeat of an existing clustered MMP volume's nodes (5 to 600; default: their dead threshold, at least 62)
     #[arg(long = "hb-window", value_name = "SECONDS", value_parser = ocfs2_toolkit::parse_hb_window)]
     pub hb_window: Option<u32>,
     /// Quiet: print nothing but errors
@@ -84,6 +84,10 @@ pub struct Cli {
     /// Show what would be made; write nothing
     #[arg(short = 'n', long = "dry-run")]
     pub dry_run: bool,
+    /// Print the volume made (or, with -n, the one that would be), or why
+    /// not, as one JSON object on stdout instead of the text
+    #[arg(long = "json")]
+    pub json: bool,
     /// Do not write backup superblocks
     #[arg(long = "no-backup-super")]
     pub no_backup_super: bool,
@@ -350,6 +354,9 @@ pub fn main() -> ExitCode {
         Ok(o) => o,
         Err(e) => {
             eprintln!("{PROG}: {}: {e}", cli.device);
+            if cli.json {
+                ocfs2_toolkit::json_error(Some(&cli.device), &e, exit::USAGE);
+            }
             return ExitCode::from(exit::USAGE);
         }
     };
@@ -357,9 +364,37 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
             ocfs2_toolkit::print_error(PROG, &e);
+            if cli.json {
+                ocfs2_toolkit::json_error(
+                    Some(&cli.device),
+                    &ocfs2_toolkit::error_line(&e),
+                    exit::FAILED,
+                );
+            }
             ExitCode::from(exit::FAILED)
         }
     }
+}
+
+/// The volume of a plan, as `--json` prints it.
+fn plan_json(p: &Plan, device: &str, made: bool) -> serde_json::Value {
+    serde_json::json!({
+        "device": device,
+        "made": made,
+        "dry_run": !made,
+        "label": String::from_utf8_lossy(&p.label),
+        "features": feature_line(&p.features).split(' ').filter(|f| !f.is_empty()).collect::<Vec<_>>(),
+        "block_size": p.block_size,
+        "cluster_size": p.cluster_size,
+        "volume_bytes": p.volume_bytes,
+        "clusters": p.clusters,
+        "blocks": p.volume_blocks,
+        "cluster_groups": p.cluster_groups,
+        "journal_bytes": p.journal_bytes,
+        "node_slots": p.slots,
+        "mmp_update_interval": p.features.has_incompat(incompat::MMP).then_some(p.mmp_interval),
+        "exit_code": exit::OK,
+    })
 }
 
 /// Refuse a target that is missing, empty, read-only, mounted, busy, or
@@ -393,14 +428,39 @@ fn open_target(cli: &Cli) -> anyhow::Result<(FileDevice, bool)> {
     }
     let mut hold = false;
     if let Some(sig) = ocfs2_format::probe::existing_signature(&dev) {
-        if sig == "ocfs2" {
-            hold = refuse_if_in_use(&path, &dev_name, cli, cli.hb_window)?;
+        // On a terminal the answer stands for -F, as mkfs.ocfs2 asks.
+        let mut force = cli.force;
+        if !force && !cli.dry_run && !cli.json && std::io::stdin().is_terminal() {
+            force = ask_overwrite(&dev_name, sig)?;
+            if !force {
+                bail!("{dev_name}: cancelled at the prompt; nothing written");
+            }
         }
-        if !cli.force {
+        if sig == "ocfs2" {
+            hold = refuse_if_in_use(&path, &dev_name, cli, force, cli.hb_window)?;
+        }
+        if !force {
             bail!("{dev_name}: holds an existing {sig} file system; use -F to overwrite it");
         }
     }
     Ok((dev, hold))
+}
+
+/// Ask on the terminal before overwriting a file system, as mkfs.ocfs2
+/// does ("Overwriting existing ocfs2 partition. Proceed (y/N)").
+fn ask_overwrite(dev_name: &str, sig: &str) -> anyhow::Result<bool> {
+    let what = if sig == "ocfs2" {
+        "ocfs2 partition".to_string()
+    } else {
+        format!("{sig} file system")
+    };
+    eprint!("{PROG}: {dev_name}: overwriting existing {what}. Proceed (y/N): ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .context("reading the answer")?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 /// A read-only block device (`losetup -r`, a write-protected disk) opens
@@ -424,9 +484,9 @@ fn refuse_if_in_use(
     path: &std::path::Path,
     dev_name: &str,
     cli: &Cli,
+    force: bool,
     hb_window: Option<u32>,
 ) -> anyhow::Result<bool> {
-    let force = cli.force;
     let Ok(dev) = FileDevice::open(path, OpenMode::default()) else {
         return Ok(false);
     };
@@ -445,7 +505,7 @@ fn refuse_if_in_use(
             &vol,
             hb_window,
             &mut ocfs2_mmp::SystemClock,
-            &mut ocfs2_toolkit::WaitReporter::new(PROG, false).with_prefix("existing volume: "),
+            &mut ocfs2_toolkit::WaitReporter::new(PROG, cli.quiet).with_prefix("existing volume: "),
         )
         .unwrap_or_else(|e| {
             // A damaged volume is what -F is for: say what could not be
@@ -490,7 +550,7 @@ fn refuse_if_in_use(
         },
         &io,
         &mut ocfs2_mmp::SystemClock,
-        &mut ocfs2_toolkit::WaitReporter::new(PROG, false).with_prefix("existing volume: "),
+        &mut ocfs2_toolkit::WaitReporter::new(PROG, cli.quiet).with_prefix("existing volume: "),
     )
     .map_err(|e| {
         anyhow::anyhow!(
@@ -532,8 +592,12 @@ pub fn run(cli: &Cli, opts: &Options) -> anyhow::Result<()> {
     };
     // Lay out in memory first: every refusal comes before the first write.
     let mut layout = build::layout(&p, id).map_err(|e| anyhow::anyhow!("{dev_name}: {e}"))?;
+    // --json: one object at the end, no text.
+    let quiet = cli.quiet || cli.json;
     if cli.dry_run {
-        if !cli.quiet {
+        if cli.json {
+            println!("{}", plan_json(&p, &dev_name, false));
+        } else if !quiet {
             println!("Dry run");
             print!("{}", summary(&p));
         }
@@ -541,12 +605,12 @@ pub fn run(cli: &Cli, opts: &Options) -> anyhow::Result<()> {
     }
     // Printed once the volume is ours to write: a refusal prints nothing.
     let announce = || {
-        if !cli.quiet {
+        if !quiet {
             print!("{}", summary(&p));
         }
     };
     let mut steps = Steps {
-        quiet: cli.quiet,
+        quiet,
         tty: ocfs2_toolkit::stdout_is_tty(),
         open: false,
     };
@@ -560,7 +624,9 @@ pub fn run(cli: &Cli, opts: &Options) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{dev_name}: {e}"))?;
     }
     steps.done();
-    if !cli.quiet {
+    if cli.json {
+        println!("{}", plan_json(&p, &dev_name, true));
+    } else if !quiet {
         println!(
             "Writing backup superblock: {} block(s)",
             layout.backups().len()

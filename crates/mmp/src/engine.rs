@@ -190,7 +190,7 @@ impl Interrupt for NoInterrupt {
 /// Why the engine stopped or refused.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("the volume is in use: {}", .0.describe())]
+    #[error("{}", .0.refusal())]
     InUse(Verdict),
     #[error("slot {slot} changed to {found:#010x} while this tool waited (expected {expected:#010x}): another node is racing for the volume")]
     Raced {

@@ -30,19 +30,29 @@ pub const DEFAULT_UPDATE_INTERVAL: u16 = 5;
 /// would busy-loop on a stored 0).
 pub fn parse_update_interval(s: &str, zero_is_default: bool) -> Result<u16, String> {
     let n: i64 = s.trim().parse().map_err(|_| {
-        format!("MMP update interval '{s}' is not a number: use 1..={MAX_UPDATE_INTERVAL} seconds")
+        format!("MMP update interval '{s}' is not a number: use 1 to {MAX_UPDATE_INTERVAL} seconds")
     })?;
     match n {
         0 if zero_is_default => Ok(DEFAULT_UPDATE_INTERVAL),
         1..=300 => Ok(n as u16),
         _ => Err(format!(
-            "MMP update interval {n} is out of range: use 1..={MAX_UPDATE_INTERVAL} seconds{}",
+            "MMP update interval {n} is out of range: use 1 to {MAX_UPDATE_INTERVAL} seconds{}",
             if zero_is_default {
                 " (0: the default, 5)"
             } else {
                 ""
             }
         )),
+    }
+}
+
+/// A verdict's description (or a tool's own, in the same form: "in use:
+/// ...", "cannot tell: ...") as the reason a tool refuses the volume, each
+/// thing said once.
+pub fn refusal_line(text: &str) -> String {
+    match text.strip_prefix("in use: ") {
+        Some(rest) => format!("the volume is in use: {rest}"),
+        None => format!("the volume cannot be used: {text}"),
     }
 }
 
@@ -181,6 +191,12 @@ impl Verdict {
     }
 
     /// One sentence for people.
+    /// Why a tool will not use the volume, as one phrase: "the volume is in
+    /// use: slot 0 moved ...", "the volume cannot be used: cannot tell: ...".
+    pub fn refusal(&self) -> String {
+        refusal_line(&self.describe())
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Verdict::Clean => "safe to mount: no slot is in use".into(),
@@ -1171,7 +1187,7 @@ mod tests {
         );
         let e = parse_update_interval("0", false).unwrap_err();
         assert!(
-            e.contains("0 is out of range") && e.contains("1..=300 seconds"),
+            e.contains("0 is out of range") && e.contains("1 to 300 seconds"),
             "{e}"
         );
         assert!(parse_update_interval("301", true)

@@ -34,7 +34,7 @@ pub struct Cli {
     #[arg(short = 'f', long = "full")]
     pub full: bool,
 
-    /// Heartbeat window on clustered volumes, in seconds (1..=600; default:
+    /// Heartbeat window on clustered volumes, in seconds (5 to 600; default:
     /// the nodes' dead threshold, at least 62 s)
     #[arg(long = "hb-window", value_name = "SECONDS", value_parser = ocfs2_toolkit::parse_hb_window)]
     pub hb_window: Option<u32>,
@@ -193,10 +193,24 @@ pub fn run(cli: &Cli) -> u8 {
     for e in &errors {
         eprintln!("{PROG}: {e}");
     }
+    // A device named that holds no OCFS2 volume is listed, and said once.
+    for e in entries.iter().filter(|e| !e.ocfs2) {
+        eprintln!(
+            "{PROG}: {}: no OCFS2 volume (no OCFS2 superblock)",
+            e.device
+        );
+    }
+    let code = if !errors.is_empty() {
+        exit::OPERATIONAL
+    } else if found == 0 {
+        exit::MMP_IN_USE // 1: no OCFS2 volume
+    } else {
+        exit::OK
+    };
     if cli.json {
         println!(
             "{}",
-            serde_json::json!({ "volumes": entries, "errors": errors, "ocfs2_volumes": found })
+            serde_json::json!({ "volumes": entries, "errors": errors, "ocfs2_volumes": found, "exit_code": code })
         );
     } else if cli.full {
         let rows: Vec<FullRow> = entries
@@ -222,13 +236,7 @@ pub fn run(cli: &Cli) -> u8 {
             .collect();
         print_table(Table::new(rows), entries.is_empty());
     }
-    if !errors.is_empty() {
-        exit::OPERATIONAL
-    } else if found == 0 {
-        exit::MMP_IN_USE // 1: no OCFS2 volume
-    } else {
-        exit::OK
-    }
+    code
 }
 
 fn label_cell(e: &Entry) -> String {

@@ -1,6 +1,7 @@
 //! Shared command-line plumbing of the ocfs2-mmp tools: exit codes, the
 //! one-line error format, time formatting and terminal detection.
 
+pub mod completions;
 pub mod signals;
 
 use std::io::IsTerminal;
@@ -22,17 +23,27 @@ pub mod exit {
     pub const USAGE: u8 = 16;
 }
 
-/// Print `prog: message` on stderr, with the whole cause chain on one line.
+/// Print `prog: message` on stderr, with the whole cause chain on one line,
+/// each thing said once: a cause that repeats what the line says is left
+/// out, and one that begins with it (a device named by the context and
+/// again by the error) takes its place.
 pub fn print_error(prog: &str, err: &anyhow::Error) {
+    eprintln!("{prog}: {}", error_line(err));
+}
+
+/// The one line [`print_error`] prints (without the program name).
+pub fn error_line(err: &anyhow::Error) -> String {
     let mut line = err.to_string();
     for cause in err.chain().skip(1) {
         let c = cause.to_string();
-        if !line.contains(&c) {
+        if c.starts_with(&line) {
+            line = c;
+        } else if !line.contains(&c) {
             line.push_str(": ");
             line.push_str(&c);
         }
     }
-    eprintln!("{prog}: {line}");
+    line
 }
 
 /// Whether stderr is a terminal (for countdowns and progress).
@@ -186,14 +197,40 @@ pub fn parse_hb_window(s: &str) -> Result<u32, String> {
     }
 }
 
-/// Parse the command line; on `--help`/`--version` print and exit 0, on a
-/// usage error print clap's message and exit `usage`.
+/// Parse the command line; on `--help`/`--version` print and exit 0. A
+/// usage error is one line on stderr, `prog: what (try --help)`, and with
+/// `--json` among the arguments also one JSON object on stdout
+/// ([`json_error`]); the exit code is `usage`.
 pub fn parse_args<C: clap::Parser>(usage: u8) -> Result<C, std::process::ExitCode> {
     C::try_parse().map_err(|e| {
-        let code = if e.use_stderr() { usage } else { 0 };
-        let _ = e.print();
-        std::process::ExitCode::from(code)
+        if !e.use_stderr() {
+            let _ = e.print();
+            return std::process::ExitCode::from(0);
+        }
+        let prog = C::command().get_name().to_string();
+        let rendered = e.to_string();
+        let what = rendered
+            .lines()
+            .next()
+            .unwrap_or("bad command line")
+            .trim_start_matches("error: ")
+            .to_string();
+        eprintln!("{prog}: {what} (try --help)");
+        if std::env::args_os().any(|a| a == "--json") {
+            json_error(None, &what, usage);
+        }
+        std::process::ExitCode::from(usage)
     })
+}
+
+/// With `--json`, an outcome that ends a tool early (a usage error, a
+/// refusal, a device that cannot be opened) is still one JSON object on
+/// stdout: `{"device", "error", "exit_code"}`.
+pub fn json_error(device: Option<&str>, error: &str, exit_code: u8) {
+    println!(
+        "{}",
+        serde_json::json!({ "device": device, "error": error, "exit_code": exit_code })
+    );
 }
 
 #[cfg(test)]

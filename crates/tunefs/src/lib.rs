@@ -42,8 +42,8 @@ pub mod exit {
     /// Refused: the volume is in use (mounted here, MMP says in use, fsck
     /// running), or the change is not possible; nothing was written.
     pub const REFUSED: u8 = 1;
-    /// Usage error.
-    pub const USAGE: u8 = 2;
+    /// Usage error (fsck(8)'s code, the same in every tool).
+    pub const USAGE: u8 = ocfs2_toolkit::exit::USAGE;
     /// Failed: the device cannot be read or written, or holds no OCFS2
     /// volume (or a damaged one); the message says what was done.
     pub const FAILED: u8 = 8;
@@ -104,7 +104,7 @@ pub struct Cli {
     /// Mount type: local (one node, no cluster stack) or cluster (the o2cb stack)
     #[arg(short = 'M', long = "mount-type", value_name = "TYPE", value_parser = ["local", "cluster"])]
     pub mount_type: Option<String>,
-    /// Seconds between the kernel's MMP updates (1..=300)
+    /// Seconds between the kernel's MMP updates (1 to 300)
     #[arg(
         long = "mmp-update-interval",
         value_name = "SECONDS",
@@ -117,7 +117,7 @@ pub struct Cli {
     /// With --clear-mmp: skip the watch (say so), for when the operator knows no node is up
     #[arg(long = "force")]
     pub force: bool,
-    /// Seconds to watch the o2hb heartbeat of clustered nodes (1..=600; default: their dead threshold, at least 62)
+    /// Seconds to watch the o2hb heartbeat of clustered nodes (5 to 600; default: their dead threshold, at least 62)
     #[arg(long = "hb-window", value_name = "SECONDS", value_parser = ocfs2_toolkit::parse_hb_window)]
     pub hb_window: Option<u32>,
     /// Query: %B block size, %T cluster size, %N slots, %R root, %Y system dir, %P first cluster group, %V label, %U UUID, %M %H %O feature names, %I MMP interval, %A MMP on/off, %S slot map
@@ -126,6 +126,10 @@ pub struct Cli {
     /// Do not ask for confirmation
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
+    /// Print the query, the dry run, or why not, as one JSON object on
+    /// stdout
+    #[arg(long = "json")]
+    pub json: bool,
     /// Show what would change; write nothing
     #[arg(short = 'n', long = "dry-run")]
     pub dry_run: bool,
@@ -320,6 +324,9 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
     if cli.query.is_some() && changes {
         return Err("-Q queries; it does not combine with changes".into());
     }
+    if let Some(q) = &cli.query {
+        query::check(q)?;
+    }
     if !changes && cli.query.is_none() {
         return Err("nothing to do: give --enable-mmp, --disable-mmp, --mmp-update-interval, --clear-mmp, --fs-features, -L, -U, --cloned-volume, -M, -J, -N, -S, --backup-super, --cluster-stack, --update-cluster-stack or -Q".into());
     }
@@ -335,6 +342,9 @@ pub fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{PROG}: {}: {e}", cli.device);
+            if cli.json {
+                ocfs2_toolkit::json_error(Some(&cli.device), &e, exit::USAGE);
+            }
             return ExitCode::from(exit::USAGE);
         }
     };
@@ -354,6 +364,9 @@ pub fn main() -> ExitCode {
                     _ => exit::FAILED,
                 },
             };
+            if cli.json {
+                ocfs2_toolkit::json_error(Some(&cli.device), &ocfs2_toolkit::error_line(&e), code);
+            }
             let e = e.context(cli.device.clone());
             ocfs2_toolkit::print_error(PROG, &e);
             ExitCode::from(code)
@@ -436,7 +449,12 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     let path = ocfs2_format::resolve::resolve(&cli.device)?;
     if let Some(q) = &cli.query {
         let (_, vol) = ocfs2_format::open_volume(&cli.device, OpenMode::default())?;
-        print!("{}", query::query(&vol, q)?);
+        let out = query::query(&vol, q)?;
+        if cli.json {
+            println!("{}", query::json(&vol, &cli.device, q, &out));
+        } else {
+            print!("{out}");
+        }
         return Ok(exit::OK);
     }
     if let Some(at) = ocfs2_format::probe::mounted_at(&path) {
@@ -523,7 +541,7 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
             ocfs2_mmp::DEFAULT_UPDATE_INTERVAL
         });
         if !(1..=300).contains(&stored) && (mmp_on || stored != 0) {
-            plan.notes.push(format!("the stored MMP update interval {stored} is out of range (1..=300): replacing it with {new}"));
+            plan.notes.push(format!("the stored MMP update interval {stored} is out of range (1 to 300): replacing it with {new}"));
         }
         if new != stored {
             plan.interval = Some((stored, new));
@@ -768,10 +786,35 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     for n in &plan.notes {
         eprintln!("{PROG}: {n}");
     }
+    if mmp_on {
+        lines.insert(
+            0,
+            format!(
+                "hold the volume: the MMP check waits {} s (twice the check interval, plus 1){}",
+                ocfs2_mmp::wait_time(stored),
+                if vol.sb().s_feature_incompat.get() & incompat::LOCAL_MOUNT == 0 {
+                    ", and watches the o2hb heartbeat of the nodes clustered slots name"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
     if cli.dry_run {
-        println!("Would (dry run, nothing written):");
-        for l in &lines {
-            println!("  {l}");
+        if cli.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "device": cli.device, "dry_run": true, "would": lines, "notes": plan.notes,
+                    "mmp_wait_seconds": mmp_on.then(|| ocfs2_mmp::wait_time(stored)),
+                    "exit_code": exit::OK,
+                })
+            );
+        } else {
+            println!("Would (dry run, nothing written):");
+            for l in &lines {
+                println!("  {l}");
+            }
         }
         return Ok(exit::OK);
     }

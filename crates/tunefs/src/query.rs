@@ -5,6 +5,26 @@ use anyhow::{bail, Result};
 use ocfs2_format::features::incompat;
 use ocfs2_format::Volume;
 
+/// Whether `fmt` holds only specifiers `-Q` knows (checked before the
+/// device is opened: a bad format is a usage error).
+pub(crate) fn check(fmt: &str) -> std::result::Result<(), String> {
+    let mut chars = fmt.chars();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            match chars.next() {
+                Some('B' | 'T' | 'N' | 'R' | 'Y' | 'P' | 'V' | 'U' | 'M' | 'H' | 'O' | 'I' | 'A' | 'S' | '%') => {}
+                Some(other) => {
+                    return Err(format!(
+                        "-Q: unknown specifier %{other} (known: %B %T %N %R %Y %P %V %U %M %H %O %I %A %S %%)"
+                    ))
+                }
+                None => return Err("-Q: the format ends in a lone %".into()),
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn query(vol: &Volume, fmt: &str) -> Result<String> {
     let sb = vol.sb();
     let f = vol.features();
@@ -50,4 +70,28 @@ pub(crate) fn query(vol: &Volume, fmt: &str) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+/// `-Q FORMAT --json`: what the format printed, and the attributes it can
+/// name, as one object.
+pub(crate) fn json(vol: &Volume, device: &str, fmt: &str, out: &str) -> serde_json::Value {
+    let names = vol.features().names();
+    serde_json::json!({
+        "device": device,
+        "format": fmt,
+        "output": out,
+        "block_size": vol.block_size(),
+        "cluster_size": vol.cluster_size(),
+        "node_slots": vol.max_slots(),
+        "root_blkno": vol.root_blkno(),
+        "system_dir_blkno": vol.system_dir_blkno(),
+        "first_cluster_group": vol.sb().s_first_cluster_group.get(),
+        "label": String::from_utf8_lossy(&vol.label()),
+        "uuid": vol.uuid_hex(),
+        "features": { "compat": names.compat, "incompat": names.incompat, "ro_compat": names.ro_compat },
+        "mmp": vol.features().has_incompat(incompat::MMP),
+        "mmp_update_interval": vol.sb().s_mmp_update_interval.get(),
+        "slot_map": vol.slot_map_format().name(),
+        "exit_code": 0,
+    })
 }
