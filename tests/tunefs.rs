@@ -1376,7 +1376,7 @@ fn dead_heartbeat_is_stale_and_cleared() {
                 .expect(OK)
                 .waited()
                 .stdout_has(&format!("Found slot 0: {seq:#010x}"))
-                .stdout_has(&format!("Slot 0: overrode {seq:#010x} with 0"))
+                .stdout_has(&format!("Slot 0 reset to 0 (empty) from {seq:#010x}"))
                 .stderr_has("watching one full wait window");
             assert_eq!(slot0(&copy), 0);
             let r = mmp_status(&copy, true);
@@ -1390,7 +1390,7 @@ fn dead_heartbeat_is_stale_and_cleared() {
     r.expect(OK)
         .quick()
         .stdout_has("--force: not watching")
-        .stdout_has(&format!("Slot 0: overrode {seq:#010x} with 0"));
+        .stdout_has(&format!("Slot 0 reset to 0 (empty) from {seq:#010x}"));
     assert_eq!(slot0(dev), 0);
     assert_eq!(
         digest(dev, &map),
@@ -1435,7 +1435,7 @@ fn stale_fsck_marker() {
         .expect(OK)
         .waited()
         .stdout_has("Found slot 0: 0xe24d4d50 (fsck is running (SEQ_FSCK))")
-        .stdout_has("Slot 0: overrode 0xe24d4d50 with 0");
+        .stdout_has("Slot 0 reset to 0 (empty) from 0xe24d4d50 (fsck)");
     assert_eq!(slot0(dev), 0);
     tunefs(&["-y", "--clear-mmp"], dev)
         .expect(OK)
@@ -1590,7 +1590,7 @@ fn crash_every_write(
                         tunefs(&["-y", "--clear-mmp", "--force"], p)
                             .expect(OK)
                             .quick()
-                            .stdout_has("Slot 0: overrode 0xe24d4d50 with 0");
+                            .stdout_has("Slot 0 reset to 0 (empty) from 0xe24d4d50 (fsck)");
                     } else if s0 != 0 {
                         // A sequence nobody moves: proved dead by watching.
                         tunefs(&["-y", "--clear-mmp"], p).expect(OK).waited();

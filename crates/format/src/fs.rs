@@ -188,8 +188,9 @@ pub struct DirEntry {
 }
 
 impl DirEntry {
+    /// The name as text safe to print ([`crate::bytes::printable`]).
     pub fn name_lossy(&self) -> String {
-        String::from_utf8_lossy(&self.name).into_owned()
+        crate::bytes::printable(&self.name)
     }
 }
 

@@ -5,7 +5,7 @@
 
 pub mod alloc;
 pub mod blockcheck;
-mod bytes;
+pub mod bytes;
 pub mod dx;
 pub mod error;
 pub mod extend;

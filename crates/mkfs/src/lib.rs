@@ -279,7 +279,7 @@ fn summary(p: &Plan) -> String {
         FsType::Vmstore => s.push_str("Filesystem Type of vmstore\n"),
         FsType::Default => {}
     }
-    let _ = writeln!(s, "Label: {}", String::from_utf8_lossy(&p.label));
+    let _ = writeln!(s, "Label: {}", ocfs2_toolkit::text(&p.label));
     let _ = writeln!(s, "Features: {}", feature_line(&p.features));
     let _ = writeln!(s, "Block size: {} ({} bits)", p.block_size, p.block_bits);
     let _ = writeln!(
@@ -382,7 +382,7 @@ fn plan_json(p: &Plan, device: &str, made: bool) -> serde_json::Value {
         "device": device,
         "made": made,
         "dry_run": !made,
-        "label": String::from_utf8_lossy(&p.label),
+        "label": ocfs2_toolkit::text(&p.label),
         "features": feature_line(&p.features).split(' ').filter(|f| !f.is_empty()).collect::<Vec<_>>(),
         "block_size": p.block_size,
         "cluster_size": p.cluster_size,

@@ -107,9 +107,10 @@ pub fn ls_time_utc(secs: i64) -> String {
     )
 }
 
-/// Bytes as a JSON-friendly string: UTF-8 as is, otherwise lossy.
+/// Bytes read from a disk as text to print or put in JSON: UTF-8 as is,
+/// control characters and bytes that are not UTF-8 escaped (`\xNN`).
 pub fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    ocfs2_format::bytes::printable(bytes)
 }
 
 /// A fixed-size on-disk string (a label, a stack name) up to its first

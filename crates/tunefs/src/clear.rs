@@ -17,6 +17,12 @@ pub(crate) fn clear_mmp(
     vol: &Volume,
     say: &mut WaitReporter,
 ) -> Result<u8> {
+    // What is found and done, on stdout unless -q.
+    let tell = |m: String| {
+        if !cli.quiet {
+            println!("{m}");
+        }
+    };
     let mmp_on = vol.features().has_incompat(incompat::MMP);
     let slots = VolumeSlots::new(vol).context("locating the slot map")?;
     let before = slots.read()?;
@@ -39,9 +45,7 @@ pub(crate) fn clear_mmp(
         return refuse("MMP is not enabled on this volume: there is no MMP marker to clear");
     }
     if stale.is_empty() {
-        if !cli.quiet {
-            println!("Nothing to clear: every slot is empty or clean");
-        }
+        tell("Nothing to clear: every slot is empty or clean".into());
         return Ok(exit::OK);
     }
     let hb = ocfs2_mmp::engine::hb_options(vol, cli.hb_window);
@@ -86,23 +90,23 @@ pub(crate) fn clear_mmp(
             ));
         }
         if dirty {
-            println!(
+            tell(format!(
                 "--force: slot {}'s journal is dirty; it will be replayed when a node next takes slot {}",
                 s.index, s.index
-            );
+            ));
         }
     }
     for s in &stale {
-        println!(
+        tell(format!(
             "Found slot {}: {:#010x} ({})",
             s.index,
             s.raw,
             MmpState::decode(s.raw).describe()
-        );
+        ));
     }
     let interval = vol.sb().s_mmp_update_interval.get();
     if req.force {
-        println!("--force: not watching whether any node updates these values");
+        tell("--force: not watching whether any node updates these values".into());
     } else {
         let watch_hb = hb.is_some() && stale.iter().any(|s| clustered(s.raw));
         let mut tracker = if watch_hb {
@@ -176,19 +180,19 @@ pub(crate) fn clear_mmp(
                         s.index, s.raw, s.node
                     ));
                 }
-                println!(
+                tell(format!(
                     "Slot {}: node {} stayed silent for {wt} s: dead (its journal is replayed by the next mount \
                      that takes slot {})",
                     s.index, s.node, s.index
-                );
+                ));
             }
         }
     }
     if cli.dry_run {
-        println!(
+        tell(format!(
             "Would reset {} slot(s) to 0 (dry run, nothing written)",
             stale.len()
-        );
+        ));
         return Ok(exit::OK);
     }
     if !confirm(
@@ -205,7 +209,12 @@ pub(crate) fn clear_mmp(
         // keep-alive counter): that goes too. Other values keep their node.
         let node = if s.raw == value::SEQ_FSCK { 0 } else { s.node };
         slots.write_if_entry(s.index, (s.raw, s.node), value::EMPTY, node)?;
-        println!("Slot {}: overrode {:#010x} with 0", s.index, s.raw);
+        tell(format!(
+            "Slot {} reset to 0 (empty) from {:#010x} ({})",
+            s.index,
+            s.raw,
+            MmpState::decode(s.raw).name()
+        ));
     }
     Ok(exit::OK)
 }
