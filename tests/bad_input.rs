@@ -216,16 +216,13 @@ fn no_panic(r: &Run, what: &str) {
     );
 }
 
-/// Exactly one stderr line `debugfs-mmp: ...` that names `path`, nothing on
-/// stdout, exit `code`.
+/// Exactly one stderr line `debugfs-mmp: ...` that names `path`, exit
+/// `code`; on stdout nothing, or with `--json` one object carrying the exit
+/// code (issue 15).
 fn assert_one_error(r: &Run, code: i32, path: &str, what: &str) {
     no_panic(r, what);
     assert_eq!(r.code, code, "{what}: wrong exit code\n{}", r.describe());
-    assert!(
-        r.stdout.is_empty(),
-        "{what}: expected nothing on stdout\n{}",
-        r.describe()
-    );
+    assert_json_or_nothing(r, code, what);
     let lines: Vec<&str> = r.stderr.lines().collect();
     assert_eq!(
         lines.len(),
@@ -246,6 +243,26 @@ fn assert_one_error(r: &Run, code: i32, path: &str, what: &str) {
     assert!(
         r.stderr.ends_with('\n'),
         "{what}: error line not terminated\n{}",
+        r.describe()
+    );
+}
+
+/// Stdout after an error: empty, or (when `--json` was given, which the
+/// description names) one JSON object with the exit code.
+fn assert_json_or_nothing(r: &Run, code: i32, what: &str) {
+    if r.stdout.is_empty() {
+        return;
+    }
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "{what}: stdout is neither empty nor one JSON object ({e})\n{}",
+            r.describe()
+        )
+    });
+    assert_eq!(
+        v["exit_code"],
+        code,
+        "{what}: JSON exit code\n{}",
         r.describe()
     );
 }
@@ -556,7 +573,8 @@ fn bad_usage() {
         let r = debugfs(&args);
         no_panic(&r, &format!("{args:?}"));
         assert_eq!(r.code, USAGE, "{args:?}\n{}", r.describe());
-        assert!(r.stdout.is_empty(), "{args:?}\n{}", r.describe());
+        assert_json_or_nothing(&r, USAGE, &format!("{args:?}"));
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}\n{}", r.describe());
         assert!(
             !r.stderr.is_empty(),
             "{args:?}: no message\n{}",

@@ -218,3 +218,62 @@ fn has_repeat(line: &str) -> bool {
             .windows(2)
             .any(|w| w[1].contains(w[0]) && w[0].len() > 6 && !w[0].starts_with('/'))
 }
+
+/// mkfs over an existing file system asks on a terminal, as mkfs.ocfs2
+/// does: "n" leaves the image as it was (exit 1), "y" makes the volume;
+/// without a terminal it is refused unless -F.
+#[test]
+fn mkfs_asks_before_overwriting_on_a_terminal() {
+    let dir = scratch("conventions-ask-");
+    let img = dir.path().join("ext4.img");
+    sparse_file(&img, 128 * MIB);
+    let mk = Command::new(find_tool("mkfs.ext4", "e2fsprogs"))
+        .args(["-q", "-F"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(mk.status.success(), "mkfs.ext4");
+    let before = std::fs::read(&img).unwrap()[..1 << 20].to_vec();
+    let mkfs = env!("CARGO_BIN_EXE_mkfs-ocfs2-mmp");
+    // script(1) gives mkfs a terminal; the answer comes on its input.
+    let on_tty = |answer: &str| {
+        let mut c = Command::new(find_tool("script", "bsdutils"))
+            .args(["-qec"])
+            .arg(format!("{mkfs} -q -M local {}", img.display()))
+            .arg("/dev/null")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        let o = c.wait_with_output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (code, out) = on_tty("n\n");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("Proceed (y/N)"), "no question: {out}");
+    assert_eq!(
+        std::fs::read(&img).unwrap()[..1 << 20],
+        before[..],
+        "'n' wrote"
+    );
+    let r = run(mkfs, &["-q", "-M", "local", img.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "no terminal, no -F: refused\n{}", r.stderr);
+    assert!(r.stderr.contains("use -F"), "{}", r.stderr);
+    let (code, out) = on_tty("y\n");
+    assert_eq!(code, Some(0), "{out}");
+    let q = run(
+        env!("CARGO_BIN_EXE_tunefs-ocfs2-mmp"),
+        &["-Q", "%B", img.to_str().unwrap()],
+    );
+    assert_eq!(q.code, 0, "'y' made no volume: {}", q.stderr);
+}

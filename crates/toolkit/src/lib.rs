@@ -209,11 +209,15 @@ pub fn parse_args<C: clap::Parser>(usage: u8) -> Result<C, std::process::ExitCod
             return std::process::ExitCode::from(0);
         }
         let prog = C::command().get_name().to_string();
+        // clap's first paragraph, on one line ("the following required
+        // arguments were not provided: <DEVICE>"); its tips and usage go.
         let rendered = e.to_string();
         let what = rendered
             .lines()
-            .next()
-            .unwrap_or("bad command line")
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ")
             .trim_start_matches("error: ")
             .to_string();
         eprintln!("{prog}: {what} (try --help)");
