@@ -199,20 +199,8 @@ pub fn icheck(vol: &Volume, blocks: &[u64]) -> Result<Outcome> {
             w.block, ino, off, w.what
         );
     }
-    Ok(Outcome {
-        text,
-        raw: Vec::new(),
-        warnings: unreadable
-            .iter()
-            .map(|u| format!("passed over {u}"))
-            .collect(),
-        json: json!({ "blocks": s.want, "unreadable": unreadable }),
-        exit: if unreadable.is_empty() {
-            exit::OK
-        } else {
-            exit::REQUEST_FAILED
-        },
-    })
+    let json = json!({ "blocks": s.want, "unreadable": unreadable });
+    Ok(Outcome::passing_over(text, json, &unreadable))
 }
 
 /// Claim the blocks inode `ino` owns besides its own: an allocator's group

@@ -313,24 +313,12 @@ pub fn ncheck(vol: &Volume, inodes: &[u64]) -> Result<Outcome> {
     if found.is_empty() {
         bail!("no path names inode(s) {missing:?}");
     }
-    Ok(Outcome {
-        text,
-        raw: Vec::new(),
-        warnings: unreadable
-            .iter()
-            .map(|u| format!("passed over {u}"))
-            .collect(),
-        json: json!({
-            "paths": found.iter().map(|(i, p)| json!({ "inode": i, "path": p })).collect::<Vec<_>>(),
-            "not_found": missing,
-            "unreadable": unreadable,
-        }),
-        exit: if unreadable.is_empty() {
-            exit::OK
-        } else {
-            exit::REQUEST_FAILED
-        },
-    })
+    let json = json!({
+        "paths": found.iter().map(|(i, p)| json!({ "inode": i, "path": p })).collect::<Vec<_>>(),
+        "not_found": missing,
+        "unreadable": unreadable,
+    });
+    Ok(Outcome::passing_over(text, json, &unreadable))
 }
 
 /// What `rdump` copied, and what it could not.

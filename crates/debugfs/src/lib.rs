@@ -69,6 +69,27 @@ pub struct Outcome {
     pub exit: u8,
 }
 
+impl Outcome {
+    /// A request's answer that passed over parts it could not read: each
+    /// named on standard error, and exit 4 when there were any.
+    pub fn passing_over(text: String, json: serde_json::Value, unreadable: &[String]) -> Outcome {
+        Outcome {
+            text,
+            raw: Vec::new(),
+            warnings: unreadable
+                .iter()
+                .map(|u| format!("passed over {u}"))
+                .collect(),
+            json,
+            exit: if unreadable.is_empty() {
+                exit::OK
+            } else {
+                exit::REQUEST_FAILED
+            },
+        }
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli: Cli = match ocfs2_toolkit::parse_args(exit::USAGE) {
         Ok(c) => c,

@@ -442,28 +442,9 @@ pub fn uninline(vol: &Volume, blkno: u64) -> Result<()> {
         vol.write_block(p, &blk)?;
     }
     let dx_root = if index {
-        let (dxb, group, bit) = alloc::take_meta_block(vol, 0)?;
-        let root = dx::Root {
-            blkno: dxb,
-            dir_blkno: blkno,
-            generation: vol.super_inode().di().i_fs_generation.get(),
-            slot: 0,
-            bit,
-            group,
-            // On the free list when a name still fits.
-            free_blk: if hole >= dir_rec_len(1) { p } else { 0 },
-        };
-        let seed = dx::seed(vol.sb());
-        let entries: Vec<(u32, u32, u64)> = names
-            .iter()
-            .map(|n| {
-                let (ma, mi) = dx::name_hash(seed, n);
-                (ma, mi, p)
-            })
-            .collect();
-        let mut rb = root.block(bs, &entries);
-        vol.write_meta(dxb, &mut rb, CheckAt::DxBlock)?;
-        Some(dxb)
+        // On the free list when a name still fits.
+        let free = if hole >= dir_rec_len(1) { p } else { 0 };
+        Some(write_dx_root(vol, blkno, p, free, &names)?)
     } else {
         None
     };
@@ -505,6 +486,39 @@ pub fn uninline(vol: &Volume, blkno: u64) -> Result<()> {
     }
     vol.write_meta(blkno, &mut ino.buf, CheckAt::Inode)?;
     vol.device().flush()
+}
+
+/// An inline index root for directory `dir` whose names all live in its
+/// one block `dir_block`: a block taken from slot 0's extent allocator, the
+/// names' hashes in it, `free_blk` as its free list. Returns the root.
+fn write_dx_root(
+    vol: &Volume,
+    dir: u64,
+    dir_block: u64,
+    free_blk: u64,
+    names: &[Vec<u8>],
+) -> Result<u64> {
+    let (dxb, group, bit) = alloc::take_meta_block(vol, 0)?;
+    let root = dx::Root {
+        blkno: dxb,
+        dir_blkno: dir,
+        generation: vol.super_inode().di().i_fs_generation.get(),
+        slot: 0,
+        bit,
+        group,
+        free_blk,
+    };
+    let seed = dx::seed(vol.sb());
+    let entries: Vec<(u32, u32, u64)> = names
+        .iter()
+        .map(|n| {
+            let (ma, mi) = dx::name_hash(seed, n);
+            (ma, mi, dir_block)
+        })
+        .collect();
+    let mut rb = root.block(vol.block_size() as usize, &entries);
+    vol.write_meta(dxb, &mut rb, CheckAt::DxBlock)?;
+    Ok(dxb)
 }
 
 /// Point directory `dir_blkno`'s '..' (its second entry) at `parent`.
@@ -674,20 +688,9 @@ pub(crate) fn dir_body(
         }
         vol.write_meta(p, &mut blk, CheckAt::DirTrailer)?;
         if index {
-            // The root, from slot 0's extent allocator, indexes '.' and
-            // '..' (hash 0) in the directory's block, which has room.
-            let (dxb, group, bit) = alloc::take_meta_block(vol, 0)?;
-            let root = dx::Root {
-                blkno: dxb,
-                dir_blkno: blkno,
-                generation: vol.super_inode().di().i_fs_generation.get(),
-                slot: 0,
-                bit,
-                group,
-                free_blk: p,
-            };
-            let mut rb = root.block(bs, &[(0, 0, p), (0, 0, p)]);
-            vol.write_meta(dxb, &mut rb, CheckAt::DxBlock)?;
+            // The root indexes '.' and '..' in the directory's block, which
+            // has room.
+            let dxb = write_dx_root(vol, blkno, p, p, &[b".".to_vec(), b"..".to_vec()])?;
             b[core::mem::offset_of!(Dinode, i_dx_root)..][..8].copy_from_slice(&dxb.to_le_bytes());
         }
         let (el, recs) = ExtentList::mut_from_prefix(&mut b[DINODE_ID2..]).expect("fits");

@@ -41,6 +41,8 @@ impl Shell {
 struct Opt {
     long: Option<String>,
     short: Option<char>,
+    /// Other short names clap shows (fsck's `-a` for `-p`).
+    aliases: Vec<char>,
     takes_value: bool,
     values: Vec<String>,
     files: bool,
@@ -67,6 +69,7 @@ fn options(cmd: &Command) -> Vec<Opt> {
             out.push(Opt {
                 long: Some(long.into()),
                 short: Some(short),
+                aliases: Vec::new(),
                 takes_value: false,
                 values: Vec::new(),
                 files: false,
@@ -101,6 +104,7 @@ fn opt(a: &Arg) -> Opt {
     Opt {
         long: a.get_long().map(str::to_string),
         short: a.get_short(),
+        aliases: a.get_visible_short_aliases().unwrap_or_default(),
         takes_value,
         values,
         files,
@@ -130,7 +134,7 @@ fn bash(opts: &[Opt], tool: &str) -> String {
         if let Some(l) = &o.long {
             words.push(format!("--{l}{}", if o.takes_value { "=" } else { "" }));
         }
-        if let Some(s) = o.short {
+        for s in o.short.iter().chain(&o.aliases) {
             words.push(format!("-{s}"));
         }
     }
@@ -145,7 +149,7 @@ fn bash(opts: &[Opt], tool: &str) -> String {
     );
     for o in opts.iter().filter(|o| o.takes_value) {
         let mut names: Vec<String> = o.long.iter().map(|l| format!("--{l}")).collect();
-        names.extend(o.short.map(|s| format!("-{s}")));
+        names.extend(o.short.iter().chain(&o.aliases).map(|s| format!("-{s}")));
         let action = if !o.values.is_empty() {
             format!(
                 "COMPREPLY=($(compgen -W \"{}\" -- \"$cur\"))",
@@ -204,7 +208,7 @@ fn zsh(opts: &[Opt], tool: &str) -> String {
         if let Some(l) = &o.long {
             let _ = writeln!(t, "  '--{l}{eq}[{help}]{value}' \\");
         }
-        if let Some(s) = o.short {
+        for s in o.short.iter().chain(&o.aliases) {
             let _ = writeln!(t, "  '-{s}[{help}]{value}' \\");
         }
     }
@@ -219,7 +223,7 @@ fn fish(opts: &[Opt], tool: &str) -> String {
         if let Some(l) = &o.long {
             let _ = write!(line, " -l {l}");
         }
-        if let Some(s) = o.short {
+        for s in o.short.iter().chain(&o.aliases) {
             let _ = write!(line, " -s {s}");
         }
         if o.takes_value {
@@ -255,6 +259,7 @@ mod tests {
             .arg(
                 Arg::new("yes")
                     .short('y')
+                    .visible_short_alias('a')
                     .long("yes")
                     .action(ArgAction::SetTrue),
             )
@@ -275,6 +280,9 @@ mod tests {
                 assert!(s.contains(w), "{}: {w}\n{s}", sh.name());
             }
             assert!(s.contains("local") && s.contains("cluster"), "{s}");
+            let alias = if sh == Shell::Fish { "-s a" } else { "'-a[" };
+            let alias = if sh == Shell::Bash { " -a " } else { alias };
+            assert!(s.contains(alias), "{}: the visible alias\n{s}", sh.name());
         }
         assert_eq!(long_options(&cmd()), ["yes", "mode", "help", "version"]);
     }

@@ -783,8 +783,10 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         "write the superblock and {} backup superblock(s)",
         backups.len()
     ));
-    for n in &plan.notes {
-        eprintln!("{PROG}: {n}");
+    if !cli.quiet && !cli.json {
+        for n in &plan.notes {
+            eprintln!("{PROG}: {n}");
+        }
     }
     if mmp_on {
         lines.insert(
