@@ -431,7 +431,12 @@ pub fn uninline(vol: &Volume, blkno: u64) -> Result<()> {
         )?;
         p
     };
-    let hole = largest_hole(&blk[..limit]);
+    // (A file's bytes are not entries: no hole to measure.)
+    let hole = if is_dir {
+        largest_hole(&blk[..limit])
+    } else {
+        0
+    };
     if is_dir {
         if trailer {
             let free = if index { (hole as u16, 0) } else { (0, 0) };

@@ -34,14 +34,6 @@ pub fn candidate(ino: &Inode) -> bool {
         && ino.has_extent_list()
 }
 
-/// Whether file `ino` has an unwritten extent.
-pub fn has_unwritten(vol: &Volume, ino: &Inode) -> Result<bool> {
-    Ok(vol
-        .extents(ino)?
-        .iter()
-        .any(|e| e.flags & EXT_UNWRITTEN != 0))
-}
-
 /// Make every unwritten extent of file `blkno` written: its clusters
 /// zeroed, then the flag cleared in the block that holds the record (the
 /// inode or a leaf extent block). `verify` runs before each write (the MMP
