@@ -94,13 +94,14 @@ pub fn ctime_utc(secs: i64) -> String {
 }
 
 /// Seconds since the epoch as `debugfs.ocfs2 ls -l` prints them, in UTC
-/// (`25-Nov-2026 11:48`).
+/// (`25-Nov-2026 11:48`, ` 1-Dec-2026 00:45`: the day is padded with a
+/// space, as its `%2d` does).
 pub fn ls_time_utc(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     format!(
-        "{d:02}-{}-{y} {:02}:{:02}",
+        "{d:2}-{}-{y:4} {:02}:{:02}",
         MONTHS[(m - 1) as usize],
         rem / 3600,
         rem % 3600 / 60
@@ -245,6 +246,14 @@ mod tests {
     fn ctime_matches_c() {
         assert_eq!(ctime_utc(0), "Thu Jan  1 00:00:00 1970");
         assert_eq!(ctime_utc(0x6b06_cb1b), "Wed Nov 25 11:48:43 2026");
+    }
+
+    #[test]
+    fn ls_time_matches_debugfs_ocfs2() {
+        assert_eq!(ls_time_utc(0x6b06_cb1b), "25-Nov-2026 11:48");
+        // Its "%2d": a single-digit day is padded with a space.
+        assert_eq!(ls_time_utc(1_796_085_900), " 1-Dec-2026 00:45");
+        assert_eq!(ls_time_utc(0), " 1-Jan-1970 00:00");
     }
 }
 
