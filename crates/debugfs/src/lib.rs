@@ -9,6 +9,7 @@ mod blocks;
 mod files;
 mod logdump;
 mod requests;
+mod xattrs;
 
 use clap::Parser;
 use ocfs2_format::{OpenMode, Volume};

@@ -82,6 +82,11 @@ pub enum Request {
     Frag {
         path: String,
     },
+    /// An inode's extended attributes (`-v`: each name and value).
+    Xattr {
+        verbose: bool,
+        path: String,
+    },
     Help,
     /// End the session.
     Quit,
@@ -106,6 +111,7 @@ impl Request {
             Request::Ncheck { .. } => "ncheck",
             Request::Icheck { .. } => "icheck",
             Request::Frag { .. } => "frag",
+            Request::Xattr { .. } => "xattr",
             Request::Help => "help",
             Request::Quit => "quit",
         }
@@ -163,6 +169,9 @@ icheck BLOCK...       the inode that owns each block (BLOCK: a number, 0x..
                       for hex) and what the block is to it
 frag PATH             a file's clusters, the extents they take, and how
                       fragmented that is
+xattr [-v] PATH       an inode's extended attributes: how many each storage
+                      holds (inode, block, buckets); -v: each name, size and
+                      value (escaped; --json: the whole value in hex)
 help                  this list
 quit, q               end the session
 PATH starts with / (the root directory), // (the system directory) or is
@@ -311,6 +320,15 @@ pub fn parse(line: &str) -> Result<Request, String> {
         ["icheck"] => bad("usage: icheck BLOCK..."),
         ["frag", p] => Ok(Request::Frag { path: (*p).into() }),
         ["frag", ..] => bad("usage: frag PATH"),
+        ["xattr", "-v", p] => Ok(Request::Xattr {
+            verbose: true,
+            path: (*p).into(),
+        }),
+        ["xattr", p] if *p != "-v" => Ok(Request::Xattr {
+            verbose: false,
+            path: (*p).into(),
+        }),
+        ["xattr", ..] => bad("usage: xattr [-v] PATH"),
         ["help"] | ["?"] => Ok(Request::Help),
         ["quit"] | ["q"] => Ok(Request::Quit),
         [] => bad("empty request"),
@@ -350,6 +368,7 @@ pub fn execute(vol: &Volume, device: &str, req: &Request, json: bool) -> Result<
         Request::Ncheck { inodes } => crate::files::ncheck(vol, inodes),
         Request::Icheck { blocks } => crate::blocks::icheck(vol, blocks),
         Request::Frag { path } => crate::blocks::frag(vol, path),
+        Request::Xattr { verbose, path } => crate::xattrs::xattr(vol, path, *verbose),
         Request::Help => Ok(Outcome {
             text: HELP.into(),
             raw: Vec::new(),
@@ -1203,6 +1222,14 @@ fn stat(vol: &Volume, path: &str) -> Result<Outcome> {
         di.i_dyn_features.get(),
         dynf.join(" ")
     );
+    if di.i_dyn_features.get() & ondisk::dyn_features::HAS_XATTR != 0 {
+        let _ = writeln!(
+            w,
+            "\tExtended Attributes Block: {}  Extended Attributes Inline Size: {}",
+            di.i_xattr_loc.get(),
+            di.i_xattr_inline_size.get()
+        );
+    }
     let _ = writeln!(
         w,
         "\tUser: {}   Group: {}   Size: {}",
@@ -1247,6 +1274,7 @@ fn stat(vol: &Volume, path: &str) -> Result<Outcome> {
     let mut j = json!({
         "inode": blkno, "mode": mode, "type": kind, "generation": di.i_generation.get(),
         "fs_generation": di.i_fs_generation.get(), "flags": flags, "dyn_features": dynf,
+        "xattr_loc": di.i_xattr_loc.get(), "xattr_inline_size": di.i_xattr_inline_size.get(),
         "uid": di.i_uid.get(), "gid": di.i_gid.get(), "size": di.i_size.get(), "links": di.links(),
         "clusters": di.i_clusters.get(), "ctime": di.i_ctime.get(), "atime": di.i_atime.get(),
         "mtime": di.i_mtime.get(), "dtime": di.i_dtime.get(), "last_eb_blk": di.i_last_eb_blk.get(),

@@ -75,13 +75,17 @@ pub enum CheckAt {
     RefcountBlock,
     /// Extended attribute blocks (`xb_check` at 0x18)
     XattrBlock,
+    /// Extended attribute buckets (`xh_check` at 0x08 of the bucket's
+    /// header): one check over the whole 4096-byte bucket, whatever the
+    /// block size (the kernel's `ocfs2_block_check_compute_bhs`).
+    XattrBucket,
 }
 
 impl CheckAt {
     pub fn offset(self, blocksize: usize) -> usize {
         match self {
             CheckAt::Inode => 0x80,
-            CheckAt::ExtentBlock | CheckAt::DxBlock => 0x08,
+            CheckAt::ExtentBlock | CheckAt::DxBlock | CheckAt::XattrBucket => 0x08,
             CheckAt::GroupDesc => 0x30,
             CheckAt::RefcountBlock => 0x20,
             CheckAt::XattrBlock => 0x18,

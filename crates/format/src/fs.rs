@@ -484,6 +484,21 @@ impl Volume {
         Ok(buf)
     }
 
+    /// Read `n` consecutive blocks from `blkno` (an attribute bucket).
+    pub fn read_blocks(&self, blkno: u64, n: u64) -> Result<Vec<u8>> {
+        let off = self.block_offset(blkno)?;
+        self.block_offset(blkno.saturating_add(n.max(1) - 1))?;
+        let mut buf = vec![0u8; (u64::from(self.block_size) * n) as usize];
+        self.dev.read_at(off, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Blocks an attribute bucket spans (`OCFS2_XATTR_BUCKET_SIZE` is 4096
+    /// bytes whatever the block size).
+    pub fn blocks_per_bucket(&self) -> u64 {
+        (crate::xattr::BUCKET_SIZE as u64 / u64::from(self.block_size)).max(1)
+    }
+
     /// Write one block as is (no block check update).
     pub fn write_block(&self, blkno: u64, buf: &[u8]) -> Result<()> {
         let off = self.block_offset(blkno)?;
@@ -501,6 +516,14 @@ impl Volume {
     pub fn write_meta(&self, blkno: u64, buf: &mut [u8], at: CheckAt) -> Result<()> {
         if self.meta_ecc() {
             blockcheck::update(buf, at);
+        }
+        if at == CheckAt::XattrBucket
+            && buf.len() as u64 == self.blocks_per_bucket() * u64::from(self.block_size)
+        {
+            // A bucket: one write of its blocks.
+            let n = self.blocks_per_bucket();
+            self.block_offset(blkno.saturating_add(n - 1))?;
+            return self.dev.write_at(self.block_offset(blkno)?, buf);
         }
         self.write_block(blkno, buf)
     }
@@ -585,6 +608,17 @@ impl Volume {
         let mut blocks: Vec<u64> = seen.into_iter().collect();
         blocks.sort_unstable();
         Ok((out, blocks))
+    }
+
+    /// The leaf extents of the extent list at the start of `list` (an
+    /// attribute value root's or index's, in a block of `owner`), in tree
+    /// order.
+    pub fn list_extents(&self, owner: u64, list: &[u8]) -> Result<Vec<Extent>> {
+        let (el, recs) = parse_extent_list(owner, list, "attribute")?;
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        self.walk_list(owner, el.l_tree_depth.get(), &recs, &mut out, &mut seen)?;
+        Ok(out)
     }
 
     fn walk_list(
@@ -675,13 +709,18 @@ impl Volume {
             return Ok(d[..d.len().min(limit as usize)].to_vec());
         }
         let size = inode.size().min(limit);
+        self.read_extents(&self.extents(inode)?, size)
+    }
+
+    /// The first `size` bytes that `extents` map from logical byte 0 (holes
+    /// and unwritten extents read as zeros, as the kernel reads them).
+    pub fn read_extents(&self, extents: &[Extent], size: u64) -> Result<Vec<u8>> {
         let size_usize =
             usize::try_from(size).map_err(|_| Error::Invalid("file too large".into()))?;
-        // Unwritten extents read as zeros, as the kernel reads them.
-        let extents: Vec<Extent> = self
-            .extents(inode)?
-            .into_iter()
+        let extents: Vec<Extent> = extents
+            .iter()
             .filter(|e| e.flags & EXT_UNWRITTEN == 0)
+            .copied()
             .collect();
         let bs = u64::from(self.block_size);
         let mut out = vec![0u8; size_usize];

@@ -27,6 +27,7 @@ pub mod sysfile;
 pub mod undo;
 pub mod unslot;
 pub mod unwritten;
+pub mod xattr;
 
 pub use error::{Error, Result};
 pub use fs::{DirEntry, Extent, Inode, Volume};

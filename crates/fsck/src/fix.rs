@@ -128,6 +128,18 @@ pub enum Fix {
     },
     /// Recompute block `blkno`'s metaecc check (written as it is).
     Recheck { blkno: u64, at: CheckAt },
+    /// Mend the extended attribute storage of `len` bytes at byte `off` of
+    /// block `blkno` (of the bucket starting there, for a bucket) as
+    /// `xattr::mend_header` mends it: bad entries removed, counts, hashes
+    /// and a bucket's free-space fields set. Every finding of one storage
+    /// shares this fix.
+    MendXattr {
+        blkno: u64,
+        off: u16,
+        len: u16,
+        at: CheckAt,
+        storage: ocfs2_format::xattr::Storage,
+    },
     /// Write group `index` of the global bitmap (inode `bitmap`) afresh at
     /// its block, which holds no descriptor, its bitmap from the clusters
     /// the passes found in use (`alloc::rebuild_global_group`); the groups
@@ -316,6 +328,10 @@ impl Fix {
             Fix::Recheck { blkno, .. } => {
                 format!("block {blkno}: recompute its block check")
             }
+            Fix::MendXattr { blkno, storage, .. } => format!(
+                "block {blkno}: mend the extended attributes of this {} (bad entries removed, counts and hashes set)",
+                storage.name()
+            ),
             Fix::UntreeRefcount(b) => format!(
                 "refcount tree {b}: it has no leaves left: keep its records in its root"
             ),
@@ -549,6 +565,21 @@ impl Fix {
                 Fix::FreeBit { group, bit }.write(vol)
             }
             Fix::Recheck { blkno, at } => edit(vol, blkno, at, |_| Ok(())),
+            Fix::MendXattr {
+                blkno,
+                off,
+                len,
+                at,
+                storage,
+            } => edit(vol, blkno, at, |buf| {
+                let (off, len) = (usize::from(off), usize::from(len));
+                let Some(area) = buf.get_mut(off..off + len) else {
+                    bail!("attribute storage at byte {off} ({len} bytes) is outside the block");
+                };
+                let uuid_hash = vol.sb().s_uuid_hash.get();
+                ocfs2_format::xattr::mend_header(area, storage, uuid_hash);
+                Ok(())
+            }),
             Fix::UntreeRefcount(b) => edit(vol, b, CheckAt::RefcountBlock, |buf| {
                 use ocfs2_format::ondisk::refcount_block::{FLAGS, LIST, RL_COUNT, TREE_FL};
                 let flags = u32::from_le_bytes(buf[FLAGS..FLAGS + 4].try_into().expect("4"));
@@ -722,7 +753,7 @@ impl Fix {
                     + core::mem::offset_of!(ExtentRec, e_blkno);
                 // The record is checked before anything is taken: an
                 // earlier fix of this round may have moved it.
-                let now = vol.read_block(blkno)?;
+                let now = read_for(vol, blkno, at)?;
                 if now.get(at_rec..at_rec + 8) != Some(&from.to_le_bytes()[..]) {
                     bail!("record {index} no longer starts at block {from}");
                 }
@@ -769,17 +800,28 @@ fn invalidate(vol: &Volume, inode: u64) -> Result<()> {
     })
 }
 
-/// Read block `blkno`, change it, write it back with its block check.
+/// Read block `blkno`, change it, write it back with its block check (the
+/// bucket that starts at `blkno`, for [`CheckAt::XattrBucket`]).
 fn edit(
     vol: &Volume,
     blkno: u64,
     at: CheckAt,
     change: impl FnOnce(&mut [u8]) -> Result<()>,
 ) -> Result<()> {
-    let mut buf = vol.read_block(blkno)?;
+    let mut buf = read_for(vol, blkno, at)?;
     change(&mut buf)?;
     vol.write_meta(blkno, &mut buf, at)?;
     Ok(())
+}
+
+/// Block `blkno`, or the attribute bucket that starts there (read and
+/// written whole) for [`CheckAt::XattrBucket`].
+fn read_for(vol: &Volume, blkno: u64, at: CheckAt) -> Result<Vec<u8>> {
+    Ok(if at == CheckAt::XattrBucket {
+        vol.read_blocks(blkno, vol.blocks_per_bucket())?
+    } else {
+        vol.read_block(blkno)?
+    })
 }
 
 /// The two record lists with a 16-byte header and 16-byte records.

@@ -17,6 +17,7 @@
 //! One superblock write (backups first, the primary last) is the change.
 
 use anyhow::Result;
+use ocfs2_format::dx::uuid_hash;
 use ocfs2_format::features::{incompat, ro_compat};
 use ocfs2_format::fs::slot_file_name;
 use ocfs2_format::ondisk::{dyn_features, SuperBlock, OCFS2_MIN_XATTR_INLINE_SIZE};
@@ -217,6 +218,12 @@ pub fn apply(sb: &mut SuperBlock, changes: &[(&str, bool)]) {
         if name == "xattr" {
             sb.s_xattr_inline_size
                 .set(if on { OCFS2_MIN_XATTR_INLINE_SIZE } else { 0 });
+            // The UUID hash seeds the attribute name hashes (and the index
+            // hashes, which keep it when indexed-dirs stays on).
+            if sb.s_feature_incompat.get() & incompat::INDEXED_DIRS == 0 {
+                let h = if on { uuid_hash(&sb.s_uuid) } else { 0 };
+                sb.s_uuid_hash.set(h);
+            }
         }
         // The hash seeds go with the index (the UUID hash stays for xattrs).
         if (name, on) == ("indexed-dirs", false) {

@@ -28,6 +28,7 @@ mod pass6;
 mod pass7;
 mod quota;
 mod refcount;
+mod xattr;
 
 /// One problem found.
 #[derive(Debug, Clone, Serialize)]
@@ -231,6 +232,13 @@ pub struct Checker<'a> {
     /// Pass 3, per tree walked: whether it is a directory's, whose records
     /// leave no holes.
     no_holes: bool,
+    /// Pass 3, per tree walked: whether it is an attribute index, whose
+    /// records are keyed by name hash (in order, but not cluster offsets
+    /// that could overlap).
+    hash_keyed: bool,
+    /// Pass 3, while an attribute tree is walked: its leaf runs (first
+    /// block, clusters), for the buckets they hold.
+    leaf_runs: Option<Vec<(u64, u64)>>,
     /// Slots whose journal the replay recovered (or, with -n, would): their
     /// slot map entries are given up with the recovery, not held.
     pub recovered: HashSet<u16>,
@@ -288,6 +296,8 @@ impl<'a> Checker<'a> {
             recovered: HashSet::new(),
             lost_found: None,
             lost_found_coming: false,
+            hash_keyed: false,
+            leaf_runs: None,
             dirs_incomplete: false,
             bitmap_diff: Vec::new(),
         }
@@ -380,9 +390,11 @@ impl<'a> Checker<'a> {
                     CheckAt::DxBlock => DX_ROOT_SIGNATURE,
                     CheckAt::RefcountBlock => REFCOUNT_BLOCK_SIGNATURE,
                     CheckAt::XattrBlock => XATTR_BLOCK_SIGNATURE,
-                    CheckAt::DirTrailer => b"",
+                    CheckAt::DirTrailer | CheckAt::XattrBucket => b"",
                 };
-                let ours = if sig.is_empty() {
+                let ours = if at == CheckAt::XattrBucket {
+                    false
+                } else if sig.is_empty() {
                     buf[buf.len() - 0x40 + 0x10..].starts_with(DIR_TRAILER_SIGNATURE)
                 } else {
                     buf.starts_with(sig)

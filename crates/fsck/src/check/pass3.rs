@@ -138,6 +138,9 @@ impl Checker<'_> {
                 && self.vol.features().has_incompat(incompat::REFCOUNT_TREE))
             .then(|| di.i_refcount_loc.get());
             self.check_inode_space(&ino);
+            if ino.dyn_features() & dyn_features::HAS_XATTR != 0 {
+                self.check_xattrs(&ino);
+            }
             self.walk_refcount_root = None;
             self.check_inode_refcount(&ino);
             if mode & 0o170000 == 0o120000 {
@@ -504,7 +507,7 @@ impl Checker<'_> {
                     list.rec_field(i, 0, 4, offset, "e_cpos"),
                 );
                 cpos = offset;
-            } else if cpos < offset {
+            } else if cpos < offset && !self.hash_keyed {
                 self.add_fix(
                     "EXTENT_OVERLAP",
                     Some(owner),
@@ -591,6 +594,9 @@ impl Checker<'_> {
                     for c in first..first + n {
                         *uses.entry(c).or_default() += 1;
                     }
+                }
+                if let Some(runs) = &mut self.leaf_runs {
+                    runs.push((blk, n));
                 }
                 let before = self.findings.len();
                 let dups = self.claim_as(blk, n * self.bpc, owner, refcounted);
@@ -777,7 +783,7 @@ impl ListAt {
         }
     }
     /// A field of the list header.
-    fn field(self, off: usize, value: u64, field: &'static str) -> Fix {
+    pub(super) fn field(self, off: usize, value: u64, field: &'static str) -> Fix {
         Set::fix(self.blkno, self.off + off, 2, value, self.at, field)
     }
     /// A field of record `i`.
