@@ -20,6 +20,8 @@ its own: every on-disk fact comes from debugfs-mmp's --json output).
                                        one line: "N:SIG ..." (SIG: the block's first 7 bytes in B,
                                        printable ones only)
   helper.py decode HEX                 the protocol's state name for a raw value
+  helper.py xsums PATH < XATTR_JSON    "XSUM PATH NAME LEN FNV1A" per attribute of debugfs-mmp's
+                                       "xattr" JSON, as the guest's xattrs helper prints them
   helper.py hbsum < STATUS_JSON        one line per heartbeat watch: "window 62 s, watched 3 s;
                                        n0 live 0x6b..->0x6b.. (2 changes, last at 3 s) slots [0]; ..."
   helper.py hbwatch < HB_JSON          the same for "hb --watch" output
@@ -207,6 +209,13 @@ def main():
         with open(sys.argv[2], "rb") as f:
             f.seek(int(sys.argv[3]))
             print(struct.unpack(fmt, f.read(int(sys.argv[4])))[0])
+    elif cmd == "xsums":
+        for a in load()["attributes"]:
+            v = bytes.fromhex(a["value_hex"])
+            h = 2166136261
+            for b in v:
+                h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+            print(f"XSUM {sys.argv[2]} {a['name']} {len(v)} {h:08x}")
     elif cmd == "decode":
         print(decode(int(sys.argv[2], 16)))
     else:
