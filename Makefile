@@ -41,6 +41,8 @@ deps:
 	command -v xz   >/dev/null 2>&1 || missing="$$missing xz-utils"; \
 	command -v dpkg-shlibdeps >/dev/null 2>&1 || missing="$$missing dpkg-dev"; \
 	command -v man  >/dev/null 2>&1 || missing="$$missing man-db"; \
+	command -v cc   >/dev/null 2>&1 || missing="$$missing gcc"; \
+	[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -n "$$(find /usr/lib -name libc.a 2>/dev/null | head -1)" ] || missing="$$missing libc6-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
