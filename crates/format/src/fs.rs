@@ -741,6 +741,21 @@ impl Volume {
         self.meta_ecc()
     }
 
+    /// The blocks of block directory `dir` up to its size, in logical
+    /// order: (physical block, its bytes as read, no check verified).
+    pub fn dir_blocks(&self, dir: &Inode) -> Result<Vec<(u64, Vec<u8>)>> {
+        let extents = self.extents(dir)?;
+        let bs = u64::from(self.block_size);
+        (0..dir.size().div_ceil(bs))
+            .map(|lblk| {
+                let p = self.map_block(&extents, lblk).ok_or_else(|| {
+                    Error::corrupt(dir.blkno, format!("directory block {lblk} is a hole"))
+                })?;
+                Ok((p, self.read_block(p)?))
+            })
+            .collect()
+    }
+
     /// Entries of a directory (live ones, `inode != 0`).
     pub fn dir_entries(&self, dir: &Inode) -> Result<Vec<DirEntry>> {
         if !dir.is_dir() {

@@ -7,6 +7,7 @@ pub mod alloc;
 pub mod blockcheck;
 pub mod bytes;
 pub mod dx;
+pub mod dxtree;
 pub mod error;
 pub mod extend;
 pub mod features;

@@ -49,6 +49,9 @@ pub fn entry_location(dir: &Inode, e: &crate::fs::DirEntry) -> (u64, usize, Chec
 /// block with free space), (0, 0) for a directory without an index.
 pub fn write_dir_trailer(blk: &mut [u8], blkno: u64, parent: u64, free: (u16, u64)) {
     let off = blk.len() - DIR_TRAILER_LEN;
+    // Zeroed first, as libocfs2's ocfs2_init_dir_trailer does: what an
+    // entry left there must not show through its empty-entry fields.
+    blk[off..].fill(0);
     let (t, _) = DirBlockTrailer::mut_from_prefix(&mut blk[off..]).expect("64 bytes");
     t.db_free_rec_len.set(free.0);
     t.db_free_next.set(free.1);

@@ -128,6 +128,13 @@ pub enum Fix {
     },
     /// Recompute block `blkno`'s metaecc check (written as it is).
     Recheck { blkno: u64, at: CheckAt },
+    /// Take directory `.0`'s index away (`dxtree::drop`: the inode first,
+    /// then what of the index can be read is freed).
+    DropIndex(u64),
+    /// Build directory `.0`'s index again (`dxtree::drop`, then
+    /// `dxtree::build`: leaves, root, then the inode), from clusters the
+    /// passes found free.
+    RebuildIndex(u64),
     /// Mend the extended attribute storage of `len` bytes at byte `off` of
     /// block `blkno` (of the bucket starting there, for a bucket) as
     /// `xattr::mend_header` mends it: bad entries removed, counts, hashes
@@ -266,6 +273,7 @@ impl Fix {
                 | Fix::InitRoot { .. }
                 | Fix::InitDir { .. }
                 | Fix::CloneExtent { .. }
+                | Fix::RebuildIndex(_)
         )
     }
 
@@ -328,6 +336,8 @@ impl Fix {
             Fix::Recheck { blkno, .. } => {
                 format!("block {blkno}: recompute its block check")
             }
+            Fix::DropIndex(d) => format!("directory {d}: take its index away"),
+            Fix::RebuildIndex(d) => format!("directory {d}: build its index again"),
             Fix::MendXattr { blkno, storage, .. } => format!(
                 "block {blkno}: mend the extended attributes of this {} (bad entries removed, counts and hashes set)",
                 storage.name()
@@ -565,6 +575,7 @@ impl Fix {
                 Fix::FreeBit { group, bit }.write(vol)
             }
             Fix::Recheck { blkno, at } => edit(vol, blkno, at, |_| Ok(())),
+            Fix::DropIndex(d) => ocfs2_format::dxtree::drop(vol, d).map_err(anyhow::Error::from),
             Fix::MendXattr {
                 blkno,
                 off,
@@ -702,6 +713,7 @@ impl Fix {
             | Fix::InitRoot { .. }
             | Fix::InitDir { .. }
             | Fix::RebuildGlobalGroup { .. }
+            | Fix::RebuildIndex(_)
             | Fix::CloneExtent { .. } => {
                 bail!("{self:?} is not a one-block fix")
             }
@@ -737,6 +749,12 @@ impl Fix {
             }
             Fix::InitDir { blkno, parent } => {
                 link::refill_dir(vol, blkno, parent, usable_cluster).map_err(anyhow::Error::from)
+            }
+            Fix::RebuildIndex(d) => {
+                ocfs2_format::dxtree::drop(vol, d)?;
+                let seed = ocfs2_format::dx::seed(vol.sb());
+                ocfs2_format::dxtree::build(vol, d, seed, usable_cluster)
+                    .map_err(anyhow::Error::from)
             }
             Fix::CloneExtent {
                 blkno,

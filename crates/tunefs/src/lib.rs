@@ -928,7 +928,7 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
         }
         let verify_any = || verify().map_err(anyhow::Error::from);
         quota::write(&vol, &plan.quota, &verify_any)?;
-        toggles::write(&vol, &plan.bits, &verify_any)?;
+        toggles::write(&vol, &sb, &plan.bits, &verify_any)?;
         for r in &plan.journal {
             journal::apply(&vol, r, &verify_any)?;
         }

@@ -4,6 +4,8 @@
 //! kernel then passes over); `indexed-dirs` off (every index taken away
 //! first, see [`write`]);
 //! `inline-data`, `refcount` and `unwritten` (which needs `sparse`) on;
+//! `indexed-dirs` on (the superblock first, then every block directory's
+//! trailers and index, `dxtree::build`);
 //! `unwritten` off (every unwritten extent of a regular file zeroed, then
 //! marked written, see [`write`]); `inline-data` off (every inline file
 //! and directory moved to a cluster, `link::uninline`, quota usage
@@ -12,7 +14,7 @@
 //! discontiguous; `xattr` on (with the 256-byte inline xattr size), and off
 //! when no inode has extended attributes. The turns that move data
 //! (`nosparse`, `norefcount`, `metaecc`
-//! on, `indexed-dirs` on, `sparse` on a
+//! on, `sparse` on a
 //! volume that may hold allocation past file sizes) are refused by name.
 //! One superblock write (backups first, the primary last) is the change.
 
@@ -55,9 +57,6 @@ pub fn unsupported(name: &str, on: bool) -> Option<&'static str> {
         ("refcount", false) => {
             Some("norefcount: shared clusters would be copied, which this release does not do")
         }
-        ("indexed-dirs", true) => Some(
-            "indexed-dirs: every directory would get an index, which this release does not do",
-        ),
         ("metaecc", true) => Some(
             "metaecc: every metadata block would get its check and every directory block a trailer, which this release does not do",
         ),
@@ -113,6 +112,11 @@ pub fn refusal(vol: &Volume, changes: &[(&str, bool)]) -> Result<Option<String>>
             }
             ("inline-data", false) => {
                 if let Some(why) = inline_refusal(vol)? {
+                    return Ok(Some(why));
+                }
+            }
+            ("indexed-dirs", true) => {
+                if let Some(why) = index_refusal(vol)? {
                     return Ok(Some(why));
                 }
             }
@@ -192,6 +196,60 @@ fn inline_refusal(vol: &Volume) -> Result<Option<String>> {
     Ok(None)
 }
 
+/// The directories that get an index: valid block directories (the
+/// system ones too, as tunefs.ocfs2 indexes them; inline ones get theirs
+/// when the kernel moves them out).
+fn block_dirs(vol: &Volume) -> Result<Vec<u64>> {
+    Ok(vol
+        .valid_inodes()?
+        .into_iter()
+        .filter(|(_, di)| {
+            di.i_mode.get() & 0o170000 == 0o040000
+                && di.i_dyn_features.get() & dyn_features::INLINE_DATA == 0
+        })
+        .map(|(b, _)| b)
+        .collect())
+}
+
+/// Why `indexed-dirs` cannot index every block directory, checked before
+/// anything is written: a directory that cannot be read, more names than
+/// one index root lists leaf clusters for, or fewer free clusters than
+/// the indexes and the blocks trailers may push out take (counted
+/// generously: leaves for half again as many names, a cluster a
+/// directory for its trailers).
+fn index_refusal(vol: &Volume) -> Result<Option<String>> {
+    use ocfs2_format::dxtree::{leaf_capacity, root_records};
+    let bs = vol.block_size() as usize;
+    let bpc = (vol.cluster_size() / vol.block_size()) as usize;
+    let per_cluster = bpc * leaf_capacity(bs);
+    let mut need = 0u64;
+    for d in block_dirs(vol)? {
+        let n = match vol.read_inode(d).and_then(|i| vol.dir_entries(&i)) {
+            Ok(es) => es.len(),
+            Err(e) => return Ok(Some(format!("indexed-dirs: directory {d}: {e}"))),
+        };
+        let leaves = if n <= ocfs2_format::dx::inline_capacity(bs) {
+            0
+        } else {
+            (n + n / 2).div_ceil(per_cluster) + 1
+        };
+        if leaves > root_records(bs) {
+            return Ok(Some(format!(
+                "indexed-dirs: directory {d} has {n} names, more than an index without extent blocks holds"
+            )));
+        }
+        need += leaves as u64 + u64::from(!vol.meta_ecc());
+    }
+    let gb = vol.read_inode(vol.system_inode("global_bitmap")?)?;
+    let free = gb.di().bitmap_free();
+    if need > free {
+        return Ok(Some(format!(
+            "indexed-dirs: the indexes and trailers may need {need} clusters, {free} are free"
+        )));
+    }
+    Ok(None)
+}
+
 /// A valid inode with extended attributes (inline or in a block).
 fn inode_with_xattrs(vol: &Volume) -> Result<Option<u64>> {
     Ok(vol
@@ -225,6 +283,21 @@ pub fn apply(sb: &mut SuperBlock, changes: &[(&str, bool)]) {
                 sb.s_uuid_hash.set(h);
             }
         }
+        // New hash seeds come with the feature (and the UUID hash, which
+        // xattrs may have set already), as tunefs.ocfs2 draws them.
+        if (name, on) == ("indexed-dirs", true) {
+            sb.s_uuid_hash.set(uuid_hash(&sb.s_uuid));
+            let mut r = [0u8; 12];
+            if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+                use std::io::Read;
+                let _ = f.read_exact(&mut r);
+            }
+            for (k, x) in sb.s_dx_seed.iter_mut().enumerate() {
+                x.set(u32::from_le_bytes(
+                    r[4 * k..4 * k + 4].try_into().expect("4"),
+                ));
+            }
+        }
         // The hash seeds go with the index (the UUID hash stays for xattrs).
         if (name, on) == ("indexed-dirs", false) {
             if sb.s_feature_incompat.get() & incompat::XATTR == 0 {
@@ -244,6 +317,7 @@ pub fn apply(sb: &mut SuperBlock, changes: &[(&str, bool)]) {
 /// and blocks nothing uses, which fsck frees.
 pub fn write(
     vol: &Volume,
+    sb: &SuperBlock,
     changes: &[(&str, bool)],
     verify: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
@@ -279,6 +353,28 @@ pub fn write(
             verify()?;
             ocfs2_format::dx::remove_index(vol, d)
                 .map_err(|e| anyhow::anyhow!("directory {d}: taking its index away: {e}"))?;
+        }
+    }
+    if changes.contains(&("indexed-dirs", true)) {
+        // The superblock first (the bit, the hash seeds), as tunefs.ocfs2
+        // writes it: a crash then leaves directories without an index,
+        // which the kernel searches block by block. Then each directory
+        // gets its trailers and its index (an index left from before the
+        // feature was on cannot be trusted: taken away and built again).
+        verify()?;
+        vol.write_super_everywhere(sb)
+            .map_err(|e| anyhow::anyhow!("writing the superblock: {e}"))?;
+        let seed = ocfs2_format::dx::seed(sb);
+        for d in block_dirs(vol)? {
+            verify()?;
+            let ino = vol.read_inode(d)?;
+            if ino.dyn_features() & dyn_features::INDEXED_DIR != 0 {
+                ocfs2_format::dxtree::drop(vol, d).map_err(|e| {
+                    anyhow::anyhow!("directory {d}: taking its old index away: {e}")
+                })?;
+            }
+            ocfs2_format::dxtree::build(vol, d, seed, &|_| true)
+                .map_err(|e| anyhow::anyhow!("directory {d}: building its index: {e}"))?;
         }
     }
     Ok(())

@@ -18,6 +18,7 @@ use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
 mod discontig;
+mod dx;
 mod pass0;
 mod pass1;
 mod pass2;
