@@ -50,8 +50,10 @@
 #      unmount is clean
 #   t  tunefs (issue 13): on a volume mkfs.ocfs2 made with the old slot map,
 #      --enable-mmp -L -U rewrites the map extended; the seed's kernel mounts
-#      it with MMP and writes files; both checkers are clean; --disable-mmp,
-#      then noextended-slotmap -L; the stock kernel reads every file back
+#      it with MMP and writes files; both checkers are clean; indexed-dirs on
+#      (400 names in /d), -N 2 (the indexed system directory loses names);
+#      --disable-mmp, then noextended-slotmap -L; the stock kernel reads every
+#      file back, finds every name through the index, adds and removes names
 #   x  extended attributes (issues 12 and 14): the seed's kernel gives files and
 #      a directory attributes in every storage (inode, block, buckets, values in
 #      clusters of their own); debugfs-mmp reads all 382 values back as the guest
@@ -1123,7 +1125,8 @@ scenario_t() {
 	[ -n "$kb" ] && [ "$kb" -gt 1400000 ] && [ "$kb" -le 1572864 ] || fail "df in the guest after -S to 1.5 GiB says '${kb:-nothing}' KiB: $SENT"
 	guest_files 8; sums=$SUMS
 	# For rdump: a sparse file, a symbolic link, a second name.
-	vm_send "truncate -s 10M /mnt/d/sparse && echo tail >> /mnt/d/sparse && ln -s f1 /mnt/d/link && ln /mnt/d/f2 /mnt/d/hard && sync && md5sum /mnt/d/sparse"
+	# 400 more names, for the index indexed-dirs builds below (leaf clusters).
+	vm_send "truncate -s 10M /mnt/d/sparse && echo tail >> /mnt/d/sparse && ln -s f1 /mnt/d/link && ln /mnt/d/f2 /mnt/d/hard && i=0 && while [ \$i -lt 400 ]; do : > /mnt/d/n\$i; i=\$((i + 1)); done && sync && md5sum /mnt/d/sparse"
 	sparse_sum=$(printf '%s\n' "$SENT" | tr -d '\r' | grep -E '^[0-9a-f]{32}  /mnt/d/sparse' | cut -c1-32)
 	vm_stop
 	rec "the seed's kernel mounted the tuned volume with MMP, wrote 8 files, a sparse file, a link and a second name, unmounted: rc=$RC"
@@ -1145,6 +1148,16 @@ scenario_t() {
 	rec "debugfs-mmp rdump /d: the guest's checksums, the sparse file's hole kept (${kb} KiB on disk), the link and the second name kept"
 	oracle_clean "$img" "$plain" "the tuned volume"
 	agree_with_theirs "$img" "$plain" /d /d/f1 /d/f2 /d/f7 /d/sparse /d/hard
+	# Indexes for every directory (the system one too, whose entries -N 2
+	# then removes), under the MMP guard.
+	run tune1x "$TUNEFS" -y --fs-features=indexed-dirs "$img"
+	[ $RC = 0 ] || fail "tunefs --fs-features=indexed-dirs under MMP: rc=$RC: $(cat "$OUT")"
+	got=$(for p in / /d //; do "$DEBUGFS" --json -R "stat $p" "$img" | $H get '" ".join(d["dyn_features"]) or "-"'; done | tr '\n' ',')
+	rec "tunefs indexed-dirs under the MMP guard: rc=$RC in ${DT}s; dynamic features of /, /d, //: $got"
+	[ "$got" = "IndexedDir,IndexedDir,IndexedDir," ] || fail "after indexed-dirs: dynamic features of /, /d, //: $got"
+	run fsckn1x "$FSCK" -fn "$img"
+	[ $RC = 0 ] || fail "fsck -n after indexed-dirs exited $RC: $(cat "$OUT")"
+	oracle_clean "$img" "$plain" "the indexed volume"
 	run tune1r "$TUNEFS" -y -N 2 "$img"
 	[ $RC = 0 ] || fail "tunefs -N 2 (slot 2 removed) under MMP: rc=$RC: $(cat "$OUT")"
 	q=$("$TUNEFS" -Q '%N' "$img")
@@ -1162,12 +1175,18 @@ scenario_t() {
 	vm_bg read "$img" "$KPT/tests/mmp-hold.sh" --stock
 	vm_send 'md5sum /mnt/d/f*'
 	sums2=$(printf '%s\n' "$SENT" | tr -d '\r' | grep -E '^[0-9a-f]{32}  /mnt/' | sort)
+	# Every name through the index, then 300 more and 100 fewer.
+	vm_send 'm=0; i=0; while [ $i -lt 400 ]; do [ -e /mnt/d/n$i ] || m=$((m + 1)); i=$((i + 1)); done; i=400; while [ $i -lt 700 ]; do : > /mnt/d/n$i || m=$((m + 1000)); i=$((i + 1)); done; i=0; while [ $i -lt 100 ]; do rm /mnt/d/n$i || m=$((m + 1000)); i=$((i + 1)); done; sync; echo "MISSED $m NAMES $(ls /mnt/d | grep -c "^n")"'
+	got=$(printf '%s\n' "$SENT" | tr -d '\r' | grep -a '^MISSED ')
+	rec "the stock kernel through our index: $got"
+	[ "$got" = "MISSED 0 NAMES 600" ] || fail "the stock kernel's lookups and changes through the index: ${got:-nothing}: $SENT"
 	vm_stop
 	[ "$sums" = "$sums2" ] || fail "files read back differently by the stock kernel: $(diff <(echo "$sums") <(echo "$sums2") | head -5)"
 	[ $RC = 0 ] || fail "the stock kernel's guest failed (rc=$RC)"
 	rec "the stock kernel read all 8 files back identical on the old slot map"
 	run fsckn2 "$FSCK" -n "$img"
 	[ $RC = 0 ] || fail "fsck -n at the end exited $RC: $(cat "$OUT")"
+	oracle_clean "$img" "$plain" "the volume the stock kernel changed through the index"
 	rm -f "$plain"
 }
 

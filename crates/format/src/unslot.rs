@@ -61,16 +61,9 @@ fn slot_field(base: &str, buf: &[u8]) -> Option<(usize, CheckAt)> {
 /// Why slots `to..` cannot be removed now, or None: an orphan directory
 /// with entries, a local alloc with a window, a truncate log with records
 /// (tunefs.ocfs2's three checks), and what this release does not handle
-/// (a file with an extent tree, an indexed system directory, a chain whose
-/// groups name another allocator).
+/// (a file with an extent tree, a chain whose groups name another
+/// allocator).
 pub fn refusal(vol: &Volume, to: u16) -> Result<Option<String>> {
-    let sysdir = vol.read_inode(vol.system_dir_blkno())?;
-    if sysdir.dyn_features() & dyn_features::INDEXED_DIR != 0 {
-        return Ok(Some(
-            "the system directory is indexed: removing its entries is not done by this release"
-                .into(),
-        ));
-    }
     for s in to..vol.max_slots() {
         let name = slot_file_name("orphan_dir", s);
         let dir = vol.read_inode(vol.system_inode(&name)?)?;
@@ -386,6 +379,7 @@ pub fn unlink(
 ) -> Result<()> {
     let sysdir_blkno = vol.system_dir_blkno();
     let sysdir = vol.read_inode(sysdir_blkno)?;
+    let mut removed = false;
     for e in vol.dir_entries(&sysdir)? {
         if !pick(&e.name) || e.name == b"." || e.name == b".." {
             continue;
@@ -430,6 +424,15 @@ pub fn unlink(
             sd.di_mut().i_links_count.set(links.saturating_sub(1));
             vol.write_meta(sysdir_blkno, &mut sd.buf, CheckAt::Inode)?;
         }
+        removed = true;
+    }
+    // An indexed system directory gets its index built again without the
+    // names cleared (until then its index names entries that are gone,
+    // which lookups pass over and fsck rebuilds).
+    if removed && sysdir.dyn_features() & dyn_features::INDEXED_DIR != 0 {
+        verify()?;
+        crate::dxtree::drop(vol, sysdir_blkno)?;
+        crate::dxtree::build(vol, sysdir_blkno, crate::dx::seed(vol.sb()), &|_| true)?;
     }
     vol.device().flush()
 }
