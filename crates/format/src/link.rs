@@ -243,11 +243,18 @@ pub fn insert_entry(
     let nblocks = dir.size().div_ceil(bs);
     // An indexed directory also gets an index entry (its root after the
     // block: a crash in between leaves a name the index does not find,
-    // which lookups through the index miss and readdir shows).
+    // which lookups through the index miss and readdir shows). An index
+    // with leaves, or an inline one that is full, is built again instead
+    // once the name is in (`dxtree`).
     let dx = if is_indexed(&dir) {
-        Some(dx_root_with_room(vol, &dir)?)
+        dx_root_with_room(vol, &dir).ok()
     } else {
         None
+    };
+    let rebuild = is_indexed(&dir) && dx.is_none();
+    let reindex = || -> Result<()> {
+        crate::dxtree::drop(vol, dir_blkno)?;
+        crate::dxtree::build(vol, dir_blkno, dx::seed(vol.sb()), &|_| true)
     };
     for lblk in 0..nblocks {
         let Some(p) = vol.map_block(&extents, lblk) else {
@@ -269,14 +276,11 @@ pub fn insert_entry(
                 vol.write_meta(p, &mut buf, CheckAt::DirTrailer)?;
                 return dx_append(vol, dx, root, name, p);
             }
-            return vol.write_meta(p, &mut buf, CheckAt::DirTrailer);
+            vol.write_meta(p, &mut buf, CheckAt::DirTrailer)?;
+            return if rebuild { reindex() } else { Ok(()) };
         }
     }
-    if dx.is_some() {
-        return Err(Error::Invalid(format!(
-            "indexed directory {dir_blkno} is full: another entry needs a new block"
-        )));
-    }
+    let dx_inline = dx.is_some();
     // A new block, inside the clusters the directory has, or in one more
     // cluster (taken and mapped first: a crash leaves a directory with a
     // cluster past its size, which it may have).
@@ -306,7 +310,13 @@ pub fn insert_entry(
     }
     vol.write_meta(p, &mut buf, CheckAt::DirTrailer)?;
     dir.di_mut().i_size.set((nblocks + 1) * bs);
-    vol.write_meta(dir_blkno, &mut dir.buf, CheckAt::Inode)
+    vol.write_meta(dir_blkno, &mut dir.buf, CheckAt::Inode)?;
+    // An indexed directory's new block: its index built again (the free
+    // list and the new name with it).
+    if dx_inline || rebuild {
+        reindex()?;
+    }
+    Ok(())
 }
 
 /// Why [`insert_entry`] could not take every one of `names` into

@@ -1,0 +1,305 @@
+//! Directory indexes (issue 12): on volumes whose /big directory has an
+//! index with leaf clusters (built by tunefs.ocfs2-mmp's indexed-dirs),
+//! each kind of index damage is found (and by fsck.ocfs2 where it finds
+//! it), `-y` builds the index again, both checkers are then clean, and the
+//! kernel's lookup of every name leads to it (`dxtree::misses`).
+
+mod common;
+
+use common::edit::{new_inode, open_ro, open_rw, Body};
+use common::{cmd, copy_without_mmp, find_tool, mkfs_ocfs2_made, scratch, sparse_file, MIB};
+use ocfs2_format::blockcheck::{self, CheckAt};
+use ocfs2_format::dxtree;
+use ocfs2_format::Volume;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const FSCK: &str = env!("CARGO_BIN_EXE_fsck-ocfs2-mmp");
+const TUNEFS: &str = env!("CARGO_BIN_EXE_tunefs-ocfs2-mmp");
+const NAMES: usize = 600;
+
+/// A volume (`bs`, `cs`, more features) whose /big names one file 600
+/// times, indexed by our tunefs.
+fn indexed_volume(dir: &Path, bs: u32, cs: u32, features: &str) -> PathBuf {
+    let img = dir.join(format!("base-{bs}-{cs}.img"));
+    sparse_file(&img, 256 * MIB);
+    let out = cmd(find_tool("mkfs.ocfs2", "ocfs2-tools"))
+        .args(["-F", "-b", &bs.to_string(), "-C", &cs.to_string()])
+        .args(["-N", "2", "-M", "local", "-J", "size=4M"])
+        .arg(format!(
+            "--fs-features=noinline-data,noindexed-dirs{features}"
+        ))
+        .arg(&img)
+        .output()
+        .expect("run mkfs.ocfs2");
+    assert!(
+        mkfs_ocfs2_made(&out, true),
+        "mkfs.ocfs2: {}",
+        common::show(&out)
+    );
+    {
+        let vol = open_rw(&img);
+        let root = vol.root_blkno();
+        let big =
+            ocfs2_format::link::make_subdir(&vol, 0, root, b"big", &|_| true).expect("make /big");
+        let file = new_inode(&vol, 0o100644, NAMES as u16, Body::Extents(1, 10));
+        for k in 0..NAMES {
+            ocfs2_format::link::insert_entry(&vol, big, format!("name-{k}").as_bytes(), file, 1)
+                .expect("name the file");
+        }
+    }
+    let out = cmd(TUNEFS)
+        .args(["-y", "--fs-features=indexed-dirs"])
+        .arg(&img)
+        .output()
+        .expect("run tunefs");
+    assert!(
+        out.status.success(),
+        "tunefs indexed-dirs: {}",
+        common::show(&out)
+    );
+    assert_eq!(ours(&img, "-n"), (Some(0), vec![]), "the indexed volume");
+    img
+}
+
+/// Our fsck `-f FLAG --json`: exit code and finding codes.
+fn ours(img: &Path, flag: &str) -> (Option<i32>, Vec<String>) {
+    let out = cmd(FSCK)
+        .args(["-f", flag, "--json"])
+        .arg(img)
+        .output()
+        .expect("run fsck.ocfs2-mmp");
+    let j: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("fsck JSON: {e}: {}", common::show(&out)));
+    let mut codes: Vec<String> = j["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["code"].as_str().expect("code").to_string())
+        .collect();
+    codes.sort();
+    codes.dedup();
+    (out.status.code(), codes)
+}
+
+/// fsck.ocfs2 -fn's codes on a copy (no MMP on these volumes, copied all
+/// the same).
+fn theirs(img: &Path) -> (Option<i32>, Vec<String>) {
+    let copy = img.with_extension("theirs");
+    copy_without_mmp(img, &copy);
+    let out = cmd(find_tool("fsck.ocfs2", "ocfs2-tools"))
+        .arg("-fn")
+        .arg(&copy)
+        .output()
+        .expect("run fsck.ocfs2");
+    let _ = std::fs::remove_file(&copy);
+    let mut codes: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next().map(str::to_string))
+        .filter(|c| c != "DX_TREE_MISSING")
+        .collect();
+    codes.sort();
+    codes.dedup();
+    (out.status.code(), codes)
+}
+
+fn big(vol: &Volume) -> ocfs2_format::Inode {
+    vol.read_inode(vol.resolve_path("/big").expect("/big"))
+        .expect("read /big")
+}
+
+/// Change block `blkno` (its check recomputed when `at` is given and the
+/// volume has metaecc).
+fn poke(img: &Path, blkno: u64, at: Option<CheckAt>, f: impl FnOnce(&mut [u8])) {
+    let vol = open_rw(img);
+    let mut b = vol.read_block(blkno).expect("read");
+    f(&mut b);
+    if let (Some(at), true) = (at, vol.meta_ecc()) {
+        blockcheck::update(&mut b, at);
+    }
+    vol.write_block(blkno, &b).expect("write");
+}
+
+struct Case {
+    what: &'static str,
+    ours: &'static str,
+    /// What fsck.ocfs2 1.8.7 reports (None: nothing).
+    theirs: Option<&'static str>,
+    damage: fn(&Path),
+}
+
+/// A leaf of /big's index holding three entries or more (the hash seeds
+/// are random: which leaves fill up varies).
+fn first_leaf(img: &Path) -> u64 {
+    let vol = open_ro(img);
+    let read = dxtree::entries(&vol, &big(&vol)).expect("index");
+    assert!(
+        read.runs.len() >= 2,
+        "/big has {} leaf clusters",
+        read.runs.len()
+    );
+    let mut leaves: Vec<u64> = read.entries.iter().map(|e| e.1).collect();
+    leaves.sort_unstable();
+    leaves
+        .chunk_by(|a, b| a == b)
+        .find(|c| c.len() >= 3)
+        .map(|c| c[0])
+        .expect("a leaf with three entries")
+}
+
+const CASES: &[Case] = &[
+    Case {
+        what: "a leaf forgets its last entry",
+        ours: "DX_LOOKUP_FAILED",
+        theirs: Some("DX_LOOKUP_FAILED"),
+        damage: |img| {
+            let leaf = first_leaf(img);
+            poke(img, leaf, Some(CheckAt::DxBlock), |b| {
+                let o = dxtree::LEAF_LIST + 6;
+                let n = u16::from_le_bytes([b[o], b[o + 1]]);
+                b[o..o + 2].copy_from_slice(&(n - 1).to_le_bytes());
+            });
+        },
+    },
+    Case {
+        what: "an entry's major hash",
+        ours: "DX_LOOKUP_FAILED",
+        theirs: Some("DX_LOOKUP_FAILED"),
+        damage: |img| {
+            let leaf = first_leaf(img);
+            // The leaf's last entry (its first ones may be '.' and '..',
+            // which fsck.ocfs2 does not look up).
+            poke(img, leaf, Some(CheckAt::DxBlock), |b| {
+                let n = usize::from(u16::from_le_bytes([
+                    b[dxtree::LEAF_LIST + 6],
+                    b[dxtree::LEAF_LIST + 7],
+                ]));
+                let o = dxtree::LEAF_LIST + 8 + (n - 1) * 16;
+                b[o..o + 4].copy_from_slice(&0x1234_5678u32.to_le_bytes());
+            });
+        },
+    },
+    Case {
+        what: "a leaf that is not one",
+        ours: "DX_TREE_CORRUPT",
+        theirs: Some("DX_LOOKUP_FAILED"),
+        damage: |img| {
+            let leaf = first_leaf(img);
+            poke(img, leaf, Some(CheckAt::DxBlock), |b| b[0] = b'X');
+        },
+    },
+    Case {
+        what: "a root that names another directory",
+        ours: "DX_ROOT",
+        theirs: None,
+        damage: |img| {
+            let vol = open_ro(img);
+            let root = big(&vol).di().i_dx_root.get();
+            drop(vol);
+            poke(img, root, Some(CheckAt::DxBlock), |b| {
+                b[0x30..0x38].copy_from_slice(&12u64.to_le_bytes());
+            });
+        },
+    },
+    Case {
+        what: "an index on a volume without the feature",
+        ours: "IV_DX_TREE",
+        theirs: Some("IV_DX_TREE"),
+        damage: |img| {
+            let vol = open_rw(img);
+            let mut sb = *vol.sb();
+            let bit = ocfs2_format::features::incompat::INDEXED_DIRS;
+            sb.s_feature_incompat
+                .set(sb.s_feature_incompat.get() & !bit);
+            vol.write_super_everywhere(&sb)
+                .expect("write the superblock");
+        },
+    },
+];
+
+#[test]
+fn index_damage_is_found_and_the_index_built_again() {
+    let tmp = scratch("dx-index-");
+    for (bs, cs, features) in [(4096, 4096, ""), (2048, 8192, ",metaecc")] {
+        let base = indexed_volume(tmp.path(), bs, cs, features);
+        for c in CASES {
+            let img = tmp.path().join("c.img");
+            std::fs::copy(&base, &img).expect("copy");
+            (c.damage)(&img);
+            let ctx = format!("{bs}/{cs}{features}: {}", c.what);
+            let (rc, codes) = ours(&img, "-n");
+            assert_eq!(rc, Some(4), "{ctx}: our -fn: {codes:?}");
+            assert!(
+                codes.iter().any(|x| x == c.ours),
+                "{ctx}: our -fn: {codes:?}"
+            );
+            let (_, them) = theirs(&img);
+            match c.theirs {
+                Some(code) => assert!(
+                    them.iter().any(|x| x == code),
+                    "{ctx}: fsck.ocfs2: {them:?}"
+                ),
+                None => assert!(them.is_empty(), "{ctx}: fsck.ocfs2: {them:?}"),
+            }
+            let (rc, _) = ours(&img, "-y");
+            assert_eq!(rc, Some(1), "{ctx}: our -fy");
+            assert_eq!(
+                ours(&img, "-n"),
+                (Some(0), vec![]),
+                "{ctx}: our -fn after -fy"
+            );
+            assert_eq!(
+                theirs(&img),
+                (Some(0), vec![]),
+                "{ctx}: fsck.ocfs2 after our -fy"
+            );
+            let vol = open_ro(&img);
+            let dir = big(&vol);
+            let indexed = vol
+                .features()
+                .has_incompat(ocfs2_format::features::incompat::INDEXED_DIRS);
+            if indexed {
+                let read = dxtree::entries(&vol, &dir).expect("the index built again");
+                assert_eq!(read.entries.len(), NAMES + 2, "{ctx}: index entries");
+                assert_eq!(
+                    dxtree::misses(&vol, &dir, &read).unwrap(),
+                    Vec::<String>::new(),
+                    "{ctx}"
+                );
+            }
+            assert_eq!(
+                vol.dir_entries(&dir).unwrap().len(),
+                NAMES + 2,
+                "{ctx}: names"
+            );
+        }
+    }
+}
+
+/// A name added to a directory whose index has leaves (fsck's reconnect
+/// into lost+found goes this way): the index is built again with it, and
+/// both checkers are clean.
+#[test]
+fn a_name_added_to_an_indexed_directory_is_found() {
+    let tmp = scratch("dx-add-");
+    let img = indexed_volume(tmp.path(), 4096, 4096, "");
+    {
+        let vol = open_rw(&img);
+        let dir = big(&vol).blkno;
+        let file = new_inode(&vol, 0o100644, 5, Body::Extents(1, 10));
+        for k in 0..5 {
+            ocfs2_format::link::insert_entry(&vol, dir, format!("added-{k}").as_bytes(), file, 1)
+                .expect("add a name");
+        }
+    }
+    assert_eq!(ours(&img, "-n"), (Some(0), vec![]));
+    assert_eq!(theirs(&img), (Some(0), vec![]));
+    let vol = open_ro(&img);
+    let dir = big(&vol);
+    let read = dxtree::entries(&vol, &dir).expect("index");
+    assert_eq!(read.entries.len(), NAMES + 2 + 5);
+    assert_eq!(
+        dxtree::misses(&vol, &dir, &read).unwrap(),
+        Vec::<String>::new()
+    );
+}
