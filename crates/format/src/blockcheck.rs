@@ -75,6 +75,9 @@ pub enum CheckAt {
     RefcountBlock,
     /// Extended attribute blocks (`xb_check` at 0x18)
     XattrBlock,
+    /// Quota file blocks (`dq_check` of the `ocfs2_disk_dqtrailer` in the
+    /// block's last 8 bytes)
+    QuotaBlock,
     /// Extended attribute buckets (`xh_check` at 0x08 of the bucket's
     /// header): one check over the whole 4096-byte bucket, whatever the
     /// block size (the kernel's `ocfs2_block_check_compute_bhs`).
@@ -89,7 +92,7 @@ impl CheckAt {
             CheckAt::GroupDesc => 0x30,
             CheckAt::RefcountBlock => 0x20,
             CheckAt::XattrBlock => 0x18,
-            CheckAt::DirTrailer => blocksize - 8,
+            CheckAt::DirTrailer | CheckAt::QuotaBlock => blocksize - 8,
         }
     }
 }

@@ -265,7 +265,8 @@ fn plan(entries: &[Entry], bpc: usize, cap: usize) -> Result<Vec<(u32, Vec<Vec<E
 }
 
 /// Give block directory `dir` trailers where it has none (a volume without
-/// metaecc, a directory without an index), as tunefs.ocfs2 installs them:
+/// metaecc, a directory without an index: those have them), as
+/// tunefs.ocfs2 installs them:
 /// the live entries that reach into a block's last 64 bytes move, packed,
 /// into new blocks at the directory's end (clusters added when needed),
 /// then the trailers. Order: the new blocks, then `i_size`, then the old
@@ -273,7 +274,7 @@ fn plan(entries: &[Entry], bpc: usize, cap: usize) -> Result<Vec<(u32, Vec<Vec<E
 /// which fsck repairs, never a name lost).
 pub fn install_trailers(vol: &Volume, dir: u64) -> Result<()> {
     let ino = vol.read_inode(dir)?;
-    if ino.is_inline() || vol.meta_ecc() {
+    if ino.is_inline() || vol.meta_ecc() || ino.dyn_features() & dyn_features::INDEXED_DIR != 0 {
         return Ok(());
     }
     let bs = vol.block_size() as usize;

@@ -517,15 +517,26 @@ impl Volume {
         if self.meta_ecc() {
             blockcheck::update(buf, at);
         }
-        if at == CheckAt::XattrBucket
-            && buf.len() as u64 == self.blocks_per_bucket() * u64::from(self.block_size)
-        {
+        if at == CheckAt::XattrBucket {
             // A bucket: one write of its blocks.
-            let n = self.blocks_per_bucket();
-            self.block_offset(blkno.saturating_add(n - 1))?;
-            return self.dev.write_at(self.block_offset(blkno)?, buf);
+            return self.write_blocks(blkno, buf);
         }
         self.write_block(blkno, buf)
+    }
+
+    /// Write whole blocks from `blkno` in one write (an attribute bucket),
+    /// as they are.
+    pub fn write_blocks(&self, blkno: u64, buf: &[u8]) -> Result<()> {
+        let bs = u64::from(self.block_size);
+        let n = buf.len() as u64 / bs;
+        if n == 0 || buf.len() as u64 % bs != 0 {
+            return Err(Error::Invalid(format!(
+                "write of {} bytes to block {blkno}: not whole blocks",
+                buf.len()
+            )));
+        }
+        self.block_offset(blkno.saturating_add(n - 1))?;
+        self.dev.write_at(self.block_offset(blkno)?, buf)
     }
 
     /// Read a metadata block and, under `metaecc`, validate (and correct one
@@ -614,11 +625,18 @@ impl Volume {
     /// attribute value root's or index's, in a block of `owner`), in tree
     /// order.
     pub fn list_extents(&self, owner: u64, list: &[u8]) -> Result<Vec<Extent>> {
+        Ok(self.list_tree(owner, list)?.0)
+    }
+
+    /// [`Volume::list_extents`], with the extent blocks of the tree.
+    pub fn list_tree(&self, owner: u64, list: &[u8]) -> Result<(Vec<Extent>, Vec<u64>)> {
         let (el, recs) = parse_extent_list(owner, list, "attribute")?;
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         self.walk_list(owner, el.l_tree_depth.get(), &recs, &mut out, &mut seen)?;
-        Ok(out)
+        let mut blocks: Vec<u64> = seen.into_iter().collect();
+        blocks.sort_unstable();
+        Ok((out, blocks))
     }
 
     fn walk_list(

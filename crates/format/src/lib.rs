@@ -17,6 +17,7 @@ pub mod io;
 pub mod jbd2;
 pub mod journal;
 pub mod link;
+pub mod metaecc;
 pub mod ondisk;
 pub mod overlay;
 pub mod probe;

@@ -123,6 +123,16 @@ fn put_records(buf: &mut [u8], recs: &[Rec], room: usize) {
 /// The blocks of tree `root` below it (leaves and extent blocks), each
 /// with its allocator (slot, group, bit): what a rebuild gives back. Blocks
 /// that do not say they belong to the tree are left alone.
+/// The blocks under refcount tree root `root_blkno` (leaves and extent
+/// blocks), as far as they read.
+pub fn tree_blocks(vol: &Volume, root_blkno: u64) -> Result<Vec<u64>> {
+    let root = vol.read_block(root_blkno)?;
+    Ok(old_blocks(vol, &root, root_blkno)
+        .into_iter()
+        .map(|b| b.0)
+        .collect())
+}
+
 fn old_blocks(vol: &Volume, root: &[u8], root_blkno: u64) -> Vec<(u64, u16, u64, u16)> {
     let mut out = Vec::new();
     if le32(root, FLAGS) & TREE_FL == 0 {

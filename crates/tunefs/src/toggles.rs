@@ -5,7 +5,9 @@
 //! first, see [`write`]);
 //! `inline-data`, `refcount` and `unwritten` (which needs `sparse`) on;
 //! `indexed-dirs` on (the superblock first, then every block directory's
-//! trailers and index, `dxtree::build`);
+//! trailers and index, `dxtree::build`); `metaecc` on (every directory's
+//! trailers, every metadata block's check, `format::metaecc`, then the
+//! superblock);
 //! `unwritten` off (every unwritten extent of a regular file zeroed, then
 //! marked written, see [`write`]); `inline-data` off (every inline file
 //! and directory moved to a cluster, `link::uninline`, quota usage
@@ -13,8 +15,7 @@
 //! `discontig-bg` on, and off when no suballocator group is
 //! discontiguous; `xattr` on (with the 256-byte inline xattr size), and off
 //! when no inode has extended attributes. The turns that move data
-//! (`nosparse`, `norefcount`, `metaecc`
-//! on, `sparse` on a
+//! (`nosparse`, `norefcount`, `sparse` on a
 //! volume that may hold allocation past file sizes) are refused by name.
 //! One superblock write (backups first, the primary last) is the change.
 
@@ -57,9 +58,6 @@ pub fn unsupported(name: &str, on: bool) -> Option<&'static str> {
         ("refcount", false) => {
             Some("norefcount: shared clusters would be copied, which this release does not do")
         }
-        ("metaecc", true) => Some(
-            "metaecc: every metadata block would get its check and every directory block a trailer, which this release does not do",
-        ),
         _ => None,
     }
 }
@@ -117,6 +115,11 @@ pub fn refusal(vol: &Volume, changes: &[(&str, bool)]) -> Result<Option<String>>
             }
             ("indexed-dirs", true) => {
                 if let Some(why) = index_refusal(vol)? {
+                    return Ok(Some(why));
+                }
+            }
+            ("metaecc", true) => {
+                if let Some(why) = trailer_refusal(vol)? {
                     return Ok(Some(why));
                 }
             }
@@ -250,6 +253,37 @@ fn index_refusal(vol: &Volume) -> Result<Option<String>> {
     Ok(None)
 }
 
+/// Why `metaecc` cannot give every directory its trailers and every
+/// metadata block its check, checked before anything is written: a
+/// directory or a structure that cannot be read, or fewer free clusters
+/// than the names pushed out of the blocks' last 64 bytes may take
+/// (counted generously: 64 bytes and the longest entry a block).
+fn trailer_refusal(vol: &Volume) -> Result<Option<String>> {
+    let bs = u64::from(vol.block_size());
+    let bpc = u64::from(vol.cluster_size() / vol.block_size());
+    let mut need = 0u64;
+    for d in block_dirs(vol)? {
+        let ino = vol.read_inode(d)?;
+        if ino.dyn_features() & dyn_features::INDEXED_DIR != 0 {
+            continue;
+        }
+        let nblocks = ino.size().div_ceil(bs);
+        let blocks = (nblocks * (64 + 268)).div_ceil(bs - 80);
+        need += blocks.div_ceil(bpc);
+    }
+    if let Err(e) = ocfs2_format::metaecc::blocks(vol) {
+        return Ok(Some(format!("metaecc: {e}")));
+    }
+    let gb = vol.read_inode(vol.system_inode("global_bitmap")?)?;
+    let free = gb.di().bitmap_free();
+    if need > free {
+        return Ok(Some(format!(
+            "metaecc: the directory trailers may need {need} clusters, {free} are free"
+        )));
+    }
+    Ok(None)
+}
+
 /// A valid inode with extended attributes (inline or in a block).
 fn inode_with_xattrs(vol: &Volume) -> Result<Option<u64>> {
     Ok(vol
@@ -354,6 +388,20 @@ pub fn write(
             ocfs2_format::dx::remove_index(vol, d)
                 .map_err(|e| anyhow::anyhow!("directory {d}: taking its index away: {e}"))?;
         }
+    }
+    if changes.contains(&("metaecc", true)) {
+        // Trailers first, then every block's check, then (the caller's
+        // last write) the superblock with the bit: until it is on, the
+        // trailers read as empty entries and the checks are passed over.
+        for d in block_dirs(vol)? {
+            verify()?;
+            ocfs2_format::dxtree::install_trailers(vol, d)
+                .map_err(|e| anyhow::anyhow!("directory {d}: installing its trailers: {e}"))?;
+        }
+        let list = ocfs2_format::metaecc::blocks(vol)
+            .map_err(|e| anyhow::anyhow!("listing the metadata blocks: {e}"))?;
+        ocfs2_format::metaecc::write_checks(vol, &list, &crate::format_verify(verify))
+            .map_err(|e| anyhow::anyhow!("writing the block checks: {e}"))?;
     }
     if changes.contains(&("indexed-dirs", true)) {
         // The superblock first (the bit, the hash seeds), as tunefs.ocfs2

@@ -391,7 +391,7 @@ impl<'a> Checker<'a> {
                     CheckAt::DxBlock => DX_ROOT_SIGNATURE,
                     CheckAt::RefcountBlock => REFCOUNT_BLOCK_SIGNATURE,
                     CheckAt::XattrBlock => XATTR_BLOCK_SIGNATURE,
-                    CheckAt::DirTrailer | CheckAt::XattrBucket => b"",
+                    CheckAt::DirTrailer | CheckAt::XattrBucket | CheckAt::QuotaBlock => b"",
                 };
                 let ours = if at == CheckAt::XattrBucket {
                     false
