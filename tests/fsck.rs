@@ -686,6 +686,15 @@ fn cases() -> Vec<Case> {
                 d.i_mode.set(d.i_mode.get() & 0o7777);
             });
         }),
+        case("valid_inode_bit_clear", Default, "INODE_ALLOC_BITS", Flags, |v| {
+            // The bitmap loses /f1's bit, counts kept consistent: fsck.ocfs2
+            // sets it again (INODE_ALLOC_REPAIR); the file must stay.
+            let b = path(v, "/f1");
+            let di = *ocfs2_format::Inode { blkno: b, buf: v.read_block(b).unwrap() }.di();
+            let bit = u32::from(di.i_suballoc_bit.get());
+            let g = b - u64::from(bit);
+            set_bits(v, sys(v, "inode_alloc:0000"), g, 0, bit, 1, false);
+        }),
         case("inode_dtime_set", Default, "INODE_NZ_DTIME", Flags, |v| {
             edit_inode(v, path(v, "/f1"), |b| dino(b).i_dtime.set(1_700_000_000));
         }),

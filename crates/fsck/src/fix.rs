@@ -128,6 +128,9 @@ pub enum Fix {
     },
     /// Recompute block `blkno`'s metaecc check (written as it is).
     Recheck { blkno: u64, at: CheckAt },
+    /// Set bit `bit` of group `group` of inode allocator `alloc` (a valid
+    /// inode whose bit was clear), its counts with it (`alloc::take_bit`).
+    TakeBit { alloc: u64, group: u64, bit: u16 },
     /// Take directory `.0`'s index away (`dxtree::drop`: the inode first,
     /// then what of the index can be read is freed).
     DropIndex(u64),
@@ -337,6 +340,9 @@ impl Fix {
                 format!("block {blkno}: recompute its block check")
             }
             Fix::DropIndex(d) => format!("directory {d}: take its index away"),
+            Fix::TakeBit { group, bit, .. } => {
+                format!("group {group}: set bit {bit}, the valid inode's")
+            }
             Fix::RebuildIndex(d) => format!("directory {d}: build its index again"),
             Fix::MendXattr { blkno, storage, .. } => format!(
                 "block {blkno}: mend the extended attributes of this {} (bad entries removed, counts and hashes set)",
@@ -576,6 +582,9 @@ impl Fix {
             }
             Fix::Recheck { blkno, at } => edit(vol, blkno, at, |_| Ok(())),
             Fix::DropIndex(d) => ocfs2_format::dxtree::drop(vol, d).map_err(anyhow::Error::from),
+            Fix::TakeBit { alloc, group, bit } => {
+                ocfs2_format::alloc::take_bit(vol, alloc, group, bit).map_err(anyhow::Error::from)
+            }
             Fix::MendXattr {
                 blkno,
                 off,

@@ -107,6 +107,7 @@ pub const PROBLEMS: &[Problem] = &[
     safe("CHAIN_I_SIZE", "2", "a suballocator's i_size does not match its clusters"),
     yes("INODE_NOT_INODE", "3", "an allocated inode bit points at a block without an inode signature"),
     yes("INODE_ALLOC_REPAIR", "3", "an allocated inode bit points at an inode that is not valid"),
+    yes("INODE_ALLOC_BITS", "3", "a valid inode's allocator bit is clear (the bit is set, as fsck.ocfs2 sets it)"),
     safe("INODE_BLKNO", "3", "an inode's i_blkno is not its own block"),
     yes("INODE_GEN", "3", "an inode's fs generation is not the volume's"),
     safe("INODE_SUBALLOC", "3", "an inode's suballocator bit or slot does not match where it is allocated"),
@@ -198,7 +199,7 @@ pub const PROBLEMS: &[Problem] = &[
     safe("INODE_COUNT", "6", "an inode's link count does not match the entries that point at it"),
     safe("ORPHAN_DIR_ENTRIES", "6", "an orphan directory holds inodes waiting to be freed"),
     safe("CLUSTER_ALLOC_BIT", "7", "the global bitmap disagrees with the clusters in use (used but free, or set but unused)"),
-    p("INODE_ALLOC_BITS", "7", "an inode allocator's bitmap disagrees with the inodes found"),
+
 ];
 
 /// Whether `code` is repaired by `-y` (and, when safe, by `-p`).

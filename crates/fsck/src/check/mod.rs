@@ -210,6 +210,14 @@ pub struct Checker<'a> {
     /// Inode blocks marked allocated in some inode allocator: blkno ->
     /// (slot, bit, its group). Filled by pass 2, read by pass 3.
     alloc_inodes: HashMap<u64, (u16, u16, u64)>,
+    /// Inode blocks whose allocator bit is clear: (block, (slot, bit,
+    /// group), the allocator). Filled by pass 2; pass 3 looks for valid
+    /// inodes among them.
+    free_inode_blocks: Vec<(u64, (u16, u16, u64), u64)>,
+    /// Valid inodes whose allocator bit is clear, whose bit pass 3's
+    /// repair sets (fsck.ocfs2's INODE_ALLOC_REPAIR, that direction): pass 5
+    /// does not clear the entries that name them.
+    restored: HashSet<u64>,
     /// Every valid inode: filled by pass 3; pass 5 counts the directory
     /// entries naming each, pass 6 checks links and connectivity.
     inodes: HashMap<u64, InodeInfo>,
@@ -284,6 +292,8 @@ impl<'a> Checker<'a> {
             used: Bits::new(clusters),
             shared: Bits::new(clusters),
             alloc_inodes: HashMap::new(),
+            free_inode_blocks: Vec::new(),
+            restored: HashSet::new(),
             inodes: HashMap::new(),
             seen_groups: HashSet::new(),
             refcount_trees: HashMap::new(),

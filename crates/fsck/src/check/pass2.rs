@@ -360,9 +360,11 @@ impl Checker<'_> {
                         }
                     }
                     for (i, &b) in blocks.iter().enumerate().skip(1) {
+                        let at = (slot.unwrap_or(0xFFFF), i as u16, g);
                         if bm[i / 8] & (1 << (i % 8)) != 0 {
-                            self.alloc_inodes
-                                .insert(b, (slot.unwrap_or(0xFFFF), i as u16, g));
+                            self.alloc_inodes.insert(b, at);
+                        } else {
+                            self.free_inode_blocks.push((b, at, blkno));
                         }
                     }
                 }

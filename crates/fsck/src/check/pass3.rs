@@ -149,6 +149,43 @@ impl Checker<'_> {
         }
         self.check_refcount_counts();
         self.check_refcount_records();
+        self.find_unmarked_inodes();
+    }
+
+    /// Valid inodes in blocks whose allocator bit is clear (a damaged
+    /// bitmap: the kernel clears an inode's valid flag before its bit),
+    /// as fsck.ocfs2's inode scan finds them: the bit is set again, and the
+    /// next round checks the inode and reconnects it if no entry names it.
+    fn find_unmarked_inodes(&mut self) {
+        let candidates = std::mem::take(&mut self.free_inode_blocks);
+        for (b, (slot, bit, group), alloc) in candidates {
+            let Ok(buf) = self.vol.read_block(b) else {
+                continue;
+            };
+            let Ok((di, _)) = Dinode::read_from_prefix(&buf) else {
+                continue;
+            };
+            let ours = buf.starts_with(INODE_SIGNATURE)
+                && di.i_flags.get() & inode_flags::VALID != 0
+                && di.i_fs_generation.get() == self.generation
+                && di.i_blkno.get() == b
+                && di.i_suballoc_bit.get() == bit
+                && di.i_suballoc_slot.get() == slot
+                && di.i_dtime.get() == 0;
+            if !ours {
+                continue;
+            }
+            self.restored.insert(b);
+            self.add_fix(
+                "INODE_ALLOC_BITS",
+                Some(b),
+                None,
+                format!(
+                    "inode {b} is valid, but its allocator bit (group {group} bit {bit}) is clear"
+                ),
+                Fix::TakeBit { alloc, group, bit },
+            );
+        }
     }
 
     /// A symlink's target: NUL-terminated, `i_size` its length, and (for a

@@ -323,6 +323,11 @@ impl Checker<'_> {
                             t.dotdot_finding = Some(self.findings.len());
                         }
                     }
+                    if self.restored.contains(&e.inode) {
+                        // Its bit is set this round (INODE_ALLOC_BITS);
+                        // the entry stays, and is judged in the next.
+                        continue;
+                    }
                     let f = Finding::new(
                         "DIRENT_INODE_FREE",
                         Some(e.blkno),
