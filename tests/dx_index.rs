@@ -7,11 +7,10 @@
 mod common;
 
 use common::edit::{new_inode, open_ro, open_rw, Body};
-use common::{cmd, copy_without_mmp, find_tool, mkfs_ocfs2_made, scratch, sparse_file, MIB};
+use common::{cmd, find_tool, mkfs_ocfs2_made, scratch, sparse_file, MIB};
 use ocfs2_format::blockcheck::{self, CheckAt};
 use ocfs2_format::dxtree;
 use ocfs2_format::Volume;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 const FSCK: &str = env!("CARGO_BIN_EXE_fsck-ocfs2-mmp");
@@ -64,43 +63,13 @@ fn indexed_volume(dir: &Path, bs: u32, cs: u32, features: &str) -> PathBuf {
 
 /// Our fsck `-f FLAG --json`: exit code and finding codes.
 fn ours(img: &Path, flag: &str) -> (Option<i32>, Vec<String>) {
-    let out = cmd(FSCK)
-        .args(["-f", flag, "--json"])
-        .arg(img)
-        .output()
-        .expect("run fsck.ocfs2-mmp");
-    let j: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("fsck JSON: {e}: {}", common::show(&out)));
-    let mut codes: Vec<String> = j["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .map(|f| f["code"].as_str().expect("code").to_string())
-        .collect();
-    codes.sort();
-    codes.dedup();
-    (out.status.code(), codes)
+    common::fsck_json_codes(FSCK, img, &[flag])
 }
 
 /// fsck.ocfs2 -fn's codes on a copy (no MMP on these volumes, copied all
 /// the same).
 fn theirs(img: &Path) -> (Option<i32>, Vec<String>) {
-    let copy = img.with_extension("theirs");
-    copy_without_mmp(img, &copy);
-    let out = cmd(find_tool("fsck.ocfs2", "ocfs2-tools"))
-        .arg("-fn")
-        .arg(&copy)
-        .output()
-        .expect("run fsck.ocfs2");
-    let _ = std::fs::remove_file(&copy);
-    let mut codes: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix('[')?.split(']').next().map(str::to_string))
-        .filter(|c| c != "DX_TREE_MISSING")
-        .collect();
-    codes.sort();
-    codes.dedup();
-    (out.status.code(), codes)
+    common::fsck_ocfs2_codes(img, &img.with_extension("theirs"))
 }
 
 fn big(vol: &Volume) -> ocfs2_format::Inode {

@@ -276,7 +276,7 @@ const MASKED: [&str; 10] = [
 
 /// The reference normaliser, in Rust:
 /// `sed -E 's/(UUID|Hash|DX Seeds|Generation|FS Generation|Last Check|ctime|atime|mtime|CRC32)[: ].*/\1 X/;
-///          s/[0-9]{2}-[A-Za-z]{3}-[0-9]{4} [0-9]{2}:[0-9]{2}/DATE/'`
+///          s/[ 0-9][0-9]-[A-Za-z]{3}-[0-9]{4} [0-9]{2}:[0-9]{2}/DATE/'`
 fn normalise(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for line in s.lines() {
@@ -306,9 +306,10 @@ fn mask_fields(line: &str) -> String {
     line.to_string()
 }
 
-/// `DD-Mon-YYYY HH:MM` (the first one, as sed without `g`) becomes `DATE`.
+/// `DD-Mon-YYYY HH:MM` (the first one, as sed without `g`; a day below 10
+/// is padded with a space, debugfs.ocfs2's `%2d`) becomes `DATE`.
 fn mask_dates(line: &str) -> String {
-    const PAT: &[u8] = b"99-aaa-9999 99:99";
+    const PAT: &[u8] = b"_9-aaa-9999 99:99";
     let b = line.as_bytes();
     if b.len() < PAT.len() {
         return line.to_string();
@@ -316,6 +317,7 @@ fn mask_dates(line: &str) -> String {
     for p in 0..=b.len() - PAT.len() {
         let ok = PAT.iter().zip(&b[p..]).all(|(&want, &c)| match want {
             b'9' => c.is_ascii_digit(),
+            b'_' => c.is_ascii_digit() || c == b' ',
             b'a' => c.is_ascii_alphabetic(),
             w => c == w,
         });
@@ -365,6 +367,11 @@ fn normaliser_matches_the_sed() {
     assert_eq!(
         mask_dates("\t6  drwxr-xr-x   3     0     0   3896 25-Nov-2026 12:18 ."),
         "\t6  drwxr-xr-x   3     0     0   3896 DATE ."
+    );
+    // The first of the month: " 1-Dec-2026".
+    assert_eq!(
+        mask_dates("\t514  drwxr-xr-x  18     0     0   4096  1-Dec-2026 02:12 ."),
+        "\t514  drwxr-xr-x  18     0     0   4096 DATE ."
     );
 }
 

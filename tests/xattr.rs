@@ -134,47 +134,12 @@ fn our_sums(img: &Path) -> Sums {
 
 /// Our fsck `-f ARGS --json IMG`: exit code and the finding codes.
 fn fsck(img: &Path, args: &[&str]) -> (Option<i32>, Vec<String>) {
-    let out = cmd(FSCK)
-        .arg("-f")
-        .args(args)
-        .arg("--json")
-        .arg(img)
-        .output()
-        .expect("run fsck.ocfs2-mmp");
-    let j: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("fsck {args:?} JSON: {e}: {}", describe(&out)));
-    let mut codes: Vec<String> = j["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .map(|f| f["code"].as_str().expect("code").to_string())
-        .collect();
-    codes.sort();
-    codes.dedup();
-    (out.status.code(), codes)
+    common::fsck_json_codes(FSCK, img, args)
 }
 
-/// fsck.ocfs2 -fn on a copy without MMP: its exit code and codes (but
-/// DX_TREE_MISSING, which it reports on what its own mkfs makes).
+/// fsck.ocfs2 -fn on a copy without MMP in `dir`.
 fn theirs(img: &Path, dir: &Path) -> (Option<i32>, Vec<String>) {
-    let copy = dir.join("theirs.img");
-    copy_without_mmp(img, &copy);
-    let out = cmd(find_tool("fsck.ocfs2", "ocfs2-tools"))
-        .arg("-fn")
-        .arg(&copy)
-        .output()
-        .expect("run fsck.ocfs2");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut codes: Vec<String> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix('[')?.split(']').next())
-        .filter(|c| *c != "DX_TREE_MISSING")
-        .map(str::to_string)
-        .collect();
-    codes.sort();
-    codes.dedup();
-    let _ = std::fs::remove_file(&copy);
-    (out.status.code(), codes)
+    common::fsck_ocfs2_codes(img, &dir.join("theirs.img"))
 }
 
 #[test]

@@ -191,3 +191,49 @@ pub fn copy_without_mmp(src: &Path, dst: &Path) {
         v.write_super_everywhere(&sb).expect("clear the MMP bit");
     }
 }
+
+// ------------------------------------------------------------------ checkers
+
+/// Our fsck (`fsck`, its path) `-f ARGS --json IMG`: its exit code and the
+/// distinct codes of its findings, sorted.
+pub fn fsck_json_codes(fsck: &str, img: &Path, args: &[&str]) -> (Option<i32>, Vec<String>) {
+    let out = cmd(fsck)
+        .arg("-f")
+        .args(args)
+        .arg("--json")
+        .arg(img)
+        .output()
+        .expect("run fsck.ocfs2-mmp");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("fsck {args:?} JSON: {e}: {}", show(&out)));
+    let mut codes: Vec<String> = j["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["code"].as_str().expect("code").to_string())
+        .collect();
+    codes.sort();
+    codes.dedup();
+    (out.status.code(), codes)
+}
+
+/// `fsck.ocfs2 -fn` on `copy`, a copy of `img` without MMP (removed
+/// after): its exit code and the distinct `[CODE]`s it printed, sorted, but
+/// DX_TREE_MISSING (which it reports on what its own mkfs makes).
+pub fn fsck_ocfs2_codes(img: &Path, copy: &Path) -> (Option<i32>, Vec<String>) {
+    copy_without_mmp(img, copy);
+    let out = cmd(find_tool("fsck.ocfs2", "ocfs2-tools"))
+        .arg("-fn")
+        .arg(copy)
+        .output()
+        .expect("run fsck.ocfs2");
+    let _ = std::fs::remove_file(copy);
+    let mut codes: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next().map(str::to_string))
+        .filter(|c| c != "DX_TREE_MISSING")
+        .collect();
+    codes.sort();
+    codes.dedup();
+    (out.status.code(), codes)
+}

@@ -206,6 +206,20 @@ pub fn index_of(vol: &Volume, dir: u64) -> Result<Index> {
     })
 }
 
+/// Directory `dir`'s inode without its index: no flag, no root (written
+/// and flushed). What the index held is the caller's to free.
+pub fn forget_index(vol: &Volume, dir: u64) -> Result<()> {
+    let mut ino = vol.read_inode(dir)?;
+    {
+        let di = ino.di_mut();
+        di.i_dyn_features
+            .set(di.i_dyn_features.get() & !dyn_features::INDEXED_DIR);
+        di.i_dx_root.set(0);
+    }
+    vol.write_meta(dir, &mut ino.buf, CheckAt::Inode)?;
+    vol.device().flush()
+}
+
 /// Take directory `dir`'s index away, as libocfs2's ocfs2_dx_dir_truncate
 /// does: the inode first (no index flag, no root), then the leaf clusters
 /// freed in the global bitmap, then the root's bit in its extent allocator.
@@ -216,15 +230,7 @@ pub fn remove_index(vol: &Volume, dir: u64) -> Result<()> {
         header: h,
         leaves,
     } = index_of(vol, dir)?;
-    let mut ino = vol.read_inode(dir)?;
-    {
-        let di = ino.di_mut();
-        di.i_dyn_features
-            .set(di.i_dyn_features.get() & !dyn_features::INDEXED_DIR);
-        di.i_dx_root.set(0);
-    }
-    vol.write_meta(dir, &mut ino.buf, CheckAt::Inode)?;
-    vol.device().flush()?;
+    forget_index(vol, dir)?;
     if !leaves.is_empty() {
         crate::alloc::free_clusters(vol, &leaves)?;
     }

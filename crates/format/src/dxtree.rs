@@ -488,35 +488,13 @@ pub fn drop(vol: &Volume, dir: u64) -> Result<()> {
     if dx::remove_index(vol, dir).is_ok() {
         return Ok(());
     }
-    let mut ino = vol.read_inode(dir)?;
-    {
-        let di = ino.di_mut();
-        di.i_dyn_features
-            .set(di.i_dyn_features.get() & !dyn_features::INDEXED_DIR);
-        di.i_dx_root.set(0);
-    }
-    vol.write_meta(dir, &mut ino.buf, CheckAt::Inode)?;
-    vol.device().flush()
+    dx::forget_index(vol, dir)
 }
 
 /// The largest room for a new entry in an entry area, as libocfs2's
 /// `ocfs2_find_max_rec_len` measures it (0 below one 16-byte entry).
 fn largest_hole(area: &[u8]) -> usize {
-    let mut off = 0;
-    let mut best = 0;
-    while off + DIR_MEMBER_LEN <= area.len() {
-        let rec_len = usize::from(u16::from_le_bytes([area[off + 8], area[off + 9]]));
-        if rec_len < DIR_MEMBER_LEN || off + rec_len > area.len() {
-            break;
-        }
-        let hole = if area[off..off + 8] == [0; 8] {
-            rec_len
-        } else {
-            rec_len.saturating_sub(dir_rec_len(usize::from(area[off + 10])))
-        };
-        best = best.max(hole);
-        off += rec_len;
-    }
+    let best = crate::link::largest_hole(area);
     if best >= dir_rec_len(1) {
         best
     } else {

@@ -138,7 +138,7 @@ fn has_trailer(vol: &Volume, dir: &Inode) -> bool {
 
 /// The largest room for a new entry in an entry area: a free entry's
 /// length or the slack after a live one (a trailer's `db_free_rec_len`).
-fn largest_hole(area: &[u8]) -> usize {
+pub(crate) fn largest_hole(area: &[u8]) -> usize {
     let mut off = 0;
     let mut best = 0;
     while off + DIR_MEMBER_LEN <= area.len() {
