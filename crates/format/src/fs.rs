@@ -832,6 +832,15 @@ impl Volume {
 
     /// Block number of a system file, by its name in the system directory
     /// (`slot_map`, `global_bitmap`, `journal:0000`, ...).
+    /// The free clusters the global bitmap's inode counts (its `i_total`
+    /// less `i_used`).
+    pub fn free_cluster_count(&self) -> Result<u64> {
+        Ok(self
+            .read_inode(self.system_inode("global_bitmap")?)?
+            .di()
+            .bitmap_free())
+    }
+
     pub fn system_inode(&self, name: &str) -> Result<u64> {
         let sysdir = self.read_inode(self.system_dir_blkno())?;
         self.lookup(&sysdir, name.as_bytes())?

@@ -68,10 +68,7 @@ pub fn refusal(vol: &Volume, plan: &[Resize]) -> Result<Option<String>> {
         }
     }
     let need: u64 = plan.iter().map(|r| r.to.saturating_sub(r.from)).sum();
-    let free = vol
-        .read_inode(vol.system_inode("global_bitmap")?)?
-        .di()
-        .bitmap_free();
+    let free = vol.free_cluster_count()?;
     if need > free {
         return Ok(Some(format!(
             "the journals need {need} more clusters, the volume has {free} free"

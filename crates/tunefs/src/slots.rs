@@ -66,8 +66,7 @@ pub fn refusal(vol: &Volume, to: u16) -> Result<Option<String>> {
     let per_group = (cpg * u64::from(vol.cluster_size() / vol.block_size())).saturating_sub(1);
     let groups = files.saturating_sub(inodes).div_ceil(per_group.max(1));
     let need = per_slot * u64::from(to - from) + groups * cpg;
-    let gb = vol.read_inode(vol.system_inode("global_bitmap")?)?;
-    let free = gb.di().bitmap_free();
+    let free = vol.free_cluster_count()?;
     if need > free {
         return Ok(Some(format!(
             "{} new slots need about {need} clusters (their journals like slot 0's), the volume has {free} free",

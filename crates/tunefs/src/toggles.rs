@@ -174,8 +174,7 @@ fn inline_inodes(vol: &Volume) -> Result<Vec<(u64, ocfs2_format::ondisk::Dinode)
 /// and room in one inline index for its names.
 fn inline_refusal(vol: &Volume) -> Result<Option<String>> {
     let inodes = inline_inodes(vol)?;
-    let gb = vol.read_inode(vol.system_inode("global_bitmap")?)?;
-    let free = gb.di().bitmap_free();
+    let free = vol.free_cluster_count()?;
     if inodes.len() as u64 > free {
         return Ok(Some(format!(
             "noinline-data: {} inline inodes need a cluster each, {free} are free",
@@ -243,8 +242,7 @@ fn index_refusal(vol: &Volume) -> Result<Option<String>> {
         }
         need += leaves as u64 + u64::from(!vol.meta_ecc());
     }
-    let gb = vol.read_inode(vol.system_inode("global_bitmap")?)?;
-    let free = gb.di().bitmap_free();
+    let free = vol.free_cluster_count()?;
     if need > free {
         return Ok(Some(format!(
             "indexed-dirs: the indexes and trailers may need {need} clusters, {free} are free"
@@ -274,8 +272,7 @@ fn trailer_refusal(vol: &Volume) -> Result<Option<String>> {
     if let Err(e) = ocfs2_format::metaecc::blocks(vol) {
         return Ok(Some(format!("metaecc: {e}")));
     }
-    let gb = vol.read_inode(vol.system_inode("global_bitmap")?)?;
-    let free = gb.di().bitmap_free();
+    let free = vol.free_cluster_count()?;
     if need > free {
         return Ok(Some(format!(
             "metaecc: the directory trailers may need {need} clusters, {free} are free"
