@@ -535,10 +535,16 @@ fn cases() -> Vec<Case> {
             });
         }),
         case("global_group_descriptor_signature", Default, "CHAIN_LINK_MAGIC", Flags, |v| {
-            // fswreck's CHAIN_LINK_MAGIC on the first group: written afresh
-            // from the clusters in use, then the groups are relinked.
+            // fswreck's CHAIN_LINK_MAGIC on the first group: every other
+            // field still names the group, so its signature is written back
+            // (a descriptor wiped whole is written afresh from the clusters
+            // in use: global_group_descriptor_wiped).
             let g = v.sb().s_first_cluster_group.get();
             edit_raw(v, g, |b| b[..8].copy_from_slice(b"1234\0\0\0\0"));
+        }),
+        case("global_group_descriptor_wiped", Default, "CHAIN_LINK_MAGIC", Flags, |v| {
+            let g = groups(v, "global_bitmap")[1].blkno;
+            edit_raw(v, g, |b| b[..64].fill(0));
         }),
         case("global_chain_holds_a_stray_descriptor", Default, "GROUP_UNEXPECTED_DESC", Flags, |v| {
             // fswreck's GROUP_UNEXPECTED_DESC: a copy of the first group's
@@ -575,6 +581,20 @@ fn cases() -> Vec<Case> {
         case("group_signature", Default, "CHAIN_LINK_MAGIC", Flags, |v| {
             let g = groups(v, "extent_alloc:0000")[0].blkno;
             edit(v, g, CheckAt::GroupDesc, |b| b[..8].fill(0));
+        }),
+        // (bg_bits 0 sends fsck.ocfs2 1.8.7 -fn into a loop: past the
+        // bitmap instead.)
+        case("group_bg_bits_past_bitmap", Default, "GROUP_BITS", Flags, |v| {
+            let g = groups(v, "inode_alloc:0000")[0].blkno;
+            edit(v, g, CheckAt::GroupDesc, |b| gdm(b).bg_bits.set(0xFFF0));
+        }),
+        case("group_bg_size_short", Default, "GROUP_BITS", Tolerates("it does not check bg_size"), |v| {
+            let g = groups(v, "extent_alloc:0000")[0].blkno;
+            edit(v, g, CheckAt::GroupDesc, |b| gdm(b).bg_size.set(3));
+        }),
+        case("global_group_bg_bits_past_bitmap", MaxCompat, "GROUP_BITS", Flags, |v| {
+            let g = groups(v, "global_bitmap")[0].blkno;
+            edit(v, g, CheckAt::GroupDesc, |b| gdm(b).bg_bits.set(0xF000));
         }),
         case("group_bg_blkno", Default, "GROUP_BLKNO", Flags, |v| {
             let g = groups(v, "inode_alloc:0000")[0].blkno;
@@ -1543,6 +1563,55 @@ fn mmp_image(dir: &Path, name: &str, size: u64) -> PathBuf {
     );
     assert_eq!(slot0(&img), 0, "{name}: a new MMP volume has slot 0 empty");
     img
+}
+
+/// An inode allocator group that lost only its signature: fsck.ocfs2 cuts
+/// the chain there and the group's inodes go with it (their entries are
+/// cleared as naming free inodes). Ours writes the signature back: every
+/// file of the root stays, and both checkers are clean after `-y`.
+#[test]
+fn a_lost_group_signature_keeps_the_groups_files() {
+    let tmp = scratch("fsck-group-sig-");
+    let img = make_base(Base::Default, tmp.path());
+    let ls = |img: &Path| {
+        let mut c = cmd(DEBUGFS);
+        c.args(["-R", "ls -l /"]).arg(img);
+        let r = run_limited(c, Duration::from_secs(30));
+        assert_eq!(r.code, Some(0), "debugfs-mmp ls:\n{}", r.show());
+        r.stdout
+    };
+    let before = ls(&img);
+    {
+        let v = open_rw(&img);
+        let g = groups(&v, "inode_alloc:0000")[0].blkno;
+        let f1 = path(&v, "/f1");
+        assert!(
+            (g..g + u64::from(groups(&v, "inode_alloc:0000")[0].desc.bg_bits.get())).contains(&f1),
+            "f1 ({f1}) lives in the first inode group ({g})"
+        );
+        edit(&v, g, CheckAt::GroupDesc, |b| {
+            b[..8].copy_from_slice(b"XROUP01\0")
+        });
+    }
+    let n = ours_n(&img);
+    assert_eq!(n.run.code, Some(4), "-n:\n{}", n.run.show());
+    assert_eq!(
+        n.codes(),
+        vec!["CHAIN_LINK_MAGIC".to_string()],
+        "-n:\n{}",
+        n.run.show()
+    );
+    let y = ours(&img, &["-y"], Duration::from_secs(60));
+    assert_eq!(y.run.code, Some(1), "-y:\n{}", y.run.show());
+    let n = ours_n(&img);
+    assert_eq!(n.run.code, Some(0), "-n after -y:\n{}", n.run.show());
+    let t = theirs(&img);
+    assert!(
+        theirs_clean(&t),
+        "fsck.ocfs2 -fn after our -y:\n{}",
+        t.show()
+    );
+    assert_eq!(ls(&img), before, "the root lists the same files after -y");
 }
 
 /// (a) A live heartbeat: `-n` waits, sees slot 0 move, exits 8, writes nothing.

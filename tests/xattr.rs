@@ -344,6 +344,30 @@ const DAMAGE: &[Damage] = &[
         removes: 0,
         change: |a| set16(a, header::NAME_VALUE_LEN, 7),
     },
+    Damage {
+        what: "a value root with room for more records than it holds",
+        path: "d/big",
+        area: 0,
+        code: "EXTENT_LIST_COUNT",
+        fsck_ocfs2_sees: true,
+        removes: 0,
+        change: |a| {
+            let root = xattr::value_roots(a)[0];
+            set16(a, root + xattr::VALUE_ROOT_LIST + 2, 14);
+        },
+    },
+    Damage {
+        what: "a value root that says more records are in use than it holds",
+        path: "d/big",
+        area: 0,
+        code: "EXTENT_LIST_FREE",
+        fsck_ocfs2_sees: true,
+        removes: 0,
+        change: |a| {
+            let root = xattr::value_roots(a)[0];
+            set16(a, root + xattr::VALUE_ROOT_LIST + 4, 6);
+        },
+    },
 ];
 
 /// Each kind of damage, on both fixtures. On the metaecc one the damaged

@@ -849,6 +849,17 @@ pub fn finish_resize(vol: &Volume) -> Result<()> {
     Ok(())
 }
 
+/// The bytes of a group descriptor's bitmap (`ocfs2_group_bitmap_size`):
+/// a suballocator's on a discontig-bg volume leaves room for the extent
+/// list of a discontiguous group; every other fills the block's rest.
+pub fn group_bitmap_size(block_size: usize, suballocator: bool, discontig: bool) -> usize {
+    if suballocator && discontig {
+        crate::ondisk::MAX_BG_BITMAP_SIZE
+    } else {
+        block_size - BG_BITMAP
+    }
+}
+
 /// A new suballocator group descriptor (`ocfs2_init_group_desc`): `bits`
 /// blocks from `blkno`, bit 0 (the descriptor's own block) in use, on chain
 /// `chain` before `next`, of allocator `parent`. The bitmap's size is a
@@ -867,11 +878,8 @@ pub fn new_suballoc_desc(
     let mut gd = vec![0u8; block_size];
     let (g, bm) = GroupDesc::mut_from_prefix(&mut gd).expect("a block holds a descriptor");
     g.bg_signature[..GROUP_DESC_SIGNATURE.len()].copy_from_slice(GROUP_DESC_SIGNATURE);
-    g.bg_size.set(if discontig {
-        crate::ondisk::MAX_BG_BITMAP_SIZE as u16
-    } else {
-        (block_size - BG_BITMAP) as u16
-    });
+    g.bg_size
+        .set(group_bitmap_size(block_size, true, discontig) as u16);
     g.bg_bits.set(bits);
     g.bg_free_bits_count.set(bits - 1);
     g.bg_chain.set(chain);

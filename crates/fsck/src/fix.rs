@@ -295,6 +295,11 @@ impl Fix {
                 format!("the counts of allocator inode {a} disagree with its bitmaps: recompute them")
             }
             Fix::Links(a, n) => format!("inode {a}: set its link count to the {n} entries that name it"),
+            Fix::Set(s) if s.field.ends_with("signature") => {
+                let bytes = s.value.to_le_bytes();
+                let text = String::from_utf8_lossy(&bytes[..usize::from(s.width)]);
+                format!("block {}: write back the signature {}", s.blkno, text.trim_end_matches('\0'))
+            }
             Fix::Set(s) => format!("block {}: set {} to {}", s.blkno, s.field, s.value),
             Fix::DropExtent { blkno, index, .. } => {
                 format!("block {blkno}: remove extent record {index} (the data it maps is lost)")

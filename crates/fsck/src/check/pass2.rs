@@ -180,7 +180,28 @@ impl Checker<'_> {
                 let Some(buf) = self.meta(g, CheckAt::GroupDesc, Some(blkno)) else {
                     break;
                 };
-                if !buf.starts_with(GROUP_DESC_SIGNATURE) {
+                if !buf.starts_with(GROUP_DESC_SIGNATURE)
+                    && self.only_signature_lost(&buf, g, blkno)
+                {
+                    // Every field that ties the block to this allocator
+                    // agrees: only the signature was lost. Cutting the chain
+                    // here would lose the group's inodes or blocks (what
+                    // fsck.ocfs2 does), so the signature is written back and
+                    // the group is checked as any other.
+                    self.add_fix(
+                        "CHAIN_LINK_MAGIC",
+                        Some(g),
+                        Some(blkno),
+                        format!("{name}: chain {ci} reaches block {g}, a group descriptor without its signature"),
+                        group_field(
+                            g,
+                            offset_of!(GroupDesc, bg_signature),
+                            8,
+                            signature_word(),
+                            "bg_signature",
+                        ),
+                    );
+                } else if !buf.starts_with(GROUP_DESC_SIGNATURE) {
                     // Cut only on the global bitmap once every group is
                     // found elsewhere (below): on a suballocator the groups
                     // past it may hold inodes, extent blocks or index roots
@@ -278,18 +299,30 @@ impl Checker<'_> {
                         group_field(g, offset_of!(GroupDesc, bg_chain), 2, ci as u64, "bg_chain"),
                     );
                 }
-                let bits = u64::from(gd.bg_bits.get());
+                let mut bits = u64::from(gd.bg_bits.get());
                 let bm_bytes = (usize::from(gd.bg_size.get())).min(bm.len());
                 if bits == 0 || bits > (bm_bytes as u64) * 8 {
-                    self.add(
+                    let f = Finding::new(
                         "GROUP_BITS",
                         Some(g),
                         Some(blkno),
                         format!("{name}: group {g} has {bits} bits for a {bm_bytes}-byte bitmap"),
                     );
-                    prev = Some(g);
-                    g = gd.bg_next_group.get();
-                    continue;
+                    let fix = self.group_size_fix(g, &gd, &buf, &cl, global, discontig);
+                    self.findings.push(Finding {
+                        fix: fix.map(|(fix, _)| fix),
+                        ..f
+                    });
+                    // With a repair, the group is judged with the count it
+                    // gets; without one, it is skipped.
+                    match fix {
+                        Some((_, want)) => bits = want,
+                        None => {
+                            prev = Some(g);
+                            g = gd.bg_next_group.get();
+                            continue;
+                        }
+                    }
                 }
                 let set = count_set(bm, bits);
                 let free = u64::from(gd.bg_free_bits_count.get());
@@ -513,6 +546,73 @@ fn chain_field(blkno: u64, off: usize, width: u8, value: u64, field: &'static st
 }
 
 /// A field of group descriptor `blkno`.
+impl Checker<'_> {
+    /// The repair of a group whose bit count does not fit its bitmap, and
+    /// the count the group has once repaired: its
+    /// bitmap size set to what the kernel gives it
+    /// (`ocfs2_group_bitmap_size`), then (next round) its bit count to what
+    /// its chain list says a group holds (the global bitmap's last group:
+    /// the clusters left). A discontiguous group's count follows from its
+    /// extents and is left.
+    fn group_size_fix(
+        &self,
+        g: u64,
+        gd: &GroupDesc,
+        buf: &[u8],
+        cl: &ChainList,
+        global: bool,
+        discontig: bool,
+    ) -> Option<(Fix, u64)> {
+        if discontig && discontig::is_discontig(buf) {
+            return None;
+        }
+        let size = ocfs2_format::alloc::group_bitmap_size(self.bs as usize, !global, discontig);
+        let cpg = u64::from(cl.cl_cpg.get());
+        let want = if global {
+            let start = if g == self.vol.sb().s_first_cluster_group.get() {
+                0
+            } else {
+                g / self.bpc
+            };
+            cpg.min(self.clusters.saturating_sub(start))
+        } else {
+            cpg * u64::from(cl.cl_bpc.get())
+        };
+        if want == 0 || want > size as u64 * 8 {
+            return None;
+        }
+        let fix = if usize::from(gd.bg_size.get()) != size {
+            group_field(g, offset_of!(GroupDesc, bg_size), 2, size as u64, "bg_size")
+        } else {
+            group_field(g, offset_of!(GroupDesc, bg_bits), 2, want, "bg_bits")
+        };
+        Some((fix, want))
+    }
+
+    /// Whether `buf`, met on a chain of allocator `parent` at block `g`
+    /// without the group signature, is that allocator's group descriptor in
+    /// every other field: its own block number, its parent, the volume's
+    /// generation, and a bit count its bitmap can hold.
+    fn only_signature_lost(&self, buf: &[u8], g: u64, parent: u64) -> bool {
+        let Ok((gd, bm)) = GroupDesc::read_from_prefix(buf) else {
+            return false;
+        };
+        let bits = usize::from(gd.bg_bits.get());
+        gd.bg_blkno.get() == g
+            && gd.bg_parent_dinode.get() == parent
+            && gd.bg_generation.get() == self.generation
+            && bits > 0
+            && bits <= usize::from(gd.bg_size.get()).min(bm.len()) * 8
+    }
+}
+
+/// The group signature as the 8-byte field holds it (NUL-padded).
+fn signature_word() -> u64 {
+    let mut sig = [0u8; 8];
+    sig[..GROUP_DESC_SIGNATURE.len()].copy_from_slice(GROUP_DESC_SIGNATURE);
+    u64::from_le_bytes(sig)
+}
+
 fn group_field(blkno: u64, off: usize, width: u8, value: u64, field: &'static str) -> Fix {
     Set::fix(blkno, off, width, value, CheckAt::GroupDesc, field)
 }

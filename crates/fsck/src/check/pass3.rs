@@ -247,14 +247,7 @@ impl Checker<'_> {
             // (fsck.ocfs2 clears the inode instead) when that leaves room
             // for the NUL.
             // Otherwise the inode is cleared, as fsck.ocfs2 clears it.
-            let clear = self
-                .alloc_inodes
-                .get(&b)
-                .map(|&(_, bit, group)| Fix::ClearInode {
-                    inode: b,
-                    group,
-                    bit,
-                });
+            let clear = self.clear_inode_fix(b);
             let fix = end_at
                 .map(|(blkno, off, inode)| Fix::EndTarget {
                     blkno,
@@ -285,13 +278,30 @@ impl Checker<'_> {
         }
         let needed = ((len + 1).div_ceil(bs)) as u64;
         if di.i_clusters.get() != 0 && blocks < needed {
-            self.add(
+            // Cleared, as fsck.ocfs2 clears it.
+            let f = Finding::new(
                 "LINK_BLOCKS",
                 Some(b),
                 None,
                 format!("symlink {b}: its target needs {needed} block(s), {blocks} are allocated"),
             );
+            self.findings.push(Finding {
+                fix: self.clear_inode_fix(b),
+                ..f
+            });
         }
+    }
+
+    /// Clearing inode `b` (fsck.ocfs2's "clear the inode"), when its
+    /// allocator bit is known.
+    fn clear_inode_fix(&self, b: u64) -> Option<Fix> {
+        self.alloc_inodes
+            .get(&b)
+            .map(|&(_, bit, group)| Fix::ClearInode {
+                inode: b,
+                group,
+                bit,
+            })
     }
 
     pub(super) fn check_inode_space(&mut self, ino: &Inode) {
@@ -595,14 +605,22 @@ impl Checker<'_> {
                         clear(EXT_REFCOUNTED),
                     );
                 }
-                if blk % self.bpc != 0 {
-                    self.add(
+                // Moved back to the start of its cluster, as fsck.ocfs2
+                // moves it (the record then maps that cluster whole); what
+                // follows judges the record as the repair leaves it.
+                let blk = if blk % self.bpc != 0 {
+                    let start = blk - blk % self.bpc;
+                    self.add_fix(
                         "EXTENT_BLKNO_UNALIGNED",
                         Some(owner),
                         None,
                         format!("record {i}: block {blk} is not a cluster start"),
+                        list.rec_field(i, offset_of!(ExtentRec, e_blkno), 8, start, "e_blkno"),
                     );
-                }
+                    start
+                } else {
+                    blk
+                };
                 if blk < SUPER_BLOCK_BLKNO
                     || blk
                         .checked_add(n * self.bpc)

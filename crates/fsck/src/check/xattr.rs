@@ -8,6 +8,7 @@
 
 use super::pass3::ListAt;
 use super::*;
+use core::mem::offset_of;
 use ocfs2_format::xattr::{self, block, header, Storage};
 
 impl Checker<'_> {
@@ -230,7 +231,9 @@ impl Checker<'_> {
             at,
             storage,
         };
-        for flaw in xattr::mend_header(&mut mended, storage, uuid_hash) {
+        let flaws = xattr::mend_header(&mut mended, storage, uuid_hash);
+        let mended_whole = flaws.is_empty();
+        for flaw in flaws {
             self.add_fix(flaw.code, Some(blkno), Some(owner), flaw.message, fix);
         }
         // The values kept outside, as the repair leaves the entries.
@@ -241,17 +244,57 @@ impl Checker<'_> {
                 off: off + list_off,
                 at,
             };
-            match parse_extent_list(blkno, &mended[list_off..], "attribute value") {
-                Ok((el, recs)) => {
-                    self.walk_xattr_tree(owner, list, el.l_tree_depth.get(), &recs, false);
-                }
-                Err(e) => self.add(
+            // A value root holds one record (the kernel's
+            // ocfs2_xattr_value_root sets l_count to 1): room for more would
+            // let the kernel write them over the entries that follow. The
+            // header goes back to one record, set only once the storage's
+            // header is whole (the next round otherwise); the record the
+            // root can hold is walked either way, so that its clusters stay
+            // claimed.
+            let raw = &mended[list_off..];
+            let (el, rest) = ExtentList::read_from_prefix(raw).expect("a value root is 48 bytes");
+            let (count, used) = (el.l_count.get(), el.l_next_free_rec.get());
+            let fix = if count != 1 {
+                Some((
                     "EXTENT_LIST_COUNT",
+                    list.field(offset_of!(ExtentList, l_count), 1, "l_count"),
+                ))
+            } else if used > 1 {
+                let filled = super::pass2::filled_records(rest, 1);
+                Some((
+                    "EXTENT_LIST_FREE",
+                    list.field(
+                        offset_of!(ExtentList, l_next_free_rec),
+                        filled as u64,
+                        "l_next_free_rec",
+                    ),
+                ))
+            } else {
+                None
+            };
+            if let Some((code, fix)) = fix {
+                let f = Finding::new(
+                    code,
                     Some(blkno),
                     Some(owner),
-                    format!("attribute value root at byte {}: {e}", off + root),
-                ),
+                    format!(
+                        "attribute value root at byte {}: l_count {count}, l_next_free_rec {used} (it holds one record)",
+                        off + root
+                    ),
+                );
+                self.findings.push(Finding {
+                    fix: mended_whole.then_some(fix),
+                    ..f
+                });
             }
+            let recs: Vec<ExtentRec> = if used >= 1 {
+                ExtentRec::read_from_prefix(rest)
+                    .map(|(r, _)| vec![r])
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            self.walk_xattr_tree(owner, list, el.l_tree_depth.get(), &recs, false);
         }
     }
 
