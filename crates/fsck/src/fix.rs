@@ -189,6 +189,9 @@ pub enum Fix {
     /// aborted-tunefs flag and its s_tunefs_flag bit (backups first, the
     /// primary last).
     FinishSlotMap(bool),
+    /// Make slot map entry `slot` free (what the kernel's recovery leaves
+    /// for a dead node's slot), written alone past the page cache.
+    FreeSlot(u16),
     /// Clear inode `inode` (fsck.ocfs2's "clear the inode"): it loses its
     /// valid flag and gets a dtime, then its allocator bit (`bit` of
     /// `group`) is freed; the next round clears the entries that name it
@@ -392,6 +395,7 @@ impl Fix {
                 "superblock: finish the slot map rewrite ({} format) and clear the aborted-tunefs flag",
                 if extended { "extended" } else { "old" }
             ),
+            Fix::FreeSlot(slot) => format!("slot map: make slot {slot} free"),
             Fix::ClearInode { inode, .. } => format!(
                 "inode {inode}: clear it (the entries that name it are cleared and its clusters freed next)"
             ),
@@ -681,6 +685,10 @@ impl Fix {
                 sb.s_tunefs_flag
                     .set(sb.s_tunefs_flag.get() & !ocfs2_format::slotmap::TUNEFS_FLAG_SLOTMAP);
                 vol.write_super_everywhere(&sb)?;
+                Ok(())
+            }
+            Fix::FreeSlot(slot) => {
+                vol.empty_slot_entries(slot, slot + 1)?;
                 Ok(())
             }
             Fix::ClearInode { inode, group, bit } => {

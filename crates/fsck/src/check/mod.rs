@@ -265,17 +265,27 @@ pub struct Checker<'a> {
     pub bitmap_diff: Vec<(u64, bool)>,
 }
 
+/// The mode's type bits of each directory entry file type.
+const MODE_TYPES: [(u16, u8); 7] = [
+    (0o100000, file_type::REG_FILE),
+    (0o040000, file_type::DIR),
+    (0o020000, file_type::CHRDEV),
+    (0o060000, file_type::BLKDEV),
+    (0o010000, file_type::FIFO),
+    (0o140000, file_type::SOCK),
+    (0o120000, file_type::SYMLINK),
+];
+
 fn ft_of_mode(mode: u16) -> u8 {
-    match mode & 0o170000 {
-        0o100000 => file_type::REG_FILE,
-        0o040000 => file_type::DIR,
-        0o020000 => file_type::CHRDEV,
-        0o060000 => file_type::BLKDEV,
-        0o010000 => file_type::FIFO,
-        0o140000 => file_type::SOCK,
-        0o120000 => file_type::SYMLINK,
-        _ => file_type::UNKNOWN,
-    }
+    MODE_TYPES
+        .iter()
+        .find(|&&(m, _)| m == mode & 0o170000)
+        .map_or(file_type::UNKNOWN, |&(_, ft)| ft)
+}
+
+/// The mode's type bits for an entry's file type (None: unknown).
+fn mode_of_ft(ft: u8) -> Option<u16> {
+    MODE_TYPES.iter().find(|&&(_, t)| t == ft).map(|&(m, _)| m)
 }
 
 impl<'a> Checker<'a> {

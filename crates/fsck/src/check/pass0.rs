@@ -32,12 +32,25 @@ impl Checker<'_> {
         }
         if f.has_incompat(incompat::MMP) {
             let i = sb.s_mmp_update_interval.get();
-            if !(1..=300).contains(&i) {
-                self.add(
+            if !(1..=ocfs2_mmp::MAX_UPDATE_INTERVAL).contains(&i) {
+                // Set to mkfs's default; the backups follow
+                // (SUPERBLOCK_BACKUP) on the next round.
+                self.add_fix(
                     "MMP_INTERVAL",
                     Some(2),
                     None,
-                    format!("s_mmp_update_interval is {i}, outside 1..300"),
+                    format!(
+                        "s_mmp_update_interval is {i}, outside 1 to {} seconds",
+                        ocfs2_mmp::MAX_UPDATE_INTERVAL
+                    ),
+                    Set::fix(
+                        vol.super_blkno(),
+                        MMP_INTERVAL_OFFSET_IN_BLOCK,
+                        2,
+                        u64::from(ocfs2_mmp::DEFAULT_UPDATE_INTERVAL),
+                        CheckAt::Inode,
+                        "s_mmp_update_interval",
+                    ),
                 );
             }
             if !f.has_incompat(incompat::EXTENDED_SLOT_MAP) {
@@ -176,27 +189,33 @@ impl Checker<'_> {
                             }
                             continue;
                         }
-                        match MmpState::decode(s.raw) {
-                            MmpState::Empty => {}
-                            MmpState::Unknown(v) => {
-                                self.add("SLOTMAP_VALUE", None, None, format!("slot {} holds {v:#010x}, outside the MMP protocol", s.index))
-                            }
-                            MmpState::Clean if !mmp => self.add(
+                        // A slot is freed only where no live node can
+                        // hold it: with MMP the guard has watched the
+                        // volume before this pass, and a local volume has
+                        // no other node. On a clustered volume without MMP
+                        // this tool cannot ask the cluster stack, and the
+                        // slot is left.
+                        let free = (mmp || f.has_incompat(incompat::LOCAL_MOUNT))
+                            .then_some(Fix::FreeSlot(s.index));
+                        let (code, message) = match MmpState::decode(s.raw) {
+                            MmpState::Empty | MmpState::Fsck => continue, // Fsck: our own marker, or refused before we got here
+                            MmpState::Clean if mmp => continue,
+                            _ if self.recovered.contains(&s.index) => continue,
+                            MmpState::Unknown(v) => (
                                 "SLOTMAP_VALUE",
-                                None,
-                                None,
+                                format!("slot {} holds {v:#010x}, outside the MMP protocol", s.index),
+                            ),
+                            MmpState::Clean => (
+                                "SLOTMAP_VALUE",
                                 format!("slot {} holds SEQ_CLEAN on a volume without MMP (older tools read it as held)", s.index),
                             ),
-                            MmpState::Clean => {}
-                            MmpState::Fsck => {} // our own marker, or refused before we got here
-                            _ if self.recovered.contains(&s.index) => {}
-                            st => self.add(
+                            st => (
                                 "SLOTMAP_HELD",
-                                None,
-                                None,
                                 format!("slot {} is held: {} (node {})", s.index, st.describe(), s.node),
                             ),
-                        }
+                        };
+                        let f = Finding::new(code, None, None, message);
+                        self.findings.push(Finding { fix: free, ..f });
                     }
                 }
             },

@@ -1,6 +1,7 @@
 //! Pass 1: the system directory and the system files.
 
 use super::*;
+use core::mem::offset_of;
 
 impl Checker<'_> {
     /// System files by name -> inode block.
@@ -78,11 +79,19 @@ impl Checker<'_> {
                         let have = ino.flags();
                         let need = fl | inode_flags::VALID | inode_flags::SYSTEM;
                         if have & need != need {
-                            self.add(
+                            self.add_fix(
                                 "SYSTEM_FILE_FLAGS",
                                 Some(b),
                                 None,
                                 format!("{name}: flags {have:#x} lack {:#x}", need & !have),
+                                Set::fix(
+                                    b,
+                                    offset_of!(Dinode, i_flags),
+                                    4,
+                                    u64::from(have | need),
+                                    CheckAt::Inode,
+                                    "i_flags",
+                                ),
                             );
                         }
                     } else {

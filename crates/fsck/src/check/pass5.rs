@@ -355,15 +355,44 @@ impl Checker<'_> {
                 }
                 if e.file_type != ft_of_mode(tmode) {
                     // A mode without a file type is the inode's damage
-                    // (INODE_MODE): the entry's type is not made to match.
-                    let fix = (ft_of_mode(tmode) != file_type::UNKNOWN).then(|| {
-                        entry(
+                    // (INODE_MODE): the inode takes the type of the first
+                    // entry that names it with one (its permissions kept),
+                    // and the entry is left. fsck.ocfs2 clears such an
+                    // inode.
+                    let fix = if ft_of_mode(tmode) == file_type::UNKNOWN {
+                        let mode = mode_of_ft(e.file_type).map(|m| m | (tmode & 0o7777));
+                        let fix = mode.map(|m| {
+                            Set::fix(
+                                e.inode,
+                                offset_of!(Dinode, i_mode),
+                                2,
+                                u64::from(m),
+                                CheckAt::Inode,
+                                "i_mode (the type its entry names)",
+                            )
+                        });
+                        if let (Some(m), Some(fix)) = (mode, fix) {
+                            for f in self.findings.iter_mut() {
+                                if f.code == "INODE_MODE"
+                                    && f.blkno == Some(e.inode)
+                                    && f.fix.is_none()
+                                {
+                                    f.fix = Some(fix);
+                                }
+                            }
+                            if let Some(t) = self.inodes.get_mut(&e.inode) {
+                                t.mode = m;
+                            }
+                        }
+                        fix
+                    } else {
+                        Some(entry(
                             offset_of!(DirEntryHeader, file_type),
                             1,
                             u64::from(ft_of_mode(tmode)),
                             "the entry's file type",
-                        )
-                    });
+                        ))
+                    };
                     let f = Finding::new(
                         "DIRENT_TYPE",
                         Some(e.blkno),
