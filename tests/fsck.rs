@@ -510,6 +510,22 @@ fn cases() -> Vec<Case> {
             let e = entry(v, v.system_dir_blkno(), "truncate_log:0001");
             edit_entry(v, &e, |b| put64(b, 0, 0));
         }),
+        // An allocator the system directory lost is named again (its
+        // groups hold inodes); cutting it loose would lose them.
+        case("sysfile_missing_inode_alloc", Default, "SYSTEM_FILE_MISSING", Flags, |v| {
+            let e = entry(v, v.system_dir_blkno(), "inode_alloc:0001");
+            edit_entry(v, &e, |b| put64(b, 0, 0));
+        }),
+        // A journal lost with its inode: made anew, sized like slot 0's.
+        case("sysfile_missing_journal_wiped", Default, "SYSTEM_FILE_MISSING", Flags, |v| {
+            let j = sys(v, "journal:0001");
+            let e = entry(v, v.system_dir_blkno(), "journal:0001");
+            edit_entry(v, &e, |b| put64(b, 0, 0));
+            edit_inode(v, j, |b| {
+                let d = dino(b);
+                d.i_flags.set(d.i_flags.get() & !inode_flags::VALID);
+            });
+        }),
         case("sysfile_flags_no_system", Default, "SYSTEM_FILE_FLAGS", Tolerates("it does not check the system flag of system files"), |v| {
             edit_inode(v, sys(v, "orphan_dir:0001"), |b| {
                 let d = dino(b);

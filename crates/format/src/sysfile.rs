@@ -210,6 +210,49 @@ pub fn add_slot_files(
     Ok(journals)
 }
 
+/// Give each journal of `journals` that has fewer clusters than the
+/// volume's first journal with clusters (slot order) as many, and format
+/// its log with that journal's features, as tunefs.ocfs2 does for the
+/// journals of new slots. `verify` runs before each journal.
+pub fn size_journals(
+    vol: &Volume,
+    journals: &[u64],
+    verify: &dyn Fn() -> Result<()>,
+) -> Result<()> {
+    if journals.is_empty() {
+        return Ok(());
+    }
+    let mut like = None;
+    for slot in 0..vol.max_slots() {
+        let Ok(j) = vol.system_inode(&slot_file_name("journal", slot)) else {
+            continue;
+        };
+        let clusters = u64::from(vol.read_inode(j)?.di().i_clusters.get());
+        if clusters > 0 {
+            let features = vol
+                .journal_superblock(j)?
+                .map(|s| crate::journal::JournalFeatures::of(&s))
+                .unwrap_or_default();
+            like = Some((clusters, features));
+            break;
+        }
+    }
+    let Some((clusters, features)) = like else {
+        return Err(Error::Invalid(
+            "no journal with clusters to size the new ones after".into(),
+        ));
+    };
+    for &j in journals {
+        let have = u64::from(vol.read_inode(j)?.di().i_clusters.get());
+        verify()?;
+        if have < clusters {
+            crate::extend::extend(vol, j, clusters - have, true)?;
+        }
+        vol.format_journal(j, features, None)?;
+    }
+    Ok(())
+}
+
 /// Give local quota file `blkno` its two blocks: the clusters, the blocks'
 /// contents, then `i_size` (an empty file until then).
 pub fn init_local_quota(vol: &Volume, blkno: u64, t: crate::quota::QuotaType) -> Result<()> {

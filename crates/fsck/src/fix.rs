@@ -6,6 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use ocfs2_format::blockcheck::CheckAt;
+use ocfs2_format::fs::slot_file_name;
 use ocfs2_format::link;
 use ocfs2_format::ondisk::*;
 use ocfs2_format::zerocopy::{FromBytes, IntoBytes};
@@ -189,6 +190,18 @@ pub enum Fix {
     /// aborted-tunefs flag and its s_tunefs_flag bit (backups first, the
     /// primary last).
     FinishSlotMap(bool),
+    /// Name system inode `inode` in the system directory again, as
+    /// per-slot file `base` of slot `slot` (pass 6 found it unnamed, of the
+    /// one missing file's type).
+    LinkSystemFile {
+        inode: u64,
+        base: &'static str,
+        slot: u16,
+    },
+    /// Make every per-slot system file the system directory does not name,
+    /// as tunefs's -N makes a new slot's (`sysfile::add_slot_files`), the
+    /// journals sized like the first one's.
+    MakeSlotFiles,
     /// Make slot map entry `slot` free (what the kernel's recovery leaves
     /// for a dead node's slot), written alone past the page cache.
     FreeSlot(u16),
@@ -266,7 +279,10 @@ impl Fix {
 
     /// A fix left until no other fix is pending.
     pub fn last(&self) -> bool {
-        matches!(self, Fix::RebuildQuota(_) | Fix::RebuildRefcount(_))
+        matches!(
+            self,
+            Fix::RebuildQuota(_) | Fix::RebuildRefcount(_) | Fix::MakeSlotFiles
+        )
     }
 
     /// A fix that takes a new inode or cluster: applied after the one-block
@@ -396,6 +412,11 @@ impl Fix {
                 if extended { "extended" } else { "old" }
             ),
             Fix::FreeSlot(slot) => format!("slot map: make slot {slot} free"),
+            Fix::LinkSystemFile { inode, base, slot } => format!(
+                "system directory: name inode {inode} {} again",
+                slot_file_name(base, slot)
+            ),
+            Fix::MakeSlotFiles => "system directory: make the per-slot system files it lacks".into(),
             Fix::ClearInode { inode, .. } => format!(
                 "inode {inode}: clear it (the entries that name it are cleared and its clusters freed next)"
             ),
@@ -689,6 +710,34 @@ impl Fix {
             }
             Fix::FreeSlot(slot) => {
                 vol.empty_slot_entries(slot, slot + 1)?;
+                Ok(())
+            }
+            Fix::LinkSystemFile { inode, base, slot } => {
+                let ftype = if base == "orphan_dir" {
+                    file_type::DIR
+                } else {
+                    file_type::REG_FILE
+                };
+                let name = slot_file_name(base, slot);
+                ocfs2_format::link::insert_entry(
+                    vol,
+                    vol.system_dir_blkno(),
+                    name.as_bytes(),
+                    inode,
+                    ftype,
+                )?;
+                Ok(())
+            }
+            Fix::MakeSlotFiles => {
+                use ocfs2_format::sysfile;
+                // Only the journals made here get clusters and a log: the
+                // others hold what their slots logged.
+                let had: Vec<u64> = (0..vol.max_slots())
+                    .filter_map(|s| vol.system_inode(&slot_file_name("journal", s)).ok())
+                    .collect();
+                let journals = sysfile::add_slot_files(vol, 0, vol.max_slots(), &|| Ok(()))?;
+                let made: Vec<u64> = journals.into_iter().filter(|j| !had.contains(j)).collect();
+                sysfile::size_journals(vol, &made, &|| Ok(()))?;
                 Ok(())
             }
             Fix::ClearInode { inode, group, bit } => {

@@ -73,7 +73,7 @@ pub const PROBLEMS: &[Problem] = &[
     p("SLOTMAP_SIZE", "0", "the slot map file is smaller than its slots need"),
     yes("SLOTMAP_VALUE", "0", "a slot holds a value outside the MMP protocol, or an MMP value on a volume without MMP"),
     yes("SLOTMAP_HELD", "0", "a slot is held (a mount that died, or a live one seen with -n on a volume without MMP)"),
-    p("SYSTEM_FILE_MISSING", "1", "a system file is missing from the system directory"),
+    yes("SYSTEM_FILE_MISSING", "1", "a system file is missing from the system directory"),
     safe("SYSTEM_FILE_FLAGS", "1", "a system file's inode lacks its system, valid or type flags"),
     safe("CHAIN_COUNT", "2", "a chain allocator's cl_count is not the number of chain records an inode holds"),
     yes("CHAIN_NEXT_FREE", "2", "a chain allocator's cl_next_free_rec is larger than cl_count"),

@@ -18,7 +18,6 @@
 
 use anyhow::{Context, Result};
 use ocfs2_format::fs::slot_file_name;
-use ocfs2_format::journal::JournalFeatures;
 use ocfs2_format::Volume;
 
 /// The most slots mkfs.ocfs2 and tunefs.ocfs2 make (`OCFS2_MAX_SLOTS`).
@@ -77,18 +76,6 @@ pub fn refusal(vol: &Volume, to: u16) -> Result<Option<String>> {
 }
 
 /// Slot 0's journal: its clusters and its jbd2 features.
-fn journal0(vol: &Volume) -> Result<(u64, JournalFeatures)> {
-    let j = vol.system_inode("journal:0000")?;
-    let features = vol
-        .journal_superblock(j)?
-        .map(|j| JournalFeatures::of(&j))
-        .unwrap_or_default();
-    Ok((
-        u64::from(vol.read_inode(j)?.di().i_clusters.get()),
-        features,
-    ))
-}
-
 /// Make slots `from..to` (the module's order); `clear_entries` empties the
 /// new slots' map entries (it runs beside the guard's keep-alive).
 pub fn add(
@@ -98,21 +85,13 @@ pub fn add(
     clear_entries: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
     let from = vol.max_slots();
-    let (clusters, features) = journal0(vol).context("reading journal:0000")?;
-    let journals = ocfs2_format::sysfile::add_slot_files(vol, from, to, &|| {
-        verify().map_err(|e| ocfs2_format::Error::Invalid(format!("{e:#}")))
-    })
-    .context("making the new slots' system files")?;
-    for j in journals {
-        let have = u64::from(vol.read_inode(j)?.di().i_clusters.get());
-        verify()?;
-        if have < clusters {
-            ocfs2_format::extend::extend(vol, j, clusters - have, true)
-                .with_context(|| format!("giving journal inode {j} its clusters"))?;
-        }
-        vol.format_journal(j, features, None)
-            .with_context(|| format!("formatting journal inode {j}"))?;
-    }
+    let verify_fmt = || verify().map_err(|e| ocfs2_format::Error::Invalid(format!("{e:#}")));
+    let journals = ocfs2_format::sysfile::add_slot_files(vol, from, to, &verify_fmt)
+        .context("making the new slots' system files")?;
+    // The new slots' journals (a rerun's too, made by the run that
+    // stopped): sized like slot 0's and formatted.
+    ocfs2_format::sysfile::size_journals(vol, &journals, &verify_fmt)
+        .context("giving the new journals their clusters and logs")?;
     verify()?;
     clear_entries()
 }

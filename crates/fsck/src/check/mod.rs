@@ -260,6 +260,11 @@ pub struct Checker<'a> {
     /// inode no entry names may then be named by what was not read, and is
     /// not reconnected in this round, and no link count is set.
     pub dirs_incomplete: bool,
+    /// Filled by pass 1: each per-slot system file the system directory
+    /// does not name (its base name, slot, type flags, and its
+    /// SYSTEM_FILE_MISSING finding), for pass 6 to link back an unnamed
+    /// system inode of its type or, failing that, to make anew.
+    pub missing_slot_files: Vec<(&'static str, u16, u32, usize)>,
     /// Filled by pass 7: every cluster whose global bitmap bit is wrong,
     /// with whether it is in use.
     pub bitmap_diff: Vec<(u64, bool)>,
@@ -320,6 +325,7 @@ impl<'a> Checker<'a> {
             hash_keyed: false,
             leaf_runs: None,
             dirs_incomplete: false,
+            missing_slot_files: Vec::new(),
             bitmap_diff: Vec::new(),
         }
     }

@@ -32,7 +32,6 @@ impl Checker<'_> {
         for e in &entries {
             out.insert(e.name_lossy(), e.inode);
         }
-        let f = vol.features();
         let mut want: Vec<(String, u32)> = vec![
             (
                 "global_inode_alloc".into(),
@@ -45,35 +44,31 @@ impl Checker<'_> {
                 inode_flags::BITMAP | inode_flags::CHAIN,
             ),
         ];
+        // The per-slot files, from the table tunefs's -N makes them from.
+        let per_slot = ocfs2_format::sysfile::slot_files(vol);
+        let mut kinds = HashMap::new();
         for slot in 0..vol.max_slots() {
-            for (base, fl) in [
-                ("orphan_dir", 0),
-                ("extent_alloc", inode_flags::BITMAP | inode_flags::CHAIN),
-                ("inode_alloc", inode_flags::BITMAP | inode_flags::CHAIN),
-                ("journal", inode_flags::JOURNAL),
-                (
-                    "local_alloc",
-                    inode_flags::BITMAP | inode_flags::LOCAL_ALLOC,
-                ),
-                ("truncate_log", inode_flags::DEALLOC),
-            ] {
-                want.push((slot_file_name(base, slot), fl));
-            }
-            if f.ro_compat & ocfs2_format::features::ro_compat::USRQUOTA != 0 {
-                want.push((slot_file_name("aquota.user", slot), inode_flags::QUOTA));
-            }
-            if f.ro_compat & ocfs2_format::features::ro_compat::GRPQUOTA != 0 {
-                want.push((slot_file_name("aquota.group", slot), inode_flags::QUOTA));
+            for &(base, _, fl) in &per_slot {
+                let name = slot_file_name(base, slot);
+                kinds.insert(name.clone(), (base, slot, fl));
+                want.push((name, fl));
             }
         }
         for (name, fl) in want {
             match out.get(&name).copied() {
-                None => self.add(
-                    "SYSTEM_FILE_MISSING",
-                    Some(sysdir.blkno),
-                    None,
-                    format!("system file {name} is missing"),
-                ),
+                None => {
+                    // A per-slot file is linked back (pass 6) or made anew.
+                    if let Some(&(base, slot, fl)) = kinds.get(&name) {
+                        self.missing_slot_files
+                            .push((base, slot, fl, self.findings.len()));
+                    }
+                    self.add(
+                        "SYSTEM_FILE_MISSING",
+                        Some(sysdir.blkno),
+                        None,
+                        format!("system file {name} is missing"),
+                    );
+                }
                 Some(b) => {
                     if let Some(ino) = self.read_inode(b) {
                         let have = ino.flags();

@@ -2,7 +2,58 @@
 
 use super::*;
 
+/// The `i_flags` that tell one kind of system file from another.
+const KIND_FLAGS: u32 = inode_flags::BITMAP
+    | inode_flags::CHAIN
+    | inode_flags::JOURNAL
+    | inode_flags::LOCAL_ALLOC
+    | inode_flags::DEALLOC
+    | inode_flags::QUOTA
+    | inode_flags::HEARTBEAT;
+
 impl Checker<'_> {
+    /// The missing per-slot files (indexes into `missing_slot_files`) of
+    /// system inode `b`'s kind: its type flags, and a directory for an
+    /// orphan directory.
+    fn missing_of_type(&self, b: u64, is_dir: bool) -> Vec<usize> {
+        let Ok(ino) = self.vol.read_inode(b) else {
+            return Vec::new();
+        };
+        let kind = ino.flags() & KIND_FLAGS;
+        self.missing_slot_files
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.2 == kind && (kind != 0 || is_dir))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Each missing per-slot file that exactly one unnamed system inode
+    /// could be, and that inode could be no other, is named again; a
+    /// missing file no unnamed inode could be is made anew (after every
+    /// other repair). An ambiguous one is left (exit 4): naming the wrong
+    /// allocator or journal would be worse than a report.
+    fn name_system_files(&mut self, unnamed: &[(u64, Vec<usize>, usize)]) {
+        for (i, &(base, slot, _, missing)) in self.missing_slot_files.clone().iter().enumerate() {
+            let could: Vec<&(u64, Vec<usize>, usize)> =
+                unnamed.iter().filter(|u| u.1.contains(&i)).collect();
+            let fix = match could.as_slice() {
+                [] => Some(Fix::MakeSlotFiles),
+                [(inode, kinds, finding)] if kinds.len() == 1 => {
+                    let fix = Fix::LinkSystemFile {
+                        inode: *inode,
+                        base,
+                        slot,
+                    };
+                    self.findings[*finding].fix = Some(fix);
+                    Some(fix)
+                }
+                _ => None,
+            };
+            self.findings[missing].fix = fix;
+        }
+    }
+
     pub(super) fn pass6(&mut self, sys: &HashMap<String, u64>) {
         let root = self.vol.root_blkno();
         let sysdir = self.vol.system_dir_blkno();
@@ -22,6 +73,9 @@ impl Checker<'_> {
         }
         let mut blks: Vec<u64> = self.inodes.keys().copied().collect();
         blks.sort_unstable();
+        // Unnamed system inodes, with the missing per-slot files of their
+        // type (indexes into missing_slot_files).
+        let mut unnamed_system: Vec<(u64, Vec<usize>, usize)> = Vec::new();
         for b in blks {
             let mut info = self.inodes[&b].clone();
             let is_dir = info.mode & 0o170000 == 0o040000;
@@ -47,6 +101,10 @@ impl Checker<'_> {
                     None,
                     format!("inode {b} is not named by any directory"),
                 );
+                if info.system {
+                    let kinds = self.missing_of_type(b, is_dir);
+                    unnamed_system.push((b, kinds, self.findings.len()));
+                }
                 self.findings.push(Finding { fix, ..f });
                 continue;
             }
@@ -101,6 +159,7 @@ impl Checker<'_> {
                 self.findings.push(f);
             }
         }
+        self.name_system_files(&unnamed_system);
     }
 }
 
