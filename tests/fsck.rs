@@ -607,6 +607,15 @@ fn cases() -> Vec<Case> {
                 put64(b, chain_rec(0) + 8, n + 1000)
             });
         }),
+        // The files' inode allocator loses its chain: the groups come back
+        // from what their inodes say (fsck.ocfs2 cuts the chain and the
+        // entries that name them).
+        case("inode_chain_rec_outside", Default, "CHAIN_LINK_RANGE", Flags, |v| {
+            let n = v.device_blocks();
+            edit_inode(v, sys(v, "inode_alloc:0000"), |b| {
+                put64(b, chain_rec(0) + 8, n + 7)
+            });
+        }),
         case("group_signature", Default, "CHAIN_LINK_MAGIC", Flags, |v| {
             let g = groups(v, "extent_alloc:0000")[0].blkno;
             edit(v, g, CheckAt::GroupDesc, |b| b[..8].fill(0));
@@ -1630,14 +1639,17 @@ fn mmp_image(dir: &Path, name: &str, size: u64) -> PathBuf {
     img
 }
 
-/// An inode allocator group that lost only its signature: fsck.ocfs2 cuts
-/// the chain there and the group's inodes go with it (their entries are
-/// cleared as naming free inodes). Ours writes the signature back: every
-/// file of the root stays, and both checkers are clean after `-y`.
+/// An inode allocator group cut off its chain: by a lost signature (the
+/// descriptor otherwise whole), or by a chain record that points outside
+/// the volume. fsck.ocfs2 cuts the chain there and the group's inodes go
+/// with it (their entries are cleared as naming free inodes). Ours writes
+/// the signature back, or finds the group again from what its inodes say
+/// and puts it back on its chain: every file of the root stays, and both
+/// checkers are clean after `-y`.
 #[test]
-fn a_lost_group_signature_keeps_the_groups_files() {
-    let tmp = scratch("fsck-group-sig-");
-    let img = make_base(Base::Default, tmp.path());
+fn a_group_off_its_chain_keeps_its_files() {
+    let tmp = scratch("fsck-group-off-");
+    let base = make_base(Base::Default, tmp.path());
     let ls = |img: &Path| {
         let mut c = cmd(DEBUGFS);
         c.args(["-R", "ls -l /"]).arg(img);
@@ -1645,38 +1657,73 @@ fn a_lost_group_signature_keeps_the_groups_files() {
         assert_eq!(r.code, Some(0), "debugfs-mmp ls:\n{}", r.show());
         r.stdout
     };
-    let before = ls(&img);
-    {
-        let v = open_rw(&img);
-        let g = groups(&v, "inode_alloc:0000")[0].blkno;
-        let f1 = path(&v, "/f1");
-        assert!(
-            (g..g + u64::from(groups(&v, "inode_alloc:0000")[0].desc.bg_bits.get())).contains(&f1),
-            "f1 ({f1}) lives in the first inode group ({g})"
+    let before = ls(&base);
+    type Damage = fn(&Volume, u64);
+    let damages: [(&str, Damage, &[&str]); 2] = [
+        (
+            "signature",
+            |v, g| {
+                edit(v, g, CheckAt::GroupDesc, |b| {
+                    b[..8].copy_from_slice(b"XROUP01\0")
+                })
+            },
+            &["CHAIN_LINK_MAGIC"],
+        ),
+        (
+            "chain record",
+            |v, _| {
+                let n = v.device_blocks();
+                edit_inode(v, sys(v, "inode_alloc:0000"), |b| {
+                    put64(b, chain_rec(0) + 8, n + 7)
+                });
+            },
+            &["CHAIN_LINK_RANGE", "GROUP_OFF_CHAIN"],
+        ),
+    ];
+    for (what, damage, codes) in damages {
+        let img = tmp.path().join("c.img");
+        cp_sparse(&base, &img);
+        {
+            let v = open_rw(&img);
+            let g = groups(&v, "inode_alloc:0000")[0].blkno;
+            let f1 = path(&v, "/f1");
+            assert!(
+                (g..g + u64::from(groups(&v, "inode_alloc:0000")[0].desc.bg_bits.get()))
+                    .contains(&f1),
+                "f1 ({f1}) lives in the first inode group ({g})"
+            );
+            damage(&v, g);
+        }
+        let n = ours_n(&img);
+        assert_eq!(n.run.code, Some(4), "{what}: -n:\n{}", n.run.show());
+        for c in codes {
+            assert!(
+                n.codes().iter().any(|x| x == c),
+                "{what}: -n has no {c}:\n{}",
+                n.run.show()
+            );
+        }
+        let y = ours(&img, &["-y"], Duration::from_secs(60));
+        assert_eq!(y.run.code, Some(1), "{what}: -y:\n{}", y.run.show());
+        let n = ours_n(&img);
+        assert_eq!(
+            n.run.code,
+            Some(0),
+            "{what}: -n after -y:\n{}",
+            n.run.show()
         );
-        edit(&v, g, CheckAt::GroupDesc, |b| {
-            b[..8].copy_from_slice(b"XROUP01\0")
-        });
+        let t = theirs(&img);
+        assert!(
+            theirs_clean(&t),
+            "{what}: fsck.ocfs2 -fn after our -y:\n{}",
+            t.show()
+        );
+        assert_eq!(
+            ls(&img),
+            before,
+            "{what}: the root lists the same files after -y"
+        );
     }
-    let n = ours_n(&img);
-    assert_eq!(n.run.code, Some(4), "-n:\n{}", n.run.show());
-    assert_eq!(
-        n.codes(),
-        vec!["CHAIN_LINK_MAGIC".to_string()],
-        "-n:\n{}",
-        n.run.show()
-    );
-    let y = ours(&img, &["-y"], Duration::from_secs(60));
-    assert_eq!(y.run.code, Some(1), "-y:\n{}", y.run.show());
-    let n = ours_n(&img);
-    assert_eq!(n.run.code, Some(0), "-n after -y:\n{}", n.run.show());
-    let t = theirs(&img);
-    assert!(
-        theirs_clean(&t),
-        "fsck.ocfs2 -fn after our -y:\n{}",
-        t.show()
-    );
-    assert_eq!(ls(&img), before, "the root lists the same files after -y");
 }
 
 /// (a) A live heartbeat: `-n` waits, sees slot 0 move, exits 8, writes nothing.

@@ -176,6 +176,7 @@ pub const PROBLEMS: &[Problem] = &[
     yes("QMAGIC_INVALID", "4", "a global quota file's header or info block is damaged (magic, version or block check) (the file is rebuilt: limits kept from the blocks that check, usage counted from the inodes, local files emptied)"),
     yes("QTREE_BLK_INVALID", "4", "a global quota file's tree block fails its block check (the file is rebuilt: limits kept from the blocks that check, usage counted from the inodes, local files emptied)"),
     yes("DQBLK_INVALID", "4", "a global quota file's data block (dquots) fails its block check (the file is rebuilt: limits kept from the blocks that check, usage counted from the inodes, local files emptied)"),
+    yes("GROUP_OFF_CHAIN", "5", "an inode allocator group that inodes the directories name live in is on none of its allocator's chains"),
     yes("DIRENT_LENGTH", "5", "a directory entry's rec_len or name_len is invalid"),
     yes("DIRENT_NAME_CHARS", "5", "a directory entry's name holds a '/' or a NUL"),
     yes("DIRENT_INODE_RANGE", "5", "a directory entry points outside the volume"),

@@ -19,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 
 mod discontig;
 mod dx;
+mod lost_groups;
 mod pass0;
 mod pass1;
 mod pass2;
@@ -230,6 +231,13 @@ pub struct Checker<'a> {
     walk_refcount_root: Option<u64>,
     /// Group descriptors already met on some chain (pass 2).
     seen_groups: HashSet<u64>,
+    /// Pass 2, per chain allocator inode: the groups of each chain, in
+    /// chain order, as far as the chain could be followed.
+    chain_groups: HashMap<u64, Vec<Vec<u64>>>,
+    /// Pass 5: suballocator groups on no chain that valid inodes the
+    /// directories name still live in (group -> allocator, bg_chain,
+    /// bg_bits); see lost_groups.rs.
+    lost_groups: std::collections::BTreeMap<u64, (u64, u16, u16)>,
     /// Clusters of the global bitmap, as its groups say (bit set = used):
     /// filled by pass 2, compared in pass 7.
     bitmap_used: Bits,
@@ -311,6 +319,8 @@ impl<'a> Checker<'a> {
             restored: HashSet::new(),
             inodes: HashMap::new(),
             seen_groups: HashSet::new(),
+            chain_groups: HashMap::new(),
+            lost_groups: Default::default(),
             refcount_trees: HashMap::new(),
             refcount_use: HashMap::new(),
             walk_refcount_root: None,

@@ -98,6 +98,10 @@ impl Checker<'_> {
         // chain before them (made only on the global bitmap, see below).
         let mut bad_links: Vec<(usize, Option<Fix>)> = Vec::new();
         let first_finding = self.findings.len();
+        self.chain_groups
+            .entry(blkno)
+            .or_default()
+            .resize_with(recs.len(), Vec::new);
         for (ci, rec) in recs.iter().enumerate() {
             if rec.c_blkno.get() == 0 {
                 self.add_fix(
@@ -128,17 +132,7 @@ impl Checker<'_> {
                     to,
                     "bg_next_group",
                 )),
-                None => Some(Set::fix(
-                    blkno,
-                    DINODE_ID2
-                        + size_of::<ChainList>()
-                        + ci * size_of::<ChainRec>()
-                        + offset_of!(ChainRec, c_blkno),
-                    8,
-                    to,
-                    CheckAt::Inode,
-                    "c_blkno",
-                )),
+                None => Some(chain_head_field(blkno, ci, to)),
             };
             while g != 0 {
                 if g >= self.blocks() {
@@ -216,6 +210,9 @@ impl Checker<'_> {
                     break;
                 }
                 self.seen_groups.insert(g);
+                let chains = self.chain_groups.entry(blkno).or_default();
+                chains.resize_with(recs.len(), Vec::new);
+                chains[ci].push(g);
                 let (gd, bm) = GroupDesc::read_from_prefix(&buf).expect("block >= 64 bytes");
                 // A global bitmap group lives where its clusters begin (the
                 // first one at s_first_cluster_group): a descriptor anywhere
@@ -613,7 +610,29 @@ fn signature_word() -> u64 {
     u64::from_le_bytes(sig)
 }
 
-fn group_field(blkno: u64, off: usize, width: u8, value: u64, field: &'static str) -> Fix {
+/// The `c_blkno` of chain `ci` of chain allocator inode `alloc`, set to
+/// `to`.
+pub(super) fn chain_head_field(alloc: u64, ci: usize, to: u64) -> Fix {
+    Set::fix(
+        alloc,
+        DINODE_ID2
+            + size_of::<ChainList>()
+            + ci * size_of::<ChainRec>()
+            + offset_of!(ChainRec, c_blkno),
+        8,
+        to,
+        CheckAt::Inode,
+        "c_blkno",
+    )
+}
+
+pub(super) fn group_field(
+    blkno: u64,
+    off: usize,
+    width: u8,
+    value: u64,
+    field: &'static str,
+) -> Fix {
     Set::fix(blkno, off, width, value, CheckAt::GroupDesc, field)
 }
 

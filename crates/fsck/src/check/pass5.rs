@@ -328,6 +328,17 @@ impl Checker<'_> {
                         // the entry stays, and is judged in the next.
                         continue;
                     }
+                    if let Some(g) = self.lost_group_of(e.inode) {
+                        // Its group comes back on its chain
+                        // (GROUP_OFF_CHAIN); the entry stays.
+                        self.add(
+                            "DIRENT_INODE_FREE",
+                            Some(e.blkno),
+                            Some(d),
+                            format!("directory {d}: {name:?} -> {}, an inode of group {g}, which no chain reaches", e.inode),
+                        );
+                        continue;
+                    }
                     let f = Finding::new(
                         "DIRENT_INODE_FREE",
                         Some(e.blkno),
@@ -406,6 +417,7 @@ impl Checker<'_> {
                 }
             }
         }
+        self.relink_lost_groups();
         self.pass5_root();
     }
 
