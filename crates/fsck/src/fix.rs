@@ -65,6 +65,9 @@ pub enum Fix {
     /// Set the superblock's `i_clusters`: the backups first, the primary
     /// last.
     SuperClusters(u32),
+    /// Set the superblock's `s_system_dir_blkno` (`sysdir`) or
+    /// `s_root_blkno` to `blkno`: the backups first, the primary last.
+    SuperBlkno { sysdir: bool, blkno: u64 },
     /// Put every group of the global bitmap (its inode) back on its chains
     /// (`alloc::relink_global_groups`).
     RelinkGlobal(u64),
@@ -268,6 +271,7 @@ impl Fix {
         matches!(
             self,
             Fix::SuperClusters(_)
+                | Fix::SuperBlkno { .. }
                 | Fix::RelinkGlobal(_)
                 | Fix::FinishSlotMap(_)
                 | Fix::RefreshBackups
@@ -339,6 +343,11 @@ impl Fix {
                 format!("group {group}: clear allocation bit {bit}, which names no valid inode")
             }
             Fix::SuperClusters(n) => format!("superblock: set i_clusters to the global bitmap's {n}"),
+            Fix::SuperBlkno { sysdir, blkno } => format!(
+                "superblock: set {} to {blkno}, where the {} was found",
+                if sysdir { "s_system_dir_blkno" } else { "s_root_blkno" },
+                if sysdir { "system directory" } else { "root directory" }
+            ),
             Fix::RelinkGlobal(b) => {
                 format!("global bitmap inode {b}: put every group back on its chains")
             }
@@ -511,31 +520,19 @@ impl Fix {
                 }
                 Ok(())
             }),
-            Fix::SuperClusters(n) => {
-                // Backups first: a crash before the primary is written
-                // leaves backups that differ from it, which the next run
-                // reports and repairs the same way.
-                let mut blocks = Vec::new();
-                if vol.features().compat & ocfs2_format::features::compat::BACKUP_SB != 0 {
-                    blocks.extend(vol.backup_super_blknos());
+            Fix::SuperClusters(n) => edit_supers(vol, |buf| {
+                let (di, _) = Dinode::mut_from_prefix(buf).expect("block holds an inode");
+                di.i_clusters.set(n);
+            }),
+            Fix::SuperBlkno { sysdir, blkno } => edit_supers(vol, |buf| {
+                let (s, _) =
+                    SuperBlock::mut_from_prefix(&mut buf[DINODE_ID2..]).expect("a superblock fits");
+                if sysdir {
+                    s.s_system_dir_blkno.set(blkno);
+                } else {
+                    s.s_root_blkno.set(blkno);
                 }
-                blocks.push(vol.super_blkno());
-                for b in blocks {
-                    edit(vol, b, CheckAt::Inode, |buf| {
-                        if !buf.starts_with(SUPER_BLOCK_SIGNATURE) {
-                            bail!("no superblock here");
-                        }
-                        Dinode::mut_from_prefix(buf)
-                            .expect("block holds an inode")
-                            .0
-                            .i_clusters
-                            .set(n);
-                        Ok(())
-                    })
-                    .with_context(|| format!("superblock copy at block {b}"))?;
-                }
-                Ok(())
-            }
+            }),
             Fix::RelinkGlobal(b) => Ok(ocfs2_format::alloc::relink_global_groups(vol, b)?),
             Fix::SplitDot { blkno, entry, at } => edit(vol, blkno, at, |buf| {
                 let off = usize::from(entry);
@@ -1000,6 +997,28 @@ pub fn salvage_dirent(area: &mut [u8], off: usize) -> Result<()> {
     if after > 0 && after < DIR_MEMBER_LEN {
         let r = usize::from(u16::from_le_bytes([d[8], d[9]]));
         set_rec(d, r + after);
+    }
+    Ok(())
+}
+
+/// Change every superblock copy: the backups first, so that a crash before
+/// the primary is written leaves backups that differ from it, which the
+/// next run reports and repairs the same way.
+fn edit_supers(vol: &Volume, change: impl Fn(&mut [u8])) -> Result<()> {
+    let mut blocks = Vec::new();
+    if vol.features().compat & ocfs2_format::features::compat::BACKUP_SB != 0 {
+        blocks.extend(vol.backup_super_blknos());
+    }
+    blocks.push(vol.super_blkno());
+    for b in blocks {
+        edit(vol, b, CheckAt::Inode, |buf| {
+            if !buf.starts_with(SUPER_BLOCK_SIGNATURE) {
+                bail!("no superblock here");
+            }
+            change(buf);
+            Ok(())
+        })
+        .with_context(|| format!("superblock copy at block {b}"))?;
     }
     Ok(())
 }

@@ -64,7 +64,7 @@ pub const PROBLEMS: &[Problem] = &[
     p("JOURNAL_DAMAGED", "J", "a dirty journal's log is damaged (a descriptor, revoke or commit block fails its checks, points past the volume, or the log loops): what is committed and valid before it is replayed"),
     p("JOURNAL_BLOCK_CHECKSUM", "J", "a logged block fails its v2/v3 checksum and is not replayed"),
     safe("TUNEFS_INPROG", "0", "a tunefs.ocfs2-mmp slot map rewrite or removal of node slots did not finish (aborted-tunefs): finished"),
-    p("SUPERBLOCK_FIELD", "0", "a superblock field is out of range (slots, root or system directory, first cluster group, revision)"),
+    yes("SUPERBLOCK_FIELD", "0", "a superblock field is out of range (slots, root or system directory, first cluster group, revision)"),
     yes("SUPERBLOCK_CLUSTERS", "0", "the superblock's cluster count does not match the global bitmap's"),
     safe("SUPERBLOCK_BACKUP", "0", "a backup superblock differs from the primary (beyond i_blkno and its block check)"),
     yes("BLOCK_CHECK", "any", "a metadata block fails its metaecc block check (CRC32 and Hamming code) beyond one-bit correction"),

@@ -8,17 +8,21 @@ impl Checker<'_> {
         let sb = *vol.sb();
         let blocks = self.blocks();
         let f = vol.features();
-        for (name, b) in [
-            ("s_root_blkno", sb.s_root_blkno.get()),
-            ("s_system_dir_blkno", sb.s_system_dir_blkno.get()),
+        for (name, b, sysdir) in [
+            ("s_root_blkno", sb.s_root_blkno.get(), false),
+            ("s_system_dir_blkno", sb.s_system_dir_blkno.get(), true),
         ] {
             if b < 3 || b >= blocks {
-                self.add(
+                let f = Finding::new(
                     "SUPERBLOCK_FIELD",
                     Some(2),
                     None,
                     format!("{name} {b} is outside the volume (3..{blocks})"),
                 );
+                let fix = self
+                    .find_top_dir(sysdir)
+                    .map(|blkno| Fix::SuperBlkno { sysdir, blkno });
+                self.findings.push(Finding { fix, ..f });
             }
         }
         let fcg = sb.s_first_cluster_group.get();
@@ -220,5 +224,70 @@ impl Checker<'_> {
                 }
             },
         }
+    }
+}
+
+/// How far [`Checker::find_top_dir`] looks: mkfs.ocfs2 and ours make the
+/// root and the system directory from the first group of the global inode
+/// allocator, near the volume's start.
+const TOP_DIR_SCAN_BYTES: u64 = 64 << 20;
+
+impl Checker<'_> {
+    /// Where the system directory (`sysdir`) or the root directory is when
+    /// the superblock's pointer to it is lost: the backup superblocks' value
+    /// first, else the one block near the volume's start that holds it (a
+    /// valid directory, a system one or not, whose '.' and '..' name
+    /// itself; only the system directory names global_bitmap). None when none,
+    /// or more than one, is found.
+    fn find_top_dir(&self, sysdir: bool) -> Option<u64> {
+        for b in self.vol.backup_super_blknos() {
+            let Ok(buf) = self.vol.read_block(b) else {
+                continue;
+            };
+            if !buf.starts_with(SUPER_BLOCK_SIGNATURE) {
+                continue;
+            }
+            let Ok((s, _)) = SuperBlock::read_from_prefix(&buf[DINODE_ID2..]) else {
+                continue;
+            };
+            let at = if sysdir {
+                s.s_system_dir_blkno.get()
+            } else {
+                s.s_root_blkno.get()
+            };
+            if self.is_top_dir(at, sysdir) {
+                return Some(at);
+            }
+        }
+        let end = self.blocks().min((TOP_DIR_SCAN_BYTES / self.bs).max(16384));
+        let mut found = (3..end).filter(|&b| self.is_top_dir(b, sysdir));
+        match (found.next(), found.next()) {
+            (Some(b), None) => Some(b),
+            _ => None,
+        }
+    }
+
+    fn is_top_dir(&self, b: u64, sysdir: bool) -> bool {
+        if b < 3 || b >= self.blocks() {
+            return false;
+        }
+        let Ok(ino) = self.vol.read_inode(b) else {
+            return false;
+        };
+        let di = ino.di();
+        if di.i_blkno.get() != b
+            || di.i_fs_generation.get() != self.generation
+            || ino.flags() & inode_flags::VALID == 0
+            || di.i_mode.get() & 0o170000 != 0o040000
+        {
+            return false;
+        }
+        let Ok(entries) = self.vol.dir_entries(&ino) else {
+            return false;
+        };
+        let names = |n: &[u8]| entries.iter().any(|e| e.name == n && e.inode == b);
+        // Both carry the system flag (mkfs.ocfs2 sets it on the root too):
+        // the system directory is the one that names global_bitmap.
+        names(b".") && names(b"..") && entries.iter().any(|e| e.name == b"global_bitmap") == sysdir
     }
 }
