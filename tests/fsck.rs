@@ -1639,12 +1639,13 @@ fn mmp_image(dir: &Path, name: &str, size: u64) -> PathBuf {
     img
 }
 
-/// An inode allocator group cut off its chain: by a lost signature (the
-/// descriptor otherwise whole), or by a chain record that points outside
-/// the volume. fsck.ocfs2 cuts the chain there and the group's inodes go
-/// with it (their entries are cleared as naming free inodes). Ours writes
-/// the signature back, or finds the group again from what its inodes say
-/// and puts it back on its chain: every file of the root stays, and both
+/// An inode allocator group cut off its chain: by a descriptor wiped
+/// whole, by a lost signature (the descriptor otherwise whole), or by a
+/// chain record that points outside the volume. fsck.ocfs2 cuts the chain there and the group's inodes go
+/// with it (their entries are cleared as naming free inodes). Ours rebuilds
+/// the descriptor from the inodes that name it their group, writes the
+/// signature back, or finds the group again from what its inodes say and
+/// puts it back on its chain: every file of the root stays, and both
 /// checkers are clean after `-y`.
 #[test]
 fn a_group_off_its_chain_keeps_its_files() {
@@ -1659,7 +1660,12 @@ fn a_group_off_its_chain_keeps_its_files() {
     };
     let before = ls(&base);
     type Damage = fn(&Volume, u64);
-    let damages: [(&str, Damage, &[&str]); 2] = [
+    let damages: [(&str, Damage, &[&str]); 3] = [
+        (
+            "descriptor wiped",
+            |v, g| edit_raw(v, g, |b| b.fill(0)),
+            &["CHAIN_LINK_MAGIC"],
+        ),
         (
             "signature",
             |v, g| {

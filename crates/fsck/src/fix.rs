@@ -205,6 +205,11 @@ pub enum Fix {
     /// as tunefs's -N makes a new slot's (`sysfile::add_slot_files`), the
     /// journals sized like the first one's.
     MakeSlotFiles,
+    /// Write a new descriptor for the inode allocator group at `group`
+    /// (chain `chain` of allocator inode `alloc`), whose block holds none:
+    /// its bits from the chain list, bit 0 and each block's bit that holds
+    /// a valid inode of that bit set, the end of its chain.
+    RebuildInodeGroup { alloc: u64, group: u64, chain: u16 },
     /// Make slot map entry `slot` free (what the kernel's recovery leaves
     /// for a dead node's slot), written alone past the page cache.
     FreeSlot(u16),
@@ -421,6 +426,9 @@ impl Fix {
                 if extended { "extended" } else { "old" }
             ),
             Fix::FreeSlot(slot) => format!("slot map: make slot {slot} free"),
+            Fix::RebuildInodeGroup { alloc, group, .. } => format!(
+                "block {group}: write a new group descriptor of allocator inode {alloc}, from the inodes it holds"
+            ),
             Fix::LinkSystemFile { inode, base, slot } => format!(
                 "system directory: name inode {inode} {} again",
                 slot_file_name(base, slot)
@@ -709,6 +717,11 @@ impl Fix {
                 vol.empty_slot_entries(slot, slot + 1)?;
                 Ok(())
             }
+            Fix::RebuildInodeGroup {
+                alloc,
+                group,
+                chain,
+            } => rebuild_inode_group(vol, alloc, group, chain),
             Fix::LinkSystemFile { inode, base, slot } => {
                 let ftype = if base == "orphan_dir" {
                     file_type::DIR
@@ -1020,6 +1033,40 @@ fn edit_supers(vol: &Volume, change: impl Fn(&mut [u8])) -> Result<()> {
         })
         .with_context(|| format!("superblock copy at block {b}"))?;
     }
+    Ok(())
+}
+
+/// [`Fix::RebuildInodeGroup`].
+fn rebuild_inode_group(vol: &Volume, alloc: u64, group: u64, chain: u16) -> Result<()> {
+    let ino = vol.read_inode(alloc)?;
+    let (cl, _) = ChainList::read_from_prefix(ino.id2())
+        .map_err(|_| anyhow::anyhow!("allocator inode {alloc} holds no chain list"))?;
+    let bits = u64::from(cl.cl_cpg.get()) * u64::from(cl.cl_bpc.get());
+    let bits = u16::try_from(bits).context("the group's bit count")?;
+    let generation = vol.super_inode().di().i_fs_generation.get();
+    let bs = vol.block_size() as usize;
+    let mut d =
+        ocfs2_format::alloc::new_suballoc_desc(bs, false, group, bits, chain, 0, alloc, generation);
+    let (gd, bitmap) = GroupDesc::mut_from_prefix(&mut d).expect("a block holds a descriptor");
+    let mut used = 1u16;
+    for bit in 1..bits {
+        let b = group + u64::from(bit);
+        let holds = vol.read_block(b).is_ok_and(|buf| {
+            buf.starts_with(INODE_SIGNATURE)
+                && Dinode::read_from_prefix(&buf).is_ok_and(|(di, _)| {
+                    di.i_blkno.get() == b
+                        && di.i_suballoc_bit.get() == bit
+                        && di.i_flags.get() & inode_flags::VALID != 0
+                        && di.i_fs_generation.get() == generation
+                })
+        });
+        if holds {
+            bitmap[usize::from(bit / 8)] |= 1 << (bit % 8);
+            used += 1;
+        }
+    }
+    gd.bg_free_bits_count.set(bits - used);
+    vol.write_meta(group, &mut d, CheckAt::GroupDesc)?;
     Ok(())
 }
 

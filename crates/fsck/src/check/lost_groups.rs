@@ -11,6 +11,13 @@
 //! before the chain group its own links lead to, or after its chain's last
 //! group. One group per chain per round; the next round follows the links
 //! of what came back.
+//!
+//! A chain that reaches a block holding no descriptor where such inodes
+//! say their group is gets the descriptor rebuilt there as one run (see
+//! relink_lost_groups for discontiguous groups): its bit count from the
+//! chain list, a bit for each block holding a valid inode of that bit, no
+//! next group (what followed comes back as above). The entries naming its
+//! inodes stay either way.
 
 use super::*;
 use core::mem::offset_of;
@@ -44,12 +51,31 @@ impl Checker<'_> {
                 .system_inode(&slot_file_name("inode_alloc", s))
                 .ok()?,
         };
-        let (chain, bits) = self.descriptor_of(g, alloc)?;
+        let Some((chain, bits)) = self.descriptor_of(g, alloc) else {
+            // A block the allocator's chain reaches that holds no
+            // descriptor, which its inodes say is their group: rebuilt.
+            let &(a, _, _) = self.wiped_links.get(&g)?;
+            if a != alloc {
+                return None;
+            }
+            let inside = b > g && self.inode_group_bits(alloc).is_some_and(|n| b - g < n);
+            *self.wiped_groups.entry(g).or_insert(true) &= inside;
+            return Some(g);
+        };
         if bit == 0 || bit >= bits {
             return None;
         }
         self.lost_groups.entry(g).or_insert((alloc, chain, bits));
         Some(g)
+    }
+
+    /// The blocks a group of inode allocator `alloc` spans: its chain
+    /// list's clusters per group times blocks per cluster.
+    fn inode_group_bits(&self, alloc: u64) -> Option<u64> {
+        let ino = self.vol.read_inode(alloc).ok()?;
+        let (cl, _) = ChainList::read_from_prefix(ino.id2()).ok()?;
+        let bits = u64::from(cl.cl_cpg.get()) * u64::from(cl.cl_bpc.get());
+        (bits > 1 && bits <= u64::from(u16::MAX)).then_some(bits)
     }
 
     /// `g`'s chain and bit count when it holds a group descriptor of
@@ -74,6 +100,29 @@ impl Checker<'_> {
         for b in [self.vol.root_blkno(), self.vol.system_dir_blkno()] {
             if !self.inodes.contains_key(&b) {
                 self.lost_group_of(b);
+            }
+        }
+        for (g, inside) in self.wiped_groups.clone() {
+            let (alloc, chain, finding) = self.wiped_links[&g];
+            // A discontiguous group's runs are written only in its
+            // descriptor: one is rebuilt only as a single run, when every
+            // inode that names it lies there and the global bitmap marks
+            // the run's clusters in use. Otherwise the entries stay and
+            // the group is reported (exit 4).
+            let bits = self.inode_group_bits(alloc).filter(|&n| {
+                let discontig = self.vol.features().has_incompat(incompat::DISCONTIG_BG);
+                inside
+                    && (!discontig
+                        || (g / self.bpc..(g + n).div_ceil(self.bpc))
+                            .all(|c| self.bitmap_used.get(c)))
+            });
+            if let Some(bits) = bits {
+                self.claim(g, bits, alloc);
+                self.findings[finding].fix = Some(Fix::RebuildInodeGroup {
+                    alloc,
+                    group: g,
+                    chain,
+                });
             }
         }
         let lost: Vec<(u64, (u64, u16, u16))> =

@@ -238,6 +238,14 @@ pub struct Checker<'a> {
     /// directories name still live in (group -> allocator, bg_chain,
     /// bg_bits); see lost_groups.rs.
     lost_groups: std::collections::BTreeMap<u64, (u64, u16, u16)>,
+    /// Pass 2: blocks an inode allocator's chain reaches that hold no
+    /// descriptor (block -> allocator, chain, its CHAIN_LINK_MAGIC
+    /// finding).
+    wiped_links: HashMap<u64, (u64, u16, usize)>,
+    /// Pass 5: those of `wiped_links` that valid inodes the directories
+    /// name say are their group, with whether every such inode lies in the
+    /// run a contiguous group there would span.
+    wiped_groups: std::collections::BTreeMap<u64, bool>,
     /// Clusters of the global bitmap, as its groups say (bit set = used):
     /// filled by pass 2, compared in pass 7.
     bitmap_used: Bits,
@@ -321,6 +329,8 @@ impl<'a> Checker<'a> {
             seen_groups: HashSet::new(),
             chain_groups: HashMap::new(),
             lost_groups: Default::default(),
+            wiped_links: HashMap::new(),
+            wiped_groups: Default::default(),
             refcount_trees: HashMap::new(),
             refcount_use: HashMap::new(),
             walk_refcount_root: None,

@@ -201,6 +201,12 @@ impl Checker<'_> {
                     // past it may hold inodes, extent blocks or index roots
                     // that files still use.
                     bad_links.push((self.findings.len(), link(prev, 0)));
+                    if is_inode_alloc {
+                        // Its inodes may still say it is their group
+                        // (lost_groups.rs rebuilds it then).
+                        self.wiped_links
+                            .insert(g, (blkno, ci as u16, self.findings.len()));
+                    }
                     self.add(
                         "CHAIN_LINK_MAGIC",
                         Some(g),
