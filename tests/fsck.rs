@@ -616,6 +616,17 @@ fn cases() -> Vec<Case> {
                 put64(b, chain_rec(0) + 8, n + 7)
             });
         }),
+        // A second chain record reaching the first chain's group: that
+        // chain is cut before it (the first keeps every group).
+        case("group_on_two_chains", Default, "GROUP_DUPLICATE", Flags, |v| {
+            edit_inode(v, sys(v, "inode_alloc:0000"), |b| {
+                let n = usize::from(get16(b, CL_NEXT_FREE));
+                let first = chain_rec(0);
+                let rec: Vec<u8> = b[first..first + 16].to_vec();
+                b[chain_rec(n)..chain_rec(n) + 16].copy_from_slice(&rec);
+                put16(b, CL_NEXT_FREE, n as u16 + 1);
+            });
+        }),
         case("group_signature", Default, "CHAIN_LINK_MAGIC", Flags, |v| {
             let g = groups(v, "extent_alloc:0000")[0].blkno;
             edit(v, g, CheckAt::GroupDesc, |b| b[..8].fill(0));

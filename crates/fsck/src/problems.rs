@@ -89,7 +89,7 @@ pub const PROBLEMS: &[Problem] = &[
     safe("GROUP_FREE_BITS", "2", "a group descriptor's free bit count does not match its bitmap"),
     yes("GROUP_BITS", "2", "a group descriptor's bit count does not fit its bitmap or its group"),
     safe("GROUP_CHAIN_LOOP", "2", "a chain of groups loops"),
-    p("GROUP_DUPLICATE", "2", "a group descriptor is on more than one chain"),
+    safe("GROUP_DUPLICATE", "2", "a group descriptor is on more than one chain"),
     yes("GROUP_EXPECTED_DESC", "2", "a group of the global bitmap, at the block its clusters put it, is on no chain"),
     safe("DISCONTIG_BG_DEPTH", "2", "a discontiguous group's extent list has a tree depth (it must be 0)"),
     safe("DISCONTIG_BG_COUNT", "2", "a discontiguous group's l_count is more than a group descriptor holds"),

@@ -163,11 +163,15 @@ impl Checker<'_> {
                     break;
                 }
                 if self.seen_groups.contains(&g) {
-                    self.add(
+                    // The chain that met it first also holds every group
+                    // its links lead to: this one ends before it, and no
+                    // group is lost.
+                    self.add_fix(
                         "GROUP_DUPLICATE",
                         Some(g),
                         Some(blkno),
                         format!("{name}: group {g} is on more than one chain"),
+                        link(prev, 0).expect("a link always exists"),
                     );
                     break;
                 }
