@@ -556,8 +556,9 @@ fn replay_on_an_mmp_volume_under_the_guard() {
 }
 
 /// A descriptor whose tag points past the volume ends the log there: the
-/// transactions before it are replayed, the damage is reported (exit 4), and
-/// the slot is clean afterwards.
+/// transactions before it are replayed, the damage is reported and the rest
+/// of the log discarded with it (exit 1, the finding fixed), and the slot
+/// is clean afterwards.
 #[test]
 fn a_damaged_log_replays_what_is_committed_before_the_damage() {
     let dir = scratch("replay-bad");
@@ -575,9 +576,17 @@ fn a_damaged_log_replays_what_is_committed_before_the_damage() {
     log.finish();
     let before = block_of(&img, end - 21, bs);
     let (code, j, out) = fsck(&img, &["-y"]);
-    assert_eq!(code, Some(4), "{out}");
+    assert_eq!(code, Some(1), "{out}");
     let c = codes(&j);
     assert!(c.contains(&"JOURNAL_DAMAGED".to_string()), "{out}");
+    assert!(
+        j["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["fixed"] == true),
+        "{out}"
+    );
     assert!(c.contains(&"JOURNAL_NEEDS_RECOVERY".to_string()), "{out}");
     assert!(out.contains("past the end of the volume"), "{out}");
     assert!(

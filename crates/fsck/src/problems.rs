@@ -61,8 +61,8 @@ const fn safe(code: &'static str, pass: &'static str, what: &'static str) -> Pro
 pub const PROBLEMS: &[Problem] = &[
     safe("RESIZE_INPROG", "0", "an interrupted resize (aborted-resize): finished forward when the global bitmap inode holds the new size (the superblocks get it, the new backups written), else the last group goes back to the superblock's size; the flag is cleared, in a round of its own"),
     safe("JOURNAL_NEEDS_RECOVERY", "J", "a journal is marked dirty: a node died with transactions to replay (replayed, then its local alloc and truncate log recovered)"),
-    p("JOURNAL_DAMAGED", "J", "a dirty journal's log is damaged (a descriptor, revoke or commit block fails its checks, points past the volume, or the log loops): what is committed and valid before it is replayed"),
-    p("JOURNAL_BLOCK_CHECKSUM", "J", "a logged block fails its v2/v3 checksum and is not replayed"),
+    safe("JOURNAL_DAMAGED", "J", "a dirty journal's log is damaged (a descriptor, revoke or commit block fails its checks, points past the volume, or the log loops): what is committed and valid before it is replayed, the rest discarded with the log"),
+    safe("JOURNAL_BLOCK_CHECKSUM", "J", "a logged block fails its v2/v3 checksum and is not replayed"),
     safe("TUNEFS_INPROG", "0", "a tunefs.ocfs2-mmp slot map rewrite or removal of node slots did not finish (aborted-tunefs): finished"),
     yes("SUPERBLOCK_FIELD", "0", "a superblock field is out of range (slots, root or system directory, first cluster group, revision)"),
     yes("SUPERBLOCK_CLUSTERS", "0", "the superblock's cluster count does not match the global bitmap's"),

@@ -183,7 +183,10 @@ impl Replay<'_> {
                     format!("; transactions from {} on are not replayed", scan.end_tid),
                 ),
             };
-            self.add(code, sb_at, jblk, format!("{name}: {d}{what}"), false);
+            // Repaired with the replay: the log is consumed up to the
+            // damage and the rest discarded with it (the journal is left
+            // empty and clean below).
+            self.add(code, sb_at, jblk, format!("{name}: {d}{what}"), true);
         }
         let mut plan = scan.replay_plan();
         let slot_map = &self.slot_map;
