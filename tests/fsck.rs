@@ -145,16 +145,21 @@ struct Ours {
 }
 
 impl Ours {
-    fn codes(&self) -> Vec<String> {
+    /// The codes of the findings `keep` accepts.
+    fn codes_where(&self, keep: impl Fn(&Value) -> bool) -> Vec<String> {
         self.json
             .as_ref()
             .and_then(|j| j["findings"].as_array())
             .map(|a| {
                 a.iter()
+                    .filter(|f| keep(f))
                     .map(|f| f["code"].as_str().unwrap_or("?").to_string())
                     .collect()
             })
             .unwrap_or_default()
+    }
+    fn codes(&self) -> Vec<String> {
+        self.codes_where(|_| true)
     }
     /// Whether every finding carries a repair (`repair` not null).
     fn all_repairable(&self) -> bool {
@@ -165,16 +170,7 @@ impl Ours {
     }
     /// The codes of the findings this release does not repair.
     fn unrepaired(&self) -> Vec<String> {
-        self.json
-            .as_ref()
-            .and_then(|j| j["findings"].as_array())
-            .map(|a| {
-                a.iter()
-                    .filter(|f| !f["repair"].is_string())
-                    .map(|f| f["code"].as_str().unwrap_or("?").to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.codes_where(|f| !f["repair"].is_string())
     }
     /// JSON well formed, `exit_code` agreeing with the status, every
     /// finding carrying its fields.
