@@ -2940,6 +2940,115 @@ fn unwritten_extents_are_zeroed_as_tunefs_ocfs2_zeroes_them() {
     );
 }
 
+/// Files on a volume without sparse files: `/f1` holds three clusters
+/// for a size of one cluster and 100 bytes, `/f2` two full clusters; every
+/// cluster filled with a byte of its own.
+fn past_size_files(img: &Path) {
+    use common::edit::*;
+    use ocfs2_format::ondisk::file_type;
+    let v = open_rw(img);
+    let root = v.root_blkno();
+    let cs = u64::from(v.cluster_size());
+    let bs = u64::from(v.block_size());
+    let f1 = new_inode(&v, 0o100644, 1, Body::Extents(3, cs + 100));
+    add_entry(&v, root, b"f1", f1, file_type::REG_FILE);
+    let f2 = new_inode(&v, 0o100644, 1, Body::Extents(2, 2 * cs));
+    add_entry(&v, root, b"f2", f2, file_type::REG_FILE);
+    for (f, byte) in [(f1, 0x5Au8), (f2, 0xC3)] {
+        let ino = v.read_inode(f).unwrap();
+        for e in v.extents(&ino).unwrap() {
+            let data = vec![byte; (u64::from(e.clusters) * cs) as usize];
+            v.device().write_at(e.blkno * bs, &data).unwrap();
+        }
+    }
+}
+
+/// `/f1` and `/f2`: clusters, bytes read, and the bytes on disk under
+/// their extents.
+fn clusters_and_bytes(dev: &Path) -> Vec<(u32, Vec<u8>, Vec<u8>)> {
+    let v = open_ro(dev);
+    let bs = u64::from(v.block_size());
+    ["/f1", "/f2"]
+        .iter()
+        .map(|p| {
+            let ino = v.read_inode(v.resolve_path(p).unwrap()).unwrap();
+            let mut raw = Vec::new();
+            for e in v.extents(&ino).unwrap() {
+                let mut b =
+                    vec![0u8; (u64::from(e.clusters) * u64::from(v.cluster_size())) as usize];
+                v.device().read_at(e.blkno * bs, &mut b).unwrap();
+                raw.extend(b);
+            }
+            (
+                ino.di().i_clusters.get(),
+                v.read_file(&ino, 1 << 30).unwrap(),
+                raw,
+            )
+        })
+        .collect()
+}
+
+/// `sparse` on: a file's clusters past its size are given back and the
+/// rest of its last cluster zeroed, as tunefs.ocfs2's truncate_to_i_size
+/// does, then the bit; `nosparse` is refused by name, writing nothing; a
+/// kill at any write leaves a volume a rerun finishes.
+#[test]
+fn sparse_is_turned_on_as_tunefs_ocfs2_turns_it() {
+    let (a, b) = parity_pair_with(
+        "sparse-",
+        256 * MIB,
+        2,
+        &[
+            "-M",
+            "local",
+            "-J",
+            "size=4M",
+            "--fs-features=nosparse,nounwritten",
+        ],
+        &past_size_files,
+    );
+    let (dev, other) = (a.path.as_path(), b.path.as_path());
+    let base = b.copy("base.img");
+    let before = clusters_and_bytes(dev);
+    assert_eq!(before[0].0, 3, "f1 holds three clusters");
+    tunefs(&["-y", "--fs-features=sparse"], dev)
+        .expect(OK)
+        .stdout_has("feature sparse: on: done");
+    theirs(&["--fs-features=sparse"], other);
+    let ours = clusters_and_bytes(dev);
+    assert_eq!(
+        ours,
+        clusters_and_bytes(other),
+        "ours and tunefs.ocfs2's files"
+    );
+    assert_eq!(ours[0].0, 2, "f1 keeps the two clusters its size needs");
+    assert_eq!(ours[0].1, before[0].1, "f1 reads the same bytes");
+    assert!(
+        ours[0].2[ours[0].1.len()..].iter().all(|&x| x == 0),
+        "f1's tail is zeroed"
+    );
+    assert_eq!(ours[1], before[1], "f2 is left as it was");
+    for d in [dev, other] {
+        let sb = *open_ro(d).sb();
+        assert_ne!(sb.s_feature_incompat.get() & 0x0010, 0, "sparse is off");
+    }
+    both_clean(dev, "sparse");
+    let whole = digest(dev, &[]);
+    tunefs(&["-y", "--fs-features=nosparse"], dev)
+        .expect(REFUSED)
+        .stderr_has("nosparse");
+    assert_eq!(digest(dev, &[]), whole, "a refused nosparse wrote");
+    kill_at_every_write(&base, &["-y", "--fs-features=sparse"], &mut |img, n| {
+        tunefs(&["-y", "--fs-features=sparse"], img).expect(OK);
+        both_clean(img, &format!("sparse again after a kill before write {n}"));
+        assert_eq!(
+            clusters_and_bytes(img),
+            ours,
+            "after a kill before write {n}"
+        );
+    });
+}
+
 /// Inline inodes besides the root: `/i1` (a file of 300 bytes), `/e`
 /// (empty), `/dinl` (a directory holding `/dinl/i2`).
 fn inline_files(img: &Path) {

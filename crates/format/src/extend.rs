@@ -127,3 +127,64 @@ pub fn truncate(vol: &Volume, blkno: u64, keep: u64, set_size: bool) -> Result<(
     alloc::free_clusters(vol, &freed)?;
     vol.device().flush()
 }
+
+/// Whether inode `ino` is a file whose clusters run past its size, which a
+/// volume turning sparse on gives back (tunefs.ocfs2's
+/// `truncate_to_i_size`): a regular file, not a system file, not inline,
+/// with more clusters than its `i_size` needs. Returns the clusters it
+/// keeps.
+pub fn past_size(vol: &Volume, ino: &crate::fs::Inode) -> Option<u64> {
+    let di = ino.di();
+    let cs = u64::from(vol.cluster_size());
+    let keep = ino.size().div_ceil(cs);
+    (di.i_mode.get() & 0o170000 == 0o100000
+        && ino.flags() & inode_flags::SYSTEM == 0
+        && !ino.is_inline()
+        && u64::from(di.i_clusters.get()) > keep)
+        .then_some(keep)
+}
+
+/// What [`trim_to_size`] refuses for inode `ino` (a file whose clusters run
+/// past its size), or None: a tree deeper than the inode, or clusters
+/// shared through a refcount tree.
+pub fn trim_refusal(ino: &crate::fs::Inode) -> Option<String> {
+    if ino.dyn_features() & dyn_features::HAS_REFCOUNT != 0 {
+        return Some(format!(
+            "inode {} shares clusters (a refcount tree): not trimmed by this release",
+            ino.blkno
+        ));
+    }
+    list(ino.blkno, &ino.buf).err().map(|e| e.to_string())
+}
+
+/// Give back the clusters of file `blkno` past its `i_size` (see
+/// [`past_size`]), as tunefs.ocfs2 does when sparse files are turned on:
+/// first the bytes from `i_size` to the end of the last cluster kept are
+/// zeroed (what a later extension would otherwise read), then
+/// [`truncate`] (the inode, then the clusters freed). A crash between
+/// leaves zeroes past `i_size` and the clusters still the file's, which a
+/// rerun trims.
+pub fn trim_to_size(vol: &Volume, blkno: u64, keep: u64) -> Result<()> {
+    let ino = vol.read_inode(blkno)?;
+    let bs = u64::from(vol.block_size());
+    let bpc = u64::from(vol.cluster_size() / vol.block_size());
+    let size = ino.size();
+    let ext = vol.extents(&ino)?;
+    for l in size / bs..keep * bpc {
+        let Some(p) = vol.map_block(&ext, l) else {
+            continue;
+        };
+        let mut b = vol.read_block(p)?;
+        let from = if l == size / bs {
+            (size % bs) as usize
+        } else {
+            0
+        };
+        if b[from..].iter().any(|&x| x != 0) {
+            b[from..].fill(0);
+            vol.write_block(p, &b)?;
+        }
+    }
+    vol.device().flush()?;
+    truncate(vol, blkno, keep, false)
+}

@@ -14,9 +14,10 @@
 //! recounted);
 //! `discontig-bg` on, and off when no suballocator group is
 //! discontiguous; `xattr` on (with the 256-byte inline xattr size), and off
-//! when no inode has extended attributes. The turns that move data
-//! (`nosparse`, `norefcount`, `sparse` on a
-//! volume that may hold allocation past file sizes) are refused by name.
+//! when no inode has extended attributes; `sparse` on (every regular
+//! file's clusters past its size given back first, their tail zeroed, as
+//! tunefs.ocfs2's truncate_to_i_size). The turns that move data
+//! (`nosparse`, `norefcount`) are refused by name.
 //! One superblock write (backups first, the primary last) is the change.
 
 use anyhow::Result;
@@ -35,8 +36,9 @@ enum Word {
 }
 
 /// The bits this module turns, by tunefs.ocfs2's name.
-const BITS: [(&str, Word, u32); 8] = [
+const BITS: [(&str, Word, u32); 9] = [
     ("append-dio", Word::Incompat, incompat::APPEND_DIO),
+    ("sparse", Word::Incompat, incompat::SPARSE_ALLOC),
     ("inline-data", Word::Incompat, incompat::INLINE_DATA),
     ("refcount", Word::Incompat, incompat::REFCOUNT_TREE),
     ("discontig-bg", Word::Incompat, incompat::DISCONTIG_BG),
@@ -57,6 +59,9 @@ pub fn unsupported(name: &str, on: bool) -> Option<&'static str> {
     match (name, on) {
         ("refcount", false) => {
             Some("norefcount: shared clusters would be copied, which this release does not do")
+        }
+        ("sparse", false) => {
+            Some("nosparse: every hole would be filled with zeroed clusters, which this release does not do")
         }
         _ => None,
     }
@@ -92,6 +97,18 @@ pub fn refusal(vol: &Volume, changes: &[(&str, bool)]) -> Result<Option<String>>
                     return Ok(Some(
                         "unwritten extents need sparse files, which are off on this volume".into(),
                     ));
+                }
+            }
+            ("sparse", true) => {
+                for (b, _) in vol.valid_inodes()? {
+                    let ino = vol.read_inode(b)?;
+                    if ocfs2_format::extend::past_size(vol, &ino).is_some() {
+                        if let Some(why) = ocfs2_format::extend::trim_refusal(&ino) {
+                            return Ok(Some(format!(
+                                "sparse: inode {b} holds clusters past its size to give back, but {why}"
+                            )));
+                        }
+                    }
                 }
             }
             ("discontig-bg", false) => {
@@ -365,6 +382,19 @@ pub fn write(
                 verify()?;
                 ocfs2_format::quota::rebuild(vol, t)
                     .map_err(|e| anyhow::anyhow!("recounting the quota usage: {e}"))?;
+            }
+        }
+    }
+    if changes.contains(&("sparse", true)) {
+        // Clusters past a file's size are given back first (tunefs.ocfs2's
+        // truncate_to_i_size); the bit comes last, with the superblock.
+        for (b, _) in vol.valid_inodes()? {
+            let ino = vol.read_inode(b)?;
+            if let Some(keep) = ocfs2_format::extend::past_size(vol, &ino) {
+                verify()?;
+                ocfs2_format::extend::trim_to_size(vol, b, keep).map_err(|e| {
+                    anyhow::anyhow!("inode {b}: giving back the clusters past its size: {e}")
+                })?;
             }
         }
     }
