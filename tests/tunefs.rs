@@ -2963,6 +2963,32 @@ fn past_size_files(img: &Path) {
     }
 }
 
+/// Files with holes on a sparse volume: `/f1` two clusters then a hole of
+/// two to its size, `/f2` a hole of two clusters then one; every cluster
+/// filled with a byte of its own. (Clusters past a file's size are
+/// INODE_SPARSE_SIZE to both checkers on a sparse volume without
+/// unwritten extents, and nosparse refuses unwritten ones.)
+fn holey_files(img: &Path) {
+    use common::edit::*;
+    use ocfs2_format::ondisk::file_type;
+    let v = open_rw(img);
+    let root = v.root_blkno();
+    let cs = u64::from(v.cluster_size());
+    let bs = u64::from(v.block_size());
+    let f1 = new_inode(&v, 0o100644, 1, Body::Extents(2, 4 * cs));
+    add_entry(&v, root, b"f1", f1, file_type::REG_FILE);
+    let f2 = new_inode(&v, 0o100644, 1, Body::Extents(1, 3 * cs));
+    add_entry(&v, root, b"f2", f2, file_type::REG_FILE);
+    edit_inode(&v, f2, |b| put32(b, ext_rec(0), 2));
+    for (f, byte) in [(f1, 0x5Au8), (f2, 0xC3)] {
+        let ino = v.read_inode(f).unwrap();
+        for e in v.extents(&ino).unwrap() {
+            let data = vec![byte; (u64::from(e.clusters) * cs) as usize];
+            v.device().write_at(e.blkno * bs, &data).unwrap();
+        }
+    }
+}
+
 /// `/f1` and `/f2`: clusters, bytes read, and the bytes on disk under
 /// their extents.
 fn clusters_and_bytes(dev: &Path) -> Vec<(u32, Vec<u8>, Vec<u8>)> {
@@ -2990,8 +3016,8 @@ fn clusters_and_bytes(dev: &Path) -> Vec<(u32, Vec<u8>, Vec<u8>)> {
 
 /// `sparse` on: a file's clusters past its size are given back and the
 /// rest of its last cluster zeroed, as tunefs.ocfs2's truncate_to_i_size
-/// does, then the bit; `nosparse` is refused by name, writing nothing; a
-/// kill at any write leaves a volume a rerun finishes.
+/// does, then the bit; a kill at any write leaves a volume a rerun
+/// finishes.
 #[test]
 fn sparse_is_turned_on_as_tunefs_ocfs2_turns_it() {
     let (a, b) = parity_pair_with(
@@ -3033,11 +3059,6 @@ fn sparse_is_turned_on_as_tunefs_ocfs2_turns_it() {
         assert_ne!(sb.s_feature_incompat.get() & 0x0010, 0, "sparse is off");
     }
     both_clean(dev, "sparse");
-    let whole = digest(dev, &[]);
-    tunefs(&["-y", "--fs-features=nosparse"], dev)
-        .expect(REFUSED)
-        .stderr_has("nosparse");
-    assert_eq!(digest(dev, &[]), whole, "a refused nosparse wrote");
     kill_at_every_write(&base, &["-y", "--fs-features=sparse"], &mut |img, n| {
         tunefs(&["-y", "--fs-features=sparse"], img).expect(OK);
         both_clean(img, &format!("sparse again after a kill before write {n}"));
@@ -3046,6 +3067,87 @@ fn sparse_is_turned_on_as_tunefs_ocfs2_turns_it() {
             ours,
             "after a kill before write {n}"
         );
+    });
+}
+
+/// `nosparse`: every hole below a file's size filled with zeroed clusters,
+/// as tunefs.ocfs2 does, then the bit; the bytes read stay; a kill at any write leaves a volume a rerun
+/// finishes.
+#[test]
+fn sparse_is_turned_off_as_tunefs_ocfs2_turns_it() {
+    let (a, b) = parity_pair_with(
+        "nosparse-",
+        256 * MIB,
+        2,
+        &["-M", "local", "-J", "size=4M", "--fs-features=nounwritten"],
+        &holey_files,
+    );
+    let (dev, other) = (a.path.as_path(), b.path.as_path());
+    let base = b.copy("base.img");
+    both_clean(&base, "the holey files");
+    let before = clusters_and_bytes(dev);
+    assert_eq!(
+        before.iter().map(|f| f.0).collect::<Vec<_>>(),
+        vec![2, 1],
+        "the files' clusters before"
+    );
+    tunefs(&["-y", "--fs-features=nosparse"], dev)
+        .expect(OK)
+        .stdout_has("feature sparse: off: done");
+    theirs(&["--fs-features=nosparse"], other);
+    let ours = clusters_and_bytes(dev);
+    assert_eq!(
+        ours,
+        clusters_and_bytes(other),
+        "ours and tunefs.ocfs2's files"
+    );
+    assert_eq!(
+        ours.iter().map(|f| f.0).collect::<Vec<_>>(),
+        vec![4, 3],
+        "every file holds the clusters its size needs"
+    );
+    for (o, b) in ours.iter().zip(&before) {
+        assert_eq!(o.1, b.1, "the bytes read stay");
+    }
+    for d in [dev, other] {
+        let sb = *open_ro(d).sb();
+        assert_eq!(
+            sb.s_feature_incompat.get() & 0x0010,
+            0,
+            "sparse is still on"
+        );
+    }
+    both_clean(dev, "nosparse");
+    // With unwritten extents on (mkfs's default), refused as tunefs.ocfs2
+    // refuses it, writing nothing.
+    let u = Image::sparse("nosparse-unwritten-", 256 * MIB);
+    mkfs(&u.path, 4096, 2, &["-M", "local", "-J", "size=4M"]);
+    let whole = digest(&u.path, &[]);
+    tunefs(&["-y", "--fs-features=nosparse"], &u.path)
+        .expect(REFUSED)
+        .stderr_has("unwritten extents are enabled");
+    assert_eq!(digest(&u.path, &[]), whole, "a refused nosparse wrote");
+    kill_at_every_write(&base, &["-y", "--fs-features=nosparse"], &mut |img, n| {
+        tunefs(&["-y", "--fs-features=nosparse"], img).expect(OK);
+        both_clean(
+            img,
+            &format!("nosparse again after a kill before write {n}"),
+        );
+        let got = clusters_and_bytes(img);
+        for (i, (g, o)) in got.iter().zip(&ours).enumerate() {
+            assert_eq!(g.0, o.0, "file {i}: clusters after a kill before write {n}");
+            assert!(
+                g.1 == o.1,
+                "file {i}: bytes read after a kill before write {n}"
+            );
+            let at = g.2.iter().zip(&o.2).position(|(x, y)| x != y);
+            assert!(
+                g.2.len() == o.2.len() && at.is_none(),
+                "file {i}: bytes under its extents after a kill before write {n}: lengths {} {}, first difference at {at:?}",
+                g.2.len(),
+                o.2.len()
+            );
+        }
     });
 }
 

@@ -1,6 +1,8 @@
 //! Clusters added to and taken from the end of a file whose extent list
 //! lives in its inode (tree depth 0): the journals and the other system
-//! files tunefs sizes. Files with an extent tree are refused.
+//! files tunefs sizes; the clusters of regular files past their size given
+//! back and their holes filled when sparse files are turned on or off.
+//! Files with an extent tree are refused.
 
 use crate::alloc;
 use crate::blockcheck::CheckAt;
@@ -187,4 +189,105 @@ pub fn trim_to_size(vol: &Volume, blkno: u64, keep: u64) -> Result<()> {
     }
     vol.device().flush()?;
     truncate(vol, blkno, keep, false)
+}
+
+/// The holes of a regular file (not a system file, not inline) below its
+/// size, as (first cluster, clusters): what turning sparse files off fills
+/// (tunefs.ocfs2's find_holes_in_file). Empty for any other inode.
+pub fn holes(vol: &Volume, ino: &crate::fs::Inode) -> Result<Vec<(u64, u64)>> {
+    let di = ino.di();
+    if di.i_mode.get() & 0o170000 != 0o100000
+        || ino.flags() & inode_flags::SYSTEM != 0
+        || ino.is_inline()
+    {
+        return Ok(Vec::new());
+    }
+    let size = ino.size().div_ceil(u64::from(vol.cluster_size()));
+    let mut mapped: Vec<(u64, u64)> = vol
+        .extents(ino)?
+        .iter()
+        .map(|e| (u64::from(e.cpos), u64::from(e.clusters)))
+        .collect();
+    mapped.sort_unstable();
+    let mut out = Vec::new();
+    let mut at = 0u64;
+    for (cpos, n) in mapped.into_iter().chain([(size, 0)]) {
+        let end = cpos.min(size);
+        if end > at {
+            out.push((at, end - at));
+        }
+        at = at.max(cpos + n);
+        if at >= size {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// What [`fill_holes`] refuses for inode `ino` with `holes` holes, or
+/// None: an extent tree deeper than the inode, an unwritten extent, or
+/// more records than its list holds (one per hole at the least).
+pub fn fill_refusal(ino: &crate::fs::Inode, holes: usize) -> Option<String> {
+    let (el, recs) = match list(ino.blkno, &ino.buf) {
+        Ok(x) => x,
+        Err(e) => return Some(e.to_string()),
+    };
+    if recs.iter().any(|r| r.flags() & EXT_UNWRITTEN != 0) {
+        return Some(format!("inode {} has unwritten extents", ino.blkno));
+    }
+    (recs.len() + holes > usize::from(el.l_count.get())).then(|| {
+        format!(
+            "inode {}: its holes need more extent records than its inode holds ({})",
+            ino.blkno,
+            el.l_count.get()
+        )
+    })
+}
+
+/// Fill the holes of file `blkno` (see [`holes`]) with zeroed clusters, as
+/// tunefs.ocfs2 fills them when sparse files are turned off: the clusters
+/// taken from the global bitmap (libocfs2's ocfs2_new_clusters, a run at a
+/// time), zeroed, then the inode written with their records in place and
+/// its `i_clusters`. A crash before the inode leaves clusters marked that
+/// nothing uses, which fsck frees, and the file as it was. Returns the
+/// clusters added.
+pub fn fill_holes(vol: &Volume, blkno: u64) -> Result<u64> {
+    let mut ino = vol.read_inode(blkno)?;
+    let holes = holes(vol, &ino)?;
+    if holes.is_empty() {
+        return Ok(0);
+    }
+    let (el, mut recs) = list(blkno, &ino.buf)?;
+    let bpc = u64::from(vol.cluster_size() / vol.block_size());
+    let bs = u64::from(vol.block_size());
+    let cs = u64::from(vol.cluster_size());
+    let room = usize::from(el.l_count.get());
+    let mut added = 0u64;
+    for (start, len) in holes {
+        let mut at = start;
+        while at < start + len {
+            if recs.len() == room {
+                return Err(Error::Invalid(format!(
+                    "inode {blkno}: its extent list is full ({room} records); the clusters taken are left to fsck"
+                )));
+            }
+            let (first, n) = alloc::take_range(vol, 1, (start + len - at).min(MAX_LEAF))?;
+            vol.device().zero_range(first * bpc * bs, n * cs)?;
+            let mut r = ExtentRec::default();
+            r.e_cpos.set(at as u32);
+            r.e_int_clusters.set(n as u32);
+            r.e_blkno.set(first * bpc);
+            recs.push(r);
+            at += n;
+            added += n;
+        }
+    }
+    recs.sort_by_key(|r| r.e_cpos.get());
+    vol.device().flush()?;
+    put_list(&mut ino.buf, &el, &recs);
+    let clusters = u64::from(ino.di().i_clusters.get()) + added;
+    set_sizes(&mut ino.buf, clusters, cs, false);
+    vol.write_meta(blkno, &mut ino.buf, CheckAt::Inode)?;
+    vol.device().flush()?;
+    Ok(added)
 }

@@ -16,8 +16,9 @@
 //! discontiguous; `xattr` on (with the 256-byte inline xattr size), and off
 //! when no inode has extended attributes; `sparse` on (every regular
 //! file's clusters past its size given back first, their tail zeroed, as
-//! tunefs.ocfs2's truncate_to_i_size). The turns that move data
-//! (`nosparse`, `norefcount`) are refused by name.
+//! tunefs.ocfs2's truncate_to_i_size) and off (every hole below a file's
+//! size filled with zeroed clusters, then what runs past its size given
+//! back). `norefcount`, which copies shared data, is refused by name.
 //! One superblock write (backups first, the primary last) is the change.
 
 use anyhow::Result;
@@ -60,9 +61,6 @@ pub fn unsupported(name: &str, on: bool) -> Option<&'static str> {
         ("refcount", false) => {
             Some("norefcount: shared clusters would be copied, which this release does not do")
         }
-        ("sparse", false) => {
-            Some("nosparse: every hole would be filled with zeroed clusters, which this release does not do")
-        }
         _ => None,
     }
 }
@@ -97,6 +95,11 @@ pub fn refusal(vol: &Volume, changes: &[(&str, bool)]) -> Result<Option<String>>
                     return Ok(Some(
                         "unwritten extents need sparse files, which are off on this volume".into(),
                     ));
+                }
+            }
+            ("sparse", false) => {
+                if let Some(why) = nosparse_refusal(vol, changes)? {
+                    return Ok(Some(why));
                 }
             }
             ("sparse", true) => {
@@ -151,6 +154,41 @@ pub fn refusal(vol: &Volume, changes: &[(&str, bool)]) -> Result<Option<String>>
         }
     }
     Ok(None)
+}
+
+/// Why `nosparse` cannot be done, or None: unwritten extents on (and not
+/// turned off in the same run), a file whose holes or clusters past its
+/// size this release cannot handle, or fewer free clusters than the holes
+/// need (tunefs.ocfs2 adds the extent blocks it might need; ours refuses a
+/// file whose records do not fit its inode instead).
+fn nosparse_refusal(vol: &Volume, changes: &[(&str, bool)]) -> Result<Option<String>> {
+    if vol.features().ro_compat & ro_compat::UNWRITTEN != 0
+        && !changes.contains(&("unwritten", false))
+    {
+        return Ok(Some(
+            "nosparse: unwritten extents are enabled; sparse files cannot be disabled (turn unwritten off too)"
+                .into(),
+        ));
+    }
+    let mut need = 0u64;
+    for (b, _) in vol.valid_inodes()? {
+        let ino = vol.read_inode(b)?;
+        let holes = ocfs2_format::extend::holes(vol, &ino)?;
+        if !holes.is_empty() {
+            if let Some(why) = ocfs2_format::extend::fill_refusal(&ino, holes.len()) {
+                return Ok(Some(format!("nosparse: {why}")));
+            }
+            need += holes.iter().map(|h| h.1).sum::<u64>();
+        }
+        if ocfs2_format::extend::past_size(vol, &ino).is_some() {
+            if let Some(why) = ocfs2_format::extend::trim_refusal(&ino) {
+                return Ok(Some(format!("nosparse: {why}")));
+            }
+        }
+    }
+    let free = vol.free_cluster_count()?;
+    Ok((need > free)
+        .then(|| format!("nosparse: filling the holes takes {need} clusters, {free} are free")))
 }
 
 /// A suballocator group whose descriptor holds an extent list of runs.
@@ -376,14 +414,8 @@ pub fn write(
                 .map_err(|e| anyhow::anyhow!("inode {b}: moving its inline data out: {e}"))?;
         }
         // Quota usage follows the clusters taken (tunefs.ocfs2 charges
-        // each owner a cluster): recounted, limits kept.
-        for t in [QuotaType::User, QuotaType::Group] {
-            if vol.features().ro_compat & t.feature() != 0 {
-                verify()?;
-                ocfs2_format::quota::rebuild(vol, t)
-                    .map_err(|e| anyhow::anyhow!("recounting the quota usage: {e}"))?;
-            }
-        }
+        // each owner a cluster).
+        recount_quotas(vol, verify)?;
     }
     if changes.contains(&("sparse", true)) {
         // Clusters past a file's size are given back first (tunefs.ocfs2's
@@ -407,6 +439,32 @@ pub fn write(
                         anyhow::anyhow!("inode {b}: making its unwritten extents written: {e}")
                     })?;
             }
+        }
+    }
+    if changes.contains(&("sparse", false)) {
+        // After the unwritten extents are written (above): each file's
+        // holes filled with zeroed clusters, its clusters past its size
+        // given back, as tunefs.ocfs2 does; quota usage follows.
+        let mut changed = false;
+        for (b, _) in vol.valid_inodes()? {
+            let ino = vol.read_inode(b)?;
+            if !ocfs2_format::extend::holes(vol, &ino)?.is_empty() {
+                verify()?;
+                ocfs2_format::extend::fill_holes(vol, b)
+                    .map_err(|e| anyhow::anyhow!("inode {b}: filling its holes: {e}"))?;
+                changed = true;
+            }
+            let ino = vol.read_inode(b)?;
+            if let Some(keep) = ocfs2_format::extend::past_size(vol, &ino) {
+                verify()?;
+                ocfs2_format::extend::trim_to_size(vol, b, keep).map_err(|e| {
+                    anyhow::anyhow!("inode {b}: giving back the clusters past its size: {e}")
+                })?;
+                changed = true;
+            }
+        }
+        if changed {
+            recount_quotas(vol, verify)?;
         }
     }
     if changes.contains(&("indexed-dirs", false)) {
@@ -450,6 +508,19 @@ pub fn write(
             }
             ocfs2_format::dxtree::build(vol, d, seed, &|_| true)
                 .map_err(|e| anyhow::anyhow!("directory {d}: building its index: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Quota usage recounted from the inodes, limits kept (after clusters
+/// were taken or given back).
+fn recount_quotas(vol: &Volume, verify: &dyn Fn() -> Result<()>) -> Result<()> {
+    for t in [QuotaType::User, QuotaType::Group] {
+        if vol.features().ro_compat & t.feature() != 0 {
+            verify()?;
+            ocfs2_format::quota::rebuild(vol, t)
+                .map_err(|e| anyhow::anyhow!("recounting the quota usage: {e}"))?;
         }
     }
     Ok(())
