@@ -420,14 +420,12 @@ pub fn write(
     if changes.contains(&("sparse", true)) {
         // Clusters past a file's size are given back first (tunefs.ocfs2's
         // truncate_to_i_size); the bit comes last, with the superblock.
+        let mut changed = false;
         for (b, _) in vol.valid_inodes()? {
-            let ino = vol.read_inode(b)?;
-            if let Some(keep) = ocfs2_format::extend::past_size(vol, &ino) {
-                verify()?;
-                ocfs2_format::extend::trim_to_size(vol, b, keep).map_err(|e| {
-                    anyhow::anyhow!("inode {b}: giving back the clusters past its size: {e}")
-                })?;
-            }
+            changed |= trim_past_size(vol, b, verify)?;
+        }
+        if changed {
+            recount_quotas(vol, verify)?;
         }
     }
     if changes.contains(&("unwritten", false)) {
@@ -454,14 +452,7 @@ pub fn write(
                     .map_err(|e| anyhow::anyhow!("inode {b}: filling its holes: {e}"))?;
                 changed = true;
             }
-            let ino = vol.read_inode(b)?;
-            if let Some(keep) = ocfs2_format::extend::past_size(vol, &ino) {
-                verify()?;
-                ocfs2_format::extend::trim_to_size(vol, b, keep).map_err(|e| {
-                    anyhow::anyhow!("inode {b}: giving back the clusters past its size: {e}")
-                })?;
-                changed = true;
-            }
+            changed |= trim_past_size(vol, b, verify)?;
         }
         if changed {
             recount_quotas(vol, verify)?;
@@ -511,6 +502,19 @@ pub fn write(
         }
     }
     Ok(())
+}
+
+/// Give back the clusters of inode `b` past its size, if it holds any
+/// (`extend::past_size`); returns whether it did.
+fn trim_past_size(vol: &Volume, b: u64, verify: &dyn Fn() -> Result<()>) -> Result<bool> {
+    let ino = vol.read_inode(b)?;
+    let Some(keep) = ocfs2_format::extend::past_size(vol, &ino) else {
+        return Ok(false);
+    };
+    verify()?;
+    ocfs2_format::extend::trim_to_size(vol, b, keep)
+        .map_err(|e| anyhow::anyhow!("inode {b}: giving back the clusters past its size: {e}"))?;
+    Ok(true)
 }
 
 /// Quota usage recounted from the inodes, limits kept (after clusters
