@@ -643,10 +643,30 @@ pub fn run(cli: &Cli, req: &Request) -> Result<u8> {
     }
     if !plan.changes() {
         if !cli.quiet {
-            println!(
-                "Nothing to change: MMP is {}, update interval {stored} s",
-                if mmp_on { "enabled" } else { "disabled" }
-            );
+            // Say what was asked that the volume has already, then the
+            // MMP state the run found.
+            let already: Vec<String> = req
+                .bits
+                .iter()
+                .map(|(name, on)| (name.as_str(), *on))
+                .chain(req.quota.iter().map(|&(t, on)| (quota::name(t), on)))
+                .map(|(name, on)| format!("{}{name}", if on { "" } else { "no" }))
+                .collect();
+            for n in &plan.notes {
+                println!("{n}");
+            }
+            if already.is_empty() {
+                println!(
+                    "Nothing to change: MMP is {}, update interval {stored} s",
+                    if mmp_on { "enabled" } else { "disabled" }
+                );
+            } else {
+                println!(
+                    "Nothing to change: the volume has {} already (MMP is {})",
+                    already.join(", "),
+                    if mmp_on { "enabled" } else { "disabled" }
+                );
+            }
         }
         return Ok(exit::OK);
     }
