@@ -1700,8 +1700,8 @@ fn bad_input() {
         ("nobogus", &["unknown feature 'nobogus'"]),
         ("mmp,frob", &["unknown feature 'frob'"]),
         (
-            "sparse",
-            &["feature 'sparse'", "not changed by this release"],
+            "heartbeat-device",
+            &["feature 'heartbeat-device'", "not changed by this release"],
         ),
         (
             "extended-slotmap,noextended-slotmap",
@@ -2443,7 +2443,7 @@ fn feature_bits_change_as_tunefs_ocfs2_changes_them() {
     let whole = digest(dev, &[]);
     for (list, why) in [
         ("norefcount", "which this release does not do"),
-        ("nosparse", "not changed by this release"),
+        ("nosparse", "unwritten extents are enabled"),
     ] {
         let arg = format!("--fs-features={list}");
         let r = tunefs(&["-y", &arg], dev);

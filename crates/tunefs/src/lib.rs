@@ -225,7 +225,7 @@ pub fn request(cli: &Cli) -> Result<Request, String> {
                 }
                 other => {
                     return Err(if features::by_name(other).is_some() {
-                        format!("feature '{raw}': not changed by this release (it changes mmp, extended-slotmap, local, backup-super, append-dio, inline-data, refcount, discontig-bg, xattr, unwritten, nometaecc, noindexed-dirs, usrquota and grpquota)")
+                        format!("feature '{raw}': not changed by this release (it changes mmp, extended-slotmap, local, backup-super, sparse, append-dio, inline-data, refcount, discontig-bg, xattr, unwritten, metaecc, indexed-dirs, usrquota and grpquota)")
                     } else {
                         format!("unknown feature '{raw}'")
                     });

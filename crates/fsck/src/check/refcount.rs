@@ -131,8 +131,8 @@ impl Checker<'_> {
     /// a record whose clusters are all covered as often gets that count
     /// (none: the record goes, and its clusters are freed next round);
     /// clusters refcounted extents cover with no record get one, in their
-    /// leaf while it has room. Records whose clusters are covered
-    /// unevenly are reported only (they would need splitting).
+    /// leaf while it has room. A record whose clusters are covered
+    /// unevenly would need splitting: its tree is rebuilt.
     pub(super) fn check_refcount_records(&mut self) {
         let mut roots: Vec<u64> = self
             .refcount_trees
@@ -177,11 +177,14 @@ impl Checker<'_> {
                         fix,
                     );
                 } else if counts.len() > 1 {
-                    self.add(
+                    // The record would need splitting: the tree is rebuilt
+                    // from what the inodes share, after every other repair.
+                    self.add_fix(
                         "REFCOUNT_COUNT_INVALID",
                         Some(blkno),
                         Some(root),
                         format!("refcount tree {root}: clusters {cpos}+{n} have refcount {count}, but not every one is shared as often"),
+                        Fix::RebuildRefcount(root),
                     );
                 }
             }
