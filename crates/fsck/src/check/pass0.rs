@@ -193,13 +193,16 @@ impl Checker<'_> {
                             }
                             continue;
                         }
-                        // A slot is freed only where no live node can
-                        // hold it: with MMP the guard has watched the
-                        // volume before this pass, and a local volume has
-                        // no other node. On a clustered volume without MMP
-                        // this tool cannot ask the cluster stack, and the
-                        // slot is left.
-                        let free = (mmp || f.has_incompat(incompat::LOCAL_MOUNT))
+                        // A slot is freed only on a local volume without
+                        // MMP: no other node can hold it, and a mount here
+                        // is refused before any pass. With MMP the slots
+                        // are the protocol's: a dead clustered node's
+                        // VALID_CLUSTER stays for the clustered mount that
+                        // recovers it (the same-kind rule), and the guard
+                        // refuses an unknown value. On a clustered volume
+                        // without MMP this tool cannot ask the cluster
+                        // stack.
+                        let free = (!mmp && f.has_incompat(incompat::LOCAL_MOUNT))
                             .then_some(Fix::FreeSlot(s.index));
                         let (code, message) = match MmpState::decode(s.raw) {
                             MmpState::Empty | MmpState::Fsck => continue, // Fsck: our own marker, or refused before we got here
