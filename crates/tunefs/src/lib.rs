@@ -1061,9 +1061,13 @@ mod tests {
         assert!(request(&cli(&["--fs-features=bogus"]))
             .unwrap_err()
             .contains("unknown feature"));
-        assert!(request(&cli(&["--fs-features=sparse"]))
+        assert!(request(&cli(&["--fs-features=heartbeat-device"]))
             .unwrap_err()
             .contains("not changed by this release"));
+        assert_eq!(
+            request(&cli(&["--fs-features=nosparse"])).unwrap().bits,
+            [("sparse".to_string(), false)]
+        );
         let r = request(&cli(&["--fs-features=extended-slotmap,nolocal"])).unwrap();
         assert_eq!((r.slot_map, r.local), (Some(Format::Extended), Some(false)));
         assert!(request(&cli(&["--fs-features=local,nolocal"])).is_err());
