@@ -220,9 +220,8 @@ impl Checker<'_> {
                     break;
                 }
                 self.seen_groups.insert(g);
-                let chains = self.chain_groups.entry(blkno).or_default();
-                chains.resize_with(recs.len(), Vec::new);
-                chains[ci].push(g);
+                // (The allocator's chain lists were made before its chains.)
+                self.chain_groups.get_mut(&blkno).expect("made above")[ci].push(g);
                 let (gd, bm) = GroupDesc::read_from_prefix(&buf).expect("block >= 64 bytes");
                 // A global bitmap group lives where its clusters begin (the
                 // first one at s_first_cluster_group): a descriptor anywhere
