@@ -272,3 +272,166 @@ fn a_name_added_to_an_indexed_directory_is_found() {
         Vec::<String>::new()
     );
 }
+
+/// Directories without an index on volumes with indexed-dirs, as
+/// mkfs.ocfs2 1.8.7 leaves its system directory and as directories made
+/// before the feature are: not damage for ours (`-n` exits 0, the finding
+/// says `damage: false`), DX_TREE_MISSING for fsck.ocfs2; our `-y` builds
+/// the indexes, then both checkers are clean, every name is still there and
+/// the kernel's lookup of each leads to it.
+#[test]
+fn a_directory_without_an_index_gets_one_from_y() {
+    let tmp = scratch("dx-missing-");
+    for (bs, features) in [(512, ""), (4096, ",noinline-data"), (1024, ",metaecc")] {
+        let ctx = format!("-b {bs}{features}");
+        let img = tmp.path().join(format!("m-{bs}.img"));
+        sparse_file(&img, 256 * MIB);
+        let out = cmd(find_tool("mkfs.ocfs2", "ocfs2-tools"))
+            .args(["-F", "-b", &bs.to_string(), "-C", "4096", "-N", "4"])
+            .args(["-M", "local", "-J", "size=4M"])
+            .arg(format!("--fs-features=indexed-dirs{features}"))
+            .arg(&img)
+            .output()
+            .expect("run mkfs.ocfs2");
+        assert!(mkfs_ocfs2_made(&out, true), "{ctx}: {}", common::show(&out));
+        // /big, a block directory with leaf-sized content and no index.
+        {
+            let vol = open_rw(&img);
+            let root = vol.root_blkno();
+            let big = ocfs2_format::link::make_subdir(&vol, 0, root, b"big", &|_| true)
+                .expect("make /big");
+            let file = new_inode(&vol, 0o100644, NAMES as u16, Body::Extents(1, 10));
+            for k in 0..NAMES {
+                ocfs2_format::link::insert_entry(
+                    &vol,
+                    big,
+                    format!("name-{k}").as_bytes(),
+                    file,
+                    1,
+                )
+                .expect("name the file");
+            }
+            // As a directory made before indexed-dirs was turned on.
+            dxtree::drop(&vol, big).expect("take /big's index away");
+        }
+        let unindexed = |img: &Path| -> Vec<(u64, usize)> {
+            let vol = open_ro(img);
+            let mut dirs = vec![vol.system_dir_blkno(), vol.root_blkno(), big(&vol).blkno];
+            dirs.retain(|&d| {
+                let ino = vol.read_inode(d).expect("dir");
+                !ino.is_inline()
+                    && ino.dyn_features() & ocfs2_format::ondisk::dyn_features::INDEXED_DIR == 0
+            });
+            dirs.iter()
+                .map(|&d| {
+                    (
+                        d,
+                        vol.dir_entries(&vol.read_inode(d).unwrap()).unwrap().len(),
+                    )
+                })
+                .collect()
+        };
+        let before = unindexed(&img);
+        assert!(
+            before.iter().any(|&(d, _)| d == big(&open_ro(&img)).blkno),
+            "{ctx}: directories without an index: {before:?}"
+        );
+        // Ours: offered, not damage.
+        let out = cmd(FSCK)
+            .args(["-fn", "--json"])
+            .arg(&img)
+            .output()
+            .unwrap();
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(out.status.code(), Some(0), "{ctx}: our -fn: {j}");
+        let found = j["findings"].as_array().expect("findings");
+        assert_eq!(
+            found.len(),
+            before.len(),
+            "{ctx}: one offer per directory: {j}"
+        );
+        for f in found {
+            assert_eq!(f["code"], "DX_TREE_MISSING", "{ctx}: {f}");
+            assert_eq!(f["damage"], false, "{ctx}: {f}");
+            assert_eq!(f["fixed"], false, "{ctx}: {f}");
+        }
+        // fsck.ocfs2 reports it.
+        let copy = img.with_extension("copy");
+        std::fs::copy(&img, &copy).expect("copy");
+        let out = cmd(find_tool("fsck.ocfs2", "ocfs2-tools"))
+            .arg("-fn")
+            .arg(&copy)
+            .output()
+            .expect("run fsck.ocfs2");
+        let said = String::from_utf8_lossy(&out.stdout)
+            .matches("[DX_TREE_MISSING]")
+            .count();
+        assert!(said >= 1, "{ctx}: fsck.ocfs2: {}", common::show(&out));
+        // -p leaves it and exits 0.
+        let out = cmd(FSCK).args(["-fp"]).arg(&copy).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{ctx}: -p: {}",
+            common::show(&out)
+        );
+        let _ = std::fs::remove_file(&copy);
+        // -y builds the indexes.
+        let out = cmd(FSCK)
+            .args(["-fy", "--json"])
+            .arg(&img)
+            .output()
+            .unwrap();
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(out.status.code(), Some(1), "{ctx}: our -fy: {j}");
+        let made = j["findings"].as_array().expect("findings");
+        assert!(
+            made.len() == before.len()
+                && made
+                    .iter()
+                    .all(|f| f["code"] == "DX_TREE_MISSING" && f["fixed"] == true),
+            "{ctx}: our -fy: {j}"
+        );
+        assert_eq!(
+            ours(&img, "-n"),
+            (Some(0), vec![]),
+            "{ctx}: our -fn after -fy"
+        );
+        let copy = img.with_extension("theirs");
+        std::fs::copy(&img, &copy).expect("copy");
+        let out = cmd(find_tool("fsck.ocfs2", "ocfs2-tools"))
+            .arg("-fn")
+            .arg(&copy)
+            .output()
+            .expect("run fsck.ocfs2");
+        let _ = std::fs::remove_file(&copy);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.code() == Some(0) && !stdout.lines().any(|l| l.starts_with('[')),
+            "{ctx}: fsck.ocfs2 after our -fy: {}",
+            common::show(&out)
+        );
+        assert_eq!(unindexed(&img), vec![], "{ctx}: every directory indexed");
+        let vol = open_ro(&img);
+        for (d, names) in before {
+            let dir = vol.read_inode(d).expect("dir");
+            let read = dxtree::entries(&vol, &dir).expect("the index built");
+            assert_eq!(
+                read.entries.len(),
+                names,
+                "{ctx}: directory {d}: index entries"
+            );
+            assert_eq!(
+                dxtree::misses(&vol, &dir, &read).unwrap(),
+                Vec::<String>::new(),
+                "{ctx}: directory {d}"
+            );
+            assert_eq!(
+                vol.dir_entries(&dir).unwrap().len(),
+                names,
+                "{ctx}: directory {d}: names"
+            );
+        }
+        let _ = std::fs::remove_file(&img);
+    }
+}

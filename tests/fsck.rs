@@ -161,6 +161,11 @@ impl Ours {
     fn codes(&self) -> Vec<String> {
         self.codes_where(|_| true)
     }
+    /// The codes of the findings that are damage (not an improvement
+    /// offered, DX_TREE_MISSING).
+    fn damage_codes(&self) -> Vec<String> {
+        self.codes_where(|f| f["damage"] != false)
+    }
     /// Whether every finding carries a repair (`repair` not null).
     fn all_repairable(&self) -> bool {
         self.json
@@ -248,6 +253,12 @@ fn theirs_clean(r: &Run) -> bool {
         .all(|l| l.starts_with("[DX_TREE_MISSING]"))
         && r.code == Some(0)
         && r.stdout.contains("All passes succeeded")
+}
+
+/// Clean for `fsck.ocfs2` without exception: after our `-y`, which builds
+/// the indexes it would report missing.
+fn theirs_fully_clean(r: &Run) -> bool {
+    problem_lines(r).is_empty() && theirs_clean(r)
 }
 
 /// Run `f` over `items` on `workers` threads; results in input order.
@@ -353,11 +364,17 @@ fn clean_volumes_have_no_findings() {
         }
         let o = ours_n(&img);
         let _ = std::fs::remove_file(&img);
+        // Nothing but improvements offered, which are not damage:
+        // DX_TREE_MISSING on the system directory both mkfs tools leave
+        // unindexed when it does not fit inline.
         let ok = o.run.code == Some(EXIT_CLEAN)
             && o.json_consistent().is_ok()
-            && o.json
-                .as_ref()
-                .is_some_and(|j| j["findings"] == serde_json::json!([]));
+            && o.json.as_ref().is_some_and(|j| {
+                j["findings"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .all(|f| f["code"] == "DX_TREE_MISSING" && f["damage"] == false)
+                })
+            });
         (ok, format!("[{name} by {by}] {opts}: {}", o.run.show()))
     });
     let failures: Vec<&String> = results.iter().filter(|r| !r.0).map(|r| &r.1).collect();
@@ -1243,7 +1260,7 @@ fn corruption_suite() {
     for (b, img) in &bases {
         let o = ours_n(img);
         assert!(
-            o.run.code == Some(EXIT_CLEAN) && o.codes().is_empty(),
+            o.run.code == Some(EXIT_CLEAN) && o.damage_codes().is_empty(),
             "base {b:?} is not clean for fsck.ocfs2-mmp:\n{}",
             o.run.show()
         );
@@ -1318,7 +1335,7 @@ fn corruption_suite() {
             }
             if c.base != Base::Mmp {
                 let after = theirs(&img);
-                if !theirs_clean(&after) {
+                if !theirs_fully_clean(&after) {
                     why.push(format!("fsck.ocfs2 -fn after our -y:\n{}", after.show()));
                 }
             }
@@ -1352,7 +1369,7 @@ fn corruption_suite() {
                         n.run.show()
                     ));
                 }
-                if c.base != Base::Mmp && !theirs_clean(&theirs(&img)) {
+                if c.base != Base::Mmp && !theirs_fully_clean(&theirs(&img)) {
                     why.push("-y exited 1, fsck.ocfs2 -fn after it is not clean".into());
                 }
             }

@@ -1199,19 +1199,33 @@ impl Volume {
         Ok(())
     }
 
-    /// The inodes in use: every inode [`Self::each_inode`] finds with
-    /// `OCFS2_VALID_FL` and this file system's generation, by block.
+    /// The inodes in use: every inode [`Self::each_inode`] finds that
+    /// [`inode_in_use`] accepts, by block.
     pub fn valid_inodes(&self) -> Result<Vec<(u64, Dinode)>> {
         let gen = self.super_inode().di().i_fs_generation.get();
         let mut out = Vec::new();
         self.each_inode(&mut |blkno, buf| {
-            if let Ok((di, _)) = Dinode::read_from_prefix(buf) {
-                if di.i_flags.get() & inode_flags::VALID != 0 && di.i_fs_generation.get() == gen {
-                    out.push((blkno, di));
-                }
+            if let Some(di) = inode_in_use(buf, blkno, gen) {
+                out.push((blkno, di));
             }
         })?;
         Ok(out)
+    }
+
+    /// The inode at block `b` when [`inode_in_use`] accepts it (`None`
+    /// also when the block cannot be read).
+    pub fn valid_inode_at(&self, b: u64) -> Option<Dinode> {
+        let gen = self.super_inode().di().i_fs_generation.get();
+        inode_in_use(&self.read_block(b).ok()?, b, gen)
+    }
+
+    /// The bits of each group of chain allocator `alloc`: its chain list's
+    /// clusters per group times bits per cluster.
+    pub fn chain_group_bits(&self, alloc: u64) -> Result<u64> {
+        let ino = self.read_inode(alloc)?;
+        let (cl, _) = ChainList::read_from_prefix(ino.id2())
+            .map_err(|_| Error::corrupt(alloc, "the inode holds no chain list"))?;
+        Ok(u64::from(cl.cl_cpg.get()) * u64::from(cl.cl_bpc.get()))
     }
 
     /// The blocks of suballocator group `group`, in bit order (bit 0 is the
@@ -1382,4 +1396,18 @@ fn sig_str(b: &[u8]) -> String {
 /// Name of a per-slot system file, e.g. `journal:0003`.
 pub fn slot_file_name(base: &str, slot: u16) -> String {
     format!("{base}:{slot:04}")
+}
+
+/// `buf`, read from block `blkno`, holds an inode in use on the file
+/// system of generation `generation`: the inode signature, its own block
+/// number, `OCFS2_VALID_FL` and that generation.
+pub fn inode_in_use(buf: &[u8], blkno: u64, generation: u32) -> Option<Dinode> {
+    if !buf.starts_with(INODE_SIGNATURE) {
+        return None;
+    }
+    let (di, _) = Dinode::read_from_prefix(buf).ok()?;
+    (di.i_blkno.get() == blkno
+        && di.i_flags.get() & inode_flags::VALID != 0
+        && di.i_fs_generation.get() == generation)
+        .then_some(di)
 }

@@ -381,7 +381,7 @@ impl Fix {
             Fix::TakeBit { group, bit, .. } => {
                 format!("group {group}: set bit {bit}, the valid inode's")
             }
-            Fix::RebuildIndex(d) => format!("directory {d}: build its index again"),
+            Fix::RebuildIndex(d) => format!("directory {d}: build its index"),
             Fix::MendXattr { blkno, storage, .. } => format!(
                 "block {blkno}: mend the extended attributes of this {} (bad entries removed, counts and hashes set)",
                 storage.name()
@@ -832,7 +832,11 @@ impl Fix {
                 link::refill_dir(vol, blkno, parent, usable_cluster).map_err(anyhow::Error::from)
             }
             Fix::RebuildIndex(d) => {
-                ocfs2_format::dxtree::drop(vol, d)?;
+                // A directory without an index (DX_TREE_MISSING) has none
+                // to take away.
+                if vol.read_inode(d)?.dyn_features() & dyn_features::INDEXED_DIR != 0 {
+                    ocfs2_format::dxtree::drop(vol, d)?;
+                }
                 let seed = ocfs2_format::dx::seed(vol.sb());
                 ocfs2_format::dxtree::build(vol, d, seed, usable_cluster)
                     .map_err(anyhow::Error::from)
@@ -1038,11 +1042,7 @@ fn edit_supers(vol: &Volume, change: impl Fn(&mut [u8])) -> Result<()> {
 
 /// [`Fix::RebuildInodeGroup`].
 fn rebuild_inode_group(vol: &Volume, alloc: u64, group: u64, chain: u16) -> Result<()> {
-    let ino = vol.read_inode(alloc)?;
-    let (cl, _) = ChainList::read_from_prefix(ino.id2())
-        .map_err(|_| anyhow::anyhow!("allocator inode {alloc} holds no chain list"))?;
-    let bits = u64::from(cl.cl_cpg.get()) * u64::from(cl.cl_bpc.get());
-    let bits = u16::try_from(bits).context("the group's bit count")?;
+    let bits = u16::try_from(vol.chain_group_bits(alloc)?).context("the group's bit count")?;
     let generation = vol.super_inode().di().i_fs_generation.get();
     let bs = vol.block_size() as usize;
     let mut d =
@@ -1051,16 +1051,10 @@ fn rebuild_inode_group(vol: &Volume, alloc: u64, group: u64, chain: u16) -> Resu
     let mut used = 1u16;
     for bit in 1..bits {
         let b = group + u64::from(bit);
-        let holds = vol.read_block(b).is_ok_and(|buf| {
-            buf.starts_with(INODE_SIGNATURE)
-                && Dinode::read_from_prefix(&buf).is_ok_and(|(di, _)| {
-                    di.i_blkno.get() == b
-                        && di.i_suballoc_bit.get() == bit
-                        && di.i_flags.get() & inode_flags::VALID != 0
-                        && di.i_fs_generation.get() == generation
-                })
-        });
-        if holds {
+        if vol
+            .valid_inode_at(b)
+            .is_some_and(|di| di.i_suballoc_bit.get() == bit)
+        {
             bitmap[usize::from(bit / 8)] |= 1 << (bit % 8);
             used += 1;
         }

@@ -412,12 +412,14 @@ pub fn run(cli: &Cli) -> Result<u8> {
         .transpose();
     let mut findings = replayed;
     findings.append(&mut checker.findings);
-    let code = if findings.iter().any(|f| !f.fixed) {
+    // Improvements offered and not made (not damage) leave the exit code
+    // as it is: clean stays 0.
+    let code = if findings.iter().any(|f| !f.fixed && f.damage) {
         exit::UNCORRECTED
-    } else if findings.is_empty() {
-        exit::CLEAN
-    } else {
+    } else if findings.iter().any(|f| f.fixed) {
         exit::CORRECTED
+    } else {
+        exit::CLEAN
     };
     if cli.json {
         let out = serde_json::json!({
@@ -435,19 +437,28 @@ pub fn run(cli: &Cli) -> Result<u8> {
                 (None, Some(i)) => format!("inode {i}"),
                 (None, None) => "volume".to_string(),
             };
-            let fixed = if fnd.fixed { " (fixed)" } else { "" };
+            let fixed = match (fnd.fixed, fnd.damage) {
+                (true, _) => " (fixed)",
+                (false, true) => "",
+                (false, false) => " (not damage; -y makes it)",
+            };
             println!("[{}] {at}: {}{fixed}", fnd.code, fnd.message);
         }
         for n in &notes {
             println!("{}: {n}", cli.device);
         }
-        let left = findings.iter().filter(|f| !f.fixed).count();
-        let fixed = findings.len() - left;
+        let left = findings.iter().filter(|f| !f.fixed && f.damage).count();
+        let fixed = findings.iter().filter(|f| f.fixed).count();
+        let offered = match findings.iter().filter(|f| !f.fixed && !f.damage).count() {
+            0 => String::new(),
+            n => format!("; {n} improvement(s) not made (-y makes them)"),
+        };
+        let dev = &cli.device;
         match (fixed, left) {
-            (0, 0) => println!("{}: clean, {} clusters checked", cli.device, vol.clusters()),
-            (f, 0) => println!("{}: {f} problem(s) fixed; the volume is clean", cli.device),
-            (0, l) => println!("{}: {l} problem(s) found and left uncorrected", cli.device),
-            (f, l) => println!("{}: {f} problem(s) fixed, {l} left uncorrected", cli.device),
+            (0, 0) => println!("{dev}: clean, {} clusters checked{offered}", vol.clusters()),
+            (f, 0) => println!("{dev}: {f} problem(s) fixed; the volume is clean{offered}"),
+            (0, l) => println!("{dev}: {l} problem(s) found and left uncorrected{offered}"),
+            (f, l) => println!("{dev}: {f} problem(s) fixed, {l} left uncorrected{offered}"),
         }
     }
     if let Some(u) = undo_dev {

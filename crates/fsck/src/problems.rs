@@ -25,6 +25,10 @@ pub struct Problem {
     pub pass: &'static str,
     pub what: &'static str,
     pub repair: Repair,
+    /// Whether the volume is damaged while this stands. A problem that is
+    /// not damage (e2fsck's PR_NO_OK) is an improvement offered: reported,
+    /// made by `-y`, and left without changing the exit code.
+    pub damage: bool,
 }
 
 const fn p(code: &'static str, pass: &'static str, what: &'static str) -> Problem {
@@ -33,6 +37,7 @@ const fn p(code: &'static str, pass: &'static str, what: &'static str) -> Proble
         pass,
         what,
         repair: Repair::No,
+        damage: true,
     }
 }
 
@@ -43,6 +48,7 @@ const fn yes(code: &'static str, pass: &'static str, what: &'static str) -> Prob
         pass,
         what,
         repair: Repair::Yes,
+        damage: true,
     }
 }
 
@@ -53,6 +59,19 @@ const fn safe(code: &'static str, pass: &'static str, what: &'static str) -> Pro
         pass,
         what,
         repair: Repair::Safe,
+        damage: true,
+    }
+}
+
+/// Not damage: made by `-y`, or when a person answers yes; `-p` and `-n`
+/// leave it and the exit code does not count it.
+const fn offer(code: &'static str, pass: &'static str, what: &'static str) -> Problem {
+    Problem {
+        code,
+        pass,
+        what,
+        repair: Repair::Yes,
+        damage: false,
     }
 }
 
@@ -192,6 +211,7 @@ pub const PROBLEMS: &[Problem] = &[
     yes("IV_DX_TREE", "5", "a directory has an index on a volume without the indexed-dirs feature (the index is taken away)"),
     yes("DX_TREE_CORRUPT", "5", "a leaf of a directory's index is damaged, or the root's entry count is not what its lists hold (the index is built again)"),
     yes("DX_LOOKUP_FAILED", "5", "the kernel's lookup of a name through the index does not find it, or an index entry names no name in its block (the index is built again)"),
+    offer("DX_TREE_MISSING", "5", "a block directory on a volume with indexed-dirs has no index (not damage: the index is built, as fsck.ocfs2 builds it)"),
     yes("ROOT_DIR_MISSING", "5", "the root directory is missing or not a directory"),
     safe("LOSTFOUND_MISSING", "5", "lost+found is missing from the root directory"),
     yes("DIR_NOT_CONNECTED", "6", "a directory or file is not reachable from the root or the system directory"),
@@ -206,6 +226,11 @@ pub const PROBLEMS: &[Problem] = &[
 /// Whether `code` is repaired by `-y` (and, when safe, by `-p`).
 pub fn repairable(code: &str) -> bool {
     lookup(code).is_some_and(|p| p.repair != Repair::No)
+}
+
+/// Whether `code` stands for damage (unknown codes do).
+pub fn is_damage(code: &str) -> bool {
+    lookup(code).is_none_or(|p| p.damage)
 }
 
 pub fn lookup(code: &str) -> Option<&'static Problem> {

@@ -81,7 +81,10 @@ pub fn apply(
     // Freeing clusters and setting link counts are safe only when the passes
     // read every owner and every directory: a finding left unrepaired may
     // hide one.
-    let complete = findings.iter().all(|f| f.fixed || f.fix.is_some());
+    // An improvement declined (not damage) hides nothing.
+    let complete = findings
+        .iter()
+        .all(|f| f.fixed || f.fix.is_some() || !f.damage);
     let mut fixes = distinct(findings);
     // A superblock count or the global bitmap's chains being repaired are
     // a round of their own: the other repairs were computed from them, and

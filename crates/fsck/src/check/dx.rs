@@ -12,6 +12,30 @@ use ocfs2_format::dx as dxf;
 use ocfs2_format::dxtree;
 
 impl Checker<'_> {
+    /// A block directory without an index on a volume with indexed-dirs:
+    /// valid (the kernel searches it linearly), but fsck.ocfs2 reports it
+    /// (DX_TREE_MISSING) and `-y` builds the index, as fsck.ocfs2 does, so
+    /// that after `-y` both checkers agree. Offered only for a directory
+    /// the check found nothing wrong with.
+    pub(super) fn offer_index(&mut self, ino: &Inode) {
+        let d = ino.blkno;
+        if !self.vol.features().has_incompat(incompat::INDEXED_DIRS)
+            || self
+                .findings
+                .iter()
+                .any(|f| f.blkno == Some(d) || f.inode == Some(d))
+        {
+            return;
+        }
+        self.add_fix(
+            "DX_TREE_MISSING",
+            Some(d),
+            None,
+            format!("directory {d} has no index"),
+            Fix::RebuildIndex(d),
+        );
+    }
+
     /// `sound`: the directory's blocks were read whole and found sound in
     /// this round, so that an index can be built from them.
     pub(super) fn check_index(&mut self, ino: &Inode, sound: bool) {

@@ -27,15 +27,7 @@ impl Checker<'_> {
     /// its allocator that no chain reached, that group (recorded for
     /// [`Checker::relink_lost_groups`]).
     pub(super) fn lost_group_of(&mut self, b: u64) -> Option<u64> {
-        let buf = self.vol.read_block(b).ok()?;
-        let (di, _) = Dinode::read_from_prefix(&buf).ok()?;
-        if !buf.starts_with(INODE_SIGNATURE)
-            || di.i_blkno.get() != b
-            || di.i_flags.get() & inode_flags::VALID == 0
-            || di.i_fs_generation.get() != self.generation
-        {
-            return None;
-        }
+        let di = self.vol.valid_inode_at(b)?;
         let bit = di.i_suballoc_bit.get();
         let g = match di.i_suballoc_loc.get() {
             0 => b.checked_sub(u64::from(bit))?,
@@ -72,9 +64,7 @@ impl Checker<'_> {
     /// The blocks a group of inode allocator `alloc` spans: its chain
     /// list's clusters per group times blocks per cluster.
     fn inode_group_bits(&self, alloc: u64) -> Option<u64> {
-        let ino = self.vol.read_inode(alloc).ok()?;
-        let (cl, _) = ChainList::read_from_prefix(ino.id2()).ok()?;
-        let bits = u64::from(cl.cl_cpg.get()) * u64::from(cl.cl_bpc.get());
+        let bits = self.vol.chain_group_bits(alloc).ok()?;
         (bits > 1 && bits <= u64::from(u16::MAX)).then_some(bits)
     }
 

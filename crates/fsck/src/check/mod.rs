@@ -42,6 +42,9 @@ pub struct Finding {
     /// The inode (block number) it belongs to, when it differs from `blkno`.
     pub inode: Option<u64>,
     pub message: String,
+    /// Whether it is damage; `false` for an improvement offered
+    /// (`problems::Problem::damage`), which the exit code does not count.
+    pub damage: bool,
     /// Whether this run repaired it (`-y`, or `-p` for what is safe).
     pub fixed: bool,
     /// How `-y` and `-p` repair it, when this release can: in JSON, the
@@ -65,6 +68,7 @@ impl Finding {
             blkno,
             inode,
             message,
+            damage: problems::is_damage(code),
             fixed: false,
             fix: match code {
                 "GROUP_FREE_BITS" => inode.map(Fix::Recount),

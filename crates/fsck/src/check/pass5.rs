@@ -143,10 +143,13 @@ impl Checker<'_> {
                         self.findings.push(Finding { fix, ..f });
                     }
                 }
+                // Rebuilt, or built, only from blocks read whole and found
+                // sound.
+                let sound = self.findings.len() == before_dir;
                 if ino.dyn_features() & dyn_features::INDEXED_DIR != 0 {
-                    // Rebuilt only from blocks read whole and found sound.
-                    let sound = self.findings.len() == before_dir;
                     self.check_index(&ino, sound);
+                } else if nblocks > 0 && sound {
+                    self.offer_index(&ino);
                 }
             }
             if entries.len() < 2 && !entries.is_empty() {
