@@ -13,6 +13,7 @@ pub mod extend;
 pub mod features;
 pub mod fs;
 pub mod heartbeat;
+pub mod inprog;
 pub mod io;
 pub mod jbd2;
 pub mod journal;

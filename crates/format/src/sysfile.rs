@@ -400,3 +400,48 @@ pub fn quota_files(vol: &Volume, t: crate::quota::QuotaType) -> Result<Vec<Strin
         .map(|e| e.name_lossy())
         .collect())
 }
+
+/// The slot map made to hold `s_max_slots` entries, as libocfs2's
+/// `ocfs2_format_slot_map` sizes it: its allocation grown to the clusters
+/// the entries need (at least one), the entries from the old `i_size` to
+/// the end of the allocation written empty in the map's format, then
+/// `i_size` the whole allocation. Order: clusters (marked, then the inode:
+/// `extend`), the empty entries, `i_size` last; a crash before it leaves the
+/// map too small again, which the next run sizes the same way.
+pub fn size_slot_map(vol: &Volume) -> Result<()> {
+    let blkno = vol.system_inode("slot_map")?;
+    let ino = vol.read_inode(blkno)?;
+    if ino.is_inline() {
+        return Err(Error::Unsupported(
+            "the slot map keeps its entries inline; it is not resized".into(),
+        ));
+    }
+    let fmt = vol.slot_map_format();
+    let size = fmt.entry_size() as u64;
+    let need = u64::from(vol.max_slots()) * size;
+    let cs = u64::from(vol.cluster_size());
+    let have = u64::from(ino.di().i_clusters.get());
+    let want = need.div_ceil(cs).max(1);
+    if want > have {
+        crate::extend::extend(vol, blkno, want - have, false)?;
+    }
+    let mut ino = vol.read_inode(blkno)?;
+    let end = u64::from(ino.di().i_clusters.get()) * cs;
+    let extents = vol.extents(&ino)?;
+    let bs = u64::from(vol.block_size());
+    let from = ino.size().min(end) / size * size;
+    let fill = crate::slotmap::empty_fill(fmt);
+    for lblk in from / bs..end.div_ceil(bs) {
+        let p = vol
+            .map_block(&extents, lblk)
+            .ok_or_else(|| Error::corrupt(blkno, format!("slot map block {lblk} is a hole")))?;
+        let mut buf = vol.read_block(p)?;
+        let start = (from.max(lblk * bs) - lblk * bs) as usize;
+        buf[start..].fill(fill);
+        vol.write_block(p, &buf)?;
+    }
+    vol.device().flush()?;
+    ino.di_mut().i_size.set(end);
+    vol.write_meta(blkno, &mut ino.buf, CheckAt::Inode)?;
+    vol.device().flush()
+}

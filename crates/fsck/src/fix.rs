@@ -193,6 +193,13 @@ pub enum Fix {
     /// aborted-tunefs flag and its s_tunefs_flag bit (backups first, the
     /// primary last).
     FinishSlotMap(bool),
+    /// MMP on with the old slot map: the map rewritten empty in the
+    /// extended format (`format::inprog::convert_slot_map`). fsck makes it
+    /// before it takes the volume (lib.rs); here for `-n`'s report.
+    ExtendSlotMap,
+    /// The slot map's `i_size` short of its slots: sized as libocfs2 sizes
+    /// it (`sysfile::size_slot_map`).
+    SizeSlotMap,
     /// Name system inode `inode` in the system directory again, as
     /// per-slot file `base` of slot `slot` (pass 6 found it unnamed, of the
     /// one missing file's type).
@@ -279,6 +286,8 @@ impl Fix {
                 | Fix::SuperBlkno { .. }
                 | Fix::RelinkGlobal(_)
                 | Fix::FinishSlotMap(_)
+                | Fix::ExtendSlotMap
+                | Fix::SizeSlotMap
                 | Fix::RefreshBackups
                 | Fix::ClearInlineFlag(_)
                 | Fix::FinishResize
@@ -425,6 +434,12 @@ impl Fix {
                 "superblock: finish the slot map rewrite ({} format) and clear the aborted-tunefs flag",
                 if extended { "extended" } else { "old" }
             ),
+            Fix::ExtendSlotMap => {
+                "slot map: rewrite it empty in the extended format, which MMP needs".into()
+            }
+            Fix::SizeSlotMap => {
+                "slot map: grow it to hold every slot (the new entries empty)".into()
+            }
             Fix::FreeSlot(slot) => format!("slot map: make slot {slot} free"),
             Fix::RebuildInodeGroup { alloc, group, .. } => format!(
                 "block {group}: write a new group descriptor of allocator inode {alloc}, from the inodes it holds"
@@ -701,6 +716,15 @@ impl Fix {
                 vol.write_super_everywhere(vol.sb())?;
                 Ok(())
             }
+            Fix::SizeSlotMap => {
+                ocfs2_format::sysfile::size_slot_map(vol).map_err(anyhow::Error::from)
+            }
+            Fix::ExtendSlotMap => ocfs2_format::inprog::convert_slot_map(
+                vol,
+                ocfs2_format::slotmap::Format::Extended,
+                &|| Ok(()),
+            )
+            .map_err(anyhow::Error::from),
             Fix::FinishSlotMap(extended) => {
                 use ocfs2_format::features::incompat;
                 let mut sb = *vol.sb();

@@ -107,6 +107,60 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Print the findings and what was left (one JSON object with `--json`),
+/// and return the exit status they make. Improvements offered and not
+/// made (not damage) leave the status as it is: clean stays 0.
+fn report(cli: &Cli, findings: &[check::Finding], notes: &[String], clusters: u32) -> u8 {
+    let code = if findings.iter().any(|f| !f.fixed && f.damage) {
+        exit::UNCORRECTED
+    } else if findings.iter().any(|f| f.fixed) {
+        exit::CORRECTED
+    } else {
+        exit::CLEAN
+    };
+    if cli.json {
+        let out = serde_json::json!({
+            "device": cli.device,
+            "findings": findings,
+            "left": notes,
+            "exit_code": code,
+        });
+        println!("{out}");
+    } else {
+        for fnd in findings {
+            let at = match (fnd.blkno, fnd.inode) {
+                (Some(b), Some(i)) if i != b => format!("block {b} (inode {i})"),
+                (Some(b), _) => format!("block {b}"),
+                (None, Some(i)) => format!("inode {i}"),
+                (None, None) => "volume".to_string(),
+            };
+            let fixed = match (fnd.fixed, fnd.damage) {
+                (true, _) => " (fixed)",
+                (false, true) => "",
+                (false, false) => " (not damage; -y makes it)",
+            };
+            println!("[{}] {at}: {}{fixed}", fnd.code, fnd.message);
+        }
+        for n in notes {
+            println!("{}: {n}", cli.device);
+        }
+        let left = findings.iter().filter(|f| !f.fixed && f.damage).count();
+        let fixed = findings.iter().filter(|f| f.fixed).count();
+        let offered = match findings.iter().filter(|f| !f.fixed && !f.damage).count() {
+            0 => String::new(),
+            n => format!("; {n} improvement(s) not made (-y makes them)"),
+        };
+        let dev = &cli.device;
+        match (fixed, left) {
+            (0, 0) => println!("{dev}: clean, {} clusters checked{offered}", clusters),
+            (f, 0) => println!("{dev}: {f} problem(s) fixed; the volume is clean{offered}"),
+            (0, l) => println!("{dev}: {l} problem(s) found and left uncorrected{offered}"),
+            (f, l) => println!("{dev}: {f} problem(s) fixed, {l} left uncorrected{offered}"),
+        }
+    }
+    code
+}
+
 /// Why the MMP check refuses, as one sentence naming the slot and value.
 fn refusal(v: &Verdict, device: &str) -> String {
     match v {
@@ -168,9 +222,8 @@ pub fn run(cli: &Cli) -> Result<u8> {
     } else {
         std::sync::Arc::new(dev)
     };
-    let vol = Volume::open_for_check(Box::new(dev.clone()))?;
-    let f = vol.features();
-    let unknown = f.unknown();
+    let mut vol = Volume::open_for_check(Box::new(dev.clone()))?;
+    let unknown = vol.features().unknown();
     if unknown.incompat != 0 || unknown.ro_compat != 0 {
         anyhow::bail!(
             "unsupported features (incompat {:#x}, ro_compat {:#x}): this fsck does not check volumes it does not understand",
@@ -178,9 +231,56 @@ pub fn run(cli: &Cli) -> Result<u8> {
             unknown.ro_compat
         );
     }
+    // MMP on a volume with the old slot map (MMP_SLOTMAP_FORMAT): its
+    // one-byte entries hold no sequence, so no MMP check can be made. No
+    // kernel mounts it (the seed's refuses an MMP mount of it, a stock one
+    // the unknown MMP bit), ocfs2-tools refuse the bit, and our tools
+    // refuse the map: nobody else can be using it. -n checks it as it is;
+    // a repair first rewrites the map empty in the extended format
+    // (format::inprog's crash order), then takes the volume as usual.
+    let mut converted = Vec::new();
+    if vol.features().has_incompat(incompat::MMP)
+        && !vol.features().has_incompat(incompat::EXTENDED_SLOT_MAP)
+    {
+        let found = check::Finding::new(
+            "MMP_SLOTMAP_FORMAT",
+            Some(vol.super_blkno()),
+            None,
+            "MMP is on but the slot map is in the old format".into(),
+        );
+        if !cli.no {
+            let q = "MMP is on with the old slot map, which holds no MMP sequence: rewrite it empty in the extended format";
+            if !answers.approve(problems::Repair::Yes, q) {
+                let note = "nothing else was checked: the volume cannot be held with the old slot map (-y rewrites it)";
+                return Ok(report(cli, &[found], &[note.to_string()], vol.clusters()));
+            }
+            ocfs2_format::inprog::convert_slot_map(
+                &vol,
+                ocfs2_format::slotmap::Format::Extended,
+                &|| match ocfs2_toolkit::signals::pending() {
+                    Some(sig) => Err(ocfs2_format::Error::Invalid(format!(
+                        "interrupted by signal {sig} before the slot map was rewritten"
+                    ))),
+                    None => Ok(()),
+                },
+            )
+            .context("rewriting the slot map in the extended format")?;
+            vol = Volume::open_for_check(Box::new(dev.clone()))?;
+            converted.push(check::Finding {
+                fixed: true,
+                ..found
+            });
+        } else {
+            eprintln!(
+                "{PROG}: {}: MMP is on with the old slot map, which no kernel mounts and no tool holds: checked without the MMP watch",
+                cli.device
+            );
+        }
+    }
+    let f = vol.features();
     let mut say = ocfs2_toolkit::WaitReporter::new(PROG, cli.json);
     let interval = vol.sb().s_mmp_update_interval.get();
-    let mmp = f.has_incompat(incompat::MMP);
+    let mmp = f.has_incompat(incompat::MMP) && f.has_incompat(incompat::EXTENDED_SLOT_MAP);
     // Only MMP needs the slot map before the passes: without MMP a slot map
     // that cannot be found is a finding of pass 0, not a reason to stop.
     let slots = if mmp {
@@ -410,57 +510,10 @@ pub fn run(cli: &Cli) -> Result<u8> {
             g.release_to(back)
         })
         .transpose();
-    let mut findings = replayed;
+    let mut findings = converted;
+    findings.extend(replayed);
     findings.append(&mut checker.findings);
-    // Improvements offered and not made (not damage) leave the exit code
-    // as it is: clean stays 0.
-    let code = if findings.iter().any(|f| !f.fixed && f.damage) {
-        exit::UNCORRECTED
-    } else if findings.iter().any(|f| f.fixed) {
-        exit::CORRECTED
-    } else {
-        exit::CLEAN
-    };
-    if cli.json {
-        let out = serde_json::json!({
-            "device": cli.device,
-            "findings": findings,
-            "left": notes,
-            "exit_code": code,
-        });
-        println!("{out}");
-    } else {
-        for fnd in &findings {
-            let at = match (fnd.blkno, fnd.inode) {
-                (Some(b), Some(i)) if i != b => format!("block {b} (inode {i})"),
-                (Some(b), _) => format!("block {b}"),
-                (None, Some(i)) => format!("inode {i}"),
-                (None, None) => "volume".to_string(),
-            };
-            let fixed = match (fnd.fixed, fnd.damage) {
-                (true, _) => " (fixed)",
-                (false, true) => "",
-                (false, false) => " (not damage; -y makes it)",
-            };
-            println!("[{}] {at}: {}{fixed}", fnd.code, fnd.message);
-        }
-        for n in &notes {
-            println!("{}: {n}", cli.device);
-        }
-        let left = findings.iter().filter(|f| !f.fixed && f.damage).count();
-        let fixed = findings.iter().filter(|f| f.fixed).count();
-        let offered = match findings.iter().filter(|f| !f.fixed && !f.damage).count() {
-            0 => String::new(),
-            n => format!("; {n} improvement(s) not made (-y makes them)"),
-        };
-        let dev = &cli.device;
-        match (fixed, left) {
-            (0, 0) => println!("{dev}: clean, {} clusters checked{offered}", vol.clusters()),
-            (f, 0) => println!("{dev}: {f} problem(s) fixed; the volume is clean{offered}"),
-            (0, l) => println!("{dev}: {l} problem(s) found and left uncorrected{offered}"),
-            (f, l) => println!("{dev}: {f} problem(s) fixed, {l} left uncorrected{offered}"),
-        }
-    }
+    let code = report(cli, &findings, &notes, vol.clusters());
     if let Some(u) = undo_dev {
         let n = u
             .seal(&live_ranges(&vol))

@@ -31,16 +31,6 @@ pub struct Problem {
     pub damage: bool,
 }
 
-const fn p(code: &'static str, pass: &'static str, what: &'static str) -> Problem {
-    Problem {
-        code,
-        pass,
-        what,
-        repair: Repair::No,
-        damage: true,
-    }
-}
-
 /// A problem that `-y` repairs, and a person when asked; not `-p`.
 const fn yes(code: &'static str, pass: &'static str, what: &'static str) -> Problem {
     Problem {
@@ -88,8 +78,8 @@ pub const PROBLEMS: &[Problem] = &[
     safe("SUPERBLOCK_BACKUP", "0", "a backup superblock differs from the primary (beyond i_blkno and its block check)"),
     yes("BLOCK_CHECK", "any", "a metadata block fails its metaecc block check (CRC32 and Hamming code) beyond one-bit correction"),
     safe("MMP_INTERVAL", "0", "MMP is on and s_mmp_update_interval is outside 1..300 (0 makes kmmpd busy-loop)"),
-    p("MMP_SLOTMAP_FORMAT", "0", "MMP is on but the slot map is in the old format: the kernel refuses to mount"),
-    p("SLOTMAP_SIZE", "0", "the slot map file is smaller than its slots need"),
+    yes("MMP_SLOTMAP_FORMAT", "0", "MMP is on but the slot map is in the old format: the kernel refuses to mount, and no tool can hold the volume (the map is rewritten empty in the extended format before the check)"),
+    yes("SLOTMAP_SIZE", "0", "the slot map file is smaller than its slots need"),
     yes("SLOTMAP_VALUE", "0", "a slot holds a value outside the MMP protocol, or an MMP value on a volume without MMP"),
     yes("SLOTMAP_HELD", "0", "a slot is held (a mount that died, or a live one seen with -n on a volume without MMP)"),
     yes("SYSTEM_FILE_MISSING", "1", "a system file is missing from the system directory"),

@@ -242,7 +242,7 @@ impl Verdict {
                 MmpState::decode(*value).name()
             ),
             Verdict::OldSlotMap => "cannot tell: the MMP bit is set but the volume has the old slot map, which holds no \
-                MMP sequence (the kernel refuses to mount it with MMP; turn MMP off, or convert to the extended slot map)"
+                MMP sequence (the kernel refuses to mount it with MMP; fsck.ocfs2-mmp -y rewrites it in the extended format)"
                 .into(),
             Verdict::FeatureOff => "MMP feature not enabled on this volume".into(),
             Verdict::Interrupted { signal } => format!("cannot tell: interrupted by signal {signal} during the wait"),

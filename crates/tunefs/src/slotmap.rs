@@ -5,24 +5,16 @@
 //! zero (extended) or every le16 0xFFFF (old). Every slot must be free and
 //! every journal clean: the map is rewritten, not translated.
 //!
-//! Crash order (tunefs.ocfs2 writes the map, then the superblock, and a
-//! crash between leaves a map its superblock misreads): first every
-//! superblock copy gets the aborted-tunefs flag (`TUNEFS_INPROG`, which the
-//! kernel and ocfs2-tools refuse to mount or change) with our
-//! [`TUNEFS_FLAG_SLOTMAP`] in `s_tunefs_flag`; then the map; then every
-//! copy gets the new features with the flag gone. After a crash,
-//! `fsck.ocfs2-mmp` finds the flag and finishes from the map's bytes: all
-//! zero is the extended format, all 0xFF the old one (code TUNEFS_INPROG).
+//! Crash order: `format::inprog` (every superblock copy marked with our
+//! `slotmap::TUNEFS_FLAG_SLOTMAP`, then the map, then every copy with the new
+//! features and the mark gone). After a crash, `fsck.ocfs2-mmp` finds the
+//! mark and finishes from the map's bytes: all zero is the extended
+//! format, all 0xFF the old one (code TUNEFS_INPROG).
 
 use anyhow::{Context, Result};
-use ocfs2_format::features::incompat;
 use ocfs2_format::ondisk::SuperBlock;
 use ocfs2_format::slotmap::Format;
 use ocfs2_format::Volume;
-
-/// `s_tunefs_flag` bit of an interrupted slot map rewrite (ours; the
-/// kernel's are REMOVE_SLOT 0x1 and DIR_TRAILER 0x2).
-pub use ocfs2_format::slotmap::TUNEFS_FLAG_SLOTMAP;
 
 /// Why the map cannot be rewritten now, or None.
 pub fn refusal(vol: &Volume) -> Result<Option<String>> {
@@ -53,34 +45,24 @@ pub fn busy(vol: &Volume, what: &str) -> Result<Option<String>> {
 }
 
 /// The superblock copies marked as a rewrite in progress, then the map
-/// rewritten empty in `target`'s format. The caller then writes the final
-/// superblock (features set, the flag gone).
+/// rewritten empty in `target`'s format (`format::inprog`). The caller then
+/// writes the final superblock (features set, the flag gone).
 pub fn rewrite(vol: &Volume, target: Format, verify: &dyn Fn() -> Result<()>) -> Result<()> {
-    mark_in_progress(vol, TUNEFS_FLAG_SLOTMAP, |_| {}, verify)
-        .context("marking the superblocks: slot map rewrite in progress")?;
     verify()?;
-    vol.write_empty_slot_map(target)
-        .context("rewriting the slot map")?;
-    Ok(())
+    ocfs2_format::inprog::rewrite_slot_map(vol, target, &|| {
+        verify().map_err(|e| ocfs2_format::Error::Invalid(format!("{e:#}")))
+    })
+    .context("rewriting the slot map (marked in progress first)")
 }
 
-/// Every superblock copy marked as an operation in progress: the
-/// aborted-tunefs feature (`TUNEFS_INPROG`, which the kernel and
-/// ocfs2-tools refuse) with `flag` in `s_tunefs_flag`, and what `change`
-/// writes into the copy besides.
+/// Every superblock copy marked as an operation in progress
+/// (`format::inprog::mark`), after `verify`.
 pub fn mark_in_progress(
     vol: &Volume,
     flag: u16,
     change: impl FnOnce(&mut SuperBlock),
     verify: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
-    let mut marked: SuperBlock = *vol.sb();
-    marked
-        .s_feature_incompat
-        .set(marked.s_feature_incompat.get() | incompat::TUNEFS_INPROG);
-    marked.s_tunefs_flag.set(marked.s_tunefs_flag.get() | flag);
-    change(&mut marked);
     verify()?;
-    vol.write_super_everywhere(&marked)?;
-    Ok(())
+    Ok(ocfs2_format::inprog::mark(vol, flag, change)?)
 }

@@ -58,11 +58,12 @@ impl Checker<'_> {
                 );
             }
             if !f.has_incompat(incompat::EXTENDED_SLOT_MAP) {
-                self.add(
+                self.add_fix(
                     "MMP_SLOTMAP_FORMAT",
-                    Some(2),
+                    Some(vol.super_blkno()),
                     None,
                     "MMP is on but the slot map is in the old format".into(),
+                    Fix::ExtendSlotMap,
                 );
             }
         }
@@ -176,7 +177,26 @@ impl Checker<'_> {
         }
         // Slot map.
         match vol.slot_map_layout() {
-            Err(e) => self.add("SLOTMAP_SIZE", None, None, format!("slot map: {e}")),
+            Err(e) => {
+                // A map whose i_size is short of its slots is sized again
+                // (`sysfile::size_slot_map`); other errors are reported.
+                let need = u64::from(vol.max_slots()) * vol.slot_map_format().entry_size() as u64;
+                let short = vol
+                    .system_inode("slot_map")
+                    .and_then(|b| vol.read_inode(b))
+                    .ok()
+                    .filter(|i| !i.is_inline() && i.size() < need);
+                let f = Finding::new(
+                    "SLOTMAP_SIZE",
+                    short.as_ref().map(|i| i.blkno),
+                    None,
+                    format!("slot map: {e}"),
+                );
+                self.findings.push(Finding {
+                    fix: short.map(|_| Fix::SizeSlotMap),
+                    ..f
+                });
+            }
             Ok((_, runs)) => match vol.read_slot_map_runs(&runs) {
                 Err(e) => self.add("SLOTMAP_SIZE", None, None, format!("slot map: {e}")),
                 Ok(map) => {
