@@ -337,13 +337,8 @@ fn a_directory_without_an_index_gets_one_from_y() {
             "{ctx}: directories without an index: {before:?}"
         );
         // Ours: offered, not damage.
-        let out = cmd(FSCK)
-            .args(["-fn", "--json"])
-            .arg(&img)
-            .output()
-            .unwrap();
-        let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-        assert_eq!(out.status.code(), Some(0), "{ctx}: our -fn: {j}");
+        let (rc, j) = ours_json(&img, "-fn");
+        assert_eq!(rc, Some(0), "{ctx}: our -fn: {j}");
         let found = j["findings"].as_array().expect("findings");
         assert_eq!(
             found.len(),
@@ -357,12 +352,7 @@ fn a_directory_without_an_index_gets_one_from_y() {
         }
         // fsck.ocfs2 reports it.
         let copy = img.with_extension("copy");
-        std::fs::copy(&img, &copy).expect("copy");
-        let out = cmd(find_tool("fsck.ocfs2", "ocfs2-tools"))
-            .arg("-fn")
-            .arg(&copy)
-            .output()
-            .expect("run fsck.ocfs2");
+        let out = theirs_on_copy(&img, &copy);
         let said = String::from_utf8_lossy(&out.stdout)
             .matches("[DX_TREE_MISSING]")
             .count();
@@ -377,13 +367,8 @@ fn a_directory_without_an_index_gets_one_from_y() {
         );
         let _ = std::fs::remove_file(&copy);
         // -y builds the indexes.
-        let out = cmd(FSCK)
-            .args(["-fy", "--json"])
-            .arg(&img)
-            .output()
-            .unwrap();
-        let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-        assert_eq!(out.status.code(), Some(1), "{ctx}: our -fy: {j}");
+        let (rc, j) = ours_json(&img, "-fy");
+        assert_eq!(rc, Some(1), "{ctx}: our -fy: {j}");
         let made = j["findings"].as_array().expect("findings");
         assert!(
             made.len() == before.len()
@@ -398,12 +383,7 @@ fn a_directory_without_an_index_gets_one_from_y() {
             "{ctx}: our -fn after -fy"
         );
         let copy = img.with_extension("theirs");
-        std::fs::copy(&img, &copy).expect("copy");
-        let out = cmd(find_tool("fsck.ocfs2", "ocfs2-tools"))
-            .arg("-fn")
-            .arg(&copy)
-            .output()
-            .expect("run fsck.ocfs2");
+        let out = theirs_on_copy(&img, &copy);
         let _ = std::fs::remove_file(&copy);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
@@ -434,4 +414,26 @@ fn a_directory_without_an_index_gets_one_from_y() {
         }
         let _ = std::fs::remove_file(&img);
     }
+}
+
+/// Our fsck `FLAGS --json` on `img`: exit code and the JSON object.
+fn ours_json(img: &Path, flags: &str) -> (Option<i32>, serde_json::Value) {
+    let out = cmd(FSCK)
+        .args([flags, "--json"])
+        .arg(img)
+        .output()
+        .expect("run fsck");
+    let j = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    (out.status.code(), j)
+}
+
+/// fsck.ocfs2 -fn on `copy`, a copy of `img` made first (left for the
+/// caller).
+fn theirs_on_copy(img: &Path, copy: &Path) -> std::process::Output {
+    std::fs::copy(img, copy).expect("copy");
+    cmd(find_tool("fsck.ocfs2", "ocfs2-tools"))
+        .arg("-fn")
+        .arg(copy)
+        .output()
+        .expect("run fsck.ocfs2")
 }
