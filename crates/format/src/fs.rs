@@ -427,6 +427,13 @@ impl Volume {
             .map(|b| format!("{b:02X}"))
             .collect()
     }
+
+    /// The bytes a slot map of `slots` entries takes in this volume's
+    /// format.
+    pub fn slot_map_bytes(&self, slots: u16) -> u64 {
+        u64::from(slots) * self.slot_map_format().entry_size() as u64
+    }
+
     pub fn slot_map_format(&self) -> Format {
         if self.features().has_incompat(incompat::EXTENDED_SLOT_MAP) {
             Format::Extended
@@ -916,8 +923,7 @@ impl Volume {
     pub fn slot_map_runs(&self, slots: u16) -> Result<(Inode, SlotMapRuns)> {
         let blkno = self.system_inode("slot_map")?;
         let inode = self.read_inode(blkno)?;
-        let fmt = self.slot_map_format();
-        let need = usize::from(slots) * fmt.entry_size();
+        let need = self.slot_map_bytes(slots) as usize;
         if inode.size() < need as u64 {
             return Err(Error::corrupt(
                 blkno,

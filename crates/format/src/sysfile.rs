@@ -418,7 +418,7 @@ pub fn size_slot_map(vol: &Volume) -> Result<()> {
     }
     let fmt = vol.slot_map_format();
     let size = fmt.entry_size() as u64;
-    let need = u64::from(vol.max_slots()) * size;
+    let need = vol.slot_map_bytes(vol.max_slots());
     let cs = u64::from(vol.cluster_size());
     let have = u64::from(ino.di().i_clusters.get());
     let want = need.div_ceil(cs).max(1);

@@ -48,7 +48,6 @@ pub fn busy(vol: &Volume, what: &str) -> Result<Option<String>> {
 /// rewritten empty in `target`'s format (`format::inprog`). The caller then
 /// writes the final superblock (features set, the flag gone).
 pub fn rewrite(vol: &Volume, target: Format, verify: &dyn Fn() -> Result<()>) -> Result<()> {
-    verify()?;
     ocfs2_format::inprog::rewrite_slot_map(vol, target, &|| {
         verify().map_err(|e| ocfs2_format::Error::Invalid(format!("{e:#}")))
     })

@@ -43,7 +43,7 @@ pub fn refusal(vol: &Volume, to: u16) -> Result<Option<String>> {
     }
     let (ino, _) = vol.slot_map_layout().context("reading the slot map")?;
     let room = u64::from(ino.di().i_clusters.get()) * u64::from(vol.cluster_size());
-    let need = u64::from(to) * vol.slot_map_format().entry_size() as u64;
+    let need = vol.slot_map_bytes(to);
     if need > room.max(ino.size()) {
         return Ok(Some(format!(
             "the slot map holds {room} bytes, {to} slots need {need} (growing it is not done by this release)"

@@ -180,7 +180,7 @@ impl Checker<'_> {
             Err(e) => {
                 // A map whose i_size is short of its slots is sized again
                 // (`sysfile::size_slot_map`); other errors are reported.
-                let need = u64::from(vol.max_slots()) * vol.slot_map_format().entry_size() as u64;
+                let need = vol.slot_map_bytes(vol.max_slots());
                 let short = vol
                     .system_inode("slot_map")
                     .and_then(|b| vol.read_inode(b))
